@@ -1,0 +1,3 @@
+from bot_bottle.cli.main import main
+
+main()

@@ -1,0 +1,40 @@
+"""Errors a user can cause. Each prints as one message with the fix; exit code 2.
+
+A traceback escaping the CLI means a bug in bot-bottle, never bad input.
+"""
+
+from __future__ import annotations
+
+
+class BotBottleError(Exception):
+    """Base of every user-facing error: a message and, where one exists, the fix."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+
+class ManifestError(BotBottleError):
+    """The manifest is unreadable or invalid; `path` names the field (`bottles.dev.env`)."""
+
+    def __init__(self, message: str, path: str = "", fix: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message, fix)
+
+
+class CredentialError(BotBottleError):
+    """A credential the plan needs is missing or unusable on the host."""
+
+
+class BackendUnavailable(BotBottleError):
+    """The chosen backend cannot run on this host."""
+
+
+class StateError(BotBottleError):
+    """A bottle slug is unknown, locked, or its state is damaged."""

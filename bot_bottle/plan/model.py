@@ -1,0 +1,111 @@
+"""The resolved bottle: what a launch will do, as plain values. No process starts here.
+
+A `BottlePlan` holds names, never credential values: token slots name the host env
+var (or provider-held credential) they will be filled from at launch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot_bottle.policy.egress_policy import EgressPolicy
+
+WorkspaceMode = Literal["mount", "copy", "none"]
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A value with where it came from (`manifest`, `agent`, `bottle`, a provider, `default`)."""
+
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
+class TokenSlot:
+    """Sidecar env slot `slot` is filled at launch from `ref` (a host env var name, or a
+    credential a provider reads from its host auth file); `source` is provenance."""
+
+    slot: str
+    ref: str
+    source: str = "manifest"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One agent environment variable: a literal `value` or the host variable `from_host`."""
+
+    name: str
+    value: str | None = None
+    from_host: str | None = None
+    secret: bool = False
+    source: str = "manifest"
+
+
+@dataclass(frozen=True)
+class ProvisionFile:
+    """A file placed in the bottle. `path` is absolute, or starts with `~/` for the
+    bottle's HOME. Content here is never a secret (placeholders and decoys only)."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class GitIdentity:
+    name: Sourced | None = None
+    email: Sourced | None = None
+
+
+@dataclass(frozen=True)
+class GitRemotePlan:
+    name: str
+    url: str
+    protected_refs: tuple[str, ...] = ()
+    allowed_refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    mode: WorkspaceMode
+    path: str  # host path; "" when mode is none
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float | None = None
+    memory: str | None = None
+
+
+@dataclass(frozen=True)
+class BottlePlan:
+    """Everything a backend needs to start one agent in one bottle."""
+
+    agent: str
+    bottle: str
+    provider: str
+    argv: tuple[str, ...]
+    env: tuple[EnvVar, ...]
+    hidden_env: frozenset[str]
+    egress: EgressPolicy
+    token_slots: tuple[TokenSlot, ...]
+    protect_slots: tuple[TokenSlot, ...]
+    files: tuple[ProvisionFile, ...]
+    git_identity: GitIdentity
+    git_remotes: tuple[GitRemotePlan, ...]
+    workspace: Workspace
+    backend: str = "auto"
+    image: str = ""
+    dockerfile: str = ""
+    resources: Resources = field(default_factory=Resources)
+    skills: tuple[str, ...] = ()
+    supervise: bool = False
+    prompt: str = ""
+    manifest_digest: str = ""
+    provider_options: Mapping[str, str] = field(default_factory=dict)
+
+    def visible_env_names(self) -> list[str]:
+        return [e.name for e in self.env if e.name not in self.hidden_env and not e.secret]

@@ -1,0 +1,166 @@
+"""The egress sidecar's whole configuration as plain values: the routes file.
+
+bot-bottle renders this from a `BottlePlan` and the sidecar loads it (and reloads
+it on atomic replace). It never holds a credential value: authenticated routes
+name a token *slot* (`EGRESS_TOKEN_0`), whose value lives only in the sidecar's
+environment. Protected host env values and sidecar-held tokens reach DLP the
+same way, through slots.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+AuthScheme = Literal["Bearer", "Basic", "header"]
+FORMAT_VERSION = 1
+_SLOT_RE = re.compile(r"^EGRESS_(TOKEN|PROTECT)_[0-9]+$")
+
+
+@dataclass(frozen=True)
+class RouteAuth:
+    """A credential the sidecar injects: scheme, header (for `header`), slot name."""
+
+    scheme: AuthScheme
+    slot: str
+    header: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One allowed destination: host (exact or `*.suffix`), path prefixes, methods.
+
+    Empty `paths` means every path; empty `methods` means every method.
+    `source` is provenance for summaries (`manifest` or a provider name).
+    """
+
+    host: str
+    paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    auth: RouteAuth | None = None
+    tls_passthrough: bool = False
+    source: str = "manifest"
+
+    @property
+    def label(self) -> str:
+        """Short id used in audit lines and 403 bodies."""
+        return self.host + (f" {','.join(self.paths)}" if self.paths else "")
+
+
+@dataclass(frozen=True)
+class DlpSettings:
+    """Outbound secret scanning. `protect_slots` name sidecar env vars whose values are
+    protected host secrets; `canaries` are decoy values planted in the bottle."""
+
+    enabled: bool = True
+    patterns: tuple[str, ...] = ()
+    protect_slots: tuple[str, ...] = ()
+    canaries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """Everything the egress sidecar enforces for one bottle."""
+
+    bottle: str
+    routes: tuple[Route, ...] = ()
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    ssrf_ip_allowlist: tuple[str, ...] = ()
+    upstream_ca: str = ""
+    dlp: DlpSettings = field(default_factory=DlpSettings)
+
+    def token_slots(self) -> tuple[str, ...]:
+        return tuple(sorted({r.auth.slot for r in self.routes if r.auth}))
+
+    def to_json(self) -> str:
+        body = asdict(self)
+        body["hosts"] = dict(self.hosts)
+        body["version"] = FORMAT_VERSION
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> EgressPolicy:
+        """Parse and validate a routes file; raises ValueError naming the bad field."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"routes file is not JSON: {e}") from e
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> EgressPolicy:
+        if not isinstance(raw, dict):
+            raise ValueError("routes file must be a JSON object")
+        if raw.get("version") != FORMAT_VERSION:
+            raise ValueError(f"routes file version must be {FORMAT_VERSION}")
+        routes = tuple(_route(r, f"routes[{i}]") for i, r in enumerate(raw.get("routes", [])))
+        hosts = raw.get("hosts", {})
+        if not isinstance(hosts, dict):
+            raise ValueError("hosts must be an object of host -> IP")
+        for name, ip in hosts.items():
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError as e:
+                raise ValueError(f"hosts.{name}: {ip!r} is not an IP address") from e
+        allow = tuple(raw.get("ssrf_ip_allowlist", ()))
+        for i, cidr in enumerate(allow):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as e:
+                raise ValueError(f"ssrf_ip_allowlist[{i}]: {cidr!r} is not a CIDR") from e
+        d = raw.get("dlp", {})
+        for slot in d.get("protect_slots", ()):
+            _check_slot(slot, "dlp.protect_slots")
+        dlp = DlpSettings(
+            enabled=bool(d.get("enabled", True)),
+            patterns=tuple(d.get("patterns", ())),
+            protect_slots=tuple(d.get("protect_slots", ())),
+            canaries=tuple(d.get("canaries", ())),
+        )
+        for i, pat in enumerate(dlp.patterns):
+            try:
+                re.compile(pat)
+            except re.error as e:
+                raise ValueError(f"dlp.patterns[{i}]: invalid regex: {e}") from e
+        return cls(
+            bottle=str(raw.get("bottle", "")),
+            routes=routes,
+            hosts={str(k).lower(): str(v) for k, v in hosts.items()},
+            ssrf_ip_allowlist=allow,
+            upstream_ca=str(raw.get("upstream_ca", "")),
+            dlp=dlp,
+        )
+
+
+def _check_slot(slot: Any, where: str) -> None:
+    if not isinstance(slot, str) or not _SLOT_RE.match(slot):
+        raise ValueError(f"{where}: {slot!r} is not a slot name like EGRESS_TOKEN_0")
+
+
+def _route(raw: Any, where: str) -> Route:
+    if not isinstance(raw, dict) or not isinstance(raw.get("host"), str) or not raw["host"]:
+        raise ValueError(f"{where}: needs a host")
+    auth = None
+    a = raw.get("auth")
+    if a is not None:
+        if a.get("scheme") not in ("Bearer", "Basic", "header"):
+            raise ValueError(f"{where}.auth.scheme: must be Bearer, Basic or header")
+        _check_slot(a.get("slot"), f"{where}.auth.slot")
+        if a["scheme"] == "header" and not a.get("header"):
+            raise ValueError(f"{where}.auth.header: required when scheme is header")
+        auth = RouteAuth(scheme=a["scheme"], slot=a["slot"], header=a.get("header", ""))
+    route = Route(
+        host=raw["host"].lower(),
+        paths=tuple(raw.get("paths", ())),
+        methods=tuple(m.upper() for m in raw.get("methods", ())),
+        auth=auth,
+        tls_passthrough=bool(raw.get("tls_passthrough", False)),
+        source=str(raw.get("source", "manifest")),
+    )
+    if route.tls_passthrough and (route.auth or route.paths):
+        raise ValueError(f"{where}: tls_passthrough excludes auth and paths")
+    return route

@@ -1,0 +1,33 @@
+"""The one seam every provisioning step is written against; each backend implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Target(Protocol):
+    """A started (or prepared) bottle: its HOME and workspace paths as the agent sees
+    them, a way to put a file, and a way to run a command inside."""
+
+    @property
+    def home(self) -> str: ...
+
+    @property
+    def workspace(self) -> str: ...
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write `data` at `path` (absolute in the bottle, or `~/...`), creating parents."""
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        """Run `argv` inside the bottle as the agent user and wait for it."""

@@ -1,0 +1,119 @@
+"""Per-bottle state on disk: a directory per slug with JSON metadata, and file locks.
+
+Lives under platformdirs' user data dir, or `$BOT_BOTTLE_HOME`. Never holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from bot_bottle.errors import StateError
+
+_WORDS = (
+    "amber", "brisk", "cedar", "dune", "ember", "fjord", "gale", "harbor", "iris", "juniper",
+    "kelp", "lumen", "moss", "nimbus", "opal", "pine", "quartz", "reef", "sage", "tide",
+)  # fmt: skip
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Root of bot-bottle's state: `$BOT_BOTTLE_HOME` or the platform data dir."""
+    env = os.environ if env is None else env
+    if env.get("BOT_BOTTLE_HOME"):
+        return Path(env["BOT_BOTTLE_HOME"])
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("bot-bottle"))
+
+
+@dataclass
+class BottleMetadata:
+    """What `ls`, `info`, `resume` and `gc` need to know about a bottle."""
+
+    slug: str
+    agent: str
+    bottle: str
+    backend: str
+    manifest_path: str
+    manifest_digest: str
+    created: str
+    status: str = "created"  # created | running | stopped | degraded | exited
+    pids: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore:
+    """All bottles' state directories, with a lock for anything allocated concurrently."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or home_dir()
+        self.bottles = self.root / "bottles"
+
+    @contextmanager
+    def lock(self, name: str = "global") -> Iterator[None]:
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=30):
+            yield
+
+    def dir(self, slug: str) -> Path:
+        return self.bottles / slug
+
+    def create(self, *, agent: str, bottle: str, backend: str, manifest_path: str,
+               manifest_digest: str) -> BottleMetadata:
+        """Allocate a fresh slug (`agent-word-hex`) and its directory, atomically."""
+        with self.lock("slugs"):
+            while True:
+                slug = f"{agent}-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
+                if not self.dir(slug).exists():
+                    break
+            self.dir(slug).mkdir(parents=True, mode=0o700)
+        meta = BottleMetadata(
+            slug=slug, agent=agent, bottle=bottle, backend=backend,
+            manifest_path=manifest_path, manifest_digest=manifest_digest,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.save(meta)
+        return meta
+
+    def save(self, meta: BottleMetadata) -> None:
+        path = self.dir(meta.slug) / "metadata.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+    def update(self, slug: str, **changes: Any) -> BottleMetadata:
+        meta = replace(self.load(slug), **changes)
+        self.save(meta)
+        return meta
+
+    def load(self, slug: str) -> BottleMetadata:
+        path = self.dir(slug) / "metadata.json"
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise StateError(f"no bottle named {slug!r}", "see `bot-bottle ls`") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise StateError(f"state of {slug!r} is damaged: {e}", f"`bot-bottle rm {slug}`") from e
+        known = set(BottleMetadata.__dataclass_fields__)
+        return BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+
+    def all(self) -> list[BottleMetadata]:
+        if not self.bottles.is_dir():
+            return []
+        out = []
+        for d in sorted(self.bottles.iterdir()):
+            if (d / "metadata.json").is_file():
+                try:
+                    out.append(self.load(d.name))
+                except StateError:
+                    continue
+        return out
