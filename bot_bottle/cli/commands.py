@@ -1,0 +1,17 @@
+"""Where every `bot-bottle` subcommand is registered: name -> "module:attribute".
+
+Modules are imported only when their command runs, so `bot-bottle --help` and
+light commands stay fast (mitmproxy alone takes ~0.7 s to import).
+"""
+
+from __future__ import annotations
+
+COMMANDS: dict[str, str] = {
+    # foundation
+    "init": "bot_bottle.cli.manifest_cmds:init",
+    "check": "bot_bottle.cli.manifest_cmds:check",
+    "schema": "bot_bottle.cli.manifest_cmds:schema",
+    "plan": "bot_bottle.cli.manifest_cmds:plan",
+    "doctor": "bot_bottle.cli.doctor_cmd:doctor",
+    "version": "bot_bottle.cli.manifest_cmds:version",
+}
