@@ -1,0 +1,251 @@
+"""Loading a manifest: YAML -> `extends` merge -> validated `Manifest`.
+
+Every failure is a `ManifestError` whose path names the exact field
+(`bottles.dev.egress.routes[2].auth.token_ref`), what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bot_bottle.errors import ManifestError
+from bot_bottle.manifest.model import Manifest
+
+DEFAULT_NAME = "bot-bottle.yaml"
+ENV_VAR = "BOT_BOTTLE_MANIFEST"
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest with where it came from and a digest of its bytes."""
+
+    manifest: Manifest
+    path: Path
+    digest: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys: YAML silently keeps the last one, which
+    would let a later line quietly override a restriction written above it."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+            )
+        seen[key] = True
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def manifest_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """`-f FILE`, else `$BOT_BOTTLE_MANIFEST`, else `./bot-bottle.yaml`."""
+    env = os.environ if env is None else env
+    return Path(explicit or env.get(ENV_VAR) or DEFAULT_NAME)
+
+
+def load_manifest(path: Path) -> LoadedManifest:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(
+            f"no manifest at {path}", fix="run `bot-bottle init` or pass -f FILE"
+        ) from None
+    except OSError as e:
+        raise ManifestError(f"cannot read {path}: {e.strerror}") from None
+    return LoadedManifest(parse_manifest(data, str(path)), path.resolve(), _digest(data))
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
+    """Parse YAML text into a validated `Manifest` or raise `ManifestError`."""
+    try:
+        raw = yaml.load(data, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as e:
+        where = ""
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(e, "problem", None) or str(e)
+        raise ManifestError(f"{source} is not valid YAML{where}: {problem}") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ManifestError(f"{source} is not readable text: {e}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ManifestError(f"expected a mapping with `bottles` and `agents`; found {_kind(raw)}")
+    raw = dict(raw)
+    bottles = raw.get("bottles")
+    if isinstance(bottles, dict):
+        raw["bottles"] = resolve_extends(bottles)
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as e:
+        raise _to_manifest_error(e) from None
+
+
+def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
+    """Merge each bottle over its `extends` parent, per field, child winning.
+
+    Mappings merge recursively; lists and scalars are replaced whole, so a child that
+    narrows `routes` really narrows them. Unknown parents and cycles are errors.
+    """
+    resolved: dict[Any, Any] = {}
+
+    def merged(name: Any, chain: tuple[Any, ...]) -> Any:
+        if name in resolved:
+            return resolved[name]
+        body = bottles[name]
+        if not isinstance(body, dict) or "extends" not in body:
+            resolved[name] = body
+            return body
+        parent = body["extends"]
+        where = f"bottles.{name}.extends"
+        if not isinstance(parent, str):
+            raise ManifestError(f"expected a bottle name; found {_kind(parent)}", where)
+        if parent not in bottles:
+            raise ManifestError(
+                f"no bottle named {parent!r}{_did_you_mean(parent, [str(b) for b in bottles])}",
+                where,
+            )
+        if parent in chain or parent == name:
+            cycle = " -> ".join(str(c) for c in (*chain, name, parent))
+            raise ManifestError(f"extends cycle: {cycle}", where)
+        base = merged(parent, (*chain, name))
+        child = {k: v for k, v in body.items() if k != "extends"}
+        out = _deep_merge(base, child) if isinstance(base, dict) else child
+        resolved[name] = out
+        return out
+
+    for name in bottles:
+        merged(name, ())
+    return resolved
+
+
+def _deep_merge(base: dict[Any, Any], child: dict[Any, Any]) -> dict[Any, Any]:
+    out = dict(base)
+    for k, v in child.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _to_manifest_error(exc: ValidationError) -> ManifestError:
+    """The first validation error, as one message: path, what was expected, what was found."""
+    errors = exc.errors(include_url=False)
+    # A misspelt key also shows up as "missing" for the key it was meant to be;
+    # the misspelling, with its "did you mean", is the more useful message.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p))]
+    path = _format_loc(loc)
+    typ = err["type"]
+    if typ == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        parent = _format_loc(loc[:-1])
+        options = _fields_at(loc[:-1])
+        hint = _did_you_mean(key, options)
+        known = f" (known keys: {', '.join(options)})" if options and not hint else ""
+        if key == "remotes" and parent.endswith(".git") and parent.startswith("agents."):
+            return ManifestError(
+                "git remotes belong on the bottle: a remote carries trust (where pushes go), "
+                "so an agent may not add one",
+                path,
+                fix=f"move it to bottles.<bottle>.git.remotes; agents may set only git.user",
+            )
+        return ManifestError(f"unknown key {key!r}{hint}{known}", path)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if typ == "missing":
+        return ManifestError("required field is missing", path)
+    found = f"; found {_kind(err.get('input'))}" if typ not in ("value_error", "assertion_error") else ""
+    return ManifestError(f"{msg}{found}", path)
+
+
+def _is_union_tag(part: str) -> bool:
+    # pydantic names union members in the loc (`str`, `FromHost`); they are not fields.
+    return part in {"str", "FromHost", "function-after[_header_iff_scheme(), RouteAuthSpec]"} or (
+        part.startswith(("function-", "constrained-str", "list[", "dict["))
+    )
+
+
+def _format_loc(loc: list[Any] | tuple[Any, ...]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    """Field names of the model at `loc`, for "did you mean" hints."""
+    ann: Any = Manifest
+    for p in loc:
+        ann = _step(ann, p)
+        if ann is None:
+            return []
+    model = _model_of(ann)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _step(ann: Any, part: Any) -> Any:
+    """The annotation one step down `part` (a field name, a user-chosen key, an index)."""
+    import typing
+
+    model = _model_of(ann)
+    if isinstance(part, str) and model is not None and part in model.model_fields:
+        return model.model_fields[part].annotation
+    for arg in (ann, *typing.get_args(ann)):
+        origin = typing.get_origin(arg)
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(arg)[1]
+        if origin is list and isinstance(part, int):
+            return typing.get_args(arg)[0]
+    return None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (dict, list):
+        return None
+    for arg in typing.get_args(annotation):
+        m = _model_of(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"

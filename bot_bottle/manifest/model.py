@@ -1,0 +1,293 @@
+"""The manifest schema: bottles (what a sandbox allows) and agents (who runs in one).
+
+Pydantic models at this one boundary give precise, path-addressed errors and a JSON
+Schema for editors. Everything is `extra="forbid"`: a misspelt key is an error, not
+a silently ignored setting that weakens a sandbox.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+# Host patterns: an exact DNS name or `*.` + DNS name. IPs are allowed as exact hosts.
+_HOST_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class RouteAuthSpec(Strict):
+    """Credential the egress sidecar injects; the agent never sees it."""
+
+    scheme: Literal["Bearer", "Basic", "header"] = Field(
+        description="Bearer token, Basic (`user:pass` in the variable), or a named header."
+    )
+    header: str | None = Field(None, description="Header name, required when scheme is `header`.")
+    token_ref: EnvName = Field(description="Name of the host env var holding the credential.")
+
+    @model_validator(mode="after")
+    def _header_iff_scheme(self) -> RouteAuthSpec:
+        if self.scheme == "header" and not self.header:
+            raise ValueError("`header` is required when scheme is `header` (e.g. header: X-Api-Key)")
+        if self.scheme != "header" and self.header:
+            raise ValueError("`header` is only used with scheme `header`")
+        return self
+
+
+class RouteSpec(Strict):
+    """One allowed destination: host, path prefixes, methods, optional injected auth."""
+
+    host: str = Field(description="Exact host, or `*.example.com` for its subdomains.")
+    path_allowlist: list[str] = Field(
+        default_factory=list, description="Allowed path prefixes; empty allows every path."
+    )
+    methods: list[str] = Field(default_factory=list, description="Allowed methods; empty allows all.")
+    auth: RouteAuthSpec | None = None
+    tls_passthrough: bool = Field(
+        False, description="Tunnel without inspection: no path rules, DLP or injection."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        h = v.strip().lower().rstrip(".")
+        try:
+            ipaddress.ip_address(h.strip("[]"))
+            return h.strip("[]")
+        except ValueError:
+            pass
+        if not _HOST_RE.match(h):
+            raise ValueError(
+                "expected a host name like `api.github.com` or `*.github.com` "
+                "(no scheme, port, path or wildcard in the middle)"
+            )
+        return h
+
+    @field_validator("path_allowlist")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p.startswith("/"):
+                raise ValueError(f"path prefixes start with `/`; found {p!r}")
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        out = [m.upper() for m in v]
+        for m in out:
+            if not re.fullmatch(r"[A-Z]+", m):
+                raise ValueError(f"expected HTTP method names like GET; found {m!r}")
+        return out
+
+    @model_validator(mode="after")
+    def _passthrough_excludes(self) -> RouteSpec:
+        if self.tls_passthrough and (self.auth or self.path_allowlist):
+            raise ValueError(
+                "tls_passthrough routes are not decrypted, so `auth` and `path_allowlist` "
+                "cannot apply to them; remove those or drop tls_passthrough"
+            )
+        return self
+
+
+class DlpSpec(Strict):
+    enabled: bool = True
+    patterns: list[str] = Field(default_factory=list, description="Extra regexes to block.")
+    protect_env: list[EnvName] = Field(
+        default_factory=list,
+        description="Host env vars whose values must never leave the bottle.",
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _regex(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"invalid regex {p!r}: {e}") from e
+        return v
+
+
+class EgressSpec(Strict):
+    routes: list[RouteSpec] = Field(default_factory=list)
+    ssrf_ip_allowlist: list[str] = Field(
+        default_factory=list, description="CIDRs the agent may reach although private."
+    )
+    hosts: dict[str, str] = Field(
+        default_factory=dict, description="Static host -> IP map for the sidecar's resolver."
+    )
+    upstream_ca: str | None = Field(None, description="Extra CA bundle trusted for upstream TLS.")
+    dlp: DlpSpec = Field(default_factory=DlpSpec)
+
+    @field_validator("ssrf_ip_allowlist")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            try:
+                ipaddress.ip_network(c, strict=False)
+            except ValueError:
+                raise ValueError(f"expected a CIDR like 10.0.0.0/8; found {c!r}") from None
+        return v
+
+    @field_validator("hosts")
+    @classmethod
+    def _ips(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, ip in v.items():
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise ValueError(f"hosts.{name}: expected an IP address; found {ip!r}") from None
+        return {k.lower().rstrip("."): ip for k, ip in v.items()}
+
+
+class GitUser(Strict):
+    name: str | None = None
+    email: str | None = None
+
+
+class GitRemoteSpec(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")]
+    url: str = Field(description="ssh (git@host:repo or ssh://), https, or a local path.")
+    protected_refs: list[str] = Field(
+        default_factory=list, description="Refs that may not be force-pushed or deleted."
+    )
+    allowed_refs: list[str] = Field(
+        default_factory=list, description="Glob patterns of refs the agent may push; empty: all."
+    )
+
+
+class GitSpec(Strict):
+    user: GitUser = Field(default_factory=GitUser)
+    remotes: list[GitRemoteSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_remotes(self) -> GitSpec:
+        names = [r.name for r in self.remotes]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"remote names must be unique; repeated: {sorted(dup)}")
+        return self
+
+
+class FromHost(Strict):
+    from_host: EnvName
+
+
+class AgentProviderSpec(Strict):
+    template: Literal["claude", "codex", "command"] = "claude"
+    command: list[str] | None = Field(None, description="argv, for the `command` template.")
+    dockerfile: str | None = Field(None, description="Custom agent image (Docker backend).")
+    auth_token: EnvName | None = Field(
+        None, description="Claude only: host env var with an OAuth token that egress injects."
+    )
+    forward_host_credentials: bool = Field(
+        False, description="Codex only: egress injects the host's ChatGPT login token."
+    )
+
+    @model_validator(mode="after")
+    def _per_template(self) -> AgentProviderSpec:
+        if self.template == "command" and not self.command:
+            raise ValueError("the `command` template needs `command`, an argv list like [python3, x.py]")
+        if self.template != "command" and self.command:
+            raise ValueError(f"`command` only applies to template `command`, not {self.template!r}")
+        if self.auth_token and self.template != "claude":
+            raise ValueError("`auth_token` is for template `claude` only")
+        if self.forward_host_credentials and self.template != "codex":
+            raise ValueError("`forward_host_credentials` is for template `codex` only")
+        return self
+
+
+class WorkspaceSpec(Strict):
+    mode: Literal["mount", "copy", "none"] = "mount"
+    path: str = Field(".", description="Host directory, relative to the manifest's directory.")
+
+
+class ResourcesSpec(Strict):
+    cpus: float | None = Field(None, gt=0)
+    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+[kmgKMG]?$")] | None = None
+
+
+class SuperviseSpec(Strict):
+    enabled: bool = False
+
+
+class BottleSpec(Strict):
+    """What a sandbox gives its agent and lets out."""
+
+    extends: str | None = Field(None, description="Bottle to inherit from; this one's fields win.")
+    agent_provider: AgentProviderSpec = Field(default_factory=AgentProviderSpec)
+    egress: EgressSpec = Field(default_factory=EgressSpec)
+    git: GitSpec = Field(default_factory=GitSpec)
+    env: dict[EnvName, str | FromHost] = Field(default_factory=dict)
+    secret_env: list[EnvName] = Field(default_factory=list, description="Env names hidden in summaries.")
+    workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec)
+    backend: Literal["auto", "namespace", "docker"] = "auto"
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    supervise: SuperviseSpec = Field(default_factory=SuperviseSpec)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, v: object) -> object:
+        # `PORT: 8080` and `DEBUG: true` are what people write; the agent sees text.
+        if isinstance(v, dict):
+            return {
+                k: (str(x).lower() if isinstance(x, bool) else str(x))
+                if isinstance(x, int | float) else x
+                for k, x in v.items()
+            }
+        return v
+
+    @field_validator("workspace", mode="before")
+    @classmethod
+    def _workspace_shorthand(cls, v: object) -> object:
+        return {"mode": v} if isinstance(v, str) else v
+
+    @field_validator("supervise", mode="before")
+    @classmethod
+    def _supervise_shorthand(cls, v: object) -> object:
+        return {"enabled": v} if isinstance(v, bool) else v
+
+
+class AgentGit(Strict):
+    user: GitUser = Field(default_factory=GitUser)
+
+
+class AgentSpec(Strict):
+    """Who runs in a bottle: its prompt, skills and git identity overlay."""
+
+    bottle: str
+    prompt: str | None = None
+    prompt_file: str | None = None
+    skills: list[str] = Field(default_factory=list, description="Host skill directory names.")
+    git: AgentGit = Field(default_factory=AgentGit)
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> AgentSpec:
+        if self.prompt is not None and self.prompt_file is not None:
+            raise ValueError("give `prompt` or `prompt_file`, not both")
+        return self
+
+
+class Manifest(Strict):
+    """A bot-bottle manifest (`bot-bottle.yaml`)."""
+
+    bottles: dict[str, BottleSpec] = Field(default_factory=dict)
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _agents_name_bottles(self) -> Manifest:
+        for name, agent in self.agents.items():
+            if agent.bottle not in self.bottles:
+                known = ", ".join(sorted(self.bottles)) or "none defined"
+                raise ValueError(
+                    f"agents.{name}.bottle: no bottle named {agent.bottle!r} (bottles: {known})"
+                )
+        return self

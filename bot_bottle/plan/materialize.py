@@ -1,0 +1,79 @@
+"""At launch, and only then: read credential values and derive the per-launch inputs.
+
+`sidecar_env` is the one place credential values exist outside the host env; it goes
+to the sidecar process's environment and nowhere else (no file, no log, no summary).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from bot_bottle.errors import CredentialError
+from bot_bottle.plan.model import BottlePlan, ProvisionFile
+from bot_bottle.policy.egress_policy import EgressPolicy
+from bot_bottle.providers import provider_for
+
+
+@dataclass(frozen=True)
+class LaunchInputs:
+    policy: EgressPolicy
+    sidecar_env: dict[str, str]
+    agent_env: dict[str, str]
+    files: tuple[ProvisionFile, ...]
+
+    def __repr__(self) -> str:  # never print credential values by accident
+        return f"LaunchInputs(slots={sorted(self.sidecar_env)}, files={len(self.files)})"
+
+
+def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
+    provider = provider_for(plan.provider)
+    # Provider-held credentials (e.g. Codex's host login) resolve like any token ref.
+    env = {**host_env, **provider.launch_secrets(plan.provider_options, host_env)}
+    sidecar_env: dict[str, str] = {}
+    for slot in plan.token_slots:
+        value = env.get(slot.ref)
+        if not value:
+            hosts = ", ".join(r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot)
+            raise CredentialError(
+                f"the egress route for {hosts} needs the host env var {slot.ref}, which is not set",
+                f"export {slot.ref}=... before launching, or remove that route's auth",
+            )
+        sidecar_env[slot.slot] = value
+    for slot in plan.protect_slots:
+        # A protected variable that is unset has no value that could leak.
+        if host_env.get(slot.ref):
+            sidecar_env[slot.slot] = host_env[slot.ref]
+
+    agent_env: dict[str, str] = {}
+    for var in plan.env:
+        if var.from_host is not None:
+            if var.from_host not in host_env:
+                raise CredentialError(
+                    f"env {var.name} takes its value from host variable {var.from_host}, "
+                    "which is not set",
+                    f"export {var.from_host}=... or remove {var.name} from the bottle's env",
+                )
+            agent_env[var.name] = host_env[var.from_host]
+        elif var.value is not None:
+            agent_env[var.name] = var.value
+
+    canary_file, canary_values = canaries()
+    policy = replace(
+        plan.egress,
+        dlp=replace(plan.egress.dlp, canaries=plan.egress.dlp.canaries + canary_values),
+    )
+    files = (*plan.files, *provider.launch_files(plan.provider_options, host_env), canary_file)
+    return LaunchInputs(policy, sidecar_env, agent_env, files)
+
+
+def canaries() -> tuple[ProvisionFile, tuple[str, ...]]:
+    """A decoy `~/.aws/credentials`, fresh per launch. Its keys open nothing; seeing
+    them in traffic means the agent went looking for credentials and tried to send them."""
+    upper = string.ascii_uppercase + "234567"
+    key_id = "AKIA" + "".join(secrets.choice(upper) for _ in range(16))
+    secret = secrets.token_urlsafe(30)[:40]
+    body = f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    return ProvisionFile("~/.aws/credentials", body.encode(), 0o600), (key_id, secret)

@@ -1,0 +1,258 @@
+"""manifest + agent name + host env -> `BottlePlan`. Reads no credential value.
+
+Provider-owned routes merge into the manifest's by the rules the history settled on:
+a host the manifest does not name is *added*; a manifest route for that host without
+auth is *upgraded* (its path and method limits kept, the provider's auth added); a
+manifest route with the same auth is left alone; one with other auth, or a
+passthrough route, is a *conflict* and an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from bot_bottle.errors import ManifestError
+from bot_bottle.manifest.loader import LoadedManifest
+from bot_bottle.manifest.model import BottleSpec, RouteSpec
+from bot_bottle.plan.model import (
+    BottlePlan,
+    EnvVar,
+    GitIdentity,
+    GitRemotePlan,
+    Resources,
+    Sourced,
+    TokenSlot,
+    Workspace,
+)
+from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
+from bot_bottle.providers import ProviderRoute, provider_for
+
+# The backend owns these: a manifest that set them could route around egress.
+RESERVED_ENV = frozenset(
+    {
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+        "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+        "CODEX_CA_CERTIFICATE", "GIT_SSL_CAINFO", "HOME",
+    }
+)  # fmt: skip
+DEFAULT_GIT_NAME = "bot-bottle agent"
+DEFAULT_GIT_EMAIL = "agent@bot-bottle.invalid"
+
+
+def skills_dir(host_env: Mapping[str, str]) -> Path:
+    """Where host skill directories live: `$BOT_BOTTLE_SKILLS_DIR` or `~/.claude/skills`."""
+    if host_env.get("BOT_BOTTLE_SKILLS_DIR"):
+        return Path(host_env["BOT_BOTTLE_SKILLS_DIR"])
+    return Path(host_env.get("HOME", str(Path.home()))) / ".claude" / "skills"
+
+
+def resolve(
+    loaded: LoadedManifest,
+    agent_name: str,
+    host_env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+) -> BottlePlan:
+    host_env = os.environ if host_env is None else host_env
+    m = loaded.manifest
+    if agent_name not in m.agents:
+        known = ", ".join(sorted(m.agents)) or "none defined"
+        raise ManifestError(f"no agent named {agent_name!r} (agents: {known})", "agents")
+    agent = m.agents[agent_name]
+    bottle = m.bottles[agent.bottle]
+    where = f"bottles.{agent.bottle}"
+    spec = bottle.agent_provider
+    provider = provider_for(spec.template)
+
+    prompt = agent.prompt or ""
+    if agent.prompt_file:
+        pf = (loaded.base_dir / agent.prompt_file).resolve()
+        try:
+            prompt = pf.read_text()
+        except OSError as e:
+            raise ManifestError(
+                f"cannot read prompt file {pf}: {e.strerror}", f"agents.{agent_name}.prompt_file"
+            ) from None
+
+    contribution = provider.contribute(spec, prompt)
+    routes = merge_routes(bottle.egress.routes, contribution.routes, spec.template, where)
+    token_slots = _token_slots(routes)
+    slot_of = {t.ref: t.slot for t in token_slots}
+    policy_routes = tuple(
+        replace(r, auth=replace(r.auth, slot=slot_of[r.auth.slot])) if r.auth else r for r in routes
+    )
+    protect = tuple(
+        TokenSlot(f"EGRESS_PROTECT_{i}", ref, "manifest")
+        for i, ref in enumerate(bottle.egress.dlp.protect_env)
+    )
+    upstream_ca = ""
+    if bottle.egress.upstream_ca:
+        ca = (loaded.base_dir / bottle.egress.upstream_ca).resolve()
+        if not ca.is_file():
+            raise ManifestError(f"no CA bundle at {ca}", f"{where}.egress.upstream_ca")
+        upstream_ca = str(ca)
+    egress = EgressPolicy(
+        bottle=agent.bottle,
+        routes=policy_routes,
+        hosts=dict(bottle.egress.hosts),
+        ssrf_ip_allowlist=tuple(bottle.egress.ssrf_ip_allowlist),
+        upstream_ca=upstream_ca,
+        dlp=DlpSettings(
+            enabled=bottle.egress.dlp.enabled,
+            patterns=tuple(bottle.egress.dlp.patterns),
+            protect_slots=tuple(p.slot for p in protect),
+        ),
+    )
+
+    env = _env(bottle, contribution.env, contribution.hidden_env, spec.template, where)
+    hidden = frozenset(bottle.secret_env) | contribution.hidden_env
+
+    skills = []
+    for i, name in enumerate(agent.skills):
+        path = skills_dir(host_env) / name
+        if not path.is_dir():
+            raise ManifestError(
+                f"no skill directory {path}",
+                f"agents.{agent_name}.skills[{i}]",
+                fix="create it, or set BOT_BOTTLE_SKILLS_DIR to where your skills live",
+            )
+        skills.append(str(path))
+
+    ws = bottle.workspace
+    ws_path = "" if ws.mode == "none" else str((loaded.base_dir / ws.path).resolve())
+    if ws_path and not Path(ws_path).is_dir():
+        raise ManifestError(f"workspace directory {ws_path} does not exist", f"{where}.workspace.path")
+
+    return BottlePlan(
+        agent=agent_name,
+        bottle=agent.bottle,
+        provider=spec.template,
+        argv=provider.argv(spec, prompt, extra_args),
+        env=env,
+        hidden_env=hidden,
+        egress=egress,
+        token_slots=token_slots,
+        protect_slots=protect,
+        files=contribution.files,
+        git_identity=_identity(bottle, agent.git.user.name, agent.git.user.email),
+        git_remotes=tuple(
+            GitRemotePlan(r.name, r.url, tuple(r.protected_refs), tuple(r.allowed_refs))
+            for r in bottle.git.remotes
+        ),
+        workspace=Workspace(ws.mode, ws_path),
+        backend=bottle.backend,
+        image=contribution.image,
+        dockerfile=str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else "",
+        resources=Resources(bottle.resources.cpus, bottle.resources.memory),
+        skills=tuple(skills),
+        supervise=bottle.supervise.enabled,
+        prompt=prompt,
+        manifest_digest=loaded.digest,
+        provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
+    )
+
+
+def merge_routes(
+    manifest_routes: Sequence[RouteSpec],
+    provider_routes: Sequence[ProviderRoute],
+    provider: str,
+    where: str,
+) -> list[Route]:
+    """Effective routes, with auth slots temporarily holding the token *ref*.
+
+    Added provider routes go first: they are exact hosts and must win over a
+    manifest wildcard (`*.openai.com`) that would otherwise match without auth.
+    """
+    routes = [_route(r) for r in manifest_routes]
+    added: list[Route] = []
+    for pr in provider_routes:
+        auth = RouteAuth(pr.scheme, pr.token_ref, pr.header)
+        idx = next((i for i, r in enumerate(routes) if r.host == pr.host), None)
+        if idx is None:
+            added.append(Route(pr.host, auth=auth, source=provider))
+            continue
+        current = routes[idx]
+        path = f"{where}.egress.routes[{idx}]"
+        if current.tls_passthrough:
+            raise ManifestError(
+                f"tls_passthrough on {pr.host} conflicts with the {provider} provider, "
+                "which injects a credential there (that needs TLS inspection)",
+                path,
+                fix="remove this route; the provider adds it",
+            )
+        if current.auth is None:
+            routes[idx] = replace(current, auth=auth, source=f"manifest+{provider}")
+        elif current.auth != auth:
+            raise ManifestError(
+                f"this route's auth for {pr.host} conflicts with the {provider} provider's "
+                f"(Bearer from {pr.token_ref})",
+                f"{path}.auth",
+                fix="remove the auth block here; the provider supplies it",
+            )
+    return added + routes
+
+
+def _route(r: RouteSpec) -> Route:
+    auth = RouteAuth(r.auth.scheme, r.auth.token_ref, r.auth.header or "") if r.auth else None
+    return Route(
+        host=r.host,
+        paths=tuple(r.path_allowlist),
+        methods=tuple(r.methods),
+        auth=auth,
+        tls_passthrough=r.tls_passthrough,
+    )
+
+
+def _token_slots(routes: Sequence[Route]) -> tuple[TokenSlot, ...]:
+    """One `EGRESS_TOKEN_<n>` per distinct token ref, numbered in route order."""
+    slots: dict[str, TokenSlot] = {}
+    for r in routes:
+        if r.auth and r.auth.slot not in slots:
+            src = "manifest" if r.source == "manifest" else r.source.split("+")[-1]
+            slots[r.auth.slot] = TokenSlot(f"EGRESS_TOKEN_{len(slots)}", r.auth.slot, src)
+    return tuple(slots.values())
+
+
+def _env(
+    bottle: BottleSpec,
+    provider_env: Mapping[str, str],
+    provider_hidden: frozenset[str],
+    provider: str,
+    where: str,
+) -> tuple[EnvVar, ...]:
+    out = [EnvVar(k, value=v, source=provider) for k, v in provider_env.items()]
+    secret = set(bottle.secret_env)
+    for name, value in bottle.env.items():
+        path = f"{where}.env.{name}"
+        if name in RESERVED_ENV:
+            raise ManifestError(f"{name} is set by bot-bottle (proxy, CA and HOME wiring)", path)
+        if name in provider_hidden:
+            raise ManifestError(
+                f"{name} is set by the {provider} provider: egress injects the real credential",
+                path,
+                fix=f"remove it; set agent_provider.auth_token to a host variable instead",
+            )
+        out = [e for e in out if e.name != name]
+        if isinstance(value, str):
+            out.append(EnvVar(name, value=value, secret=name in secret))
+        else:
+            out.append(EnvVar(name, from_host=value.from_host, secret=name in secret))
+    return tuple(out)
+
+
+def _identity(bottle: BottleSpec, agent_name: str | None, agent_email: str | None) -> GitIdentity:
+    def pick(agent_value: str | None, bottle_value: str | None, default: str) -> Sourced:
+        if agent_value:
+            return Sourced(agent_value, "agent")
+        if bottle_value:
+            return Sourced(bottle_value, "bottle")
+        return Sourced(default, "default")
+
+    user = bottle.git.user
+    return GitIdentity(
+        name=pick(agent_name, user.name, DEFAULT_GIT_NAME),
+        email=pick(agent_email, user.email, DEFAULT_GIT_EMAIL),
+    )

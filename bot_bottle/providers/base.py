@@ -1,0 +1,56 @@
+"""What a provider (Claude, Codex, a generic command) contributes to a bottle.
+
+Backends and sidecars see only the generic values here: routes, env, files, argv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot_bottle.manifest.model import AgentProviderSpec
+from bot_bottle.plan.model import ProvisionFile
+from bot_bottle.policy.egress_policy import AuthScheme
+
+
+@dataclass(frozen=True)
+class ProviderRoute:
+    """A route the provider owns: egress injects `token_ref`'s value on `host`."""
+
+    host: str
+    scheme: AuthScheme
+    token_ref: str
+    header: str = ""
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """Plan-time, non-secret additions a provider makes to a bottle."""
+
+    routes: tuple[ProviderRoute, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    hidden_env: frozenset[str] = frozenset()
+    files: tuple[ProvisionFile, ...] = ()
+    image: str = "general"
+
+
+class Provider(Protocol):
+    name: str
+
+    def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
+        """Routes, env, files and image for this provider; reads nothing from the host."""
+
+    def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
+        """The agent command line, with the prompt wired the provider's way."""
+
+    def launch_secrets(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Credentials the provider reads from host auth files at launch: ref -> value.
+        Merged over the host env so provider refs resolve like any token_ref."""
+
+    def launch_files(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> tuple[ProvisionFile, ...]:
+        """Files derived from host state at launch (placeholders only, never a secret)."""

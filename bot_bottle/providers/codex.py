@@ -1,0 +1,51 @@
+"""OpenAI Codex CLI: `codex`, prompt as global AGENTS.md, host ChatGPT login via egress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from bot_bottle.manifest.model import AgentProviderSpec
+from bot_bottle.plan.model import ProvisionFile
+from bot_bottle.providers import codex_auth
+from bot_bottle.providers.base import Contribution, ProviderRoute
+
+# Codex in ChatGPT mode talks to chatgpt.com/backend-api; API-key mode to api.openai.com.
+API_HOSTS = ("api.openai.com", "chatgpt.com")
+# Not a host env var: the provider reads this credential from the host's auth.json.
+HOST_TOKEN_REF = "CODEX_HOST_ACCESS_TOKEN"
+AUTH_FILE = "~/.codex/auth.json"
+
+
+class CodexProvider:
+    name = "codex"
+
+    def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
+        files: list[ProvisionFile] = []
+        if prompt:
+            # Codex has no system-prompt flag; it reads global instructions from here.
+            files.append(ProvisionFile("~/.codex/AGENTS.md", prompt.encode(), 0o644))
+        routes: tuple[ProviderRoute, ...] = ()
+        if spec.forward_host_credentials:
+            routes = tuple(ProviderRoute(h, "Bearer", HOST_TOKEN_REF) for h in API_HOSTS)
+        return Contribution(routes=routes, files=tuple(files), image="codex")
+
+    def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
+        return ("codex", *extra)
+
+    def launch_secrets(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> dict[str, str]:
+        if options.get("forward_host_credentials") != "true":
+            return {}
+        _, token = codex_auth.read_host_auth(host_env)
+        return {HOST_TOKEN_REF: token}
+
+    def launch_files(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> tuple[ProvisionFile, ...]:
+        if options.get("forward_host_credentials") != "true":
+            return ()
+        raw, _ = codex_auth.read_host_auth(host_env)
+        body = json.dumps(codex_auth.placeholder_auth(raw), indent=2) + "\n"
+        return (ProvisionFile(AUTH_FILE, body.encode(), 0o600),)

@@ -1,0 +1,36 @@
+"""The generic `command` template: runs the manifest's argv, so any agent or script fits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot_bottle.manifest.model import AgentProviderSpec
+from bot_bottle.plan.model import ProvisionFile
+from bot_bottle.providers.base import Contribution
+
+PROMPT_PATH = "~/.bot-bottle/prompt.txt"
+
+
+class CommandProvider:
+    name = "command"
+
+    def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
+        if not prompt:
+            return Contribution()
+        return Contribution(
+            env={"BOT_BOTTLE_PROMPT_FILE": PROMPT_PATH.replace("~", "$HOME", 1)},
+            files=(ProvisionFile(PROMPT_PATH, prompt.encode(), 0o644),),
+        )
+
+    def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
+        return (*(spec.command or ()), *extra)
+
+    def launch_secrets(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> dict[str, str]:
+        return {}
+
+    def launch_files(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> tuple[ProvisionFile, ...]:
+        return ()
