@@ -1,0 +1,212 @@
+"""`NamespaceBackend`: the agent under bubblewrap, its state in the bottle's state dir.
+
+There is no long-lived runtime: the sandbox exists while `attach` runs, and dies
+with the launcher (`--die-with-parent`). HOME and the workspace copy persist in
+the state dir, which is what `--keep`/`resume` keep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot_bottle.backends.base import (
+    Availability,
+    BottleSpec,
+    Executor,
+    ProcessExecutor,
+    network_env,
+)
+from bot_bottle.backends.namespace import sandbox, seccomp
+from bot_bottle.backends.namespace.sandbox import (
+    BOTTLE_HOME,
+    BOTTLE_UID,
+    BOTTLE_USER,
+    BOTTLE_WORKSPACE,
+    Layout,
+)
+from bot_bottle.errors import BackendUnavailable
+from bot_bottle.provision.target import CommandResult
+
+DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
+
+
+class NamespaceTarget:
+    """Provisioning into a namespace bottle: files land directly in the state dir's
+    HOME or the workspace (no sandbox needed); commands run in a one-shot sandbox."""
+
+    def __init__(self, backend: NamespaceBackend, spec: BottleSpec) -> None:
+        self._backend = backend
+        self._spec = spec
+        self._layout = Layout(spec.state_dir)
+
+    @property
+    def home(self) -> str:
+        return BOTTLE_HOME
+
+    @property
+    def workspace(self) -> str:
+        return BOTTLE_WORKSPACE if self._layout.workspace(self._spec) else ""
+
+    def host_path(self, path: str) -> Path:
+        """The host file behind bottle path `path`; refuses anything that would land
+        outside HOME or the workspace (`..` included)."""
+        if path.startswith("~/"):
+            path = BOTTLE_HOME + path[1:]
+        norm = os.path.normpath(path)
+        for inside, outside in (
+            (BOTTLE_HOME, self._layout.home),
+            (BOTTLE_WORKSPACE, self._layout.workspace(self._spec)),
+        ):
+            if outside is not None and (norm == inside or norm.startswith(inside + "/")):
+                return outside / os.path.relpath(norm, inside)
+        raise ValueError(f"{path}: a namespace bottle only takes files under ~/ or the workspace")
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        dest = self.host_path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".bb-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
+        return self._backend.run(self._spec, argv, env=env)
+
+
+class NamespaceBackend:
+    """Bubblewrap with new user, mount, PID, IPC, UTS, cgroup and network namespaces,
+    no capabilities and a seccomp deny list (see `sandbox.py`, `seccomp.py`)."""
+
+    id = "namespace"
+
+    def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
+        self.executor = executor or ProcessExecutor()
+        self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+
+    # ------------------------------------------------------------ availability
+
+    def probe(self) -> Availability:
+        from bot_bottle.backends.base import Cmd
+
+        missing = []
+        if shutil.which(self.bwrap) is None:
+            missing.append("bubblewrap (apt install bubblewrap)")
+        if not os.path.exists(sandbox.PYTHON):
+            missing.append(f"{sandbox.PYTHON} (runs the in-bottle forwarder)")
+        if os.uname().machine not in seccomp.ARCHES:
+            missing.append(f"seccomp syscall table for {os.uname().machine}")
+        if missing:
+            return Availability(False, "cannot build a namespace sandbox here", missing)
+        r = self.executor.run(
+            Cmd((self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+                 "--ro-bind", "/usr", "/usr", *sandbox._merged_usr_args(),
+                 "--", "/usr/bin/true")),
+            timeout=10,
+        )  # fmt: skip
+        if r.returncode != 0:
+            why = (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
+            return Availability(
+                False, f"bubblewrap cannot create namespaces: {why}",
+                ["unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+                 "or kernel.apparmor_restrict_unprivileged_userns=0)"],
+            )  # fmt: skip
+        return Availability(
+            True,
+            "bubblewrap: user/mount/pid/ipc/uts/cgroup/net namespaces, no capabilities, "
+            "seccomp deny list; shares the host kernel",
+        )
+
+    def require(self) -> None:
+        """Raise `BackendUnavailable` unless a sandbox can be built; never degrade."""
+        av = self.probe()
+        if not av.ok:
+            need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
+            raise BackendUnavailable(f"namespace backend unavailable: {av.detail}{need}", DOCTOR)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def prepare(self, spec: BottleSpec) -> NamespaceTarget:
+        lay = Layout(spec.state_dir)
+        for d in (lay.home, lay.etc, lay.sockets):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for s in spec.sidecars:
+            if s.socket.parent != lay.sockets:
+                raise ValueError(f"sidecar socket {s.socket} must live in {lay.sockets}")
+        lay.seccomp.write_bytes(seccomp.compile_bpf())
+        (lay.etc / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"{BOTTLE_USER}:x:{BOTTLE_UID}:{BOTTLE_UID}:bot-bottle agent:{BOTTLE_HOME}:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (lay.etc / "group").write_text(
+            f"root:x:0:\n{BOTTLE_USER}:x:{BOTTLE_UID}:\nnogroup:x:65534:\n"
+        )
+        (lay.etc / "hosts").write_text(
+            f"127.0.0.1 localhost {spec.slug[:63]}\n::1 localhost ip6-localhost\n"
+        )
+        if spec.workspace_mode == "copy" and not lay.workspace_copy.exists():
+            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True)
+        if spec.workspace_mode == "mount" and not Path(spec.workspace_path).is_dir():
+            raise ValueError(f"workspace {spec.workspace_path} is not a directory")
+        return NamespaceTarget(self, spec)
+
+    def launch(self, spec: BottleSpec) -> None:
+        self.require()
+
+    def env(self, spec: BottleSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return sandbox.bottle_env(spec, {**network_env(spec, BOTTLE_HOME), **(extra or {})})
+
+    def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
+        self.require()
+        pidfile = spec.state_dir / "attached.pid"
+        pidfile.write_text(str(os.getpid()))
+        try:
+            return self.executor.interactive(
+                sandbox.bwrap_cmd(spec, argv, self.env(spec), bwrap=self.bwrap)
+            )
+        finally:
+            pidfile.unlink(missing_ok=True)
+
+    def run(
+        self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
+        cmd = sandbox.bwrap_cmd(spec, argv, self.env(spec, env), bwrap=self.bwrap)
+        return self.executor.run(cmd)
+
+    def is_running(self, spec: BottleSpec) -> bool:
+        try:
+            pid = int((spec.state_dir / "attached.pid").read_text())
+        except (OSError, ValueError):
+            return False
+        return _alive(pid)
+
+    def stop(self, spec: BottleSpec) -> None:
+        """The sandbox dies with its launcher; the launcher is stopped by the caller."""
+
+    def preserve(self, spec: BottleSpec) -> None:
+        """Nothing to do: HOME and the workspace copy already live in the state dir."""
+
+    def resume(self, spec: BottleSpec) -> NamespaceTarget:
+        return self.prepare(spec)
+
+    def remove(self, spec: BottleSpec) -> None:
+        lay = Layout(spec.state_dir)
+        for p in (lay.home, lay.etc, lay.sockets, lay.workspace_copy):
+            shutil.rmtree(p, ignore_errors=True)
+        lay.seccomp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,152 @@
+"""The bubblewrap command line for one namespace bottle, built as a pure value.
+
+What the agent sees, and why each piece is there:
+- host `/usr` read-only (programs and libraries) with the merged-usr symlinks;
+- from `/etc`, only files programs need to start: the dynamic linker cache,
+  name-service config, CA certificates, alternatives, timezone, os-release. Never
+  the whole directory (shadow, ssh host keys, `/etc/ssl/private`, host configs);
+- `passwd`/`group`/`hosts` synthesized in the state dir: one user, localhost;
+- a private HOME (kept in the state dir, so `--keep` + `resume` keeps it), the
+  workspace (the host directory for `mount`, the state-dir copy for `copy`), a
+  private `/tmp`, fresh `/proc` and minimal `/dev`;
+- the sidecar sockets directory (sockets only: the sidecars' own files, CA key
+  and audit log live elsewhere in the state dir, never bound in).
+Everything else of the host (its HOME with `~/.ssh`, `~/.aws`, other bottles)
+simply does not exist in the mount namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd
+
+BOTTLE_USER = "agent"
+BOTTLE_UID = 1000
+BOTTLE_HOME = "/home/agent"
+BOTTLE_WORKSPACE = "/workspace"
+SOCKETS_DIR = "/run/bot-bottle"
+INIT_DIR = "/run/bot-bottle-init"
+TOOLS_ROOT = "/opt/bot-bottle"
+FORWARDER = Path(__file__).with_name("forwarder.py")
+PYTHON = "/usr/bin/python3"
+
+ETC_FILES = (
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/localtime",
+    "/etc/os-release", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates",
+    "/etc/alternatives", "/etc/mime.types", "/etc/protocols", "/etc/services",
+)  # fmt: skip
+MERGED_USR = ("/bin", "/lib", "/lib64", "/lib32", "/sbin", "/libx32")
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one bottle's pieces live on the host, inside its state dir."""
+
+    state_dir: Path
+
+    @property
+    def home(self) -> Path:
+        return self.state_dir / "home"
+
+    @property
+    def etc(self) -> Path:
+        return self.state_dir / "etc"
+
+    @property
+    def sockets(self) -> Path:
+        return self.state_dir / "sockets"
+
+    @property
+    def workspace_copy(self) -> Path:
+        return self.state_dir / "workspace"
+
+    @property
+    def seccomp(self) -> Path:
+        return self.state_dir / "seccomp.bpf"
+
+    def workspace(self, spec: BottleSpec) -> Path | None:
+        if spec.workspace_mode == "mount":
+            return Path(spec.workspace_path)
+        if spec.workspace_mode == "copy":
+            return self.workspace_copy
+        return None
+
+
+def _merged_usr_args() -> list[str]:
+    out: list[str] = []
+    for p in MERGED_USR:
+        if os.path.islink(p):
+            out += ["--symlink", os.readlink(p), p]
+        elif os.path.isdir(p):
+            out += ["--ro-bind", p, p]
+    return out
+
+
+def bottle_env(spec: BottleSpec, extra: Mapping[str, str]) -> dict[str, str]:
+    """The complete environment of the agent process: nothing inherited from the host."""
+    path = BASE_PATH
+    for t in reversed(spec.tools):
+        if t.path_dir:
+            path = f"{t.target}/{t.path_dir}:{path}"
+    env = {
+        "HOME": BOTTLE_HOME,
+        "USER": BOTTLE_USER,
+        "LOGNAME": BOTTLE_USER,
+        "SHELL": "/bin/sh",
+        "PATH": path,
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "TERM": os.environ.get("TERM", "dumb"),
+    }
+    env.update(extra)
+    env.update(spec.env)
+    return env
+
+
+def bwrap_cmd(
+    spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str], *, bwrap: str = "bwrap"
+) -> Cmd:
+    """The bwrap invocation that runs `argv` in the bottle, behind the in-bottle
+    forwarder that exposes each sidecar at 127.0.0.1:port."""
+    lay = Layout(spec.state_dir)
+    a: list[str] = [
+        bwrap,
+        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup", "--unshare-net",
+        "--uid", str(BOTTLE_UID), "--gid", str(BOTTLE_UID),
+        "--hostname", spec.slug[:63],
+        "--die-with-parent",
+        "--cap-drop", "ALL",
+        "--seccomp", f"{FD_PREFIX}seccomp",
+        "--ro-bind", "/usr", "/usr",
+        *_merged_usr_args(),
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",
+        "--tmpfs", "/run",
+    ]  # fmt: skip
+    for f in ETC_FILES:
+        a += ["--ro-bind-try", f, f]
+    for name in ("passwd", "group", "hosts"):
+        a += ["--ro-bind", str(lay.etc / name), f"/etc/{name}"]
+    a += ["--bind", str(lay.home), BOTTLE_HOME]
+    ws = lay.workspace(spec)
+    if ws is not None:
+        a += ["--bind", str(ws), BOTTLE_WORKSPACE, "--chdir", BOTTLE_WORKSPACE]
+    else:
+        a += ["--chdir", BOTTLE_HOME]
+    for t in spec.tools:
+        a += ["--ro-bind", str(t.source), t.target]
+    a += ["--ro-bind", str(FORWARDER), f"{INIT_DIR}/forwarder.py"]
+    if spec.sidecars:
+        a += ["--ro-bind", str(lay.sockets), SOCKETS_DIR]
+    a += ["--", PYTHON, "-I", "-S", f"{INIT_DIR}/forwarder.py"]
+    for s in spec.sidecars:
+        a.append(f"{s.port}={SOCKETS_DIR}/{s.socket.name}")
+    a += ["--", *argv]
+    return Cmd(tuple(a), env=dict(env), fd_files={"seccomp": str(lay.seccomp)})

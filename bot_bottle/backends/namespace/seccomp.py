@@ -1,0 +1,182 @@
+"""The namespace bottle's seccomp filter, as classic BPF that bwrap loads (`--seccomp FD`).
+
+Hand-assembled rather than built with libseccomp through ctypes: the filter is a
+flat deny list plus three argument checks, about sixty instructions, and writing
+it directly keeps it dependency-free, byte-for-byte reproducible, and testable by
+running the program in `evaluate` below. The cost is a syscall-number table per
+architecture, which is the part libseccomp would otherwise provide.
+
+Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPERM
+what it never needs and what would widen its reach: tracing other processes,
+kernel modules, keyrings, bpf, mounts, new user namespaces, perf, kexec, and
+terminal input injection (the agent shares the operator's TTY). An unknown
+architecture, and the x32 ABI on x86_64 (a second syscall table that would
+sidestep the numbers below), are killed outright.
+"""
+
+from __future__ import annotations
+
+import errno
+import platform
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+RET_ALLOW = 0x7FFF0000
+RET_KILL_PROCESS = 0x80000000
+_RET_ERRNO = 0x00050000
+RET_EPERM = _RET_ERRNO | errno.EPERM
+RET_ENOSYS = _RET_ERRNO | errno.ENOSYS
+
+CLONE_NEWUSER = 0x10000000
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+X32_SYSCALL_BIT = 0x40000000
+
+# Offsets into struct seccomp_data (little-endian: low word of an arg first).
+_NR, _ARCH = 0, 4
+
+
+def _arg_lo(i: int) -> int:
+    return 16 + 8 * i
+
+
+DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev",
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "mount", "umount2", "pivot_root", "setns", "open_tree", "move_mount", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr", "open_by_handle_at",
+    "name_to_handle_at", "swapon", "swapoff", "reboot", "acct", "quotactl", "syslog",
+    "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Arch:
+    audit: int
+    numbers: dict[str, int]
+
+
+ARCHES = {
+    "x86_64": Arch(0xC000003E, {
+        "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
+        "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
+        "kexec_file_load": 320, "keyctl": 250, "add_key": 248, "request_key": 249,
+        "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "mount": 165,
+        "umount2": 166, "pivot_root": 155, "setns": 308, "open_tree": 428,
+        "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+        "mount_setattr": 442, "open_by_handle_at": 304, "name_to_handle_at": 303,
+        "swapon": 167, "swapoff": 168, "reboot": 169, "acct": 163, "quotactl": 179,
+        "syslog": 103, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
+        "clock_adjtime": 305, "unshare": 272, "clone": 56, "clone3": 435, "ioctl": 16,
+    }),
+    "aarch64": Arch(0xC00000B7, {
+        "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
+        "init_module": 105, "finit_module": 273, "delete_module": 106, "kexec_load": 104,
+        "kexec_file_load": 294, "keyctl": 219, "add_key": 217, "request_key": 218,
+        "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, "mount": 40,
+        "umount2": 39, "pivot_root": 41, "setns": 268, "open_tree": 428,
+        "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+        "mount_setattr": 442, "open_by_handle_at": 265, "name_to_handle_at": 264,
+        "swapon": 224, "swapoff": 225, "reboot": 142, "acct": 89, "quotactl": 60,
+        "syslog": 116, "settimeofday": 170, "clock_settime": 112, "adjtimex": 171,
+        "clock_adjtime": 266, "unshare": 97, "clone": 220, "clone3": 435, "ioctl": 29,
+    }),
+}  # fmt: skip
+
+
+class _Asm:
+    """Tiny assembler: jumps name labels; offsets are resolved on `assemble`."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[int, str | int, str | int, int]] = []
+        self.labels: dict[str, int] = {}
+
+    def label(self, name: str) -> None:
+        self.labels[name] = len(self.ops)
+
+    def op(self, code: int, k: int, jt: str | int = 0, jf: str | int = 0) -> None:
+        self.ops.append((code, jt, jf, k))
+
+    def assemble(self) -> list[tuple[int, int, int, int]]:
+        out = []
+        for i, (code, jt, jf, k) in enumerate(self.ops):
+
+            def rel(t: str | int, i: int = i) -> int:
+                off = self.labels[t] - i - 1 if isinstance(t, str) else t
+                if not 0 <= off <= 255:
+                    raise ValueError("seccomp jump out of range")
+                return off
+
+            out.append((code, rel(jt), rel(jf), k))
+        return out
+
+
+def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
+    """The filter for `arch_name` (default: this machine) as (code, jt, jf, k) tuples."""
+    arch = ARCHES[arch_name or platform.machine()]
+    n = arch.numbers
+    a = _Asm()
+    a.op(_LD_W_ABS, _ARCH)
+    a.op(_JEQ_K, arch.audit, 0, "kill")
+    a.op(_LD_W_ABS, _NR)
+    if arch_name == "x86_64" or (arch_name is None and platform.machine() == "x86_64"):
+        a.op(_JGE_K, X32_SYSCALL_BIT, "kill", 0)
+    for name in DENIED:
+        a.op(_JEQ_K, n[name], "eperm", 0)
+    a.op(_JEQ_K, n["clone"], "check_clone", 0)
+    a.op(_JEQ_K, n["unshare"], "check_clone", 0)
+    # clone3 passes flags in a struct that BPF cannot read; ENOSYS makes libc fall
+    # back to clone(), whose flags we can check.
+    a.op(_JEQ_K, n["clone3"], "enosys", 0)
+    a.op(_JEQ_K, n["ioctl"], "check_ioctl", 0)
+    a.op(_RET_K, RET_ALLOW)
+    a.label("check_clone")  # clone(flags, ...) and unshare(flags): flags are arg 0
+    a.op(_LD_W_ABS, _arg_lo(0))
+    a.op(_JSET_K, CLONE_NEWUSER, "eperm", 0)
+    a.op(_RET_K, RET_ALLOW)
+    a.label("check_ioctl")  # ioctl(fd, request, ...): request is arg 1
+    a.op(_LD_W_ABS, _arg_lo(1))
+    a.op(_JEQ_K, TIOCSTI, "eperm", 0)
+    a.op(_JEQ_K, TIOCLINUX, "eperm", 0)
+    a.op(_RET_K, RET_ALLOW)
+    a.label("eperm")
+    a.op(_RET_K, RET_EPERM)
+    a.label("enosys")
+    a.op(_RET_K, RET_ENOSYS)
+    a.label("kill")
+    a.op(_RET_K, RET_KILL_PROCESS)
+    return a.assemble()
+
+
+def compile_bpf(arch_name: str | None = None) -> bytes:
+    """The filter as the bytes of a `struct sock_filter[]`, what bwrap reads."""
+    return b"".join(struct.pack("<HBBI", *ins) for ins in program(arch_name))
+
+
+def evaluate(
+    prog: Sequence[tuple[int, int, int, int]], arch: int, nr: int, args: Sequence[int] = ()
+) -> int:
+    """Run `prog` on one syscall, as the kernel would; for tests."""
+    words = {_NR: nr, _ARCH: arch}
+    for i, v in enumerate(list(args) + [0] * (6 - len(args))):
+        words[_arg_lo(i)] = v & 0xFFFFFFFF
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = prog[pc]
+        pc += 1
+        if code == _LD_W_ABS:
+            acc = words[k]
+        elif code == _RET_K:
+            return k
+        elif code in (_JEQ_K, _JGE_K, _JSET_K):
+            hit = {_JEQ_K: acc == k, _JGE_K: acc >= k, _JSET_K: bool(acc & k)}[code]
+            pc += jt if hit else jf
+        else:
+            raise ValueError(f"unknown opcode {code:#x}")

@@ -1,0 +1,115 @@
+"""The bwrap command line a namespace bottle runs, recorded rather than executed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot_bottle.backends.base import BottleSpec, RecordingExecutor, SidecarLink, ToolMount
+from bot_bottle.backends.namespace.backend import NamespaceBackend
+
+
+def _spec(tmp_path: Path, **kw: object) -> BottleSpec:
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    base: dict[str, object] = dict(
+        slug="claude-moss-ab12",
+        state_dir=tmp_path / "state",
+        workspace_mode="mount",
+        workspace_path=str(ws),
+        env={"CLAUDE_CODE_OAUTH_TOKEN": "egress-placeholder"},
+        sidecars=(SidecarLink("egress", tmp_path / "state" / "sockets" / "egress.sock", 3128),),
+        tools=(ToolMount(tmp_path / "agents", "/opt/bot-bottle/agents", "bin"),),
+    )
+    base.update(kw)
+    return BottleSpec(**base)  # type: ignore[arg-type]
+
+
+def _attach(tmp_path: Path, **kw: object) -> tuple[list[str], dict[str, str]]:
+    rec = RecordingExecutor()
+    be = NamespaceBackend(rec, bwrap="bwrap")
+    be.require = lambda: None  # type: ignore[method-assign]
+    spec = _spec(tmp_path, **kw)
+    be.prepare(spec)
+    assert be.attach(spec, ["claude", "-p", "hi"]) == 0
+    cmd = rec.calls[-1]
+    assert cmd.env is not None
+    return list(cmd.argv), dict(cmd.env)
+
+
+def test_every_namespace_is_new_and_caps_dropped(tmp_path: Path) -> None:
+    argv, _ = _attach(tmp_path)
+    for flag in (
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup",
+        "--unshare-net",
+        "--die-with-parent",
+    ):
+        assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert argv[argv.index("--seccomp") + 1] == "@fd:seccomp"
+    assert "--share-net" not in argv
+
+
+def test_only_named_etc_files_and_no_host_home(tmp_path: Path) -> None:
+    argv, _ = _attach(tmp_path)
+    binds = ("--bind", "--ro-bind", "--ro-bind-try")
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a in binds]
+    assert "/etc" not in sources and "/" not in sources
+    hidden = ("/etc/shadow", "/etc/ssl/private", "/root", "/home")
+    assert not any(s.startswith(hidden) for s in sources)
+    assert str(Path.home()) not in sources
+
+
+def test_workspace_rw_and_cwd(tmp_path: Path) -> None:
+    argv, _ = _attach(tmp_path)
+    i = argv.index("/workspace")
+    assert argv[i - 2] == "--bind" and argv[i - 1] == str(tmp_path / "ws")
+    assert argv[argv.index("--chdir") + 1] == "/workspace"
+
+
+def test_copy_mode_binds_the_copy(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "f").write_text("x")
+    argv, _ = _attach(tmp_path, workspace_mode="copy")
+    assert argv[argv.index("/workspace") - 1] == str(tmp_path / "state" / "workspace")
+    assert (tmp_path / "state" / "workspace" / "f").read_text() == "x"
+
+
+def test_forwarder_fronts_the_agent(tmp_path: Path) -> None:
+    argv, _ = _attach(tmp_path)
+    tail = argv[argv.index("--") :]
+    assert tail[1:5] == ["/usr/bin/python3", "-I", "-S", "/run/bot-bottle-init/forwarder.py"]
+    assert tail[5] == "3128=/run/bot-bottle/egress.sock"
+    assert tail[-4:] == ["--", "claude", "-p", "hi"]
+
+
+def test_env_is_complete_and_not_inherited(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    os.environ["BB_HOST_SECRET_PROBE"] = "x"
+    try:
+        _, env = _attach(tmp_path)
+    finally:
+        del os.environ["BB_HOST_SECRET_PROBE"]
+    assert "BB_HOST_SECRET_PROBE" not in env
+    assert env["HTTPS_PROXY"] == env["http_proxy"] == "http://127.0.0.1:3128"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/home/agent/.bot-bottle/ca-bundle.pem"
+    assert env["CODEX_CA_CERTIFICATE"] == env["SSL_CERT_FILE"]
+    assert env["PATH"].startswith("/opt/bot-bottle/agents/bin:")
+    assert env["CLAUDE_CODE_OAUTH_TOKEN"] == "egress-placeholder"
+    assert env["HOME"] == "/home/agent"
+
+
+def test_put_file_refuses_escapes(tmp_path: Path) -> None:
+    import pytest
+
+    be = NamespaceBackend(RecordingExecutor(), bwrap="bwrap")
+    t = be.prepare(_spec(tmp_path))
+    t.put_file("~/.codex/auth.json", b"{}", 0o600)
+    assert (tmp_path / "state" / "home" / ".codex" / "auth.json").read_bytes() == b"{}"
+    for bad in ("~/../../etc/x", "/etc/passwd", "/workspace/../x"):
+        with pytest.raises(ValueError):
+            t.put_file(bad, b"")

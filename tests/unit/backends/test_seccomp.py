@@ -1,0 +1,44 @@
+"""The seccomp program, run through a BPF interpreter on chosen syscalls."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot_bottle.backends.namespace import seccomp as sc
+
+
+@pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
+def test_denied_syscalls_get_eperm(arch_name: str) -> None:
+    arch = sc.ARCHES[arch_name]
+    prog = sc.program(arch_name)
+    for name in sc.DENIED:
+        assert sc.evaluate(prog, arch.audit, arch.numbers[name]) == sc.RET_EPERM, name
+
+
+@pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
+def test_new_user_namespace_denied_other_clones_allowed(arch_name: str) -> None:
+    arch = sc.ARCHES[arch_name]
+    prog = sc.program(arch_name)
+    n = arch.numbers
+    assert sc.evaluate(prog, arch.audit, n["clone"], [sc.CLONE_NEWUSER | 0x11]) == sc.RET_EPERM
+    assert sc.evaluate(prog, arch.audit, n["unshare"], [sc.CLONE_NEWUSER]) == sc.RET_EPERM
+    assert sc.evaluate(prog, arch.audit, n["clone"], [0x003D0F00]) == sc.RET_ALLOW
+    assert sc.evaluate(prog, arch.audit, n["clone3"]) == sc.RET_ENOSYS
+
+
+def test_terminal_injection_denied() -> None:
+    a = sc.ARCHES["x86_64"]
+    prog = sc.program("x86_64")
+    assert sc.evaluate(prog, a.audit, 16, [1, sc.TIOCSTI]) == sc.RET_EPERM
+    assert sc.evaluate(prog, a.audit, 16, [1, 0x5413]) == sc.RET_ALLOW  # TIOCGWINSZ
+
+
+def test_other_arch_and_x32_killed() -> None:
+    prog = sc.program("x86_64")
+    assert sc.evaluate(prog, 0x40000003, 0) == sc.RET_KILL_PROCESS  # i386
+    assert sc.evaluate(prog, sc.ARCHES["x86_64"].audit, 0x40000000 | 1) == sc.RET_KILL_PROCESS
+    assert sc.evaluate(prog, sc.ARCHES["x86_64"].audit, 0) == sc.RET_ALLOW
+
+
+def test_bytes_are_eight_per_instruction() -> None:
+    assert len(sc.compile_bpf("x86_64")) == 8 * len(sc.program("x86_64"))
