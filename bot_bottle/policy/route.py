@@ -1,0 +1,336 @@
+"""Route matching: which declared route, if any, allows a request.
+
+Hosts and paths are normalized before they are compared, and anything that
+cannot be normalized unambiguously is denied: the proxy and the upstream must
+never disagree about which resource a request names, or a path trick becomes
+an allowlist bypass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.egress_policy import Route
+
+_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+_NUMERIC_TAIL_RE = re.compile(r"(?:[0-9]+|0x[0-9a-f]*)\Z")
+# RFC 3986 pchar plus "/" and "%": anything else in a path is refused outright.
+_PATH_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*\Z")
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_MAX_TARGET = 65536
+
+
+class PathRejected(ValueError):
+    """A request path that cannot be normalized without guessing how the upstream reads it."""
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Result of `decide_route`: the decision, the route that allowed it, the path checked.
+
+    `path` is the normalized path the decision was made on ("" when the target was
+    rejected); the sidecar should forward this path so upstream sees what was checked.
+    """
+
+    decision: Decision
+    route: Route | None
+    path: str
+
+
+def normalize_host(host: str) -> str:
+    """Canonical form of a request host: lowercase, one trailing dot removed, IDN as punycode.
+
+    IP literals come back canonical (IPv6 bracketed). Raises ValueError for anything
+    that is not a plain host name or IP literal.
+    """
+    if not isinstance(host, str):
+        raise ValueError("host must be a string")
+    if host.startswith("["):
+        return _bracketed_ipv6(host)
+    if ":" in host:
+        # Either a port or an unbracketed IPv6 literal; for "1::2:443" the two readings
+        # differ, so neither is guessed. Callers pass the host without its port.
+        raise ValueError(f"host {host!r} has a port or an unbracketed IPv6 address")
+    h = host.lower()
+    if h.endswith("."):
+        h = h[:-1]
+    if not h:
+        raise ValueError("host is empty")
+    if not h.isascii():
+        h = _idna(h)
+    if len(h) > 253:
+        raise ValueError("host is longer than 253 characters")
+    labels = h.split(".")
+    for label in labels:
+        if not label:
+            raise ValueError(f"host {host!r} has an empty label")
+        if not _LABEL_RE.match(label):
+            raise ValueError(f"host {host!r} has a character not allowed in a host name")
+    if _NUMERIC_TAIL_RE.match(labels[-1]):
+        # Resolvers read "127.1", "0x7f.0.0.1" and "2130706433" as IPv4 addresses; only
+        # the canonical dotted quad is accepted so a route cannot be matched by an alias.
+        try:
+            canonical = str(ipaddress.IPv4Address(h))
+        except ValueError:
+            canonical = ""
+        if canonical != h:
+            raise ValueError(f"host {host!r} is a non-canonical IPv4 address")
+    return h
+
+
+def _bracketed_ipv6(host: str) -> str:
+    if not host.endswith("]") or host.count("[") != 1 or host.count("]") != 1:
+        raise ValueError(f"host {host!r} misuses brackets (a port or junk after `]`?)")
+    try:
+        addr = ipaddress.IPv6Address(host[1:-1])
+    except ValueError as e:
+        raise ValueError(f"host {host!r} is not a bracketed IPv6 address") from e
+    if addr.scope_id is not None:
+        raise ValueError(f"host {host!r} carries a zone id")
+    return f"[{addr.compressed}]"
+
+
+def _idna(h: str) -> str:
+    try:
+        ascii_host = h.encode("idna").decode("ascii")
+        back = ascii_host.encode("ascii").decode("idna")
+    except UnicodeError as e:
+        raise ValueError(f"host {h!r} is not a valid internationalized name") from e
+    # IDNA nameprep folds look-alikes (fullwidth letters, "ß") into other names; a host
+    # that does not survive the round trip would name a different site than it shows.
+    if back != h:
+        raise ValueError(f"host {h!r} does not round-trip through IDNA")
+    return ascii_host
+
+
+@lru_cache(maxsize=4096)
+def _pattern(pattern: str) -> tuple[bool, str] | None:
+    """(is_wildcard, normalized host or ".suffix") for a route host, None if unusable.
+
+    Cached because routes are fixed for the life of a policy and matched per request.
+    """
+    try:
+        if pattern.startswith("*."):
+            return True, "." + normalize_host(pattern[2:])
+        try:
+            # The manifest stores IPv6 route hosts without brackets.
+            return False, f"[{ipaddress.IPv6Address(pattern).compressed}]"
+        except ValueError:
+            return False, normalize_host(pattern)
+    except ValueError:
+        return None
+
+
+def _matches_normalized(pattern: str, host: str) -> bool:
+    p = _pattern(pattern)
+    if p is None:
+        return False
+    wild, value = p
+    if wild:
+        return host.endswith(value) and len(host) > len(value)
+    return host == value
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """True when `host` is named by a route pattern: exact, or `*.suffix` for subdomains only."""
+    try:
+        return _matches_normalized(pattern, normalize_host(host))
+    except ValueError:
+        return False
+
+
+def normalize_path(target: str) -> str:
+    """Normalized path of a request target: dot-segments resolved, `//` collapsed, query dropped.
+
+    Only unreserved characters are percent-decoded; other escapes are kept with
+    uppercase hex. Raises PathRejected for anything an upstream could read differently.
+    """
+    if not isinstance(target, str):
+        raise PathRejected("request target is not text")
+    if len(target) > _MAX_TARGET:
+        raise PathRejected("request target is too long")
+    path, _, query = target.partition("?")
+    for ch in query:
+        if ord(ch) < 0x21 or ord(ch) >= 0x7F:
+            raise PathRejected("query contains a control, space or non-ASCII character")
+    if not _PATH_RE.match(path):
+        raise PathRejected(f"path contains a disallowed character: {_first_bad(path)}")
+    if not path.startswith("/"):
+        raise PathRejected("path is not absolute (must start with `/`)")
+    raw_segments = path.split("/")[1:]
+    out: list[str] = []
+    for raw in raw_segments:
+        seg = _decode_segment(raw) if "%" in raw else raw
+        if seg in (".", ".."):
+            if seg != raw:
+                # "%2e%2e" survives naive checks and is decoded to ".." by some servers.
+                raise PathRejected("path contains a percent-encoded dot-segment")
+            if seg == "..":
+                if not out:
+                    raise PathRejected("path climbs above the root with `..`")
+                out.pop()
+        elif seg.split(";", 1)[0] in (".", ".."):
+            # Tomcat and friends strip ";params" before resolving, turning "..;" into "..".
+            raise PathRejected("path contains a dot-segment with parameters (`..;`)")
+        elif seg:
+            out.append(seg)
+    trailing = raw_segments[-1] in ("", ".", "..")
+    if not out:
+        return "/"
+    return "/" + "/".join(out) + ("/" if trailing else "")
+
+
+def _first_bad(path: str) -> str:
+    for ch in path:
+        if not _PATH_RE.match(ch):
+            if ch == "\\":
+                return "raw backslash"
+            if ch == "\x00":
+                return "NUL byte"
+            if ord(ch) < 0x20 or ord(ch) == 0x7F:
+                return f"control character 0x{ord(ch):02x}"
+            return repr(ch)
+    return "?"
+
+
+def _decode_segment(raw: str) -> str:
+    parts = raw.split("%")
+    out = [parts[0]]
+    for part in parts[1:]:
+        if len(part) < 2 or part[0] not in _HEX or part[1] not in _HEX:
+            raise PathRejected("path contains a malformed percent-escape")
+        code = int(part[:2], 16)
+        ch = chr(code)
+        if ch in "/\\":
+            # An encoded separator is one segment to us and two to a server that
+            # decodes before routing: the classic prefix-allowlist bypass.
+            raise PathRejected("path contains an encoded `/` or `\\` (%2F, %5C)")
+        if code < 0x20 or code == 0x7F:
+            raise PathRejected("path contains an encoded NUL or control character")
+        if code == 0x25 and part[2:4].upper() in ("2E", "2F", "5C"):
+            # "%252e" decodes to "%2e" and then, on servers that decode twice, to ".".
+            raise PathRejected("path contains a double-encoded dot or separator")
+        if ch in _UNRESERVED:
+            out.append(ch + part[2:])
+        else:
+            out.append("%" + part[:2].upper() + part[2:])
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _prefix(prefix: str) -> tuple[str, str] | None:
+    """(normalized prefix, prefix as a segment boundary) for a route path, None if unusable."""
+    try:
+        p = normalize_path(prefix)
+    except PathRejected:
+        return None
+    return p, p if p.endswith("/") else p + "/"
+
+
+def _path_allowed(route: Route, path: str) -> bool:
+    if not route.paths:
+        return True
+    for raw in route.paths:
+        p = _prefix(raw)
+        if p is not None and (path == p[0] or path.startswith(p[1])):
+            return True
+    return False
+
+
+def find_host_route(routes: Sequence[Route], host: str) -> Route | None:
+    """First route whose host pattern names `host`, passthrough routes included.
+
+    Used to gate CONNECT before any TLS is seen; returns None for invalid hosts.
+    """
+    try:
+        h = normalize_host(host)
+    except ValueError:
+        return None
+    for route in routes:
+        if _matches_normalized(route.host, h):
+            return route
+    return None
+
+
+def decide_route(routes: Sequence[Route], method: str, host: str, target: str) -> RouteMatch:
+    """Allow or deny one inspected request against the declared routes. Never raises."""
+    try:
+        return _decide(routes, method, host, target)
+    except Exception as e:  # a buggy policy must fail closed, never open
+        return RouteMatch(
+            Decision.denied("policy-error", f"internal policy error: {type(e).__name__}: {e}"),
+            None,
+            "",
+        )
+
+
+def _decide(routes: Sequence[Route], method: str, host: str, target: str) -> RouteMatch:
+    try:
+        path = normalize_path(target)
+        path_error = ""
+    except PathRejected as e:
+        path, path_error = "", str(e)
+    try:
+        h = normalize_host(host)
+    except ValueError as e:
+        return RouteMatch(Decision.denied("route", f"invalid host: {e}"), None, path)
+
+    candidates = [r for r in routes if not r.tls_passthrough and _matches_normalized(r.host, h)]
+    if not candidates:
+        if any(r.tls_passthrough and _matches_normalized(r.host, h) for r in routes):
+            reason = f"{h} is a tls_passthrough route, so its requests are never inspected here"
+            return RouteMatch(Decision.denied("route", reason), None, path)
+        return RouteMatch(
+            Decision.denied(
+                "route",
+                f"host {h} is not in the egress routes",
+                f"add `- host: {h}` under bottles.<name>.egress.routes",
+            ),
+            None,
+            path,
+        )
+    first = candidates[0]
+    if path_error:
+        return RouteMatch(
+            Decision.denied(
+                "path-rejected", f"request path rejected: {path_error}", route=first.label
+            ),
+            None,
+            "",
+        )
+    by_path = [r for r in candidates if _path_allowed(r, path)]
+    if not by_path:
+        suggestion = "/" + path.split("/")[1] if path != "/" else "/"
+        return RouteMatch(
+            Decision.denied(
+                "path",
+                f"path {path} is not under an allowed prefix of route {first.label}",
+                f"add `{suggestion}` to path_allowlist of route {first.host}",
+                route=first.label,
+            ),
+            None,
+            path,
+        )
+    method_ok = _TOKEN_RE.match(method) is not None if isinstance(method, str) else False
+    for r in by_path:
+        # Methods are compared exactly (route methods are uppercase): "get" is not
+        # guessed to mean GET, since servers disagree on that.
+        if method_ok and (not r.methods or method in r.methods):
+            return RouteMatch(Decision.allowed("route", route=r.label), r, path)
+    return RouteMatch(
+        Decision.denied(
+            "method",
+            f"method {method!r} is not allowed on route {by_path[0].label}",
+            f"add `{method}` to methods of route {by_path[0].host}",
+            route=by_path[0].label,
+        ),
+        None,
+        path,
+    )
