@@ -45,7 +45,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -83,7 +83,7 @@ def _digest(data: bytes) -> str:
 def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
     """Parse YAML text into a validated `Manifest` or raise `ManifestError`."""
     try:
-        raw = yaml.load(data, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        raw = yaml.load(data, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         where = ""
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
@@ -148,7 +148,9 @@ def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
 def _deep_merge(base: dict[Any, Any], child: dict[Any, Any]) -> dict[Any, Any]:
     out = dict(base)
     for k, v in child.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -172,13 +174,17 @@ def _to_manifest_error(exc: ValidationError) -> ManifestError:
                 "git remotes belong on the bottle: a remote carries trust (where pushes go), "
                 "so an agent may not add one",
                 path,
-                fix=f"move it to bottles.<bottle>.git.remotes; agents may set only git.user",
+                fix="move it to bottles.<bottle>.git.remotes; agents may set only git.user",
             )
         return ManifestError(f"unknown key {key!r}{hint}{known}", path)
     msg = str(err["msg"]).removeprefix("Value error, ")
     if typ == "missing":
         return ManifestError("required field is missing", path)
-    found = f"; found {_kind(err.get('input'))}" if typ not in ("value_error", "assertion_error") else ""
+    found = (
+        f"; found {_kind(err.get('input'))}"
+        if typ not in ("value_error", "assertion_error")
+        else ""
+    )
     return ManifestError(f"{msg}{found}", path)
 
 

@@ -11,12 +11,21 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 # Host patterns: an exact DNS name or `*.` + DNS name. IPs are allowed as exact hosts.
-_HOST_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOST_RE = re.compile(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 
 
 class Strict(BaseModel):
@@ -35,7 +44,9 @@ class RouteAuthSpec(Strict):
     @model_validator(mode="after")
     def _header_iff_scheme(self) -> RouteAuthSpec:
         if self.scheme == "header" and not self.header:
-            raise ValueError("`header` is required when scheme is `header` (e.g. header: X-Api-Key)")
+            raise ValueError(
+                "`header` is required when scheme is `header` (e.g. header: X-Api-Key)"
+            )
         if self.scheme != "header" and self.header:
             raise ValueError("`header` is only used with scheme `header`")
         return self
@@ -48,7 +59,9 @@ class RouteSpec(Strict):
     path_allowlist: list[str] = Field(
         default_factory=list, description="Allowed path prefixes; empty allows every path."
     )
-    methods: list[str] = Field(default_factory=list, description="Allowed methods; empty allows all.")
+    methods: list[str] = Field(
+        default_factory=list, description="Allowed methods; empty allows all."
+    )
     auth: RouteAuthSpec | None = None
     tls_passthrough: bool = Field(
         False, description="Tunnel without inspection: no path rules, DLP or injection."
@@ -195,7 +208,9 @@ class AgentProviderSpec(Strict):
     @model_validator(mode="after")
     def _per_template(self) -> AgentProviderSpec:
         if self.template == "command" and not self.command:
-            raise ValueError("the `command` template needs `command`, an argv list like [python3, x.py]")
+            raise ValueError(
+                "the `command` template needs `command`, an argv list like [python3, x.py]"
+            )
         if self.template != "command" and self.command:
             raise ValueError(f"`command` only applies to template `command`, not {self.template!r}")
         if self.auth_token and self.template != "claude":
@@ -227,7 +242,9 @@ class BottleSpec(Strict):
     egress: EgressSpec = Field(default_factory=EgressSpec)
     git: GitSpec = Field(default_factory=GitSpec)
     env: dict[EnvName, str | FromHost] = Field(default_factory=dict)
-    secret_env: list[EnvName] = Field(default_factory=list, description="Env names hidden in summaries.")
+    secret_env: list[EnvName] = Field(
+        default_factory=list, description="Env names hidden in summaries."
+    )
     workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec)
     backend: Literal["auto", "namespace", "docker"] = "auto"
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
@@ -240,7 +257,8 @@ class BottleSpec(Strict):
         if isinstance(v, dict):
             return {
                 k: (str(x).lower() if isinstance(x, bool) else str(x))
-                if isinstance(x, int | float) else x
+                if isinstance(x, int | float)
+                else x
                 for k, x in v.items()
             }
         return v

@@ -36,7 +36,9 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
     for slot in plan.token_slots:
         value = env.get(slot.ref)
         if not value:
-            hosts = ", ".join(r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot)
+            hosts = ", ".join(
+                r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot
+            )
             raise CredentialError(
                 f"the egress route for {hosts} needs the host env var {slot.ref}, which is not set",
                 f"export {slot.ref}=... before launching, or remove that route's auth",

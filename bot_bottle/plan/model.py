@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot_bottle.policy.egress_policy import EgressPolicy
+from bot_bottle.providers.base import ProvisionFile
+
+__all__ = [
+    "BottlePlan", "EnvVar", "GitIdentity", "GitRemotePlan", "ProvisionFile", "Resources",
+    "Sourced", "TokenSlot", "Workspace",
+]  # fmt: skip
 
 WorkspaceMode = Literal["mount", "copy", "none"]
 
@@ -42,16 +48,6 @@ class EnvVar:
     from_host: str | None = None
     secret: bool = False
     source: str = "manifest"
-
-
-@dataclass(frozen=True)
-class ProvisionFile:
-    """A file placed in the bottle. `path` is absolute, or starts with `~/` for the
-    bottle's HOME. Content here is never a secret (placeholders and decoys only)."""
-
-    path: str
-    content: bytes
-    mode: int = 0o644
 
 
 @dataclass(frozen=True)

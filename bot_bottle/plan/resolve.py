@@ -124,7 +124,9 @@ def resolve(
     ws = bottle.workspace
     ws_path = "" if ws.mode == "none" else str((loaded.base_dir / ws.path).resolve())
     if ws_path and not Path(ws_path).is_dir():
-        raise ManifestError(f"workspace directory {ws_path} does not exist", f"{where}.workspace.path")
+        raise ManifestError(
+            f"workspace directory {ws_path} does not exist", f"{where}.workspace.path"
+        )
 
     return BottlePlan(
         agent=agent_name,
@@ -233,7 +235,7 @@ def _env(
             raise ManifestError(
                 f"{name} is set by the {provider} provider: egress injects the real credential",
                 path,
-                fix=f"remove it; set agent_provider.auth_token to a host variable instead",
+                fix="remove it; set agent_provider.auth_token to a host variable instead",
             )
         out = [e for e in out if e.name != name]
         if isinstance(value, str):

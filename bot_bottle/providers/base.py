@@ -10,8 +10,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot_bottle.manifest.model import AgentProviderSpec
-from bot_bottle.plan.model import ProvisionFile
 from bot_bottle.policy.egress_policy import AuthScheme
+
+
+@dataclass(frozen=True)
+class ProvisionFile:
+    """A file placed in the bottle. `path` is absolute, or starts with `~/` for the
+    bottle's HOME. Content here is never a secret (placeholders and decoys only)."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from bot_bottle.manifest.model import AgentProviderSpec
-from bot_bottle.plan.model import ProvisionFile
-from bot_bottle.providers.base import Contribution, ProviderRoute
+from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
 
 API_HOST = "api.anthropic.com"
 PLACEHOLDER = "egress-placeholder"

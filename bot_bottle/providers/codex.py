@@ -6,9 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 
 from bot_bottle.manifest.model import AgentProviderSpec
-from bot_bottle.plan.model import ProvisionFile
 from bot_bottle.providers import codex_auth
-from bot_bottle.providers.base import Contribution, ProviderRoute
+from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
 
 # Codex in ChatGPT mode talks to chatgpt.com/backend-api; API-key mode to api.openai.com.
 API_HOSTS = ("api.openai.com", "chatgpt.com")

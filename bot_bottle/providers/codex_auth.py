@@ -32,7 +32,9 @@ def auth_path(host_env: Mapping[str, str]) -> Path:
     return Path(host_env.get("HOME", str(Path.home()))) / ".codex" / "auth.json"
 
 
-def read_host_auth(host_env: Mapping[str, str], now: float | None = None) -> tuple[dict[str, Any], str]:
+def read_host_auth(
+    host_env: Mapping[str, str], now: float | None = None
+) -> tuple[dict[str, Any], str]:
     """The parsed host `auth.json` and its access token, or a `CredentialError` that
     says what is wrong with the login (never the token itself)."""
     path = auth_path(host_env)
@@ -41,7 +43,9 @@ def read_host_auth(host_env: Mapping[str, str], now: float | None = None) -> tup
     except FileNotFoundError:
         raise CredentialError(f"Codex host login not found at {path}", _LOGIN_FIX) from None
     except (OSError, ValueError) as e:
-        raise CredentialError(f"cannot read Codex login {path}: {type(e).__name__}", _LOGIN_FIX) from None
+        raise CredentialError(
+            f"cannot read Codex login {path}: {type(e).__name__}", _LOGIN_FIX
+        ) from None
     if not isinstance(raw, dict):
         raise CredentialError(f"{path} is not a JSON object", _LOGIN_FIX)
     mode = raw.get("auth_mode")
@@ -56,7 +60,9 @@ def read_host_auth(host_env: Mapping[str, str], now: float | None = None) -> tup
     claims = jwt_claims(access)
     exp = claims.get("exp") if claims else None
     if not isinstance(exp, int | float):
-        raise CredentialError(f"{path}: tokens.access_token is not a JWT with an expiry", _LOGIN_FIX)
+        raise CredentialError(
+            f"{path}: tokens.access_token is not a JWT with an expiry", _LOGIN_FIX
+        )
     if exp <= (time.time() if now is None else now):
         raise CredentialError(
             f"the Codex access token in {path} has expired",
@@ -85,7 +91,9 @@ def placeholder_auth(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _placeholder_jwt(claims: Mapping[str, Any]) -> str:
-    kept: dict[str, Any] = {k: claims[k] for k in _TIME_CLAIMS if isinstance(claims.get(k), int | float)}
+    kept: dict[str, Any] = {
+        k: claims[k] for k in _TIME_CLAIMS if isinstance(claims.get(k), int | float)
+    }
     auth = claims.get("https://api.openai.com/auth")
     if isinstance(auth, dict):
         kept["https://api.openai.com/auth"] = {

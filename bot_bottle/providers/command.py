@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot_bottle.manifest.model import AgentProviderSpec
-from bot_bottle.plan.model import ProvisionFile
-from bot_bottle.providers.base import Contribution
+from bot_bottle.providers.base import Contribution, ProvisionFile
 
 PROMPT_PATH = "~/.bot-bottle/prompt.txt"
 

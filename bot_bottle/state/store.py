@@ -67,8 +67,9 @@ class StateStore:
     def dir(self, slug: str) -> Path:
         return self.bottles / slug
 
-    def create(self, *, agent: str, bottle: str, backend: str, manifest_path: str,
-               manifest_digest: str) -> BottleMetadata:
+    def create(
+        self, *, agent: str, bottle: str, backend: str, manifest_path: str, manifest_digest: str
+    ) -> BottleMetadata:
         """Allocate a fresh slug (`agent-word-hex`) and its directory, atomically."""
         with self.lock("slugs"):
             while True:
@@ -77,8 +78,12 @@ class StateStore:
                     break
             self.dir(slug).mkdir(parents=True, mode=0o700)
         meta = BottleMetadata(
-            slug=slug, agent=agent, bottle=bottle, backend=backend,
-            manifest_path=manifest_path, manifest_digest=manifest_digest,
+            slug=slug,
+            agent=agent,
+            bottle=bottle,
+            backend=backend,
+            manifest_path=manifest_path,
+            manifest_digest=manifest_digest,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         self.save(meta)

@@ -1,0 +1,85 @@
+"""Commands that read or write the manifest: init, check, schema, plan, version."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from bot_bottle import __version__
+from bot_bottle.cli.options import manifest_option
+from bot_bottle.cli.summary import plan_dict, render_plan
+from bot_bottle.errors import ManifestError
+from bot_bottle.manifest import load_manifest, manifest_path
+from bot_bottle.manifest.model import Manifest
+from bot_bottle.plan import resolve
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@manifest_option
+def init(manifest_file: str | None, force: bool) -> None:
+    """Write a commented starter manifest (./bot-bottle.yaml)."""
+    path = Path(manifest_file or "bot-bottle.yaml")
+    if path.exists() and not force:
+        raise ManifestError(f"{path} already exists", fix="pass --force to overwrite it")
+    text = resources.files("bot_bottle.manifest").joinpath("starter.yaml").read_text()
+    path.write_text(text)
+    click.echo(f"wrote {path}; next: `bot-bottle check` and `bot-bottle plan coder`")
+
+
+@click.command()
+@manifest_option
+@click.option("--json", "as_json", is_flag=True, help="Print the effective plans as JSON.")
+def check(manifest_file: str | None, as_json: bool) -> None:
+    """Validate the manifest and print each agent's effective plan.
+
+    Exit code 2 with one message naming the field when the manifest is invalid.
+    """
+    loaded = load_manifest(manifest_path(manifest_file))
+    plans = [resolve(loaded, name, os.environ) for name in sorted(loaded.manifest.agents)]
+    if as_json:
+        click.echo(json.dumps([plan_dict(p) for p in plans], indent=2))
+        return
+    console = Console()
+    console.print(f"[green]ok[/green] {loaded.path} ({len(plans)} agents, "
+                  f"{len(loaded.manifest.bottles)} bottles)")  # fmt: skip
+    for p in plans:
+        console.rule(p.agent)
+        console.print(render_plan(p))
+        passthrough = [r.host for r in p.egress.routes if r.tls_passthrough]
+        if passthrough:
+            console.print(
+                f"[yellow]note[/yellow]: {', '.join(passthrough)} use tls_passthrough: path "
+                "rules, DLP and credential injection do not apply to them"
+            )
+
+
+@click.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema (for editor autocompletion)."""
+    click.echo(json.dumps(Manifest.model_json_schema(), indent=2))
+
+
+@click.command()
+@click.argument("agent")
+@manifest_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def plan(agent: str, manifest_file: str | None, as_json: bool) -> None:
+    """Show the preflight summary a launch of AGENT will show; start nothing."""
+    loaded = load_manifest(manifest_path(manifest_file))
+    p = resolve(loaded, agent, os.environ)
+    if as_json:
+        click.echo(json.dumps(plan_dict(p), indent=2))
+    else:
+        Console().print(render_plan(p))
+
+
+@click.command()
+def version() -> None:
+    """Print bot-bottle's version."""
+    click.echo(f"bot-bottle {__version__}")

@@ -1,0 +1,116 @@
+"""The preflight summary: what a launch will do, shown before anything starts.
+
+Names only: token slots and the variables they come from, never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from bot_bottle.plan.model import BottlePlan
+
+
+def plan_dict(plan: BottlePlan) -> dict[str, Any]:
+    """The summary as plain data, for `--json`."""
+    slot_ref = {t.slot: t.ref for t in plan.token_slots}
+    return {
+        "agent": plan.agent,
+        "bottle": plan.bottle,
+        "provider": plan.provider,
+        "backend": plan.backend,
+        "image": plan.image,
+        "argv": list(plan.argv),
+        "workspace": {"mode": plan.workspace.mode, "path": plan.workspace.path},
+        "routes": [
+            {
+                "host": r.host,
+                "paths": list(r.paths),
+                "methods": list(r.methods),
+                "auth": (
+                    {"scheme": r.auth.scheme, "slot": r.auth.slot, "from": slot_ref[r.auth.slot]}
+                    if r.auth
+                    else None
+                ),
+                "tls_passthrough": r.tls_passthrough,
+                "source": r.source,
+            }
+            for r in plan.egress.routes
+        ],
+        "hosts": dict(plan.egress.hosts),
+        "ssrf_ip_allowlist": list(plan.egress.ssrf_ip_allowlist),
+        "upstream_ca": plan.egress.upstream_ca,
+        "dlp": {
+            "enabled": plan.egress.dlp.enabled,
+            "patterns": len(plan.egress.dlp.patterns),
+            "protected_env": [t.ref for t in plan.protect_slots],
+        },
+        "git": {
+            "user": {
+                k: {"value": v.value, "source": v.source}
+                for k, v in (("name", plan.git_identity.name), ("email", plan.git_identity.email))
+                if v is not None
+            },
+            "remotes": [
+                {"name": r.name, "url": r.url, "protected_refs": list(r.protected_refs),
+                 "allowed_refs": list(r.allowed_refs)}
+                for r in plan.git_remotes
+            ],
+        },
+        "env": plan.visible_env_names(),
+        "hidden_env": len([e for e in plan.env if e.name not in plan.visible_env_names()]),
+        "skills": list(plan.skills),
+    }  # fmt: skip
+
+
+def render_plan(plan: BottlePlan) -> Group:
+    d = plan_dict(plan)
+    head = Text.assemble(
+        ("agent ", "bold"), (plan.agent, "cyan"), "  bottle ", (plan.bottle, "cyan"),
+        "  provider ", (plan.provider, "cyan"), "  backend ", (plan.backend, "cyan"),
+    )  # fmt: skip
+    ws = plan.workspace
+    workspace = Text(f"workspace: {ws.mode}" + (f" {ws.path}" if ws.path else ""))
+    routes = Table(title="egress routes", title_justify="left", expand=False)
+    for col in ("host", "paths", "methods", "auth", "source"):
+        routes.add_column(col)
+    for r in d["routes"]:
+        auth = r["auth"]
+        auth_text = f"{auth['scheme']} {auth['slot']} <- ${auth['from']}" if auth else "-"
+        if r["tls_passthrough"]:
+            auth_text = "passthrough (no inspection, DLP or injection)"
+        routes.add_row(
+            r["host"], " ".join(r["paths"]) or "*", " ".join(r["methods"]) or "*", auth_text,
+            r["source"],
+        )  # fmt: skip
+    if not d["routes"]:
+        routes.add_row("(none: no network)", "", "", "", "")
+    extras = []
+    if d["hosts"]:
+        extras.append(Text("hosts: " + ", ".join(f"{k}={v}" for k, v in d["hosts"].items())))
+    if d["ssrf_ip_allowlist"]:
+        extras.append(Text("ssrf allowlist: " + ", ".join(d["ssrf_ip_allowlist"])))
+    if d["upstream_ca"]:
+        extras.append(Text(f"upstream CA: {d['upstream_ca']}"))
+    dlp = d["dlp"]
+    extras.append(
+        Text(
+            "dlp: " + ("on" if dlp["enabled"] else "OFF")
+            + (f", {dlp['patterns']} extra patterns" if dlp["patterns"] else "")
+            + (f", protecting ${', $'.join(dlp['protected_env'])}" if dlp["protected_env"] else "")
+        )
+    )  # fmt: skip
+    git = d["git"]
+    who = ", ".join(f"{k}={v['value']} ({v['source']})" for k, v in git["user"].items())
+    extras.append(Text(f"git identity: {who}"))
+    for r in git["remotes"]:
+        prot = f" protected: {' '.join(r['protected_refs'])}" if r["protected_refs"] else ""
+        extras.append(Text(f"git remote {r['name']} -> {r['url']} (via git gate){prot}"))
+    env = ", ".join(d["env"]) or "-"
+    extras.append(
+        Text(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))
+    )
+    return Group(head, workspace, routes, *extras)
