@@ -14,4 +14,6 @@ COMMANDS: dict[str, str] = {
     "plan": "bot_bottle.cli.manifest_cmds:plan",
     "doctor": "bot_bottle.cli.doctor_cmd:doctor",
     "version": "bot_bottle.cli.manifest_cmds:version",
+    "egress": "bot_bottle.cli.egress_cmds:egress",
+    "logs": "bot_bottle.cli.egress_cmds:logs",
 }

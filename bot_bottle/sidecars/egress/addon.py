@@ -1,0 +1,317 @@
+"""The mitmproxy addon: wires each flow to the `Gate` checks, in the documented order.
+
+requestheaders: route -> host agreement (CONNECT/SNI/Host) -> git push -> DLP(URL, headers)
+request:        DLP(body) -> strip agent credentials -> inject sidecar credential -> SSRF
+server_connect: SSRF again on the address actually dialled (pinned, no rebinding)
+
+Denials answer 403 with `denial_body` and are audited; so is every finished request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mitmproxy import http
+
+from bot_bottle.policy.decision import Decision
+from bot_bottle.sidecars.egress.audit import AuditWriter
+from bot_bottle.sidecars.egress.gate import (
+    STRIP_ALWAYS,
+    STRIP_ON_AUTH,
+    Gate,
+    denial_body,
+    is_ip,
+)
+from bot_bottle.sidecars.egress.routes_file import RoutesFile
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_T0 = "bb.t0"
+_HOST = "bb.host"
+_PATH = "bb.path"
+_ROUTE = "bb.route"
+_AUDITED = "bb.audited"
+_BYTES_IN = "bb.bytes_in"
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """DNS through the event loop (used only for hosts the `hosts` map does not name)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class EgressAddon:
+    """bot-bottle's egress policy as mitmproxy hooks; one instance per sidecar."""
+
+    def __init__(
+        self, routes: RoutesFile, audit: AuditWriter | None, resolve: Resolver = system_resolve
+    ) -> None:
+        self.routes = routes
+        self.audit = audit
+        self.resolve = resolve
+        self._connect: dict[str, tuple[str, int]] = {}
+        self._passthrough: set[str] = set()
+        # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
+        self._sni: dict[str, dict[tuple[str, int], str]] = {}
+
+    # --- CONNECT and TLS -------------------------------------------------------------
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        gate = self.routes.current()
+        host, port = flow.request.host, flow.request.port
+        flow.metadata[_T0] = time.monotonic()
+        d = gate.check_connect(host)
+        if not d.allow:
+            self._deny(flow, gate, d, host, "")
+            return
+        self._connect[flow.client_conn.id] = (host, port)
+        if gate.passthrough_route(host) is not None:
+            self._passthrough.add(flow.client_conn.id)
+            self._audit(flow, gate, Decision.allowed("passthrough", d.route), status=200)
+
+    def tls_clienthello(self, data: Any) -> None:
+        """Passthrough routes are relayed without decryption, only when SNI names the
+        CONNECT host; anything else is intercepted and then denied by the request checks."""
+        cid = data.context.client.id
+        if cid not in self._passthrough:
+            return
+        target = self._connect.get(cid)
+        sni = data.client_hello.sni
+        if target and sni and sni.lower().rstrip(".") == target[0].lower().rstrip("."):
+            data.ignore_connection = True
+
+    # --- requests --------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flow.metadata[_T0] = time.monotonic()
+        gate = self.routes.current()
+        req = flow.request
+        host = req.host
+        flow.metadata[_HOST] = host
+        try:
+            d = self._check_headers(flow, gate)
+        except Exception as e:
+            d = Decision.denied("internal", f"internal error ({type(e).__name__})")
+        if not d.allow:
+            self._deny(flow, gate, d, host, flow.metadata.get(_PATH, req.path))
+
+    def _check_headers(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
+        req = flow.request
+        cid = flow.client_conn.id
+        m = gate.check_route(req.method, req.host, req.path)
+        flow.metadata[_PATH] = m.path
+        if not m.decision.allow:
+            return m.decision
+        assert m.route is not None
+        flow.metadata[_ROUTE] = m.route
+        connect = self._connect.get(cid)
+        sni = flow.client_conn.sni if flow.client_conn.tls else None
+        d = gate.check_agreement(req.host, connect[0] if connect else None, sni, req.host_header)
+        if not d.allow:
+            return d
+        if connect is not None:
+            req.data.port = connect[1]
+        query = req.path.partition("?")[2]
+        d = gate.check_git_push(req.method, m.path, query)
+        if not d.allow:
+            return d
+        head = "\n".join(f"{k}: {v}" for k, v in req.headers.items(multi=True))
+        d = gate.scan(req.method + " " + req.path, head)
+        if d.allow:
+            # Forward exactly the path that was checked, so upstream cannot read it differently.
+            req.path = m.path + ("?" + query if query else "")
+        return d
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or _ROUTE not in flow.metadata:
+            return
+        gate = self.routes.current()
+        try:
+            d = await self._check_body_and_dial(flow, gate)
+        except Exception as e:
+            d = Decision.denied("internal", f"internal error ({type(e).__name__})")
+        if not d.allow:
+            self._deny(flow, gate, d, flow.metadata[_HOST], flow.metadata[_PATH])
+
+    async def _check_body_and_dial(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
+        req = flow.request
+        raw = req.raw_content or b""
+        decoded = req.get_content(strict=False) or b""
+        d = gate.scan(raw, decoded if decoded is not raw and decoded != raw else b"")
+        if not d.allow:
+            return d
+        route = flow.metadata[_ROUTE]
+        for name in STRIP_ALWAYS:
+            req.headers.pop(name, None)
+        if route.auth is not None:
+            for name in STRIP_ON_AUTH:
+                req.headers.pop(name, None)
+            header = gate.auth_header(route)
+            if header is None:
+                return Decision.denied(
+                    "credential", f"sidecar holds no value for {route.auth.slot}"
+                )
+            req.headers[header[0]] = header[1]
+        return await self._pin_address(flow, gate)
+
+    async def _pin_address(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
+        """Resolve (hosts map first), SSRF-check, and dial the checked IP itself so DNS
+        cannot change between check and connect. The Host header and SNI keep the name."""
+        req = flow.request
+        host = flow.metadata[_HOST]
+        ip, d = gate.pick_address(await self._resolve(gate, host, req.port))
+        if ip is None:
+            return d
+        req.data.host = ip
+        self._sni.setdefault(flow.client_conn.id, {})[(ip, req.port)] = host
+        return d
+
+    async def _resolve(self, gate: Gate, host: str, port: int) -> list[str]:
+        if is_ip(host):
+            return [host]
+        mapped = gate.mapped_address(host)
+        if mapped:
+            return [mapped]
+        try:
+            return await self.resolve(host, port)
+        except OSError:
+            return []
+
+    async def server_connect(self, data: Any) -> None:
+        server = data.server
+        gate = self.routes.current()
+        host, port = server.address
+        try:
+            ip, d = gate.pick_address(await self._resolve(gate, host, port))
+        except Exception as e:
+            ip, d = None, Decision.denied("ssrf", f"internal error ({type(e).__name__})")
+        if ip is None:
+            server.error = f"bot-bottle egress denied connection to {host}: {d.reason}"
+            self._write(gate, {"kind": "connection", "host": host, "decision": "deny",
+                               "rule": d.rule, "reason": d.reason, "status": 0})
+            return
+        if ip != host:
+            server.address = (ip, port)
+        name = self._sni.get(data.client.id, {}).get((ip, port))
+        if name and server.tls:
+            server.sni = name
+
+    # --- responses and streams -------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream every response through (SSE, chunked, downloads) instead of buffering."""
+        if flow.response is None or flow.response.status_code == 101:
+            return
+        flow.metadata[_BYTES_IN] = 0
+
+        def count(chunk: bytes) -> bytes:
+            flow.metadata[_BYTES_IN] += len(chunk)
+            return chunk
+
+        flow.response.stream = count
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(_AUDITED) or flow.response is None:
+            return
+        gate = self.routes.current()
+        route = flow.metadata.get(_ROUTE)
+        d = Decision.allowed("route", route.label if route else "")
+        in_bytes = flow.metadata.get(_BYTES_IN)
+        if in_bytes is None:
+            in_bytes = len(flow.response.raw_content or b"")
+        self._audit(flow, gate, d, status=flow.response.status_code, bytes_in=in_bytes)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(_AUDITED):
+            return
+        gate = self.routes.current()
+        route = flow.metadata.get(_ROUTE)
+        msg = flow.error.msg if flow.error else "error"
+        d = Decision(True, "route", reason=f"upstream error: {msg}",
+                     route=route.label if route else "")
+        self._audit(flow, gate, d, status=502, decision="error")
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        msg = flow.websocket.messages[-1]
+        if not msg.from_client:
+            return
+        gate = self.routes.current()
+        d = gate.scan(msg.content)
+        if d.allow:
+            return
+        msg.drop()
+        self._write(gate, self._fields(flow, d, status=0) | {"kind": "websocket"})
+        if flow.killable:
+            flow.kill()
+
+    def tcp_start(self, flow: Any) -> None:
+        """Raw TCP inside a tunnel would bypass every HTTP check: only passthrough routes."""
+        if flow.client_conn.id in self._passthrough:
+            return
+        gate = self.routes.current()
+        target = self._connect.get(flow.client_conn.id, ("", 0))[0]
+        d = Decision.denied("protocol", "non-HTTP traffic inside a CONNECT tunnel")
+        self._write(gate, {"kind": "connection", "host": target, "decision": "deny",
+                           "rule": d.rule, "reason": d.reason, "status": 0})
+        flow.kill()
+
+    def udp_start(self, flow: Any) -> None:
+        flow.kill()
+
+    def client_disconnected(self, client: Any) -> None:
+        self._connect.pop(client.id, None)
+        self._passthrough.discard(client.id)
+        self._sni.pop(client.id, None)
+
+    # --- denial and audit ------------------------------------------------------------
+
+    def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
+        flow.response = http.Response.make(
+            403,
+            denial_body(flow.request.method, host, path, d),
+            {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
+        )
+        self._audit(flow, gate, d, status=403)
+
+    def _fields(self, flow: http.HTTPFlow, d: Decision, status: int) -> dict[str, Any]:
+        route = flow.metadata.get(_ROUTE)
+        t0 = flow.metadata.get(_T0)
+        return {
+            "method": flow.request.method,
+            "host": flow.metadata.get(_HOST, flow.request.host),
+            "path": flow.metadata.get(_PATH, flow.request.path),
+            "route": d.route or (route.label if route else ""),
+            "decision": "allow" if d.allow else "deny",
+            "rule": d.rule,
+            "reason": d.reason,
+            "detector": d.detector,
+            "fingerprint": d.fingerprint,
+            "status": status,
+            "bytes_out": len(flow.request.raw_content or b""),
+            "duration_ms": round((time.monotonic() - t0) * 1000, 2) if t0 else 0.0,
+        }
+
+    def _audit(self, flow: http.HTTPFlow, gate: Gate, d: Decision, status: int,
+               bytes_in: int = 0, decision: str = "") -> None:
+        flow.metadata[_AUDITED] = True
+        rec = self._fields(flow, d, status)
+        rec["bytes_in"] = bytes_in
+        if decision:
+            rec["decision"] = decision
+        self._write(gate, rec)
+
+    def _write(self, gate: Gate, rec: dict[str, Any]) -> None:
+        """Append to the audit log with host/path/reason redacted if they carry a secret
+        (a denied URL may be the very thing DLP caught)."""
+        if self.audit is None:
+            return
+        for key in ("host", "path", "reason"):
+            value = rec.get(key)
+            if isinstance(value, str) and value and not gate.scan(value).allow:
+                rec[key] = "[redacted: carries a secret]"
+        self.audit.write(rec)

@@ -1,0 +1,136 @@
+"""The bottle's audit log: one JSON line per decision, hash-chained so tampering shows.
+
+Each line carries `prev`, the sha256 of the previous line's text (64 zeros for the
+first), so editing, inserting or deleting a line breaks the chain at that point.
+Several processes (egress, git gate) append to the same file; an exclusive `flock`
+around "read the last line, append" keeps the chain linear across them.
+No credential value is ever written here: findings carry detector + fingerprint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+GENESIS = "0" * 64
+
+# Fields every request record carries, in this order (others follow).
+FIELDS = (
+    "ts", "kind", "bottle", "method", "host", "path", "route", "decision", "rule", "reason",
+    "detector", "fingerprint", "status", "bytes_out", "bytes_in", "duration_ms",
+)  # fmt: skip
+
+
+def line_hash(line: str) -> str:
+    """Hash of one log line as written, without its newline."""
+    return hashlib.sha256(line.rstrip("\n").encode()).hexdigest()
+
+
+def _last_line(f: TextIO) -> str:
+    """The last complete line of an open file (reads only the tail)."""
+    fd = f.fileno()
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return ""
+    block = 4096
+    pos = size
+    tail = b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        stripped = tail.rstrip(b"\n")
+        if b"\n" in stripped or pos == 0:
+            return stripped.rsplit(b"\n", 1)[-1].decode()
+        block *= 2
+    return ""
+
+
+class AuditWriter:
+    """Appends hash-chained JSON lines to one audit file; safe across threads and processes."""
+
+    def __init__(self, path: Path | str, bottle: str = "") -> None:
+        self.path = Path(path)
+        self.bottle = bottle
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file: TextIO = open(fd, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self._reader: TextIO = open(self.path, encoding="utf-8")  # noqa: SIM115
+        self._lock = threading.Lock()
+        self._known_size = -1
+        self._prev = GENESIS
+
+    def write(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one record (adds `ts`, `bottle`, `kind`, `prev`); returns what was written."""
+        with self._lock:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            try:
+                size = os.fstat(self._file.fileno()).st_size
+                if size != self._known_size:
+                    last = _last_line(self._reader)
+                    self._prev = line_hash(last) if last else GENESIS
+                out: dict[str, Any] = {
+                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "kind": "request",
+                    "bottle": self.bottle,
+                }
+                out.update(record)
+                out["prev"] = self._prev
+                line = json.dumps(out, separators=(",", ":"), sort_keys=False, default=str)
+                self._file.write(line + "\n")
+                self._prev = line_hash(line)
+                self._known_size = size + len(line.encode()) + 1
+            finally:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._reader.close()
+
+    def __enter__(self) -> AuditWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_audit(path: Path | str) -> Iterator[dict[str, Any]]:
+    """Every record in an audit file, in order; a line that is not JSON yields `{"_bad": line}`."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = None
+            yield rec if isinstance(rec, dict) else {"_bad": line.rstrip("\n")}
+
+
+def verify_chain(path: Path | str) -> tuple[bool, int]:
+    """Check the hash chain; returns (ok, 1-based number of the first bad line, or 0)."""
+    prev = GENESIS
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            text = line.rstrip("\n")
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError:
+                return False, n
+            if not isinstance(rec, dict) or rec.get("prev") != prev:
+                return False, n
+            prev = line_hash(text)
+    return True, 0

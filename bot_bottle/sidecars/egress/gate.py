@@ -1,0 +1,208 @@
+"""The egress checks over plain values, in the order the addon applies them.
+
+`Gate` binds one routes file to the sidecar's credentials and DLP scanner; the
+mitmproxy addon only pulls strings out of a flow and calls these. Every check is
+fail-closed: an exception inside a decision becomes a deny (rule `internal`).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ParamSpec
+
+from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.dlp import Scanner
+from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.policy.git_http import is_git_receive_pack
+from bot_bottle.policy.route import RouteMatch, decide_route, find_host_route, normalize_host
+from bot_bottle.policy.ssrf import check_address
+from bot_bottle.sidecars.egress.credentials import Credentials
+
+P = ParamSpec("P")
+
+# Whatever the agent sends as a credential is dropped: it is either a placeholder or
+# something the agent should not hold. Cookies are dropped only where we inject auth,
+# since a session cookie there could ride alongside (or replace) the injected token.
+STRIP_ALWAYS = ("authorization", "proxy-authorization", "x-api-key")
+STRIP_ON_AUTH = ("cookie",)
+
+DEFAULT_HINTS = {
+    "route": "add a route for this host to the bottle's egress.routes",
+    "connect": "add a route for this host to the bottle's egress.routes",
+    "path": "add this path prefix to the route's paths",
+    "method": "add this method to the route's methods",
+    "host-mismatch": "send the request to the same host you CONNECTed to (no domain fronting)",
+    "dlp": "remove the secret from the request; credentials are injected by the sidecar",
+    "canary": "none: a decoy credential planted in the bottle was sent out",
+    "ssrf": "add the address to egress.ssrf_ip_allowlist if it really is intended",
+    "git-push": "push through the git gate (the bottle's git remote), not over HTTPS",
+    "credential": "give the launcher the host credential this route's token_ref names",
+    "protocol": "use HTTP(S) through the proxy, or a tls_passthrough route",
+    "internal": "report this as a bot-bottle bug",
+}
+
+
+def fail_closed(rule: str) -> Callable[[Callable[P, Decision]], Callable[P, Decision]]:
+    """Turn any exception escaping a check into a deny; a buggy policy must not open up."""
+
+    def wrap(fn: Callable[P, Decision]) -> Callable[P, Decision]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> Decision:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                return Decision.denied(rule, f"internal error in {rule} check ({type(e).__name__})")
+
+        return inner
+
+    return wrap
+
+
+def denial_body(method: str, host: str, path: str, d: Decision) -> str:
+    """The 403 text the agent reads: what was denied, why, and how it could be allowed."""
+    hint = d.hint or DEFAULT_HINTS.get(d.rule, DEFAULT_HINTS["internal"])
+    return f"bot-bottle egress denied {method} {host}{path}: {d.reason}\nto allow: {hint}\n"
+
+
+def host_only(authority: str) -> str:
+    """`Host`-header value without its port; IPv6 stays bracketed (`[::1]:443` -> `[::1]`)."""
+    a = authority.strip()
+    if a.startswith("["):
+        return a[: a.find("]") + 1] if "]" in a else a
+    if a.count(":") > 1:
+        return f"[{a}]"
+    return a.rsplit(":", 1)[0] if ":" in a else a
+
+
+def bracket(host: str) -> str:
+    """mitmproxy hands IPv6 hosts unbracketed; route matching wants them bracketed."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One routes file bound to the sidecar's credentials; immutable, swapped on reload."""
+
+    policy: EgressPolicy
+    credentials: Credentials
+    scanner: Scanner | None
+
+    @classmethod
+    def build(cls, policy: EgressPolicy, credentials: Credentials) -> Gate:
+        scanner = None
+        if policy.dlp.enabled:
+            scanner = Scanner(
+                exact=credentials.dlp_exact(policy),
+                canaries=list(policy.dlp.canaries),
+                patterns=list(policy.dlp.patterns),
+            )
+        return cls(policy, credentials, scanner)
+
+    @fail_closed("connect")
+    def check_connect(self, host: str) -> Decision:
+        """A CONNECT is answered only for a host some route names; nothing else gets TLS."""
+        route = find_host_route(self.policy.routes, bracket(host))
+        if route is None:
+            return Decision.denied(
+                "connect", f"no route for host {host}", f"add a route with host: {host}"
+            )
+        return Decision.allowed("connect", route.label)
+
+    def passthrough_route(self, host: str) -> Route | None:
+        try:
+            route = find_host_route(self.policy.routes, bracket(host))
+        except Exception:
+            return None
+        return route if route is not None and route.tls_passthrough else None
+
+    @fail_closed("host-mismatch")
+    def check_agreement(
+        self, host: str, connect_host: str | None, sni: str | None, authority: str | None
+    ) -> Decision:
+        """The request's host, its Host/:authority, the CONNECT target and the SNI must all
+        name the same host: otherwise a tunnel opened for an allowed host could carry
+        requests for another one (domain fronting)."""
+        seen = {"request": bracket(host)}
+        if connect_host:
+            seen["CONNECT"] = bracket(connect_host)
+        if sni:
+            seen["SNI"] = bracket(sni)
+        if authority:
+            seen["Host"] = host_only(authority)
+        names = {k: normalize_host(v) for k, v in seen.items()}
+        if len(set(names.values())) > 1:
+            parts = ", ".join(f"{k} {v}" for k, v in names.items())
+            return Decision.denied("host-mismatch", f"hosts disagree ({parts})")
+        return Decision.allowed("host-mismatch")
+
+    def check_route(self, method: str, host: str, target: str) -> RouteMatch:
+        return decide_route(self.policy.routes, method, bracket(host), target)
+
+    @fail_closed("git-push")
+    def check_git_push(self, method: str, path: str, query: str) -> Decision:
+        if is_git_receive_pack(method, path, query):
+            return Decision.denied("git-push", "pushes go through the git gate")
+        return Decision.allowed("git-push")
+
+    @fail_closed("dlp")
+    def scan(self, *parts: bytes | str) -> Decision:
+        """DLP over what the agent sent; the finding is reported by detector + fingerprint."""
+        if self.scanner is None:
+            return Decision.allowed("dlp")
+        for part in parts:
+            if not part:
+                continue
+            f = self.scanner.first(part)
+            if f is None:
+                continue
+            if f.detector == "canary":
+                return Decision.denied(
+                    "canary",
+                    f"exfiltration attempt: canary credential in request (fingerprint "
+                    f"{f.fingerprint})",
+                    detector=f.detector,
+                    fingerprint=f.fingerprint,
+                )
+            return Decision.denied(
+                "dlp",
+                f"request carries a secret (detector {f.detector}, fingerprint {f.fingerprint})",
+                detector=f.detector,
+                fingerprint=f.fingerprint,
+            )
+        return Decision.allowed("dlp")
+
+    @fail_closed("ssrf")
+    def check_ip(self, ip: str) -> Decision:
+        return check_address(ip, self.policy.ssrf_ip_allowlist)
+
+    def mapped_address(self, host: str) -> str | None:
+        """The `hosts`-map address for a host; it wins over DNS."""
+        try:
+            return self.policy.hosts.get(normalize_host(host))
+        except Exception:
+            return None
+
+    def pick_address(self, candidates: Sequence[str]) -> tuple[str | None, Decision]:
+        """First resolved address that passes the SSRF check, else the first denial."""
+        first_denial = Decision.denied("ssrf", "host did not resolve")
+        for i, ip in enumerate(candidates):
+            d = self.check_ip(ip)
+            if d.allow:
+                return ip, d
+            if i == 0:
+                first_denial = d
+        return None, first_denial
+
+    def auth_header(self, route: Route) -> tuple[str, str] | None:
+        return None if route.auth is None else self.credentials.header_for(route.auth)

@@ -1,0 +1,83 @@
+"""The routes file on disk, reloaded when it is atomically replaced.
+
+`current()` is called on every request; it stats the file at most every
+`interval` seconds and swaps in a new `Gate` when inode, mtime or size changed.
+An invalid replacement is refused: the old gate stays and `on_reload` hears why.
+Open connections keep flowing; only new decisions see the new routes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot_bottle.policy.egress_policy import EgressPolicy
+from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.gate import Gate
+
+ReloadListener = Callable[[bool, str], None]
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def load_gate(path: Path, credentials: Credentials) -> Gate:
+    """Parse a routes file and bind it; raises ValueError (bad file) or CredentialError."""
+    policy = EgressPolicy.from_json(path.read_text(encoding="utf-8"))
+    credentials.require(policy)
+    return Gate.build(policy, credentials)
+
+
+class RoutesFile:
+    """Holds the live `Gate` for one routes file and reloads it on replacement."""
+
+    def __init__(
+        self,
+        path: Path,
+        credentials: Credentials,
+        on_reload: ReloadListener | None = None,
+        interval: float = 0.5,
+    ) -> None:
+        self.path = path
+        self.credentials = credentials
+        self.on_reload = on_reload
+        self.interval = interval
+        self._sig = _signature(path)
+        self._gate = load_gate(path, credentials)
+        self._next_check = time.monotonic() + interval
+
+    def current(self) -> Gate:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.interval
+            self._maybe_reload()
+        return self._gate
+
+    def _maybe_reload(self) -> None:
+        try:
+            sig = _signature(self.path)
+        except OSError as e:
+            self._refuse(sig=None, why=f"routes file unreadable: {e.strerror}")
+            return
+        if sig == self._sig:
+            return
+        try:
+            gate = load_gate(self.path, self.credentials)
+        except Exception as e:  # ValueError, CredentialError, OSError: all refuse
+            self._refuse(sig, str(e))
+            return
+        self._sig = sig
+        self._gate = gate
+        if self.on_reload:
+            self.on_reload(True, f"routes reloaded ({len(gate.policy.routes)} routes)")
+
+    def _refuse(self, sig: tuple[int, int, int] | None, why: str) -> None:
+        # Remember the refused signature so one bad file is reported once, not per request.
+        if sig is not None:
+            self._sig = sig
+        if self.on_reload:
+            self.on_reload(False, f"reload refused, old routes stay: {why}")

@@ -1,0 +1,160 @@
+"""`serve`: run mitmproxy in-process with the egress addon until told to stop.
+
+All heavy imports (mitmproxy) happen when this module is imported; `serve` only
+builds per-bottle state. A warm parent can import this module once and fork a
+child per bottle that calls `serve`, skipping the ~0.7 s mitmproxy import.
+
+Readiness is one line on stdout, `READY <listen-address>`, printed once the
+listener accepts connections; launchers wait on it, never on a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import options
+from mitmproxy.tools.dump import DumpMaster
+
+from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecars.egress.addon import EgressAddon
+from bot_bottle.sidecars.egress.audit import AuditWriter
+from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.relay import start_unix_relay
+from bot_bottle.sidecars.egress.routes_file import RoutesFile
+from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where the agent reaches the proxy: TCP `host:port`, or a Unix socket path."""
+
+    host: str
+    port: int
+    unix: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Listen:
+        if spec.startswith("unix:"):
+            if not spec[5:]:
+                raise ValueError("--listen unix: needs a path")
+            return cls("127.0.0.1", 0, Path(spec[5:]))
+        host, sep, port = spec.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"--listen {spec!r}: expected HOST:PORT or unix:PATH")
+        return cls(host.strip("[]") or "127.0.0.1", int(port))
+
+
+class Ready:
+    """Prints the READY line once mitmproxy listens (and the Unix relay, if any, is up)."""
+
+    def __init__(self, listen: Listen) -> None:
+        self.listen = listen
+        self.relay: asyncio.AbstractServer | None = None
+
+    async def running(self) -> None:
+        from mitmproxy import ctx
+
+        addrs = ctx.master.addons.get("proxyserver").listen_addrs()
+        if not addrs:
+            print("egress: proxy did not start listening", file=sys.stderr, flush=True)
+            ctx.master.shutdown()
+            return
+        host, port = addrs[0][0], addrs[0][1]
+        if self.listen.unix is not None:
+            self.relay = await start_unix_relay(self.listen.unix, host, port)
+            where = f"unix:{self.listen.unix}"
+        else:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        print(f"READY {where}", flush=True)
+
+    def done(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+            if self.listen.unix is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.listen.unix.unlink()
+
+
+def _stderr_reload(audit: AuditWriter | None, bottle: str) -> Any:
+    def on_reload(ok: bool, message: str) -> None:
+        print(f"egress: {message}", file=sys.stderr, flush=True)
+        if audit is not None:
+            audit.write({"kind": "reload", "rule": "reload",
+                         "decision": "allow" if ok else "deny", "reason": message})
+
+    return on_reload
+
+
+def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> DumpMaster:
+    """A mitmproxy master with the default addons and the sidecar's options, no console
+    output (shared with the benchmark's bare-mitmproxy baseline). Needs a running loop."""
+    opts = options.Options(
+        listen_host=listen.host,
+        listen_port=listen.port,
+        confdir=str(confdir),
+        ssl_verify_upstream_trusted_ca=str(upstream_bundle),
+    )
+    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    # Options below belong to default addons, so they exist only once those are loaded.
+    master.options.update(
+        # Dial upstream only after the request passed every check.
+        connection_strategy="lazy",
+        http2=True,
+        websocket=True,
+    )
+    return master
+
+
+async def _run(listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon) -> int:
+    master = make_master(listen, confdir, bundle)
+    master.addons.add(addon, Ready(listen))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, master.shutdown)
+    await master.run()
+    return 0
+
+
+def serve(
+    policy_path: Path | str,
+    listen: str,
+    audit_log: Path | str | None,
+    confdir: Path | str | None,
+    env: Mapping[str, str],
+) -> int:
+    """Serve one bottle's egress until SIGTERM; returns the exit code.
+
+    Credentials come only from `env` (`EGRESS_TOKEN_<n>`, `EGRESS_PROTECT_<n>`).
+    The agent must trust `<confdir>/mitmproxy-ca-cert.pem`.
+    """
+    policy_path = Path(policy_path)
+    conf = Path(confdir) if confdir else policy_path.parent / "egress-conf"
+    try:
+        where = Listen.parse(listen)
+        conf.mkdir(parents=True, exist_ok=True, mode=0o700)
+        creds = Credentials.from_env(env)
+        audit = AuditWriter(audit_log) if audit_log else None
+        routes = RoutesFile(policy_path, creds)
+        if audit is not None:
+            audit.bottle = routes.current().policy.bottle
+        routes.on_reload = _stderr_reload(audit, routes.current().policy.bottle)
+        bundle = write_upstream_bundle(conf, routes.current().policy.upstream_ca)
+    except (ValueError, OSError, BotBottleError) as e:
+        msg = e.message if isinstance(e, BotBottleError) else str(e)
+        print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        return asyncio.run(_run(where, conf, bundle, EgressAddon(routes, audit)))
+    finally:
+        if audit is not None:
+            audit.close()
+
+
+__all__ = ["AGENT_CA_FILE", "Listen", "serve"]
