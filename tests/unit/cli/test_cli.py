@@ -1,0 +1,73 @@
+"""The CLI's contract: exit codes, no tracebacks for bad input, JSON where scripts need it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def bb(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot_bottle", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_init_then_check_then_plan(tmp_path: Path) -> None:
+    assert bb("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "bot-bottle.yaml").is_file()
+    again = bb("init", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert bb("check", cwd=tmp_path).returncode == 0
+    plan = json.loads(bb("plan", "coder", "--json", cwd=tmp_path).stdout)
+    route = plan["routes"][0]
+    assert route["host"] == "api.anthropic.com" and route["source"] == "claude"
+    assert route["auth"] == {"scheme": "Bearer", "slot": "EGRESS_TOKEN_0", "from": "CLAUDE_CODE_OAUTH_TOKEN"}
+    assert "CLAUDE_CODE_OAUTH_TOKEN" not in plan["env"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("bottles: {dev: {egres: {}}}", "bottles.dev.egres: unknown key 'egres' (did you mean 'egress'?)"),
+        ("bottles: {dev: {", "not valid YAML"),
+        ("bottles: {a: {extends: a}}", "extends cycle"),
+    ],
+)
+def test_bad_manifest_exit_2_one_message(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "bot-bottle.yaml").write_text(text)
+    p = bb("check", cwd=tmp_path)
+    assert p.returncode == 2
+    assert fragment in p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    assert list(tmp_path.iterdir()) == [tmp_path / "bot-bottle.yaml"]  # nothing written
+
+
+def test_manifest_env_var_and_flag(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text("bottles: {dev: {}}\nagents: {a: {bottle: dev}}")
+    import os
+
+    env = {**os.environ, "BOT_BOTTLE_MANIFEST": str(tmp_path / "m.yaml")}
+    assert bb("check", cwd=tmp_path, env=env).returncode == 0
+    assert bb("check", "-f", str(tmp_path / "m.yaml"), cwd=tmp_path).returncode == 0
+    missing = bb("check", cwd=tmp_path)
+    assert missing.returncode == 2 and "bot-bottle init" in missing.stderr
+
+
+def test_schema_is_json_schema(tmp_path: Path) -> None:
+    schema = json.loads(bb("schema", cwd=tmp_path).stdout)
+    assert schema["title"] == "Manifest" and "bottles" in schema["properties"]
+
+
+def test_version(tmp_path: Path) -> None:
+    assert bb("version", cwd=tmp_path).stdout.startswith("bot-bottle ")
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    out = bb("--help", cwd=tmp_path).stdout
+    for cmd in ("init", "check", "schema", "plan", "doctor"):
+        assert cmd in out
