@@ -157,8 +157,10 @@ def start_egress(tmp: Path, doc: dict[str, Any], listen: str = "127.0.0.1:0",
 def make_egress(tmp_path: Path, upstream: Upstream) -> Iterator[Callable[..., Egress]]:
     started: list[Egress] = []
 
-    def make(routes: list[dict[str, Any]] | None = None, **kw: Any) -> Egress:
-        doc = routes_doc(upstream, DEFAULT_ROUTES if routes is None else routes)
+    def make(routes: list[dict[str, Any]] | None = None, doc_extra: dict[str, Any] | None = None,
+             **kw: Any) -> Egress:
+        doc = routes_doc(upstream, DEFAULT_ROUTES if routes is None else routes,
+                         **(doc_extra or {}))
         eg = start_egress(tmp_path / f"egress{len(started)}", doc, **kw)
         started.append(eg)
         return eg
@@ -173,3 +175,13 @@ def egress(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iter
     eg = start_egress(tmp_path_factory.mktemp("egress"), routes_doc(upstream, DEFAULT_ROUTES))
     yield eg
     eg.stop()
+
+
+def curl(eg: Egress, *args: str, timeout: float = 30) -> tuple[int, str, str]:
+    """Run curl through the egress; returns (http status, body, stderr)."""
+    out = subprocess.run(
+        ["curl", "-sS", "--proxy", eg.proxy, "--cacert", str(eg.ca), "-w", "\n%{http_code}",
+         *args], capture_output=True, text=True, timeout=timeout,
+    )
+    body, _, code = out.stdout.rpartition("\n")
+    return int(code or 0), body, out.stderr
