@@ -16,4 +16,12 @@ COMMANDS: dict[str, str] = {
     "version": "bot_bottle.cli.manifest_cmds:version",
     "egress": "bot_bottle.cli.egress_cmds:egress",
     "logs": "bot_bottle.cli.egress_cmds:logs",
+    # bottles (namespace backend owner)
+    "run": "bot_bottle.cli.bottle_cmds:run",
+    "resume": "bot_bottle.cli.bottle_cmds:resume",
+    "ls": "bot_bottle.cli.bottle_cmds:ls",
+    "info": "bot_bottle.cli.bottle_cmds:info",
+    "stop": "bot_bottle.cli.bottle_cmds:stop",
+    "rm": "bot_bottle.cli.bottle_cmds:rm",
+    "agents": "bot_bottle.cli.bottle_cmds:agents",
 }

@@ -1,0 +1,143 @@
+"""The egress zygote: one warm, pre-imported process that forks an egress per bottle.
+
+Importing mitmproxy costs ~0.7 s; a zygote pays it once. Credential isolation is
+kept per bottle: the zygote forks *before* reading a request, so the credential
+slots travel only from the launcher to the forked child over a Unix socket (mode
+0600, same uid checked with SO_PEERCRED) and live only in that child's memory and
+environment. The zygote itself never holds a credential, runs no event loop and no
+threads (so forking it is safe), and each child leads its own session, so `stop`
+and fail-closed behaviour are the same as for a cold sidecar.
+
+Run: `python -m bot_bottle.backends.zygote SOCKET` (prints `READY SOCKET`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot_bottle.backends.sidecar_proc import EgressRequest, SidecarHandle
+
+
+def _serve_fn() -> Any:
+    try:
+        from bot_bottle.sidecars.egress.serve import serve  # type: ignore[import-not-found]
+    except ImportError:
+        from bot_bottle.sidecars.egress.server import serve
+    return serve
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _read_request(conn: socket.socket) -> dict[str, Any]:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise OSError("launcher closed the request")
+        buf += chunk
+    req = json.loads(buf)
+    if not isinstance(req, dict):
+        raise ValueError("request must be an object")
+    return req
+
+
+def _child(conn: socket.socket, serve: Any) -> int:
+    """In the forked child: become the bottle's egress sidecar."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    if _peer_uid(conn) != os.getuid():
+        return 1
+    req = _read_request(conn)
+    log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    env = {str(k): str(v) for k, v in req["env"].items()}
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(req["confdir"])
+    conn.sendall(f"PID {os.getpid()}\n".encode())
+    os.dup2(conn.fileno(), 1)  # serve() prints READY on stdout: it reaches the launcher
+    conn.close()
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    return int(serve(req["routes"], req["listen"], req["audit_log"], req["confdir"], env))
+
+
+def main(path: str) -> int:
+    serve = _serve_fn()  # the expensive import, once
+    sock_path = Path(path)
+    sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sock_path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    listener.bind(str(sock_path))
+    os.umask(old)
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    print(f"READY {sock_path}", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            rc = 1
+            try:
+                rc = _child(conn, serve)
+            except Exception as e:  # the child must never return into the accept loop
+                print(f"egress zygote child: {type(e).__name__}", file=sys.stderr, flush=True)
+            finally:
+                os._exit(rc)
+        conn.close()
+
+
+def request_egress(zygote: Path, req: EgressRequest, timeout: float = 30.0) -> SidecarHandle:
+    """Launcher side: ask the zygote for a sidecar; return once it printed READY."""
+    from bot_bottle.backends.sidecar_proc import SidecarError, SidecarHandle
+
+    req.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(str(zygote))
+        body = {"routes": str(req.routes), "listen": f"unix:{req.socket}",
+                "audit_log": str(req.audit_log), "confdir": str(req.confdir),
+                "log": str(req.log), "env": req.process_env()}  # fmt: skip
+        conn.sendall(json.dumps(body).encode() + b"\n")
+        pid, buf = 0, b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+            for line in buf.split(b"\n")[:-1]:
+                if line.startswith(b"PID "):
+                    pid = int(line[4:])
+                elif line.startswith(b"READY") and pid:
+                    return SidecarHandle("egress", pid, req.socket, "warm")
+        if pid:
+            from bot_bottle.backends.sidecar_proc import kill_group
+
+            kill_group(pid)
+        raise SidecarError("egress sidecar (warm) exited before it was ready; see " + str(req.log))
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main(sys.argv[1]))

@@ -1,0 +1,207 @@
+"""`run`, `resume`, `ls`, `info`, `stop`, `rm`, `agents`: bottles' lifecycle commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from bot_bottle.cli.options import manifest_option
+from bot_bottle.errors import BotBottleError
+
+if TYPE_CHECKING:
+    from bot_bottle.state.store import StateStore
+
+
+def _store() -> StateStore:
+    from bot_bottle.state.store import StateStore
+
+    return StateStore()
+
+
+def _confirm_factory(yes: bool):  # type: ignore[no-untyped-def]
+    def confirm(plan, backend) -> bool:  # type: ignore[no-untyped-def]
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        try:
+            from bot_bottle.cli.summary import render_plan
+
+            console.print(render_plan(plan))
+        except ImportError:
+            console.print(f"agent {plan.agent}  bottle {plan.bottle}  argv {list(plan.argv)}")
+        console.print(f"backend: {backend.id}")
+        if yes:
+            return True
+        return click.confirm("Start this bottle?", default=False, err=True)
+
+    return confirm
+
+
+def _require_consent(yes: bool) -> None:
+    if not yes and not sys.stdin.isatty():
+        raise BotBottleError(
+            "no terminal to confirm the launch on, and -y was not given",
+            "review `bot-bottle plan AGENT`, then pass -y to start without asking",
+        )
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("agent")
+@click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+@click.option("--backend", type=click.Choice(["auto", "namespace", "docker"]), default="auto",
+              show_default=True, help="Sandbox runtime.")  # fmt: skip
+@click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
+@manifest_option
+def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: bool,
+        manifest_file: str | None) -> None:  # fmt: skip
+    """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
+    to the agent. The bottle is removed on exit unless --keep."""
+    from bot_bottle.launch import RunOptions, run_bottle
+    from bot_bottle.manifest import load_manifest, manifest_path
+    from bot_bottle.plan import resolve
+
+    _require_consent(yes)
+    path = manifest_path(manifest_file)
+    plan = resolve(load_manifest(path), agent, os.environ, agent_args)
+    slugs: list[str] = []
+    rc = run_bottle(
+        plan, manifest_path=str(path), host_env=os.environ,
+        options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()),
+        store=_store(), confirm=_confirm_factory(yes), on_started=lambda m: slugs.append(m.slug),
+    )  # fmt: skip
+    if keep and slugs:
+        click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
+    sys.exit(rc)
+
+
+@click.command()
+@click.argument("slug")
+@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+def resume(slug: str, yes: bool) -> None:
+    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars."""
+    from pathlib import Path
+
+    from bot_bottle.launch import RunOptions, resumable, run_bottle
+    from bot_bottle.manifest import load_manifest
+    from bot_bottle.plan import resolve
+
+    _require_consent(yes)
+    store = _store()
+    meta = resumable(store, slug)
+    loaded = load_manifest(Path(meta.manifest_path))
+    if loaded.digest != meta.manifest_digest:
+        click.secho(
+            "note: the manifest changed since this bottle was created", err=True, fg="yellow"
+        )
+    plan = resolve(loaded, meta.agent, os.environ)
+    rc = run_bottle(
+        plan, manifest_path=meta.manifest_path, host_env=os.environ,
+        options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
+        store=store, confirm=_confirm_factory(yes), existing=meta,
+    )  # fmt: skip
+    sys.exit(rc)
+
+
+@click.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def ls(as_json: bool) -> None:
+    """List bottles with their live status (`degraded`: a sidecar died)."""
+    from bot_bottle.launch import status_of
+
+    rows = [(m, status_of(m)) for m in _store().all()]
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "slug": m.slug,
+                        "agent": m.agent,
+                        "backend": m.backend,
+                        "status": s,
+                        "created": m.created,
+                    }
+                    for m, s in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("slug", "agent", "backend", "status", "created")
+    for m, s in rows:
+        t.add_row(m.slug, m.agent, m.backend, s, m.created)
+    Console().print(t)
+
+
+@click.command()
+@click.argument("slug")
+def info(slug: str) -> None:
+    """Show a bottle's metadata (never a secret) and where its files are."""
+    from dataclasses import asdict
+
+    from bot_bottle.launch import status_of
+
+    store = _store()
+    meta = store.load(slug)
+    out = asdict(meta)
+    out["status"] = status_of(meta)
+    out["state_dir"] = str(store.dir(slug))
+    click.echo(json.dumps(out, indent=2, sort_keys=True))
+
+
+@click.command()
+@click.argument("slug")
+def stop(slug: str) -> None:
+    """Stop a running bottle (its agent and sidecars)."""
+    from bot_bottle.launch import stop_bottle
+
+    stop_bottle(_store(), slug)
+    click.echo(f"stopped {slug}", err=True)
+
+
+@click.command()
+@click.argument("slugs", nargs=-1, required=True)
+def rm(slugs: tuple[str, ...]) -> None:
+    """Stop and delete bottles, with their state."""
+    from bot_bottle.launch import remove_bottle
+
+    store = _store()
+    for slug in slugs:
+        remove_bottle(store, slug)
+        click.echo(f"removed {slug}", err=True)
+
+
+@click.group()
+def agents() -> None:
+    """Agent CLIs in bot-bottle's own npm prefix (seen read-only by every bottle)."""
+
+
+@agents.command(name="install")
+@click.argument("names", nargs=-1, required=True)
+def agents_install(names: tuple[str, ...]) -> None:
+    """Install agent CLIs (claude, codex) from npm into bot-bottle's prefix."""
+    from bot_bottle.agents import install
+    from bot_bottle.launch import agents_dir
+
+    install(names, agents_dir(_store()))
+
+
+@agents.command(name="ls")
+def agents_ls() -> None:
+    """Show installed agent CLIs and their versions."""
+    from bot_bottle.agents import installed
+    from bot_bottle.launch import agents_dir
+
+    prefix = agents_dir(_store())
+    found = installed(prefix)
+    if not found:
+        click.echo(f"none installed in {prefix}; try `bot-bottle agents install claude codex`")
+    for name, version in found.items():
+        click.echo(f"{name} {version}")

@@ -1,0 +1,301 @@
+"""The launcher: plan -> sidecars -> provisioned bottle -> attached agent -> cleanup.
+
+Order is what makes failure safe: everything that can fail on user input (manifest,
+credentials, backend availability) is checked before any process starts; sidecars
+are ready before the agent exists; the agent's only network is the sidecar sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot_bottle.backends import base
+from bot_bottle.backends.base import Backend, BottleSpec, Executor, SidecarLink, ToolMount
+from bot_bottle.backends.sidecar_proc import (
+    EgressRequest,
+    SidecarHandle,
+    alive,
+    kill_group,
+    start_egress,
+)
+from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.plan.model import BottlePlan
+from bot_bottle.state.store import BottleMetadata, StateStore
+
+EGRESS_PORT = 3128
+GIT_GATE_PORT = 9419
+AGENTS_TARGET = "/opt/bot-bottle/agents"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    backend: str = "auto"
+    keep: bool = False
+    tty: bool = True
+
+
+@dataclass
+class Bottle:
+    """A launched bottle's moving parts, for cleanup."""
+
+    meta: BottleMetadata
+    spec: BottleSpec
+    backend: Backend
+    sidecars: list[SidecarHandle] = field(default_factory=list)
+
+
+def agents_dir(store: StateStore) -> Path:
+    """bot-bottle's own npm prefix for agent CLIs (`bot-bottle agents install`)."""
+    return store.root / "agents"
+
+
+def zygote_socket(store: StateStore) -> Path:
+    return store.root / "run" / "egress-zygote.sock"
+
+
+def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None = None) -> Backend:
+    """`auto`: docker when the bottle prefers it (a custom image) and an engine answers,
+    else namespace. An explicit choice that cannot run is an error, never a fallback."""
+    choice = requested if requested != "auto" else plan.backend
+    if choice == "auto":
+        choice = "namespace"
+        if plan.dockerfile:
+            try:
+                if base.get("docker", executor).probe().ok:
+                    choice = "docker"
+            except BackendUnavailable:
+                pass
+    backend = base.get(choice, executor)
+    av = backend.probe()
+    if not av.ok:
+        need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
+        raise BackendUnavailable(
+            f"backend {choice} cannot run here: {av.detail}{need}",
+            "run `bot-bottle doctor` to see what this host is missing",
+        )
+    return backend
+
+
+def sidecar_dir(state_dir: Path, name: str) -> Path:
+    """A sidecar's private files (routes, CA key, audit log): never bound into a bottle."""
+    return state_dir / "sidecars" / name
+
+
+def bottle_spec(
+    plan: BottlePlan,
+    meta: BottleMetadata,
+    state_dir: Path,
+    agent_env: Mapping[str, str],
+    store: StateStore,
+    git_gate: bool,
+) -> BottleSpec:
+    sockets = state_dir / "sockets"
+    links = [SidecarLink("egress", sockets / "egress.sock", EGRESS_PORT)]
+    if git_gate:
+        links.append(SidecarLink("git-gate", sockets / "git-gate.sock", GIT_GATE_PORT))
+    tools = []
+    if agents_dir(store).is_dir():
+        tools.append(ToolMount(agents_dir(store), AGENTS_TARGET, "bin"))
+    return BottleSpec(
+        slug=meta.slug, state_dir=state_dir, workspace_mode=plan.workspace.mode,
+        workspace_path=plan.workspace.path, env=dict(agent_env), sidecars=tuple(links),
+        tools=tuple(tools), image=plan.image, dockerfile=plan.dockerfile,
+        cpus=plan.resources.cpus, memory=plan.resources.memory,
+    )  # fmt: skip
+
+
+GitGateStarter = Callable[[BottlePlan, Path, Path], SidecarHandle]
+"""Hook for the git gate sidecar: (plan, its private dir, socket path) -> handle.
+Like egress, it must listen on the given Unix socket and hold the remotes'
+credentials itself. Set `GIT_GATE` once it exists; until then remotes are refused."""
+
+GIT_GATE: GitGateStarter | None = None
+
+
+def start_sidecars(
+    bottle: Bottle,
+    plan: BottlePlan,
+    sidecar_env: dict[str, str],
+    policy_json: str,
+    store: StateStore,
+    executor: Executor,
+) -> None:
+    sd = bottle.spec.state_dir
+    eg = sidecar_dir(sd, "egress")
+    eg.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (sd / "sockets").mkdir(parents=True, exist_ok=True, mode=0o700)
+    routes = eg / "routes.json"
+    routes.write_text(policy_json)
+    egress = bottle.spec.sidecar("egress")
+    assert egress is not None
+    egress.socket.unlink(missing_ok=True)
+    req = EgressRequest(
+        routes=routes,
+        socket=egress.socket,
+        audit_log=eg / "audit.jsonl",
+        confdir=eg / "conf",
+        log=eg / "egress.log",
+        env=sidecar_env,
+    )
+    bottle.sidecars.append(start_egress(req, executor, zygote_socket(store)))
+    gate = bottle.spec.sidecar("git-gate")
+    if gate is not None and GIT_GATE is not None:
+        gdir = sidecar_dir(sd, "git-gate")
+        gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        bottle.sidecars.append(GIT_GATE(plan, gdir, gate.socket))
+    store.update(
+        bottle.meta.slug,
+        pids={s.name: s.pid for s in bottle.sidecars},
+        extra={**bottle.meta.extra, "sidecar_mode": bottle.sidecars[0].mode},
+    )
+
+
+def stop_sidecars(bottle: Bottle) -> None:
+    for s in bottle.sidecars:
+        kill_group(s.pid)
+    for s in bottle.sidecars:
+        _reap(s.pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def run_bottle(
+    plan: BottlePlan,
+    *,
+    manifest_path: str,
+    options: RunOptions,
+    host_env: Mapping[str, str],
+    store: StateStore | None = None,
+    executor: Executor | None = None,
+    confirm: Callable[[BottlePlan, Backend], bool] = lambda p, b: True,
+    existing: BottleMetadata | None = None,
+    on_started: Callable[[BottleMetadata], None] = lambda m: None,
+) -> int:
+    """Launch `plan` (or resume `existing`), attach the agent, clean up. Returns the
+    agent's exit code. Raises a `BotBottleError` before anything starts on bad input."""
+    from bot_bottle.plan.materialize import materialize
+    from bot_bottle.provision.steps import ProvisionInputs, provision
+
+    store = store or StateStore()
+    executor = executor or base.ProcessExecutor()
+    if plan.git_remotes and GIT_GATE is None:
+        raise BackendUnavailable(
+            "this bottle declares git remotes, but the git gate is not available in this build",
+            "remove bottles.<name>.git.remotes for now",
+        )
+    inputs = materialize(plan, host_env)
+    backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
+    if not confirm(plan, backend):
+        return 1
+    if existing is None:
+        meta = store.create(
+            agent=plan.agent,
+            bottle=plan.bottle,
+            backend=backend.id,
+            manifest_path=manifest_path,
+            manifest_digest=plan.manifest_digest,
+        )
+    else:
+        meta = existing
+    meta = store.update(meta.slug, pids={"launcher": os.getpid()}, status="starting")
+    state_dir = store.dir(meta.slug)
+    spec = bottle_spec(plan, meta, state_dir, inputs.agent_env, store, bool(plan.git_remotes))
+    store.update(
+        meta.slug,
+        extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path},
+    )
+    bottle = Bottle(store.load(meta.slug), spec, backend)
+    keep = options.keep or existing is not None
+    rc = 1
+    old_term = signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        target = backend.resume(spec) if existing else backend.prepare(spec)
+        start_sidecars(bottle, plan, inputs.sidecar_env, inputs.policy.to_json(), store, executor)
+        ca = (sidecar_dir(state_dir, "egress") / "conf" / "mitmproxy-ca-cert.pem").read_bytes()
+        provision(target, ProvisionInputs(
+            egress_ca_pem=ca, files=inputs.files, skills=plan.skills,
+            git_identity=plan.git_identity, git_remotes=plan.git_remotes,
+            git_gate_url=f"http://127.0.0.1:{GIT_GATE_PORT}" if spec.sidecar("git-gate") else "",
+        ))  # fmt: skip
+        backend.launch(spec)
+        meta = store.update(meta.slug, status="running")
+        on_started(meta)
+        rc = backend.attach(spec, plan.argv, tty=options.tty)
+        return rc
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        stop_sidecars(bottle)
+        backend.stop(spec)
+        if keep:
+            backend.preserve(spec)
+            store.update(
+                meta.slug,
+                status="stopped",
+                pids={},
+                extra={**store.load(meta.slug).extra, "exit_code": rc},
+            )
+        else:
+            backend.remove(spec)
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def status_of(meta: BottleMetadata) -> str:
+    """Live status: `degraded` when the launcher runs but a sidecar is dead."""
+    if meta.status not in ("running", "starting"):
+        return meta.status
+    launcher = meta.pids.get("launcher")
+    if launcher is None or not alive(launcher):
+        return "exited"
+    dead = [n for n, pid in meta.pids.items() if n != "launcher" and not alive(pid)]
+    return "degraded" if dead else meta.status
+
+
+def stop_bottle(store: StateStore, slug: str) -> BottleMetadata:
+    meta = store.load(slug)
+    for name, pid in meta.pids.items():
+        if name == "launcher":
+            if alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        else:
+            kill_group(pid)
+    return store.update(slug, status="stopped") if store.dir(slug).exists() else meta
+
+
+def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None) -> None:
+    meta = stop_bottle(store, slug)
+    if store.dir(slug).exists():
+        try:
+            backend = base.get(meta.backend, executor)
+            backend.remove(_spec_from_meta(store, meta))
+        except BackendUnavailable:
+            pass
+        shutil.rmtree(store.dir(slug), ignore_errors=True)
+
+
+def _spec_from_meta(store: StateStore, meta: BottleMetadata) -> BottleSpec:
+    return BottleSpec(
+        slug=meta.slug,
+        state_dir=store.dir(meta.slug),
+        workspace_mode=str(meta.extra.get("workspace_mode", "none")),
+        workspace_path=str(meta.extra.get("workspace_path", "")),
+    )
+
+
+def resumable(store: StateStore, slug: str) -> BottleMetadata:
+    meta = store.load(slug)
+    if status_of(meta) in ("running", "starting", "degraded"):
+        raise StateError(f"bottle {slug} is still running", f"`bot-bottle stop {slug}` first")
+    return meta
