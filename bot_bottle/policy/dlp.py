@@ -1,0 +1,330 @@
+"""Secret detectors: one library for egress DLP and the git gate's commit scanner.
+
+A `Scanner` finds known values (sidecar-held tokens, protected host env values,
+canaries) in their common encodings, and well-known credential formats. It
+reports a fingerprint of what it found, never the secret itself, so findings are
+safe to log and to put in a 403 body.
+
+Speed comes from anchoring: every built-in detector starts with a literal that
+CPython's `re` finds with its fast substring search, and the costlier checks
+(entropy, JWT header decoding) run only on those candidates.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
+
+# Values shorter than this are ignored: short strings ("admin", "1234") occur in
+# ordinary traffic, so matching them would block legitimate requests, and a 48-bit
+# fingerprint of a short value could be brute-forced back out of the audit log.
+MIN_EXACT_LEN = 8
+
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_DOC_EXAMPLES = frozenset(
+    {b"AKIAIOSFODNN7EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+)  # AWS's own documentation values: everywhere in docs and tests, never live.
+_PLACEHOLDER_RE = re.compile(
+    rb"example|xxxx|\*\*\*\*|changeme|change_me|dummy|placeholder|redacted|your[_-]", re.I
+)
+_ASSIGN = rb"[\"']?\s*(?::=|=>|[:=])\s*[\"'`]?(?P<v>[^\s\"'`,;&<>(){}\[\]$\\]{12,200})(?=[\s\"'`,;&\\]|\Z)"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One secret found: which detector, a log-safe fingerprint, and where (in the input's units)."""
+
+    detector: str
+    fingerprint: str
+    start: int
+    end: int
+
+
+def fingerprint(secret: bytes) -> str:
+    """First 12 hex digits of sha256: enough to correlate findings, not to recover a secret."""
+    return hashlib.sha256(secret).hexdigest()[:12]
+
+
+Hit = tuple[str, int, int]
+Verifier = Callable[[bytes, "re.Match[bytes]"], Hit | None]
+
+
+@dataclass(frozen=True)
+class _Detector:
+    """A built-in detector: anchored regex, whether it runs on the lowercased buffer, check.
+
+    `verify` confirms a candidate and returns (detector name, start, end) of the secret.
+    """
+
+    regex: re.Pattern[bytes]
+    lowered: bool
+    verify: Verifier
+
+
+def _glued(buf: bytes, start: int) -> bool:
+    # A token glued to preceding alphanumerics is the middle of some longer blob
+    # (base64, a hash), not a credential someone pasted.
+    return start > 0 and buf[start - 1] in _ALNUM
+
+
+def _token(name: str) -> Verifier:
+    def verify(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+        s, e = m.span()
+        if _glued(buf, s) or buf[s:e] in _DOC_EXAMPLES:
+            return None
+        return name, s, e
+
+    return verify
+
+
+def _has_digit(v: bytes) -> bool:
+    return any(48 <= c <= 57 for c in v)
+
+
+def _entropy(v: bytes) -> float:
+    n = len(v)
+    return -sum(c / n * math.log2(c / n) for c in Counter(v).values())
+
+
+def _random_looking(v: bytes) -> bool:
+    """Letters and digits mixed with near-maximal Shannon entropy for the length."""
+    if not _has_digit(v) or not any(c in _ALNUM and c > 57 for c in v):
+        return False
+    if _PLACEHOLDER_RE.search(v):
+        return False
+    return _entropy(v) >= min(3.5, 0.85 * math.log2(len(v)))
+
+
+def _slack(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    s, e = m.span()
+    if _glued(buf, s) or not _has_digit(m.group()[5:]):
+        return None
+    return "slack-token", s, e
+
+
+def _named(names: Mapping[str, str]) -> Verifier:
+    """Verifier for a pass whose alternatives are named groups after one shared anchor."""
+
+    def verify(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+        s, e = m.span()
+        if _glued(buf, s) or buf[s:e] in _DOC_EXAMPLES or m.lastgroup is None:
+            return None
+        return names[m.lastgroup], s, e
+
+    return verify
+
+
+def _k(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    # Anchored on the "k" so one pass serves sk_live_, rk_live_ and sk-; the real
+    # start is one byte back.
+    s, e = m.span()
+    if s == 0 or _glued(buf, s - 1):
+        return None
+    if m.lastgroup == "stripe":
+        return ("stripe-key", s - 1, e) if buf[s - 1] in b"sr" else None
+    if buf[s - 1] != ord("s"):
+        return None
+    body = m.group()[2:]
+    if body.startswith(b"ant-"):
+        return ("anthropic-key", s - 1, e) if len(body) >= 36 else None
+    for prefix in (b"proj-", b"svcacct-", b"admin-"):
+        body = body.removeprefix(prefix)
+    # "sk-" also starts CSS classes and slugs; a key body is random-looking.
+    return ("openai-key", s - 1, e) if _random_looking(body) else None
+
+
+def _jwt(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    s, e = m.span()
+    header = m.group().split(b".", 1)[0]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + b"=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if _glued(buf, s) or not isinstance(decoded, dict) or "alg" not in decoded:
+        return None
+    return "jwt", s, e
+
+
+def _assignment(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    s, e = m.span("v")
+    return ("high-entropy-assignment", s, e) if _random_looking(buf[s:e]) else None
+
+
+def _secret(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    if m.group("aws") is None:
+        return _assignment(buf, m)
+    s, e = m.span("aws")
+    v = buf[s:e]
+    return ("aws-secret-key", s, e) if v not in _DOC_EXAMPLES and _has_digit(v) else None
+
+
+def _private_key(buf: bytes, m: re.Match[bytes]) -> Hit | None:
+    return "private-key", m.start(), m.end()
+
+
+def _d(pattern: bytes, verify: Verifier, lowered: bool = False) -> _Detector:
+    return _Detector(re.compile(pattern), lowered, verify)
+
+
+# One pass per literal anchor; anchors that share a prefix share a pass.
+_BUILTIN: tuple[_Detector, ...] = (
+    _d(
+        rb"A(?:(?P<aws>(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9]))"
+        rb"|(?P<google>Iza[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])))",
+        _named({"aws": "aws-access-key", "google": "google-api-key"}),
+    ),
+    _d(
+        rb"g(?:(?P<github>h[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])"
+        rb"|ithub_pat_[A-Za-z0-9_]{40,255})|(?P<gitlab>lpat-[A-Za-z0-9_\-]{20,}))",
+        _named({"github": "github-token", "gitlab": "gitlab-token"}),
+    ),
+    _d(rb"k(?:(?P<stripe>_live_[A-Za-z0-9]{20,})|(?P<sk>-[A-Za-z0-9_\-]{20,}))", _k),
+    _d(rb"xox[abprs]-[A-Za-z0-9\-]{10,}", _slack),
+    _d(
+        # The base64 body is required: PEM parsers and docs contain the bare header.
+        rb"-----BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
+        rb"(?:[A-Za-z0-9+/=\s\\:,\-]{64,16000}?-----END [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
+        rb"|[A-Za-z0-9+/=\s\\]{64,})",
+        _private_key,
+    ),
+    _d(rb"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}", _jwt),
+    _d(
+        rb"secret(?:_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<aws>[a-z0-9/+]{40})(?![a-z0-9/+=])"
+        rb"|(?:_?key)?" + _ASSIGN + rb")",
+        _secret,
+        lowered=True,
+    ),
+    *(
+        _d(kw + _ASSIGN, _assignment, lowered=True)
+        for kw in (rb"passw(?:or)?d", rb"token", rb"api_?key")
+    ),
+)
+
+
+def _b64_cores(value: bytes) -> set[bytes]:
+    """Base64 substrings that appear wherever `value` is embedded in a base64 stream.
+
+    The value can start at any of three byte alignments (`user:token` in a Basic
+    header shifts it), so each alignment yields the characters that depend only on
+    the value; the mixed characters at either end are dropped.
+    """
+    cores: set[bytes] = set()
+    for k in range(3):
+        enc = base64.b64encode(b"\0" * k + value).rstrip(b"=")
+        head = (0, 2, 3)[k]
+        tail = 1 if (k + len(value)) % 3 else 0
+        core = enc[head : len(enc) - tail]
+        if len(core) >= MIN_EXACT_LEN:
+            cores.add(core)
+            cores.add(core.replace(b"+", b"-").replace(b"/", b"_"))
+    return cores
+
+
+@dataclass(frozen=True)
+class _Exact:
+    """One searchable form of a known value; `lowered` forms are matched case-insensitively."""
+
+    detector: str
+    needle: bytes
+    lowered: bool
+    fingerprint: str
+
+
+def _exact_forms(detector: str, value: str) -> list[_Exact]:
+    raw = value.encode("utf-8", "surrogatepass")
+    fp = fingerprint(raw)
+    plain = {raw, raw.replace(b"/", b"\\/")} | _b64_cores(raw)
+    # Percent-escape hex may come in either case, so these are matched on the lowered buffer.
+    pct = {quote(value, safe="").encode().lower(), quote_plus(value, safe="").encode().lower()}
+    forms = [_Exact(detector, n, False, fp) for n in sorted(plain)]
+    forms += [_Exact(detector, n, True, fp) for n in sorted(pct - {raw.lower()})]
+    return forms
+
+
+class Scanner:
+    """Finds secrets in bytes or text. Built once per policy; `scan`/`first` are pure."""
+
+    def __init__(
+        self,
+        *,
+        exact: Mapping[str, str] = {},
+        canaries: Sequence[str] = (),
+        patterns: Sequence[str] = (),
+        builtin: bool = True,
+    ) -> None:
+        values = [(label, v) for label, v in exact.items()] + [("canary", c) for c in canaries]
+        self._exact: tuple[_Exact, ...] = tuple(
+            form
+            for label, v in values
+            if isinstance(v, str) and len(v) >= MIN_EXACT_LEN
+            for form in _exact_forms(label, v)
+        )
+        self._builtin = _BUILTIN if builtin else ()
+        self._custom: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
+            (f"custom:{i}", re.compile(p.encode("utf-8"))) for i, p in enumerate(patterns)
+        )
+        self._needs_lower = any(d.lowered for d in self._builtin) or any(
+            f.lowered for f in self._exact
+        )
+
+    def scan(self, data: bytes | str) -> list[Finding]:
+        """Every finding, ordered by position."""
+        buf = _as_bytes(data)
+        found = sorted(set(self._search(buf, stop_at_first=False)), key=lambda f: (f.start, f.end))
+        return [_to_text_offsets(data, buf, f) for f in found] if isinstance(data, str) else found
+
+    def first(self, data: bytes | str) -> Finding | None:
+        """Some finding, or None: stops at the first hit (known values are checked first)."""
+        buf = _as_bytes(data)
+        for f in self._search(buf, stop_at_first=True):
+            return _to_text_offsets(data, buf, f) if isinstance(data, str) else f
+        return None
+
+    def _search(self, buf: bytes, *, stop_at_first: bool) -> list[Finding]:
+        out: list[Finding] = []
+        low = buf.lower() if self._needs_lower else buf
+        for ex in self._exact:
+            hay = low if ex.lowered else buf
+            pos = hay.find(ex.needle)
+            while pos >= 0:
+                out.append(Finding(ex.detector, ex.fingerprint, pos, pos + len(ex.needle)))
+                if stop_at_first:
+                    return out
+                pos = hay.find(ex.needle, pos + 1)
+        for det in self._builtin:
+            for m in det.regex.finditer(low if det.lowered else buf):
+                hit = det.verify(buf, m)
+                if hit is not None:
+                    name, s, e = hit
+                    out.append(Finding(name, fingerprint(buf[s:e]), s, e))
+                    if stop_at_first:
+                        return out
+        for name, rx in self._custom:
+            for m in rx.finditer(buf):
+                if m.end() > m.start():  # an empty match names no secret
+                    out.append(Finding(name, fingerprint(m.group()), m.start(), m.end()))
+                    if stop_at_first:
+                        return out
+        return out
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+
+
+def _to_text_offsets(text: str, buf: bytes, f: Finding) -> Finding:
+    if len(buf) == len(text):  # ASCII: byte and character offsets agree
+        return f
+
+    def char_at(i: int) -> int:
+        return len(buf[:i].decode("utf-8", "ignore"))
+
+    return Finding(f.detector, f.fingerprint, char_at(f.start), char_at(f.end))
