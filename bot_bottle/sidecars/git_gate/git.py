@@ -1,0 +1,50 @@
+"""Running git as values: one repository, one environment, argv in, bytes out."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class GitFailed(Exception):
+    """A git command exited non-zero; `stderr` is git's own words."""
+
+    def __init__(self, argv: tuple[str, ...], code: int, stderr: str) -> None:
+        super().__init__(f"{' '.join(argv[:4])}... exited {code}: {stderr.strip()}")
+        self.argv, self.code, self.stderr = argv, code, stderr
+
+
+@dataclass(frozen=True)
+class Git:
+    """`git` against one repository (`GIT_DIR`) with an explicit environment."""
+
+    repo: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def argv(self, *args: str) -> tuple[str, ...]:
+        return ("git", "--git-dir", str(self.repo), *args)
+
+    def run(
+        self, *args: str, check: bool = True, stdin: bytes | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = self.argv(*args)
+        p = subprocess.run(
+            argv, env=dict(self.env), input=stdin, capture_output=True, timeout=timeout
+        )
+        if check and p.returncode != 0:
+            raise GitFailed(argv, p.returncode, p.stderr.decode(errors="replace"))
+        return p
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout.decode(errors="replace").strip()
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+    def stream(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start git with stdout piped (for `git log -p` over many commits)."""
+        return subprocess.Popen(
+            self.argv(*args), env=dict(self.env), stdout=subprocess.PIPE, bufsize=1 << 16
+        )

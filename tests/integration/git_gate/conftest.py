@@ -1,0 +1,5 @@
+"""Fixtures for the git gate integration tests (defined in `git_gate_harness`)."""
+
+from git_gate_harness import agent, gate, upstream
+
+__all__ = ["agent", "gate", "upstream"]
