@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "version": "bot_bottle.cli.manifest_cmds:version",
     "egress": "bot_bottle.cli.egress_cmds:egress",
     "logs": "bot_bottle.cli.egress_cmds:logs",
+    "images": "bot_bottle.cli.image_cmds:images",
+    "gc": "bot_bottle.cli.image_cmds:gc",
     # bottles (namespace backend owner)
     "run": "bot_bottle.cli.bottle_cmds:run",
     "resume": "bot_bottle.cli.bottle_cmds:resume",
