@@ -26,4 +26,5 @@ COMMANDS: dict[str, str] = {
     "stop": "bot_bottle.cli.bottle_cmds:stop",
     "rm": "bot_bottle.cli.bottle_cmds:rm",
     "agents": "bot_bottle.cli.bottle_cmds:agents",
+    "git-gate": "bot_bottle.cli.git_gate_cmds:git_gate",
 }
