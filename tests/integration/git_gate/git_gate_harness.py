@@ -8,6 +8,7 @@ serve` in a subprocess with the key path in its environment. The "agent" is plai
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import shutil
@@ -138,10 +139,9 @@ def read_ready(proc: subprocess.Popen[str]) -> str:
 def gate(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProc]:
     d = tmp_path_factory.mktemp("gate")
     cfg = d / "gate.json"
-    cfg.write_text(
-        '{"remotes": [{"name": "origin", "url": "%s", "protected_refs": ["main"],'
-        ' "allowed_refs": ["main", "agent/**"]}]}' % upstream.url
-    )
+    remote = {"name": "origin", "url": upstream.url, "protected_refs": ["main"],
+              "allowed_refs": ["main", "agent/**"]}  # fmt: skip
+    cfg.write_text(json.dumps({"remotes": [remote]}))
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(d / "home"),
