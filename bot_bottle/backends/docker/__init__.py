@@ -1,0 +1,15 @@
+"""The docker backend (id `docker`): a sidecar container and an agent container on a
+per-bottle internal network. Registering imports nothing heavy; the SDK loads on use."""
+
+from __future__ import annotations
+
+from bot_bottle.backends.base import Backend, Executor, register
+
+
+def _factory(executor: Executor) -> Backend:
+    from bot_bottle.backends.docker.backend import DockerBackend
+
+    return DockerBackend(executor)
+
+
+register("docker", _factory)

@@ -1,0 +1,269 @@
+"""`DockerBackend`: bottles as a sidecar container and an agent container sharing one
+network namespace on a per-bottle internal network (see `layout.py` for the shape)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot_bottle.backends.base import Availability, BottleSpec, Cmd, Executor
+from bot_bottle.backends.docker import layout, runtime
+from bot_bottle.backends.docker.engine import connect, engine_errors
+from bot_bottle.backends.docker.layout import LABEL_SLUG, ContainerConfig, Names
+from bot_bottle.backends.docker.relay import READY
+from bot_bottle.backends.docker.target import DockerTarget
+from bot_bottle.errors import BackendUnavailable, StateError
+
+READY_TIMEOUT = 20.0
+STATE_FILE = "docker.json"
+# Host variables the docker CLI itself needs; nothing else from the host reaches it.
+_CLI_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT",
+            "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "TERM", "LANG")  # fmt: skip
+
+
+class DockerBackend:
+    """Docker Engine through the Python SDK; interactive attach through `docker exec`."""
+
+    id = "docker"
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    # ------------------------------------------------------------------ probe
+
+    def probe(self) -> Availability:
+        try:
+            info = self.client.info()
+        except BackendUnavailable as e:
+            return Availability(False, e.message, ["a running Docker engine (docker.io)"])
+        version = info.get("ServerVersion", "?")
+        verdict = self._refresh_runtime_verdict(info)
+        isolation = (
+            "gVisor (runsc): containers get their own kernel"
+            if verdict.runsc_works
+            else f"runc: containers share the host kernel ({verdict.detail})"
+        )
+        return Availability(True, f"Docker {version}; {isolation}")
+
+    def _refresh_runtime_verdict(self, info: dict[str, Any]) -> runtime.RuntimeVerdict:
+        from bot_bottle.images.build import BUNDLED, host_ca_bundle, image_exists, tag_for
+
+        key = runtime.engine_key(info)
+        if runtime.RUNSC not in info.get("Runtimes", {}):
+            verdict = runtime.RuntimeVerdict(key, False, False, "runsc is not installed")
+        else:
+            tag = tag_for(BUNDLED["sidecar"], host_ca_bundle().read_bytes())
+            if not image_exists(tag):
+                return runtime.RuntimeVerdict(key, True, False,
+                                              "runsc untested: build the images first")  # fmt: skip
+            with engine_errors("testing gVisor"):
+                verdict = runtime.test_runsc(self.client, tag)
+        runtime.save(verdict)
+        return verdict
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def prepare(self, spec: BottleSpec) -> DockerTarget:
+        """Create the network, volumes and both containers, start them, copy the
+        workspace in (copy mode); the returned Target is ready for provisioning."""
+        from bot_bottle.images.build import BUNDLED, ensure
+
+        sidecar_image, _ = ensure(BUNDLED["sidecar"], progress=_progress)
+        agent_image = self._agent_image(spec)
+        n = Names.of(spec.slug)
+        info = self.client.info()
+        rt = runtime.choose(info)
+        pid = os.getpid()
+        with engine_errors(f"creating bottle {spec.slug}"):
+            self.client.networks.create(
+                n.network, driver="bridge", internal=True,
+                labels=layout.labels(spec.slug, "network"),
+            )  # fmt: skip
+            for vol in (n.home, n.work):
+                self.client.volumes.create(vol, labels=layout.labels(spec.slug, "volume"))
+            sidecar = self._create(layout.sidecar_config(spec, sidecar_image, runtime=rt,
+                                                         launcher_pid=pid))  # fmt: skip
+            sidecar.start()
+            agent = self._create(layout.agent_config(spec, agent_image, runtime=rt,
+                                                     launcher_pid=pid))  # fmt: skip
+            self._wait_ready(sidecar)
+            agent.start()
+        self._record(spec, pid, rt)
+        if spec.workspace_mode == "copy" and spec.workspace_path:
+            self._copy_workspace(agent, Path(spec.workspace_path))
+        return DockerTarget(agent)
+
+    def launch(self, spec: BottleSpec) -> None:
+        """Everything long-lived started in `prepare`; make sure it is still up."""
+        if not self.is_running(spec):
+            raise BackendUnavailable(f"bottle {spec.slug} stopped before launch",
+                                     f"`docker logs {Names.of(spec.slug).sidecar}`")  # fmt: skip
+
+    def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
+        return self._executor.interactive(self.exec_cmd(spec, argv, tty=tty))
+
+    def exec_cmd(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> Cmd:
+        """`docker exec` of the agent's command, as the agent user, in the workspace."""
+        docker = shutil.which("docker") or "docker"
+        flags = ["-i", "-t"] if tty else ["-i"]
+        env = {k: os.environ[k] for k in _CLI_ENV if k in os.environ}
+        argv_full = (docker, "exec", *flags, "-u", layout.AGENT_USER, "-w", layout.WORKSPACE,
+                     Names.of(spec.slug).agent, *argv)  # fmt: skip
+        return Cmd(argv_full, env=env)
+
+    def stop(self, spec: BottleSpec) -> None:
+        n = Names.of(spec.slug)
+        for name in (n.agent, n.sidecar):
+            c = self._get(name)
+            if c is not None:
+                with engine_errors(f"stopping {name}"):
+                    c.stop(timeout=3)
+
+    def preserve(self, spec: BottleSpec) -> None:
+        """Stopped containers keep HOME and workspace volumes; nothing else to do."""
+        self.stop(spec)
+
+    def resume(self, spec: BottleSpec) -> DockerTarget:
+        """Start the kept containers again: the sidecar first (it owns the netns)."""
+        n = Names.of(spec.slug)
+        sidecar, agent = self._get(n.sidecar), self._get(n.agent)
+        if sidecar is None or agent is None:
+            raise StateError(f"bottle {spec.slug} has no containers left to resume",
+                             f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
+        with engine_errors(f"resuming {spec.slug}"):
+            sidecar.reload()
+            if sidecar.status != "running":
+                sidecar.start()
+                self._wait_ready(sidecar)
+            agent.reload()
+            if agent.status != "running":
+                agent.start()
+        self._record(spec, os.getpid(), None)
+        return DockerTarget(agent)
+
+    def remove(self, spec: BottleSpec) -> None:
+        remove_labelled(self.client, spec.slug)
+        (spec.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def is_running(self, spec: BottleSpec) -> bool:
+        n = Names.of(spec.slug)
+        for name in (n.sidecar, n.agent):
+            c = self._get(name)
+            if c is None or c.status != "running":
+                return False
+        return True
+
+    # ------------------------------------------------------------------ helpers
+
+    def _agent_image(self, spec: BottleSpec) -> str:
+        from bot_bottle.images.build import BUNDLED, custom_agent, ensure
+
+        if spec.dockerfile:
+            return custom_agent(Path(spec.dockerfile), progress=_progress)
+        name = (spec.image or "agent-general").removeprefix("bot-bottle/")
+        if name in BUNDLED:
+            return ensure(BUNDLED[name], progress=_progress)[0]
+        return spec.image
+
+    def _create(self, cfg: ContainerConfig) -> Any:
+        from docker.types import Mount
+
+        kw = cfg.create_kwargs()
+        kw["mounts"] = [Mount(m.target, m.source, type=m.type, read_only=m.read_only)
+                        for m in cfg.mounts]  # fmt: skip
+        if cfg.network and cfg.network_alias:
+            endpoint = self.client.api.create_endpoint_config(aliases=[cfg.network_alias])
+            kw["networking_config"] = {cfg.network: endpoint}
+        return self.client.containers.create(**kw)
+
+    def _wait_ready(self, container: Any) -> None:
+        """Poll the relay's log for its ready line (no fixed sleeps)."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        delay = 0.005
+        while time.monotonic() < deadline:
+            logs = container.logs(stdout=True, stderr=False)
+            if READY.encode() in logs:
+                return
+            container.reload()
+            if container.status in ("exited", "dead"):
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        tail = container.logs(tail=20).decode(errors="replace")
+        raise BackendUnavailable(f"sidecar container {container.name} did not become ready:\n"
+                                 f"{tail}", f"`docker logs {container.name}`")  # fmt: skip
+
+    def _get(self, name: str) -> Any:
+        import docker.errors
+
+        with engine_errors(f"looking up {name}"):
+            try:
+                return self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return None
+
+    def _record(self, spec: BottleSpec, pid: int, rt: str | None) -> None:
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        path = spec.state_dir / STATE_FILE
+        old: dict[str, Any] = {}
+        if path.is_file():
+            old = json.loads(path.read_text())
+        data = {**old, "launcher_pid": pid, "slug": spec.slug}
+        if rt is not None or "runtime" not in old:
+            data["runtime"] = rt or "runc"
+        path.write_text(json.dumps(data, sort_keys=True) + "\n")
+
+    def _copy_workspace(self, agent: Any, src: Path) -> None:
+        buf = io.BytesIO()
+        uid, gid = (int(x) for x in layout.AGENT_USER.split(":"))
+
+        def owned(t: tarfile.TarInfo) -> tarfile.TarInfo:
+            t.uid, t.gid, t.uname, t.gname = uid, gid, "agent", "agent"
+            return t
+
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for child in sorted(src.iterdir()):
+                tar.add(child, arcname=child.name, filter=owned)
+        with engine_errors("copying the workspace into the bottle"):
+            agent.put_archive(layout.WORKSPACE, buf.getvalue())
+
+
+def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
+    """Remove every container, network and volume labelled with `slug`; returns
+    (kind, name) of what went. Containers first: networks and volumes in use cannot go."""
+    flt = {"label": f"{LABEL_SLUG}={slug}"}
+    removed: list[tuple[str, str]] = []
+    with engine_errors(f"removing bottle {slug}"):
+        containers = client.containers.list(all=True, filters=flt)
+        # The agent joins the sidecar's namespace, so it goes first.
+        containers.sort(key=lambda c: c.labels.get(layout.LABEL_ROLE) != "agent")
+        for c in containers:
+            c.remove(force=True)
+            removed.append(("container", c.name))
+        for net in client.networks.list(filters=flt):
+            net.remove()
+            removed.append(("network", net.name))
+        for vol in client.volumes.list(filters=flt):
+            vol.remove(force=True)
+            removed.append(("volume", vol.name))
+    return removed
+
+
+def _progress(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,132 @@
+"""`bot-bottle gc`: remove what crashed launches left behind.
+
+A bottle is garbage when the launcher that ran it is gone while the bottle was still
+active (status created/running/degraded): a bottle kept on purpose ends `stopped` and
+stays. Docker objects labelled with a slug that has no state directory are garbage
+once the launcher recorded on them is dead, so a launch in progress is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG
+from bot_bottle.errors import BackendUnavailable
+from bot_bottle.state.store import BottleMetadata, StateStore
+
+ACTIVE = ("created", "running", "degraded")
+
+
+@dataclass(frozen=True)
+class Removed:
+    kind: str  # state | container | network | volume | note
+    name: str
+    reason: str
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def launcher_pid(store: StateStore, meta: BottleMetadata) -> int | None:
+    """The pid the launcher recorded (metadata first, then the docker backend's file)."""
+    pid = meta.pids.get("launcher")
+    if pid:
+        return int(pid)
+    try:
+        raw = json.loads((store.dir(meta.slug) / "docker.json").read_text())
+        return int(raw["launcher_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def garbage_reason(store: StateStore, meta: BottleMetadata) -> str | None:
+    if meta.status not in ACTIVE:
+        return None
+    pid = launcher_pid(store, meta)
+    if pid_alive(pid):
+        return None
+    return f"status {meta.status}, launcher {pid or '?'} is gone"
+
+
+def collect(*, dry_run: bool = False, store: StateStore | None = None) -> list[Removed]:
+    """Find (and unless `dry_run`, remove) leftovers; returns what went and why."""
+    store = store or StateStore()
+    out: list[Removed] = []
+    client = _client_or_none(out)
+    for meta in store.all():
+        reason = garbage_reason(store, meta)
+        if reason is None:
+            continue
+        if meta.backend == "docker" and client is not None:
+            out += _docker_objects(client, meta.slug, reason, dry_run)
+        elif meta.backend != "docker" and not dry_run:
+            _remove_other(store, meta)
+        if not dry_run:
+            shutil.rmtree(store.dir(meta.slug), ignore_errors=True)
+        out.append(Removed("state", meta.slug, reason))
+    if client is not None:
+        out += _orphans(client, store, dry_run)
+    return out
+
+
+def _client_or_none(out: list[Removed]) -> Any:
+    try:
+        from bot_bottle.backends.docker.engine import connect
+
+        return connect(timeout=30)
+    except BackendUnavailable as e:
+        out.append(Removed("note", "docker", f"skipped Docker objects: {e.message}"))
+        return None
+
+
+def _docker_objects(client: Any, slug: str, reason: str, dry_run: bool) -> list[Removed]:
+    from bot_bottle.backends.docker.backend import remove_labelled
+
+    if dry_run:
+        flt = {"label": f"{LABEL_SLUG}={slug}"}
+        found = [("container", c.name) for c in client.containers.list(all=True, filters=flt)]
+        found += [("network", n.name) for n in client.networks.list(filters=flt)]
+        found += [("volume", v.name) for v in client.volumes.list(filters=flt)]
+    else:
+        found = remove_labelled(client, slug)
+    return [Removed(kind, name, reason) for kind, name in found]
+
+
+def _orphans(client: Any, store: StateStore, dry_run: bool) -> list[Removed]:
+    """Labelled objects whose slug has no state dir and whose launcher is dead."""
+    slugs: dict[str, int | None] = {}
+    for c in client.containers.list(all=True, filters={"label": LABEL_SLUG}):
+        pid = c.labels.get(LABEL_LAUNCHER)
+        slugs.setdefault(c.labels[LABEL_SLUG], int(pid) if pid and pid.isdigit() else None)
+    for obj in [*client.networks.list(filters={"label": LABEL_SLUG}),
+                *client.volumes.list(filters={"label": LABEL_SLUG})]:  # fmt: skip
+        slugs.setdefault((obj.attrs.get("Labels") or {}).get(LABEL_SLUG, ""), None)
+    out: list[Removed] = []
+    for slug, pid in sorted(slugs.items()):
+        if not slug or (store.dir(slug) / "metadata.json").is_file() or pid_alive(pid):
+            continue
+        out += _docker_objects(client, slug, "no bottle state and no live launcher", dry_run)
+    return out
+
+
+def _remove_other(store: StateStore, meta: BottleMetadata) -> None:
+    """Another backend's bottle: let that backend clean up what it knows about."""
+    from bot_bottle.backends.base import BottleSpec, get
+
+    # Its state dir goes regardless; a backend bug must not stop gc.
+    with contextlib.suppress(Exception):
+        get(meta.backend).remove(BottleSpec(meta.slug, store.dir(meta.slug), "none", ""))

@@ -1,0 +1,80 @@
+"""Which OCI runtime bottles use: gVisor (`runsc`) when a real test shows it starts a
+networked container here, else runc. The verdict is cached per engine so a launch
+never pays for the test; `bot-bottle doctor` (through `probe`) refreshes it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot_bottle.state.store import home_dir
+
+RUNSC = "runsc"
+
+
+@dataclass(frozen=True)
+class RuntimeVerdict:
+    engine: str  # engine id + version the verdict belongs to
+    runsc_registered: bool
+    runsc_works: bool
+    detail: str
+
+
+def _cache_path() -> Any:
+    return home_dir() / "docker-runtime.json"
+
+
+def engine_key(info: dict[str, Any]) -> str:
+    return (
+        f"{info.get('ID', '')}/{info.get('ServerVersion', '')}/{sorted(info.get('Runtimes', {}))}"
+    )
+
+
+def test_runsc(client: Any, image: str) -> RuntimeVerdict:
+    """Start a container under runsc on a fresh internal network and have it open a
+    socket; anything short of exit 0 means gVisor is not usable here."""
+    info = client.info()
+    key = engine_key(info)
+    if RUNSC not in info.get("Runtimes", {}):
+        return RuntimeVerdict(key, False, False, "runsc is not registered with the engine")
+    net = client.networks.create("bb-runsc-probe", internal=True,
+                                 labels={"bot-bottle.role": "probe"})  # fmt: skip
+    try:
+        out = client.containers.run(
+            image, ["python3", "-c", "import socket; s=socket.socket(); s.bind(('0.0.0.0',0))"],
+            runtime=RUNSC, network=net.name, remove=True, stderr=True,
+        )  # fmt: skip
+        del out
+        return RuntimeVerdict(key, True, True, "gVisor (runsc) starts networked containers")
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        return RuntimeVerdict(key, True, False, f"runsc is registered but failed: {first}")
+    finally:
+        net.remove()
+
+
+def save(v: RuntimeVerdict) -> None:
+    p = _cache_path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(asdict(v)) + "\n")
+
+
+def cached(key: str) -> RuntimeVerdict | None:
+    try:
+        raw = json.loads(_cache_path().read_text())
+        v = RuntimeVerdict(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    return v if v.engine == key else None
+
+
+def choose(info: dict[str, Any]) -> str | None:
+    """The runtime for new bottles: `$BOT_BOTTLE_DOCKER_RUNTIME`, else runsc only when
+    a cached real test on this engine passed, else the engine default (runc)."""
+    forced = os.environ.get("BOT_BOTTLE_DOCKER_RUNTIME")
+    if forced:
+        return None if forced == "runc" else forced
+    v = cached(engine_key(info))
+    return RUNSC if v is not None and v.runsc_works else None

@@ -1,0 +1,75 @@
+"""`bot-bottle images ...` (bootstrap, build, ls) and `bot-bottle gc`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+ca_option = click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Extra CA bundle (PEM) trusted while fetching packages during builds; "
+    "defaults to the host's trust store.",
+)
+
+
+@click.group()
+def images() -> None:
+    """Build and list the images the docker backend runs."""
+
+
+@images.command()
+@click.option("--mirror", default=None, help="Debian mirror (default: the host's apt source).")
+@ca_option
+@click.option("--force", is_flag=True, help="Rebuild even if the base image exists.")
+def bootstrap(mirror: str | None, ca_bundle: Path | None, force: bool) -> None:
+    """Make debian:bookworm-slim from Debian packages (for hosts with no registry)."""
+    from bot_bottle.images.bootstrap import bootstrap as run
+
+    click.echo(run(progress=click.echo, mirror=mirror, ca_bundle=ca_bundle, force=force))
+
+
+@images.command()
+@ca_option
+@click.argument("names", nargs=-1)
+def build(ca_bundle: Path | None, names: tuple[str, ...]) -> None:
+    """Build the bundled images (all, or NAMES); cached by content digest."""
+    from bot_bottle.images.build import build_all
+
+    for line in build_all(names, ca_bundle=ca_bundle, progress=click.echo):
+        click.echo(line)
+
+
+@images.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+def ls_images(as_json: bool) -> None:
+    """The bundled images, their current tags and whether each is built."""
+    from bot_bottle.images.build import status
+
+    rows = status()
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.name:<14} {'built  ' if r.built else 'missing'} {r.tag}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def gc(dry_run: bool, as_json: bool) -> None:
+    """Remove what crashed launches left behind: containers, networks, volumes, state."""
+    from bot_bottle.backends.docker.gc import collect
+
+    removed = collect(dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in removed], indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for r in removed:
+        click.echo(f"{verb} {r.kind} {r.name}  ({r.reason})")
+    if not removed:
+        click.echo("nothing to collect")

@@ -1,0 +1,1 @@
+"""Container images: the base-image bootstrap, the bundled Dockerfiles, content-digest builds."""

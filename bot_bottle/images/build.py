@@ -1,0 +1,247 @@
+"""Builds of the bundled images (and an agent's own Dockerfile), cached by content digest.
+
+A tag is `bot-bottle/<name>:<digest>`, the digest covering the Dockerfile, its context,
+the build CA and (for the sidecar) the bot-bottle source; a tag that exists is never
+rebuilt, so a warm host starts bottles without touching a builder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import ssl
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
+from bot_bottle.backends.docker.engine import connect, engine_errors
+from bot_bottle.errors import BackendUnavailable
+
+HERE = Path(__file__).resolve().parent
+Progress = Callable[[str], None]
+LABEL = "bot-bottle.image"
+AGENT_UID = 1000
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image bot-bottle builds: a context directory and whether it needs the
+    wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
+
+    name: str
+    context: Path
+    wheelhouse: bool = False
+    buildargs: dict[str, str] = field(default_factory=dict)
+
+
+BUNDLED: dict[str, ImageSpec] = {
+    "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
+    "agent-general": ImageSpec("agent-general", HERE / "agent-general"),
+    "agent-claude": ImageSpec("agent-claude", HERE / "agent-claude"),
+    "agent-codex": ImageSpec("agent-codex", HERE / "agent-codex"),
+}
+
+
+def host_ca_bundle() -> Path:
+    """The host's trust store as one PEM file (what the host itself uses to fetch)."""
+    candidates = [os.environ.get("SSL_CERT_FILE", ""), ssl.get_default_verify_paths().cafile or "",
+                  "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                  "/etc/ssl/cert.pem"]  # fmt: skip
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    raise BackendUnavailable("no CA bundle found on this host", "pass --ca-bundle FILE")
+
+
+def source_root() -> Path:
+    """The bot-bottle source tree the sidecar image installs (a checkout, or editable)."""
+    root = HERE.parent.parent
+    if not (root / "pyproject.toml").is_file():
+        raise BackendUnavailable(
+            "the sidecar image is built from a bot-bottle source tree, and none is here",
+            "run `bot-bottle images build` from a checkout (pip install -e .)",
+        )
+    return root
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
+        for f in sorted(filenames):
+            if not f.endswith((".pyc", ".pyo")):
+                yield Path(dirpath) / f
+
+
+def _source_files() -> list[tuple[str, Path]]:
+    root = source_root()
+    out = [
+        (n, root / n) for n in ("pyproject.toml", "README.md", "LICENSE") if (root / n).is_file()
+    ]
+    out += [(str(p.relative_to(root)), p) for p in _files(root / "bot_bottle")]
+    return out
+
+
+def digest(spec: ImageSpec, ca_pem: bytes) -> str:
+    """Content digest of everything the build reads; 16 hex characters."""
+    h = hashlib.sha256()
+
+    def add(name: str, data: bytes) -> None:
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+
+    for p in _files(spec.context):
+        add(f"ctx/{p.relative_to(spec.context)}", p.read_bytes())
+    add("ca-bundle.pem", ca_pem)
+    for k in sorted(spec.buildargs):
+        add(f"arg/{k}", spec.buildargs[k].encode())
+    if spec.wheelhouse:
+        for name, p in _source_files():
+            add(f"src/{name}", p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def tag_for(spec: ImageSpec, ca_pem: bytes) -> str:
+    return f"bot-bottle/{spec.name}:{digest(spec, ca_pem)}"
+
+
+def image_exists(tag: str) -> bool:
+    import docker.errors
+
+    client = connect()
+    with engine_errors(f"looking up {tag}"):
+        try:
+            client.images.get(tag)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+
+def wheelhouse_cmd(dest: Path) -> Cmd:
+    """`pip wheel` of bot-bottle and its dependencies on the host: it uses the host's
+    own index, proxy and CA configuration, so the image build itself stays offline."""
+    argv = (sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest),
+            str(source_root()))  # fmt: skip
+    return Cmd(argv)
+
+
+def ensure(
+    spec: ImageSpec,
+    *,
+    ca_bundle: Path | None = None,
+    progress: Progress = print,
+    executor: Executor | None = None,
+) -> tuple[str, bool]:
+    """Build `spec` unless its digest tag exists; returns (tag, built)."""
+    ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
+    tag = tag_for(spec, ca_pem)
+    if image_exists(tag):
+        return tag, False
+    with tempfile.TemporaryDirectory(prefix=f"bot-bottle-{spec.name}-") as tmp:
+        ctx = Path(tmp) / "context"
+        shutil.copytree(spec.context, ctx, ignore=shutil.ignore_patterns("__pycache__"))
+        (ctx / "ca-bundle.pem").write_bytes(ca_pem)
+        if spec.wheelhouse:
+            progress(f"{spec.name}: building the wheelhouse (pip wheel on the host)")
+            r = (executor or ProcessExecutor()).run(wheelhouse_cmd(ctx / "wheels"))
+            if r.returncode != 0:
+                raise BackendUnavailable(
+                    f"pip wheel failed:\n{r.stderr[-2000:]}",
+                    "check that the host can install Python packages (pip config, CA)",
+                )
+        _docker_build(ctx, tag, spec, progress)
+    return tag, True
+
+
+def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> None:
+    client = connect(timeout=1800)
+    tail: list[str] = []
+    with engine_errors(f"building {tag}"):
+        for chunk in client.api.build(path=str(ctx), tag=tag, rm=True, forcerm=True,
+                                      decode=True, buildargs=spec.buildargs or None,
+                                      labels={LABEL: spec.name}):  # fmt: skip
+            if "error" in chunk:
+                raise BackendUnavailable(
+                    f"building {tag} failed: {chunk['error'].strip()}\n" + "\n".join(tail),
+                    "pass --ca-bundle FILE if a download failed on TLS; otherwise fix the "
+                    "Dockerfile",
+                )
+            for line in str(chunk.get("stream", "")).splitlines():
+                if line.strip():
+                    tail = [*tail[-29:], line]
+                    if line.startswith("Step "):
+                        progress(f"{spec.name}: {line}")
+
+
+def build_all(
+    names: Sequence[str] = (), *, ca_bundle: Path | None = None, progress: Progress = print
+) -> Iterable[str]:
+    """Build the named bundled images (all when empty); yields one line per image."""
+    unknown = [n for n in names if n not in BUNDLED]
+    if unknown:
+        raise BackendUnavailable(f"unknown image {unknown[0]!r}", f"one of {', '.join(BUNDLED)}")
+    for name in names or tuple(BUNDLED):
+        tag, built = ensure(BUNDLED[name], ca_bundle=ca_bundle, progress=progress)
+        yield f"{tag} {'built' if built else 'up to date'}"
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    name: str
+    tag: str
+    built: bool
+
+
+def status(ca_bundle: Path | None = None) -> list[ImageStatus]:
+    ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
+    out = []
+    for spec in BUNDLED.values():
+        tag = tag_for(spec, ca_pem)
+        out.append(ImageStatus(spec.name, tag, image_exists(tag)))
+    return out
+
+
+def custom_agent(
+    dockerfile: Path, *, ca_bundle: Path | None = None, progress: Progress = print
+) -> str:
+    """Build an agent's own Dockerfile (its directory is the context), then a thin layer
+    that gives it the agent user's HOME and /workspace; the sidecars stay bundled."""
+    if not dockerfile.is_file():
+        raise BackendUnavailable(f"agent_provider.dockerfile {dockerfile} does not exist",
+                                 "fix the path in the manifest")  # fmt: skip
+    ctx = dockerfile.parent
+    base = ImageSpec(f"custom-{_name_hash(dockerfile)}", ctx)
+    ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
+    base_tag = tag_for(base, ca_pem)
+    if not image_exists(base_tag):
+        client = connect(timeout=1800)
+        with engine_errors(f"building {dockerfile}"):
+            for chunk in client.api.build(path=str(ctx), dockerfile=dockerfile.name,
+                                          tag=base_tag, rm=True, decode=True,
+                                          labels={LABEL: base.name}):  # fmt: skip
+                if "error" in chunk:
+                    raise BackendUnavailable(f"building {dockerfile} failed: {chunk['error']}",
+                                             "fix the Dockerfile")  # fmt: skip
+                line = str(chunk.get("stream", "")).strip()
+                if line.startswith("Step "):
+                    progress(f"{base.name}: {line}")
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
+        adapt = Path(tmp)
+        (adapt / "Dockerfile").write_text(
+            f"FROM {base_tag}\nUSER root\n"
+            f"RUN mkdir -p /home/agent /workspace && chown {AGENT_UID}:{AGENT_UID} "
+            "/home/agent /workspace\n"
+            f"ENV HOME=/home/agent\nUSER {AGENT_UID}:{AGENT_UID}\nWORKDIR /workspace\n"
+        )
+        spec = ImageSpec(f"{base.name}-agent", adapt)
+        tag = tag_for(spec, ca_pem)
+        if not image_exists(tag):
+            _docker_build(adapt, tag, spec, progress)
+    return tag
+
+
+def _name_hash(path: Path) -> str:
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
