@@ -244,6 +244,39 @@ def _path_allowed(route: Route, path: str) -> bool:
     return False
 
 
+_Compiled = tuple[tuple[Route, bool, str], ...]
+# Route tuples seen recently, by identity (the entry holds the tuple, so its id cannot
+# be reused while cached). Tuples of frozen Routes cannot change, so no entry goes stale.
+_COMPILED: dict[int, tuple[Sequence[Route], _Compiled]] = {}
+
+
+def _compile(routes: Sequence[Route]) -> _Compiled:
+    """Routes with their host patterns normalized, memoized for tuples (policies hold tuples)."""
+    if isinstance(routes, tuple):
+        hit = _COMPILED.get(id(routes))
+        if hit is not None and hit[0] is routes:
+            return hit[1]
+    out = []
+    for r in routes:
+        p = _pattern(r.host)
+        if p is not None:
+            out.append((r, p[0], p[1]))
+    compiled = tuple(out)
+    if isinstance(routes, tuple):
+        if len(_COMPILED) >= 16:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[id(routes)] = (routes, compiled)
+    return compiled
+
+
+def _host_routes(routes: Sequence[Route], host: str) -> list[Route]:
+    return [
+        r
+        for r, wild, v in _compile(routes)
+        if (host.endswith(v) and len(host) > len(v) if wild else host == v)
+    ]
+
+
 def find_host_route(routes: Sequence[Route], host: str) -> Route | None:
     """First route whose host pattern names `host`, passthrough routes included.
 
@@ -253,10 +286,8 @@ def find_host_route(routes: Sequence[Route], host: str) -> Route | None:
         h = normalize_host(host)
     except ValueError:
         return None
-    for route in routes:
-        if _matches_normalized(route.host, h):
-            return route
-    return None
+    matched = _host_routes(routes, h)
+    return matched[0] if matched else None
 
 
 def decide_route(routes: Sequence[Route], method: str, host: str, target: str) -> RouteMatch:
@@ -282,9 +313,10 @@ def _decide(routes: Sequence[Route], method: str, host: str, target: str) -> Rou
     except ValueError as e:
         return RouteMatch(Decision.denied("route", f"invalid host: {e}"), None, path)
 
-    candidates = [r for r in routes if not r.tls_passthrough and _matches_normalized(r.host, h)]
+    by_host = _host_routes(routes, h)
+    candidates = [r for r in by_host if not r.tls_passthrough]
     if not candidates:
-        if any(r.tls_passthrough and _matches_normalized(r.host, h) for r in routes):
+        if by_host:
             reason = f"{h} is a tls_passthrough route, so its requests are never inspected here"
             return RouteMatch(Decision.denied("route", reason), None, path)
         return RouteMatch(
