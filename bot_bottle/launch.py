@@ -51,8 +51,10 @@ class Bottle:
 
 
 def agents_dir(store: StateStore) -> Path:
-    """bot-bottle's own npm prefix for agent CLIs (`bot-bottle agents install`)."""
-    return store.root / "agents"
+    """bot-bottle's own npm prefix for agent CLIs (`bot-bottle agents install`):
+    `$BOT_BOTTLE_AGENTS`, else `<state root>/agents`."""
+    override = os.environ.get("BOT_BOTTLE_AGENTS")
+    return Path(override) if override else store.root / "agents"
 
 
 def zygote_socket(store: StateStore) -> Path:

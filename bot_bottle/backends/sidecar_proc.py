@@ -47,9 +47,15 @@ class EgressRequest:
     def argv(self) -> tuple[str, ...]:
         return (
             sys.executable, "-m", "bot_bottle", "egress", "serve",
-            "--routes", str(self.routes), "--listen", f"unix:{self.socket}",
+            "--routes", str(self.routes), "--listen", self.listen,
             "--audit-log", str(self.audit_log), "--confdir", str(self.confdir),
         )  # fmt: skip
+
+    @property
+    def listen(self) -> str:
+        """Relative to the sidecar's cwd (the sockets dir): state dirs can be deep, and a
+        Unix socket path is limited to 107 bytes."""
+        return f"unix:{self.socket.name}"
 
     def process_env(self) -> dict[str, str]:
         base = {k: os.environ[k] for k in ("PATH", "LANG", "TZ") if k in os.environ}
@@ -92,7 +98,7 @@ def start_egress_cold(req: EgressRequest, executor: Executor) -> SidecarHandle:
     log_fd = os.open(req.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = executor.spawn(
-            Cmd(req.argv(), env=req.process_env(), cwd=str(req.confdir)),
+            Cmd(req.argv(), env=req.process_env(), cwd=str(req.socket.parent)),
             stdout=subprocess.PIPE, stderr=log_fd, new_session=True,
         )  # fmt: skip
     finally:

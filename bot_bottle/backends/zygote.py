@@ -70,7 +70,7 @@ def _child(conn: socket.socket, serve: Any) -> int:
     env = {str(k): str(v) for k, v in req["env"].items()}
     os.environ.clear()
     os.environ.update(env)
-    os.chdir(req["confdir"])
+    os.chdir(req["cwd"])
     conn.sendall(f"PID {os.getpid()}\n".encode())
     os.dup2(conn.fileno(), 1)  # serve() prints READY on stdout: it reaches the launcher
     conn.close()
@@ -113,7 +113,7 @@ def request_egress(zygote: Path, req: EgressRequest, timeout: float = 30.0) -> S
     conn.settimeout(timeout)
     try:
         conn.connect(str(zygote))
-        body = {"routes": str(req.routes), "listen": f"unix:{req.socket}",
+        body = {"routes": str(req.routes), "listen": req.listen, "cwd": str(req.socket.parent),
                 "audit_log": str(req.audit_log), "confdir": str(req.confdir),
                 "log": str(req.log), "env": req.process_env()}  # fmt: skip
         conn.sendall(json.dumps(body).encode() + b"\n")

@@ -66,7 +66,7 @@ class DockerBackend:
         if runtime.RUNSC not in info.get("Runtimes", {}):
             verdict = runtime.RuntimeVerdict(key, False, False, "runsc is not installed")
         else:
-            tag = tag_for(BUNDLED["sidecar"], host_ca_bundle().read_bytes())
+            tag = tag_for(BUNDLED["relay"], host_ca_bundle().read_bytes())
             if not image_exists(tag):
                 return runtime.RuntimeVerdict(key, True, False,
                                               "runsc untested: build the images first")  # fmt: skip
@@ -82,12 +82,15 @@ class DockerBackend:
         workspace in (copy mode); the returned Target is ready for provisioning."""
         from bot_bottle.images.build import BUNDLED, ensure
 
-        sidecar_image, _ = ensure(BUNDLED["sidecar"], progress=_progress)
+        relay_image, _ = ensure(BUNDLED["relay"], progress=_progress)
         agent_image = self._agent_image(spec)
         n = Names.of(spec.slug)
         info = self.client.info()
         rt = runtime.choose(info)
         pid = os.getpid()
+        for link in spec.sidecars:
+            # Bound into the relay before the launcher starts the sidecars in it.
+            link.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with engine_errors(f"creating bottle {spec.slug}"):
             self.client.networks.create(
                 n.network, driver="bridge", internal=True,
@@ -95,7 +98,7 @@ class DockerBackend:
             )  # fmt: skip
             for vol in (n.home, n.work):
                 self.client.volumes.create(vol, labels=layout.labels(spec.slug, "volume"))
-            sidecar = self._create(layout.sidecar_config(spec, sidecar_image, runtime=rt,
+            sidecar = self._create(layout.sidecar_config(spec, relay_image, runtime=rt,
                                                          launcher_pid=pid))  # fmt: skip
             sidecar.start()
             agent = self._create(layout.agent_config(spec, agent_image, runtime=rt,
@@ -174,9 +177,12 @@ class DockerBackend:
 
         if spec.dockerfile:
             return custom_agent(Path(spec.dockerfile), progress=_progress)
-        name = (spec.image or "agent-general").removeprefix("bot-bottle/")
-        if name in BUNDLED:
-            return ensure(BUNDLED[name], progress=_progress)[0]
+        # The plan names a bundled image by role ("claude", "codex", "general") or
+        # by image name; anything else is an image reference used as given.
+        name = (spec.image or "general").removeprefix("bot-bottle/")
+        for candidate in (f"agent-{name}", name):
+            if candidate in BUNDLED:
+                return ensure(BUNDLED[candidate], progress=_progress)[0]
         return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Any:

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot_bottle.backends.base import BottleSpec, network_env
@@ -27,6 +27,7 @@ WORKSPACE = "/workspace"
 AGENT_USER = "1000:1000"
 SIDECAR_USER = "10001:10001"
 LINKS_DIR = "/run/bot-bottle/links"
+RELAY_INSIDE = "/opt/bot-bottle/relay.py"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Hardening every container gets: no capabilities, no setuid escalation, a pid cap
 # against fork bombs, and an init that reaps and forwards signals.
@@ -130,7 +131,7 @@ def sidecar_config(
     spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
 ) -> ContainerConfig:
     """The relay container: owns the netns, mounts each host sidecar's socket directory
-    read-only. It runs as the launcher's uid because the host sockets are that user's
+    read-only, and runs the host's copy of `relay.py` (stdlib only). It runs as the launcher's uid because the host sockets are that user's
     (mode 0700 state dirs); as root it still has no capabilities at all."""
     n = Names.of(spec.slug)
     mounts, args = [], []
@@ -138,11 +139,14 @@ def sidecar_config(
         inside = f"{LINKS_DIR}/{link.name}"
         mounts.append(Mount(inside, str(link.socket.parent), "bind", read_only=True))
         args.append(f"{link.port}={inside}/{link.socket.name}")
+    from bot_bottle.backends.docker import relay
+
+    mounts.append(Mount(RELAY_INSIDE, str(Path(relay.__file__).resolve()), "bind", True))
     user = f"{os.getuid()}:{os.getgid()}" if spec.sidecars else SIDECAR_USER
     return ContainerConfig(
         name=n.sidecar,
         image=image,
-        command=("python3", "-m", "bot_bottle.backends.docker.relay", *args),
+        command=("python3", "-I", RELAY_INSIDE, *args),
         user=user,
         labels=labels(spec.slug, "sidecar", launcher_pid),
         mounts=tuple(mounts),

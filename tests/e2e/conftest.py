@@ -1,0 +1,38 @@
+"""E2E fixtures: the real agent CLIs in real namespace bottles against fake APIs.
+
+Agent CLIs come from `$BOT_BOTTLE_AGENTS`, else `<bot-bottle home>/agents` (where
+`bot-bottle agents install claude codex` puts them). With CI=true a missing CLI,
+bubblewrap or user namespaces fail the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import check_bwrap, need
+from fakes.provider_api import FakeProviderAPI, start
+
+
+@pytest.fixture(scope="session")
+def bwrap_ok() -> None:
+    check_bwrap()
+
+
+@pytest.fixture
+def fake_api(tmp_path: Path) -> Iterator[FakeProviderAPI]:
+    need(os.geteuid() == 0, "the fake API binds port 443 on a loopback address (needs root)")
+    for _ in range(20):
+        addr = f"127.0.{random.randint(1, 250)}.{random.randint(2, 250)}"
+        try:
+            api = start(addr, tmp_path)
+            break
+        except OSError:
+            continue
+    else:
+        pytest.fail("no free loopback address for the fake API")
+    yield api
+    api.stop()

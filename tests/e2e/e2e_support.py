@@ -1,0 +1,97 @@
+"""Helpers for the e2e tests (agent CLI lookup, bot-bottle runner, secret grep)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot_bottle.state.store import home_dir
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(ok: bool, why: str) -> None:
+    if ok:
+        return
+    if CI:
+        pytest.fail(f"CI=true and {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def real_agents_dir() -> Path:
+    env = os.environ.get("BOT_BOTTLE_AGENTS")
+    return Path(env) if env else home_dir(os.environ) / "agents"
+
+
+def check_bwrap() -> None:
+    bwrap = shutil.which("bwrap")
+    need(bwrap is not None, "bubblewrap is not installed")
+    r = subprocess.run([bwrap or "bwrap", "--unshare-user", "--unshare-net", "--ro-bind", "/",
+                        "/", "true"], capture_output=True, check=False)  # fmt: skip
+    need(r.returncode == 0, f"bwrap cannot create namespaces: {r.stderr.decode().strip()}")
+
+
+def agent_cli(name: str) -> Path:
+    path = real_agents_dir() / "bin" / name
+    need(path.exists(), f"{name} CLI not installed at {path} (`bot-bottle agents install {name}`)")
+    return path
+
+
+def wrapped_agents(tmp: Path, name: str, real: Path) -> Path:
+    """A hard-linked copy of the agents prefix whose `bin/NAME` first dumps what the
+    agent can see (env, HOME, workspace) to the workspace, then execs the real CLI."""
+    prefix = tmp / "agents"
+    prefix.mkdir()
+    src = real_agents_dir()
+    r = subprocess.run(["cp", "-al", str(src / "lib"), str(prefix / "lib")], check=False,
+                       capture_output=True)  # fmt: skip
+    if r.returncode != 0:  # another filesystem: hard links impossible, copy
+        shutil.copytree(src / "lib", prefix / "lib", symlinks=True, dirs_exist_ok=True)
+    (prefix / "bin").mkdir()
+    target = os.path.realpath(real)
+    inside = "/opt/bot-bottle/agents/" + os.path.relpath(target, src)
+    script = f"""#!/bin/sh
+{{ echo "== env"; env; echo "== home"; find "$HOME" -type f ! -name ca-bundle.pem -print \
+-exec cat {{}} \\; ; echo "== workspace"; find . -type f ! -name .bottle-dump -print \
+-exec cat {{}} \\; ; }} > /workspace/.bottle-dump 2>&1
+exec {inside} "$@"
+"""
+    (prefix / "bin" / name).write_text(script)
+    (prefix / "bin" / name).chmod(0o755)
+    return prefix
+
+
+def bb(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+       ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "bot_bottle", *args], env=env, cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+
+
+def base_env(tmp: Path) -> dict[str, str]:
+    host_home = tmp / "host-home"
+    host_home.mkdir(exist_ok=True)
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(host_home),
+            "BOT_BOTTLE_HOME": str(tmp / "bb-home"), "LANG": "C.UTF-8"}  # fmt: skip
+
+
+def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]:
+    hits = []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            if p in skip or p.is_symlink() or "node_modules" in p.parts:
+                continue
+            try:
+                if needle.encode() in p.read_bytes():
+                    hits.append(str(p))
+            except OSError:
+                continue
+    return hits

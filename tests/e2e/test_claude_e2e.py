@@ -1,0 +1,86 @@
+"""The real Claude Code CLI in a namespace bottle answers through egress from a fake
+Anthropic API; the host token reaches only the API, never the bottle or a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from e2e_support import agent_cli, base_env, bb, grep_tree, wrapped_agents
+from fakes.provider_api import CLAUDE_REPLY, FakeProviderAPI
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "sk-ant-oat01-FAKEHOSTTOKEN-e2e-7c1d9f"
+
+
+def test_claude_p_through_egress(tmp_path: Path, bwrap_ok: None, fake_api: FakeProviderAPI
+                                 ) -> None:  # fmt: skip
+    started = time.time()
+    real = agent_cli("claude")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "README").write_text("workspace file\n")
+    (tmp_path / "bot-bottle.yaml").write_text(f"""
+bottles:
+  c:
+    agent_provider: {{template: claude, auth_token: FAKE_CLAUDE_TOKEN_VAR}}
+    egress:
+      hosts: {{api.anthropic.com: {fake_api.address}}}
+      upstream_ca: {fake_api.ca_path}
+      ssrf_ip_allowlist: [{fake_api.address}/32]
+    workspace: {{mode: mount, path: ws}}
+    backend: namespace
+agents:
+  claude: {{bottle: c}}
+""")
+    env = base_env(tmp_path)
+    env["FAKE_CLAUDE_TOKEN_VAR"] = TOKEN
+    env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "claude", real))
+    r = bb(["run", "claude", "-y", "--keep", "--", "-p", "hi"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert CLAUDE_REPLY in r.stdout
+
+    messages = [q for q in fake_api.requests if q.path.startswith("/v1/messages")]
+    assert messages, [q.path for q in fake_api.requests]
+    assert {q.headers["authorization"] for q in fake_api.requests} == {f"Bearer {TOKEN}"}
+
+    dump = (tmp_path / "ws" / ".bottle-dump").read_text()
+    assert "CLAUDE_CODE_OAUTH_TOKEN=egress-placeholder" in dump
+    assert "HTTPS_PROXY=http://127.0.0.1:" in dump
+    assert TOKEN not in dump
+
+    logs = r.stdout + r.stderr
+    ls = bb(["ls", "--json"], env, tmp_path)
+    info_hits = grep_tree(tmp_path, TOKEN)
+    assert TOKEN not in logs + ls.stdout
+    assert info_hits == [], info_hits
+    assert _tmp_hits(TOKEN, started) == []
+    assert bb(["rm", *_slugs(ls.stdout)], env, tmp_path).returncode == 0
+
+
+def _slugs(ls_json: str) -> list[str]:
+    import json
+
+    return [b["slug"] for b in json.loads(ls_json)]
+
+
+def _tmp_hits(needle: str, since: float) -> list[str]:
+    """Any file written under /tmp since the test started that holds `needle`."""
+    import os
+
+    hits = []
+    for dirpath, dirs, files in os.walk("/tmp"):
+        dirs[:] = [d for d in dirs if d != "node_modules"]
+        for f in files:
+            p = os.path.join(dirpath, f)
+            try:
+                st = os.lstat(p)
+                if st.st_mtime < since or st.st_size > 50_000_000 or not os.path.isfile(p):
+                    continue
+                with open(p, "rb") as fh:
+                    if needle.encode() in fh.read():
+                        hits.append(p)
+            except OSError:
+                continue
+    return hits
