@@ -1,0 +1,74 @@
+"""The bottle has loopback only; the sidecar socket is its one way out, and when
+the sidecar dies there is none."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from conftest import Bottle
+
+pytestmark = pytest.mark.integration
+
+CONNECT = (
+    'python3 -c "import socket,sys;s=socket.socket({fam});s.settimeout(3);'
+    "s.connect(({host!r},{port}));print('CONNECTED')\""
+)
+
+
+def _host_loopback_service() -> tuple[socket.socket, int]:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    threading.Thread(target=lambda: srv.accept(), daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def test_host_loopback_unreachable(bottle: Bottle) -> None:
+    srv, port = _host_loopback_service()
+    try:
+        r = bottle.sh(CONNECT.format(fam="", host="127.0.0.1", port=port))
+        assert "CONNECTED" not in r.stdout
+    finally:
+        srv.close()
+
+
+def test_direct_outside_address_fails(bottle: Bottle) -> None:
+    for host in ("1.1.1.1", "93.184.215.14", "169.254.169.254"):
+        r = bottle.sh(CONNECT.format(fam="", host=host, port=443))
+        assert "CONNECTED" not in r.stdout
+        assert "unreachable" in r.stderr.lower()
+    r = bottle.sh(CONNECT.format(fam="socket.AF_INET6", host="2606:4700:4700::1111", port=443))
+    assert "CONNECTED" not in r.stdout
+
+
+def test_dns_fails(bottle: Bottle) -> None:
+    r = bottle.sh("getent hosts example.com; echo rc=$?; cat /etc/resolv.conf")
+    assert "rc=2" in r.stdout or "rc=1" in r.stdout
+    r = bottle.sh(
+        'python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);'
+        "s.sendto(b'x',('8.8.8.8',53));print('SENT')\""
+    )
+    assert "SENT" not in r.stdout
+
+
+def test_proxy_variables_unset_gives_no_route(bottle: Bottle) -> None:
+    r = bottle.sh(
+        "unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy; "
+        "curl -sS -m 5 https://example.com -o /dev/null; echo rc=$?"
+    )
+    assert "rc=0" not in r.stdout
+    assert "resolve" in r.stderr.lower() or "connect" in r.stderr.lower()
+
+
+def test_sidecar_path_works_then_dies_closed(bottle: Bottle) -> None:
+    probe = CONNECT.format(fam="", host="127.0.0.1", port=3128).replace(
+        "print('CONNECTED')", "print('GOT', s.recv(10))"
+    )
+    assert "PONG" in bottle.sh(probe).stdout
+    bottle.sidecar.kill()
+    bottle.sidecar.wait()
+    r = bottle.sh(probe + "; curl -sS -m 5 https://example.com; echo rc=$?")
+    assert "PONG" not in r.stdout
+    assert "rc=0" not in r.stdout
