@@ -15,11 +15,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot_bottle.errors import ManifestError
-from bot_bottle.plan.model import GitRemotePlan
 from bot_bottle.policy.refs import RefRules
+
+if TYPE_CHECKING:  # the hook imports this module per push: keep the plan layer out
+    from bot_bottle.plan.model import GitRemotePlan
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 

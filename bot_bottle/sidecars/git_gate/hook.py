@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot_bottle.policy.commit_scan import ALLOWLIST_FILE
 from bot_bottle.policy.refs import RefUpdate
 from bot_bottle.sidecars.git_gate.audit import write_push_record
 from bot_bottle.sidecars.git_gate.config import load_config
@@ -70,7 +71,9 @@ def report(verdict: PushVerdict, remote: str) -> None:
     if verdict.findings:
         say("  a secret stays in the commit that added it even if a later commit removes it:")
         say("  rewrite those commits (git rebase -i / git commit --amend), then push again;")
-        say("  a false positive is allowed by its fingerprint in .bot-bottle-allowlist upstream")
+        fp = verdict.findings[0].fingerprint
+        say(f"  a false positive is allowed by a line 'fingerprint:{fp}' in {ALLOWLIST_FILE}")
+        say("  on upstream's default branch (reviewed like code; this push cannot add it)")
 
 
 def record(

@@ -28,6 +28,10 @@ MIRROR_CONFIG = {
     "uploadpack.allowAnySHA1InWant": "false",
     "receive.autogc": "false",
     "core.logAllRefUpdates": "false",
+    # Generation numbers make "is old an ancestor of new" and "--not --all" stop at
+    # the push's base instead of walking all of history: a check's cost stays flat.
+    "core.commitGraph": "true",
+    "fetch.writeCommitGraph": "true",
 }
 
 

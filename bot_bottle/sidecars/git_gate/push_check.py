@@ -68,7 +68,7 @@ def is_fast_forward(git: Git, update: RefUpdate) -> bool:
 def incoming_commits(git: Git, tips: Sequence[str]) -> tuple[str, ...]:
     if not tips:
         return ()
-    out = git.run("rev-list", *tips, "--not", "--all").stdout.decode()
+    out = git.run("rev-list", "--topo-order", *tips, "--not", "--all").stdout.decode()
     return tuple(out.split())
 
 
