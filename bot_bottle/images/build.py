@@ -39,6 +39,7 @@ class ImageSpec:
 
 
 BUNDLED: dict[str, ImageSpec] = {
+    "relay": ImageSpec("relay", HERE / "relay"),
     "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
     "agent-general": ImageSpec("agent-general", HERE / "agent-general"),
     "agent-claude": ImageSpec("agent-claude", HERE / "agent-claude"),

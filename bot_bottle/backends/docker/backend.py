@@ -93,7 +93,7 @@ class DockerBackend:
             link.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with engine_errors(f"creating bottle {spec.slug}"):
             self.client.networks.create(
-                n.network, driver="bridge", internal=True,
+                n.network, driver="bridge", internal=True, options=layout.NETWORK_OPTIONS,
                 labels=layout.labels(spec.slug, "network"),
             )  # fmt: skip
             for vol in (n.home, n.work):

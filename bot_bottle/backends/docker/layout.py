@@ -29,6 +29,11 @@ SIDECAR_USER = "10001:10001"
 LINKS_DIR = "/run/bot-bottle/links"
 RELAY_INSIDE = "/opt/bot-bottle/relay.py"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# `internal` alone only stops forwarding: the host still owns the bridge's gateway
+# address, so a container on it reaches every host service listening on 0.0.0.0 (the
+# gateway IP and the host's own IPs are local to the host, never forwarded). Without an
+# address on the bridge, nothing on the host answers the bottle's network.
+NETWORK_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 # Hardening every container gets: no capabilities, no setuid escalation, a pid cap
 # against fork bombs, and an init that reaps and forwards signals.
 HARDENING: dict[str, Any] = {
@@ -131,8 +136,9 @@ def sidecar_config(
     spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
 ) -> ContainerConfig:
     """The relay container: owns the netns, mounts each host sidecar's socket directory
-    read-only, and runs the host's copy of `relay.py` (stdlib only). It runs as the launcher's uid because the host sockets are that user's
-    (mode 0700 state dirs); as root it still has no capabilities at all."""
+    read-only, and runs the host's copy of `relay.py` (stdlib only). It runs as the
+    launcher's uid because the host sockets are that user's (mode 0700 state dirs);
+    as root it still has no capabilities at all."""
     n = Names.of(spec.slug)
     mounts, args = [], []
     for link in spec.sidecars:

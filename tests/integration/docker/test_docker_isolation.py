@@ -1,0 +1,126 @@
+"""The agent container's only network is the internal one: it reaches the sidecars at
+127.0.0.1:PORT and nothing else, and it runs as a user with no capabilities."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+from docker_harness import FakeSidecar, host_address
+
+from bot_bottle.backends.base import BottleSpec
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+PROBE = r"""
+import json, socket, sys
+def connect(host, port):
+    s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+    s.settimeout(2)
+    try:
+        s.connect((host, port))
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        return "ok:" + s.recv(200).decode(errors="replace")
+    except OSError as e:
+        return "fail:" + type(e).__name__
+    finally:
+        s.close()
+targets = json.loads(sys.argv[1])
+print(json.dumps({f"{h}:{p}": connect(h, p) for h, p in targets}))
+"""
+
+
+@pytest.fixture
+def host_listener() -> object:
+    """A TCP service on every host address, as a host's sshd or dashboards would be."""
+    srv = socket.socket()
+    srv.bind(("0.0.0.0", 0))
+    srv.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b"host service\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+def test_agent_reaches_sidecar_and_nothing_else(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar, host_listener: int
+) -> None:
+    target = backend.prepare(spec)  # type: ignore[attr-defined]
+    gateway = _network_gateway(spec.slug)
+    targets = [
+        ("127.0.0.1", 3128),  # the egress sidecar, relayed to the host socket
+        (host_address(), host_listener),  # a host service on the host's address
+        ("172.17.0.1", host_listener),  # the default bridge's host address
+        ("1.1.1.1", 443),  # the internet
+        ("2606:4700:4700::1111", 443),
+    ]
+    if gateway:
+        targets.append((gateway, host_listener))
+    r = target.run(["python3", "-c", PROBE, json.dumps(targets)])
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["127.0.0.1:3128"].endswith("hello from egress"), result
+    assert fake_egress.connections == 1
+    leaks = {k: v for k, v in result.items() if k != "127.0.0.1:3128" and v.startswith("ok")}
+    assert leaks == {}, f"the agent reached beyond its sidecar: {leaks}"
+
+    interfaces = target.run(["cat", "/proc/net/dev"]).stdout
+    names = sorted(line.split(":")[0].strip() for line in interfaces.splitlines()[2:])
+    assert names == ["eth0", "lo"], names  # loopback and the internal network, no more
+
+
+def test_containers_run_unprivileged(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar
+) -> None:
+    import docker
+
+    target = backend.prepare(spec)  # type: ignore[attr-defined]
+    status = target.run(["cat", "/proc/self/status"]).stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["Uid"].split()[0] == "1000"
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(fields[cap], 16) == 0, (cap, fields[cap])
+    assert fields["NoNewPrivs"].strip() == "1"
+    ro = target.run(["touch", "/usr/bin/evil"])
+    assert ro.returncode != 0 and "Read-only" in ro.stderr
+
+    client = docker.from_env()
+    for role in ("agent", "sidecar"):
+        c = client.containers.get(f"bb-{spec.slug}-{role}")
+        hc = c.attrs["HostConfig"]
+        assert hc["CapDrop"] == ["ALL"] and "no-new-privileges" in hc["SecurityOpt"]
+        assert hc["ReadonlyRootfs"] is True and not hc["Privileged"]
+    agent = client.containers.get(f"bb-{spec.slug}-agent").attrs["HostConfig"]
+    assert agent["NanoCpus"] == 1_000_000_000 and agent["Memory"] == 512 * 1024**2
+    sidecar = client.containers.get(f"bb-{spec.slug}-sidecar").attrs
+    assert agent["NetworkMode"] == f"container:{sidecar['Id']}"
+    assert list(sidecar["NetworkSettings"]["Networks"]) == [f"bb-{spec.slug}-internal"]
+
+
+def test_workspace_copied_and_provisioning_lands(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar
+) -> None:
+    target = backend.prepare(spec)  # type: ignore[attr-defined]
+    assert target.run(["cat", "hello.txt"]).stdout == "from the host workspace\n"
+    target.put_file("~/.bot-bottle/ca-bundle.pem", b"PEM\n", 0o600)
+    r = target.run(["sh", "-c", "stat -c '%u %a' ~/.bot-bottle/ca-bundle.pem; echo $HTTPS_PROXY"])
+    assert r.stdout.split("\n")[:2] == ["1000 600", "http://127.0.0.1:3128"]
+
+
+def _network_gateway(slug: str) -> str:
+    import docker
+
+    net = docker.from_env().networks.get(f"bb-{slug}-internal")
+    cfg = net.attrs["IPAM"]["Config"] or [{}]
+    return str(cfg[0].get("Gateway", ""))
