@@ -1,0 +1,73 @@
+"""The real Codex CLI (ChatGPT mode) in a namespace bottle answers through egress from
+a fake ChatGPT backend; the host access token reaches only the fake, never the bottle."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import pytest
+from e2e_support import agent_cli, base_env, bb, grep_tree, wrapped_agents
+from fakes.provider_api import CODEX_REPLY, FakeProviderAPI
+
+pytestmark = pytest.mark.e2e
+
+SIGNATURE = "FAKEHOSTSIG-codex-e2e-41b7"
+
+
+def _jwt(claims: dict[str, object], sig: str) -> str:
+    def enc(o: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+
+    return f"{enc({'alg': 'RS256', 'typ': 'JWT'})}.{enc(claims)}.{sig}"
+
+
+def test_codex_exec_through_egress(tmp_path: Path, bwrap_ok: None, fake_api: FakeProviderAPI
+                                   ) -> None:  # fmt: skip
+    real = agent_cli("codex")
+    claims = {"exp": int(time.time()) + 86400, "email": "fake@example.com",
+              "https://api.openai.com/auth": {"chatgpt_account_id": "acct-fake",
+                                              "chatgpt_plan_type": "plus"}}  # fmt: skip
+    access = _jwt(claims, SIGNATURE)
+    host_codex = tmp_path / "host-codex"
+    host_codex.mkdir()
+    (host_codex / "auth.json").write_text(json.dumps({
+        "auth_mode": "chatgpt", "OPENAI_API_KEY": None, "last_refresh": "2026-01-01T00:00:00Z",
+        "tokens": {"id_token": _jwt(claims, "FAKEIDSIG"), "access_token": access,
+                   "refresh_token": "rt-FAKE-REFRESH-e2e", "account_id": "acct-fake"},
+    }))  # fmt: skip
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "bot-bottle.yaml").write_text(f"""
+bottles:
+  x:
+    agent_provider: {{template: codex, forward_host_credentials: true}}
+    egress:
+      hosts: {{chatgpt.com: {fake_api.address}, api.openai.com: {fake_api.address}}}
+      upstream_ca: {fake_api.ca_path}
+      ssrf_ip_allowlist: [{fake_api.address}/32]
+    workspace: {{mode: mount, path: ws}}
+    backend: namespace
+agents:
+  codex: {{bottle: x}}
+""")
+    env = base_env(tmp_path)
+    env["CODEX_HOME"] = str(host_codex)
+    env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "codex", real))
+    r = bb(["run", "codex", "-y", "--", "exec", "--skip-git-repo-check", "hi"], env, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert CODEX_REPLY in r.stdout
+
+    streamed = [q for q in fake_api.requests if q.path.endswith("/responses")]
+    assert streamed, [q.path for q in fake_api.requests]
+    for q in streamed:
+        assert q.headers["authorization"] == f"Bearer {access}"
+        assert q.headers.get("chatgpt-account-id") == "acct-fake"
+
+    dump = (tmp_path / "ws" / ".bottle-dump").read_text()
+    for secret in (SIGNATURE, "rt-FAKE-REFRESH-e2e"):
+        assert secret not in dump
+        assert secret not in r.stdout + r.stderr
+        hits = grep_tree(tmp_path, secret, skip=(host_codex / "auth.json",))
+        assert hits == [], hits
