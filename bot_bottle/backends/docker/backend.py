@@ -94,10 +94,12 @@ class DockerBackend:
         with engine_errors(f"creating bottle {spec.slug}"):
             self.client.networks.create(
                 n.network, driver="bridge", internal=True, options=layout.NETWORK_OPTIONS,
-                labels=layout.labels(spec.slug, "network"),
+                labels=layout.labels(spec.slug, "network", spec.state_dir),
             )  # fmt: skip
             for vol in (n.home, n.work):
-                self.client.volumes.create(vol, labels=layout.labels(spec.slug, "volume"))
+                self.client.volumes.create(
+                    vol, labels=layout.labels(spec.slug, "volume", spec.state_dir)
+                )
             sidecar = self._create(layout.sidecar_config(spec, relay_image, runtime=rt,
                                                          launcher_pid=pid))  # fmt: skip
             sidecar.start()

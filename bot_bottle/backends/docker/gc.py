@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG
+from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_STATE
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.state.store import BottleMetadata, StateStore
 
-ACTIVE = ("created", "running", "degraded")
+ACTIVE = ("created", "starting", "running", "degraded")
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,33 @@ def _docker_objects(client: Any, slug: str, reason: str, dry_run: bool) -> list[
 
 
 def _orphans(client: Any, store: StateStore, dry_run: bool) -> list[Removed]:
-    """Labelled objects whose slug has no state dir and whose launcher is dead."""
-    slugs: dict[str, int | None] = {}
-    for c in client.containers.list(all=True, filters={"label": LABEL_SLUG}):
-        pid = c.labels.get(LABEL_LAUNCHER)
-        slugs.setdefault(c.labels[LABEL_SLUG], int(pid) if pid and pid.isdigit() else None)
-    for obj in [*client.networks.list(filters={"label": LABEL_SLUG}),
-                *client.volumes.list(filters={"label": LABEL_SLUG})]:  # fmt: skip
-        slugs.setdefault((obj.attrs.get("Labels") or {}).get(LABEL_SLUG, ""), None)
+    """Labelled objects whose recorded state dir is gone and whose launcher is dead.
+    The state dir comes from the label, so a gc under another `BOT_BOTTLE_HOME` never
+    mistakes a kept bottle for an orphan."""
+    slugs: dict[str, tuple[Path, int | None]] = {}
+    objects = [*client.containers.list(all=True, filters={"label": LABEL_SLUG}),
+               *client.networks.list(filters={"label": LABEL_SLUG}),
+               *client.volumes.list(filters={"label": LABEL_SLUG})]  # fmt: skip
+    for obj in objects:
+        lab = _labels(obj)
+        slug = lab.get(LABEL_SLUG, "")
+        raw_pid = lab.get(LABEL_LAUNCHER, "")
+        state = Path(lab[LABEL_STATE]) if lab.get(LABEL_STATE) else store.dir(slug)
+        known = slugs.get(slug)
+        pid = int(raw_pid) if raw_pid.isdigit() else (known[1] if known else None)
+        slugs[slug] = (state, pid)
     out: list[Removed] = []
-    for slug, pid in sorted(slugs.items()):
-        if not slug or (store.dir(slug) / "metadata.json").is_file() or pid_alive(pid):
+    for slug, (state, launcher) in sorted(slugs.items()):
+        if not slug or (state / "metadata.json").is_file() or pid_alive(launcher):
             continue
         out += _docker_objects(client, slug, "no bottle state and no live launcher", dry_run)
     return out
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    attrs = obj.attrs
+    raw = attrs.get("Labels") if "Labels" in attrs else attrs.get("Config", {}).get("Labels")
+    return dict(raw or {})
 
 
 def _remove_other(store: StateStore, meta: BottleMetadata) -> None:

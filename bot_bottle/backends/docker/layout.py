@@ -22,6 +22,7 @@ from bot_bottle.backends.base import BottleSpec, network_env
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
 LABEL_LAUNCHER = "bot-bottle.launcher"
+LABEL_STATE = "bot-bottle.state"  # the bottle's state dir: gc never guesses the home
 HOME = "/home/agent"
 WORKSPACE = "/workspace"
 AGENT_USER = "1000:1000"
@@ -59,8 +60,10 @@ class Names:
         return cls(f"{p}-internal", f"{p}-sidecar", f"{p}-agent", f"{p}-home", f"{p}-work")
 
 
-def labels(slug: str, role: str, launcher_pid: int | None = None) -> dict[str, str]:
-    out = {LABEL_SLUG: slug, LABEL_ROLE: role}
+def labels(
+    slug: str, role: str, state_dir: object, launcher_pid: int | None = None
+) -> dict[str, str]:
+    out = {LABEL_SLUG: slug, LABEL_ROLE: role, LABEL_STATE: str(state_dir)}
     if launcher_pid is not None:
         out[LABEL_LAUNCHER] = str(launcher_pid)
     return out
@@ -154,7 +157,7 @@ def sidecar_config(
         image=image,
         command=("python3", "-I", RELAY_INSIDE, *args),
         user=user,
-        labels=labels(spec.slug, "sidecar", launcher_pid),
+        labels=labels(spec.slug, "sidecar", spec.state_dir, launcher_pid),
         mounts=tuple(mounts),
         network=n.network,
         network_alias="sidecar",
@@ -196,7 +199,7 @@ def agent_config(
         image=image,
         command=("sleep", "infinity"),
         user=AGENT_USER,
-        labels=labels(spec.slug, "agent", launcher_pid),
+        labels=labels(spec.slug, "agent", spec.state_dir, launcher_pid),
         environment=agent_env(spec),
         mounts=tuple(mounts),
         network_mode=f"container:{n.sidecar}",
