@@ -90,7 +90,8 @@ class Egress:
         return self.confdir / "mitmproxy-ca-cert.pem"
 
     def audit(self) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.audit_path.read_text().splitlines() if x]
+        # The last line may be mid-write; only newline-terminated lines are complete.
+        return [json.loads(x) for x in self.audit_path.read_text().split("\n")[:-1] if x]
 
     def wait_audit(self, pred: Callable[[dict[str, Any]], bool],
                    timeout: float = 10) -> dict[str, Any]:
