@@ -1,30 +1,28 @@
-"""Where every `bot-bottle` subcommand is registered: name -> "module:attribute".
+"""Where every `bot-bottle` subcommand is registered: name -> ("module:attribute", help).
 
-Modules are imported only when their command runs, so `bot-bottle --help` and
-light commands stay fast (mitmproxy alone takes ~0.7 s to import).
+Modules are imported only when their command runs; the one-line help lives here so
+`bot-bottle --help` imports none of them (mitmproxy alone takes ~0.7 s to import).
 """
 
 from __future__ import annotations
 
-COMMANDS: dict[str, str] = {
-    # foundation
-    "init": "bot_bottle.cli.manifest_cmds:init",
-    "check": "bot_bottle.cli.manifest_cmds:check",
-    "schema": "bot_bottle.cli.manifest_cmds:schema",
-    "plan": "bot_bottle.cli.manifest_cmds:plan",
-    "doctor": "bot_bottle.cli.doctor_cmd:doctor",
-    "version": "bot_bottle.cli.manifest_cmds:version",
-    "egress": "bot_bottle.cli.egress_cmds:egress",
-    "logs": "bot_bottle.cli.egress_cmds:logs",
-    "images": "bot_bottle.cli.image_cmds:images",
-    "gc": "bot_bottle.cli.image_cmds:gc",
-    # bottles (namespace backend owner)
-    "run": "bot_bottle.cli.bottle_cmds:run",
-    "resume": "bot_bottle.cli.bottle_cmds:resume",
-    "ls": "bot_bottle.cli.bottle_cmds:ls",
-    "info": "bot_bottle.cli.bottle_cmds:info",
-    "stop": "bot_bottle.cli.bottle_cmds:stop",
-    "rm": "bot_bottle.cli.bottle_cmds:rm",
-    "agents": "bot_bottle.cli.bottle_cmds:agents",
-    "git-gate": "bot_bottle.cli.git_gate_cmds:git_gate",
-}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("bot_bottle.cli.manifest_cmds:init", "Write a commented starter manifest."),
+    "check": ("bot_bottle.cli.manifest_cmds:check", "Validate the manifest; print each agent's plan."),
+    "schema": ("bot_bottle.cli.manifest_cmds:schema", "Print the manifest's JSON Schema."),
+    "plan": ("bot_bottle.cli.manifest_cmds:plan", "Show the preflight summary for an agent."),
+    "doctor": ("bot_bottle.cli.doctor_cmd:doctor", "Which backends can run here, and what is missing."),
+    "version": ("bot_bottle.cli.manifest_cmds:version", "Print bot-bottle's version."),
+    "run": ("bot_bottle.cli.bottle_cmds:run", "Start an agent in a new bottle."),
+    "resume": ("bot_bottle.cli.bottle_cmds:resume", "Restart a kept bottle."),
+    "ls": ("bot_bottle.cli.bottle_cmds:ls", "List bottles and their status."),
+    "info": ("bot_bottle.cli.bottle_cmds:info", "Show one bottle's details."),
+    "stop": ("bot_bottle.cli.bottle_cmds:stop", "Stop a bottle, keeping its state."),
+    "rm": ("bot_bottle.cli.bottle_cmds:rm", "Remove a bottle and its state."),
+    "logs": ("bot_bottle.cli.egress_cmds:logs", "Show a bottle's audit log (egress and pushes)."),
+    "agents": ("bot_bottle.cli.bottle_cmds:agents", "Install the agent CLIs into bot-bottle's prefix."),
+    "images": ("bot_bottle.cli.image_cmds:images", "Bootstrap and build the Docker images."),
+    "gc": ("bot_bottle.cli.image_cmds:gc", "Remove what crashed launches left behind."),
+    "egress": ("bot_bottle.cli.egress_cmds:egress", "The egress sidecar (used by backends)."),
+    "git-gate": ("bot_bottle.cli.git_gate_cmds:git_gate", "The git gate sidecar (used by backends)."),
+}  # fmt: skip
