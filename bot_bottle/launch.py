@@ -112,12 +112,12 @@ def bottle_spec(
     )  # fmt: skip
 
 
-GitGateStarter = Callable[[BottlePlan, Path, Path], SidecarHandle]
-"""Hook for the git gate sidecar: (plan, its private dir, socket path) -> handle.
-Like egress, it must listen on the given Unix socket and hold the remotes'
-credentials itself. Set `GIT_GATE` once it exists; until then remotes are refused."""
+def start_git_gate(plan: BottlePlan, gdir: Path, socket: Path, audit: Path) -> SidecarHandle:
+    """The git gate sidecar: listens on the bottle's socket and holds the remotes'
+    credentials itself (imported lazily: bottles without remotes never pay for it)."""
+    from bot_bottle.sidecars.git_gate.starter import start_git_gate as start
 
-GIT_GATE: GitGateStarter | None = None
+    return start(plan, gdir, socket, audit)
 
 
 def start_sidecars(
@@ -140,17 +140,17 @@ def start_sidecars(
     req = EgressRequest(
         routes=routes,
         socket=egress.socket,
-        audit_log=eg / "audit.jsonl",
+        audit_log=StateStore.audit_log(sd),
         confdir=eg / "conf",
         log=eg / "egress.log",
         env=sidecar_env,
     )
     bottle.sidecars.append(start_egress(req, executor, zygote_socket(store)))
     gate = bottle.spec.sidecar("git-gate")
-    if gate is not None and GIT_GATE is not None:
+    if gate is not None:
         gdir = sidecar_dir(sd, "git-gate")
         gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        bottle.sidecars.append(GIT_GATE(plan, gdir, gate.socket))
+        bottle.sidecars.append(start_git_gate(plan, gdir, gate.socket, StateStore.audit_log(sd)))
     store.update(
         bottle.meta.slug,
         pids={s.name: s.pid for s in bottle.sidecars},
@@ -189,11 +189,6 @@ def run_bottle(
 
     store = store or StateStore()
     executor = executor or base.ProcessExecutor()
-    if plan.git_remotes and GIT_GATE is None:
-        raise BackendUnavailable(
-            "this bottle declares git remotes, but the git gate is not available in this build",
-            "remove bottles.<name>.git.remotes for now",
-        )
     inputs = materialize(plan, host_env)
     backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
     if not confirm(plan, backend):

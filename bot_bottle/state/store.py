@@ -67,6 +67,11 @@ class StateStore:
     def dir(self, slug: str) -> Path:
         return self.bottles / slug
 
+    @staticmethod
+    def audit_log(state_dir: Path) -> Path:
+        """The bottle's one hash-chained audit log, shared by egress and the git gate."""
+        return state_dir / "audit.jsonl"
+
     def create(
         self, *, agent: str, bottle: str, backend: str, manifest_path: str, manifest_digest: str
     ) -> BottleMetadata:

@@ -29,19 +29,25 @@ PASSED_ENV = ("PATH", "LANG", "TZ", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", SSH_KEY_
               SSH_KNOWN_HOSTS_ENV)  # fmt: skip
 
 
-def start_git_gate(plan: BottlePlan, gdir: Path, socket: Path) -> SidecarHandle:
+def start_git_gate(plan: BottlePlan, gdir: Path, socket: Path, audit: Path) -> SidecarHandle:
     cfg = gdir / "gate.json"
     cfg.write_text(config_json(plan.git_remotes), encoding="utf-8")
-    audit = gdir.parent / "egress" / "audit.jsonl"  # the bottle's one audit log
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env["HOME"] = str(gdir)
     argv = [sys.executable, "-m", "bot_bottle", "git-gate", "serve", "--config", str(cfg),
-            "--listen", f"unix:{socket}", "--audit-log", str(audit),
+            # relative to cwd (the sockets dir), as for egress: a Unix socket path is
+            # limited to 107 bytes and state dirs can be deeper than that
+            "--listen", f"unix:{socket.name}", "--audit-log", str(audit),
             "--state", str(gdir / "state")]  # fmt: skip
     log = gdir / "git-gate.log"
     with open(log, "ab") as log_f:
         proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=log_f, start_new_session=True
+            argv,
+            env=env,
+            cwd=socket.parent,
+            stdout=subprocess.PIPE,
+            stderr=log_f,
+            start_new_session=True,
         )
     assert proc.stdout is not None
     try:

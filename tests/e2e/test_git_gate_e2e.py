@@ -1,0 +1,110 @@
+"""Inside a real namespace bottle the agent clones, commits and pushes through the git
+gate to an upstream behind a real sshd whose key only the gate holds; a push carrying
+a secret is refused with file and line; nothing inside the bottle holds the key."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import base_env, bb, grep_tree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "git_gate"))
+from git_gate_harness import Upstream
+from git_gate_harness import upstream as _upstream_fixture
+
+pytestmark = pytest.mark.e2e
+upstream = _upstream_fixture
+FAKE_AWS = "AKIA" + "Q7ZT4KXW2M3N5P6R"
+
+AGENT = """
+set -e
+exec > /workspace/agent.log 2>&1
+git clone -q "$UPSTREAM" repo
+cd repo
+echo "from the bottle" > bottle.txt
+git add bottle.txt
+git commit -qm "agent change"
+git push origin HEAD:refs/heads/agent/e2e
+echo "PUSH1=ok"
+printf 'region = us-east-1\\naws_access_key_id = %s\\n' "$FAKE_KEY" > leak.cfg
+git add leak.cfg
+git commit -qm "oops"
+if git push origin HEAD:refs/heads/agent/leak; then echo "PUSH2=accepted"; else echo "PUSH2=rejected"; fi
+{ echo "== env"; env; echo "== home"; find "$HOME" -type f -exec cat {} +; echo "== fs"; \
+  ls -la / /home /root 2>&1 || true; } > /workspace/dump.txt 2>&1
+"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Path]:
+    d = tmp_path / "ws"
+    d.mkdir()
+    yield d
+
+
+def test_agent_pushes_through_gate(
+    tmp_path: Path, ws: Path, bwrap_ok: None, upstream: Upstream
+) -> None:
+    (ws / "agent.sh").write_text(AGENT)
+    (tmp_path / "bot-bottle.yaml").write_text(f"""
+bottles:
+  g:
+    agent_provider: {{template: command, command: [sh, /workspace/agent.sh]}}
+    env: {{UPSTREAM: "{upstream.url}", FAKE_KEY: {FAKE_AWS}}}
+    git:
+      user: {{name: Bottle Bot, email: bottle@example.com}}
+      remotes:
+        - name: origin
+          url: "{upstream.url}"
+          protected_refs: [refs/heads/main]
+          allowed_refs: ["refs/heads/agent/*"]
+    workspace: {{mode: mount, path: ws}}
+    backend: namespace
+agents:
+  pusher: {{bottle: g}}
+""")
+    env = base_env(tmp_path)
+    env["BOT_BOTTLE_GIT_SSH_KEY"] = str(upstream.key)
+    env["BOT_BOTTLE_GIT_SSH_KNOWN_HOSTS"] = str(upstream.known_hosts)
+    r = bb(["run", "pusher", "-y", "--keep"], env, tmp_path, timeout=180)
+    log = (ws / "agent.log").read_text() if (ws / "agent.log").exists() else ""
+    assert r.returncode == 0, r.stderr + log
+
+    assert "PUSH1=ok" in log, log
+    head = upstream.rev("refs/heads/agent/e2e")
+    assert head, log
+    author = upstream_author(upstream, head)
+    assert author == "Bottle Bot <bottle@example.com>"
+
+    assert "PUSH2=rejected" in log, log
+    assert "leak.cfg:2" in log and "aws-access-key" in log, log
+    assert FAKE_AWS not in log.split("PUSH2")[1].replace(f"FAKE_KEY={FAKE_AWS}", "")
+    assert upstream.rev("refs/heads/agent/leak") == ""
+
+    dump = (ws / "dump.txt").read_text()
+    key_text = upstream.key.read_text().strip().splitlines()[1]
+    assert key_text not in dump
+    assert "BOT_BOTTLE_GIT_SSH_KEY" not in dump and str(upstream.key) not in dump
+    assert "PRIVATE KEY" not in dump
+    assert grep_tree(tmp_path / "bb-home", key_text) == []
+
+    slugs = [b["slug"] for b in json.loads(bb(["ls", "--json"], env, tmp_path).stdout)]
+    logs = bb(["logs", slugs[0], "--json"], env, tmp_path)
+    pushes = [json.loads(x) for x in logs.stdout.splitlines() if '"git-push"' in x]
+    assert [p["verdict"] for p in pushes] == ["accepted", "rejected"], logs.stdout + logs.stderr
+    assert FAKE_AWS not in logs.stdout
+    assert bb(["logs", slugs[0], "--verify"], env, tmp_path).returncode == 0
+    assert bb(["rm", *slugs], env, tmp_path).returncode == 0
+
+
+def upstream_author(up: Upstream, rev: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "--git-dir", str(up.bare), "log", "-1", "--format=%an <%ae>", rev],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
