@@ -181,6 +181,9 @@ def start_upstream(tmp: Path) -> Upstream:
 
         def get_request(self) -> tuple[socket.socket, object]:
             sock, addr = super().get_request()
+            # Headers and body go out in separate writes; without this, Nagle plus
+            # delayed ACK adds 40 ms to every keep-alive response.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     server = Server(("127.0.0.1", 0), Handler)
