@@ -3,6 +3,7 @@ network namespace on a per-bottle internal network (see `layout.py` for the shap
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -36,6 +37,7 @@ class DockerBackend:
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
         self._client: Any = None
+        self._targets: dict[str, DockerTarget] = {}
 
     @property
     def client(self) -> Any:
@@ -46,25 +48,29 @@ class DockerBackend:
     # ------------------------------------------------------------------ probe
 
     def probe(self) -> Availability:
+        """Engine reachable, and what isolation it gives. Whether gVisor works is
+        tested for real (a networked container under runsc) when no verdict younger
+        than `runtime.VERDICT_TTL` exists for this engine, so `doctor` reports a real
+        result while launches stay cheap."""
         try:
             info = self.client.info()
         except BackendUnavailable as e:
             return Availability(False, e.message, ["a running Docker engine (docker.io)"])
         version = info.get("ServerVersion", "?")
-        verdict = self._refresh_runtime_verdict(info)
+        verdict = runtime.cached(runtime.engine_key(info)) or self._test_runtime(info)
         isolation = (
             "gVisor (runsc): containers get their own kernel"
             if verdict.runsc_works
-            else f"runc: containers share the host kernel ({verdict.detail})"
+            else f"runc: containers share the host kernel; {verdict.detail}"
         )
         return Availability(True, f"Docker {version}; {isolation}")
 
-    def _refresh_runtime_verdict(self, info: dict[str, Any]) -> runtime.RuntimeVerdict:
+    def _test_runtime(self, info: dict[str, Any]) -> runtime.RuntimeVerdict:
         from bot_bottle.images.build import BUNDLED, host_ca_bundle, image_exists, tag_for
 
         key = runtime.engine_key(info)
         if runtime.RUNSC not in info.get("Runtimes", {}):
-            verdict = runtime.RuntimeVerdict(key, False, False, "runsc is not installed")
+            verdict = runtime.RuntimeVerdict(key, False, False, "gVisor (runsc) not installed")
         else:
             tag = tag_for(BUNDLED["relay"], host_ca_bundle().read_bytes())
             if not image_exists(tag):
@@ -78,19 +84,29 @@ class DockerBackend:
     # ------------------------------------------------------------------ lifecycle
 
     def prepare(self, spec: BottleSpec) -> DockerTarget:
-        """Create the network, volumes and both containers, start them, copy the
-        workspace in (copy mode); the returned Target is ready for provisioning."""
+        """Resolve (or build) the images, then create and start the bottle in the
+        background: the launcher starts its host sidecars meanwhile, and the returned
+        Target waits for the containers on first use. Errors surface there."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from bot_bottle.images.build import BUNDLED, ensure
 
         relay_image, _ = ensure(BUNDLED["relay"], progress=_progress)
         agent_image = self._agent_image(spec)
-        n = Names.of(spec.slug)
-        info = self.client.info()
-        rt = runtime.choose(info)
-        pid = os.getpid()
         for link in spec.sidecars:
             # Bound into the relay before the launcher starts the sidecars in it.
             link.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
+        future = pool.submit(self._create_bottle, spec, relay_image, agent_image)
+        pool.shutdown(wait=False)
+        target = DockerTarget(future.result)
+        self._targets[spec.slug] = target
+        return target
+
+    def _create_bottle(self, spec: BottleSpec, relay_image: str, agent_image: str) -> Any:
+        n = Names.of(spec.slug)
+        rt = runtime.choose(self.client.info())
+        pid = os.getpid()
         with engine_errors(f"creating bottle {spec.slug}"):
             self.client.networks.create(
                 n.network, driver="bridge", internal=True, options=layout.NETWORK_OPTIONS,
@@ -110,15 +126,22 @@ class DockerBackend:
         self._record(spec, pid, rt)
         if spec.workspace_mode == "copy" and spec.workspace_path:
             self._copy_workspace(agent, Path(spec.workspace_path))
-        return DockerTarget(agent)
+        return agent
 
     def launch(self, spec: BottleSpec) -> None:
-        """Everything long-lived started in `prepare`; make sure it is still up."""
+        """Everything long-lived started in `prepare`: write what provisioning queued
+        and make sure the containers are still up."""
+        target = self._targets.get(spec.slug)
+        if target is not None:
+            target.flush()
         if not self.is_running(spec):
             raise BackendUnavailable(f"bottle {spec.slug} stopped before launch",
                                      f"`docker logs {Names.of(spec.slug).sidecar}`")  # fmt: skip
 
     def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
+        target = self._targets.get(spec.slug)
+        if target is not None:
+            target.flush()
         return self._executor.interactive(self.exec_cmd(spec, argv, tty=tty))
 
     def exec_cmd(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> Cmd:
@@ -130,7 +153,16 @@ class DockerBackend:
                      Names.of(spec.slug).agent, *argv)  # fmt: skip
         return Cmd(argv_full, env=env)
 
+    def _settle(self, spec: BottleSpec) -> None:
+        """Wait for a creation still running in the background (its errors are the
+        caller's business elsewhere), so stop/remove never race it and leak objects."""
+        target = self._targets.get(spec.slug)
+        if target is not None:
+            with contextlib.suppress(Exception):
+                target.container  # noqa: B018 - waits for the creation to finish
+
     def stop(self, spec: BottleSpec) -> None:
+        self._settle(spec)
         n = Names.of(spec.slug)
         for name in (n.agent, n.sidecar):
             c = self._get(name)
@@ -158,13 +190,18 @@ class DockerBackend:
             if agent.status != "running":
                 agent.start()
         self._record(spec, os.getpid(), None)
-        return DockerTarget(agent)
+        target = DockerTarget(agent)
+        self._targets[spec.slug] = target
+        return target
 
     def remove(self, spec: BottleSpec) -> None:
+        self._settle(spec)
+        self._targets.pop(spec.slug, None)
         remove_labelled(self.client, spec.slug)
         (spec.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     def is_running(self, spec: BottleSpec) -> bool:
+        self._settle(spec)
         n = Names.of(spec.slug)
         for name in (n.sidecar, n.agent):
             c = self._get(name)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bot_bottle.state.store import home_dir
 
 RUNSC = "runsc"
+VERDICT_TTL = 600.0  # seconds; doctor after that tests again
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class RuntimeVerdict:
     runsc_registered: bool
     runsc_works: bool
     detail: str
+    tested_at: float = 0.0
 
 
 def _cache_path() -> Any:
@@ -56,18 +59,20 @@ def test_runsc(client: Any, image: str) -> RuntimeVerdict:
 
 
 def save(v: RuntimeVerdict) -> None:
+    v = replace(v, tested_at=time.time())
     p = _cache_path()
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(asdict(v)) + "\n")
 
 
-def cached(key: str) -> RuntimeVerdict | None:
+def cached(key: str, max_age: float | None = VERDICT_TTL) -> RuntimeVerdict | None:
     try:
         raw = json.loads(_cache_path().read_text())
         v = RuntimeVerdict(**raw)
     except (OSError, ValueError, TypeError):
         return None
-    return v if v.engine == key else None
+    fresh = max_age is None or time.time() - v.tested_at < max_age
+    return v if v.engine == key and fresh else None
 
 
 def choose(info: dict[str, Any]) -> str | None:
@@ -76,5 +81,5 @@ def choose(info: dict[str, Any]) -> str | None:
     forced = os.environ.get("BOT_BOTTLE_DOCKER_RUNTIME")
     if forced:
         return None if forced == "runc" else forced
-    v = cached(engine_key(info))
+    v = cached(engine_key(info), max_age=None)
     return RUNSC if v is not None and v.runsc_works else None

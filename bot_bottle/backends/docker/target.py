@@ -1,12 +1,20 @@
-"""`DockerTarget`: the provisioning `Target` of a running agent container."""
+"""`DockerTarget`: the provisioning `Target` of an agent container.
+
+Files are batched: `put_file` queues, and the queue goes in as one archive per base
+directory (HOME, workspace) on the next `run` or `flush`. Each `put_archive` is an
+engine round trip of tens of milliseconds, and provisioning writes several files.
+The container itself may still be starting (see `DockerBackend.prepare`): the first
+call that needs it waits for it.
+"""
 
 from __future__ import annotations
 
 import io
 import posixpath
 import tarfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot_bottle.backends.docker.engine import engine_errors
@@ -17,20 +25,35 @@ from bot_bottle.provision.target import CommandResult
 _UID, _GID = (int(x) for x in AGENT_USER.split(":"))
 
 
-def file_archive(relpath: str, data: bytes, mode: int) -> bytes:
-    """A tar of `relpath` (with its parent directories) owned by the agent user."""
+def archive(files: Sequence[tuple[str, bytes, int]]) -> bytes:
+    """A tar of (relative path, data, mode) with their parent directories, all owned
+    by the agent user."""
     buf = io.BytesIO()
     now = time.time()
+    seen: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        parts = relpath.split("/")
-        for i in range(1, len(parts)):
-            d = tarfile.TarInfo("/".join(parts[:i]))
-            d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, _UID, _GID, now
-            tar.addfile(d)
-        f = tarfile.TarInfo(relpath)
-        f.size, f.mode, f.uid, f.gid, f.mtime = len(data), mode, _UID, _GID, now
-        tar.addfile(f, io.BytesIO(data))
+        for relpath, data, mode in files:
+            parts = relpath.split("/")
+            for i in range(1, len(parts)):
+                name = "/".join(parts[:i])
+                if name not in seen:
+                    seen.add(name)
+                    d = tarfile.TarInfo(name)
+                    d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, _UID, _GID, now
+                    tar.addfile(d)
+            f = tarfile.TarInfo(relpath)
+            f.size, f.mode, f.uid, f.gid, f.mtime = len(data), mode, _UID, _GID, now
+            tar.addfile(f, io.BytesIO(data))
     return buf.getvalue()
+
+
+def resolve(path: str) -> str:
+    """A bottle path (absolute, or `~/...`) as a normalized absolute path."""
+    if path == "~" or path.startswith("~/"):
+        path = HOME + path[1:]
+    if not path.startswith("/"):
+        raise ValueError(f"bottle path must be absolute or ~/...: {path!r}")
+    return posixpath.normpath(path)
 
 
 class DockerTarget:
@@ -38,8 +61,14 @@ class DockerTarget:
     agent user. Writable places are HOME, the workspace and tmpfs; the root is
     read-only, so a step writing elsewhere fails loudly instead of silently."""
 
-    def __init__(self, container: Any) -> None:
-        self._c = container
+    def __init__(self, container: Any | Callable[[], Any]) -> None:
+        self._get = container if callable(container) else (lambda: container)
+        self._pending: list[tuple[str, bytes, int]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def container(self) -> Any:
+        return self._get()
 
     @property
     def home(self) -> str:
@@ -49,30 +78,37 @@ class DockerTarget:
     def workspace(self) -> str:
         return WORKSPACE
 
-    def _resolve(self, path: str) -> str:
-        if path == "~" or path.startswith("~/"):
-            path = HOME + path[1:]
-        if not path.startswith("/"):
-            raise ValueError(f"bottle path must be absolute or ~/...: {path!r}")
-        return posixpath.normpath(path)
-
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        full = self._resolve(path)
-        for base in (HOME, WORKSPACE):
-            if full.startswith(base + "/"):
-                archive = file_archive(full[len(base) + 1 :], data, mode)
-                break
-        else:
-            parent = posixpath.dirname(full)
-            self._check(self.run(["mkdir", "-p", parent]), f"mkdir -p {parent}")
-            base, archive = parent, file_archive(posixpath.basename(full), data, mode)
-        with engine_errors(f"copying {full} into {self._c.name}"):
-            if not self._c.put_archive(base, archive):
-                raise BackendUnavailable(f"the engine refused to write {full}", "")
+        with self._lock:
+            self._pending.append((resolve(path), data, mode))
+
+    def flush(self) -> None:
+        """Write every queued file (one archive per base directory)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        groups: dict[str, list[tuple[str, bytes, int]]] = {}
+        for full, data, mode in pending:
+            base = next((b for b in (HOME, WORKSPACE) if full.startswith(b + "/")), None)
+            if base is None:
+                base = posixpath.dirname(full)
+                self._check(self._exec(["mkdir", "-p", base], None), f"mkdir -p {base}")
+            groups.setdefault(base, []).append((full[len(base) + 1 :], data, mode))
+        c = self.container
+        for base, files in groups.items():
+            with engine_errors(f"copying files into {c.name}:{base}"):
+                if not c.put_archive(base, archive(files)):
+                    raise BackendUnavailable(f"the engine refused to write into {base}", "")
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
-        with engine_errors(f"running {argv[0]} in {self._c.name}"):
-            code, (out, err) = self._c.exec_run(
+        self.flush()
+        return self._exec(argv, env)
+
+    def _exec(self, argv: Sequence[str], env: Mapping[str, str] | None) -> CommandResult:
+        c = self.container
+        with engine_errors(f"running {argv[0]} in {c.name}"):
+            code, (out, err) = c.exec_run(
                 list(argv), user=AGENT_USER, workdir=WORKSPACE, environment=dict(env or {}),
                 demux=True,
             )  # fmt: skip

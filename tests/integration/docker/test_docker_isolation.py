@@ -57,6 +57,7 @@ def test_agent_reaches_sidecar_and_nothing_else(
     backend: object, spec: BottleSpec, fake_egress: FakeSidecar, host_listener: int
 ) -> None:
     target = backend.prepare(spec)  # type: ignore[attr-defined]
+    assert target.container.status == "running" or target.container.reload() is None
     gateway = _network_gateway(spec.slug)
     targets = [
         ("127.0.0.1", 3128),  # the egress sidecar, relayed to the host socket

@@ -77,7 +77,9 @@ LAUNCHER = textwrap.dedent(
                         manifest_digest="d")
     store.update(meta.slug, pids={"launcher": os.getpid()}, status="running")
     spec = BottleSpec(meta.slug, store.dir(meta.slug), "none", "", image="general")
-    DockerBackend(ProcessExecutor()).prepare(spec)
+    backend = DockerBackend(ProcessExecutor())
+    backend.prepare(spec)
+    backend.launch(spec)
     print(meta.slug, flush=True)
     sys.stdin.read()
     """
