@@ -62,11 +62,19 @@ def routes_doc(up: Upstream, dlp: bool = True) -> dict[str, object]:
         {"host": f"svc{i}.bench.test", "paths": ["/api", "/v2"], "methods": ["GET", "POST"]}
         for i in range(49)
     ]
-    routes.append({"host": "api.example.test", "paths": ["/v1"],
-                   "auth": {"scheme": "Bearer", "slot": "EGRESS_TOKEN_0"}})
+    routes.append(
+        {
+            "host": "api.example.test",
+            "paths": ["/v1"],
+            "auth": {"scheme": "Bearer", "slot": "EGRESS_TOKEN_0"},
+        }
+    )
     return {
-        "version": 1, "bottle": "bench", "routes": routes,
-        "hosts": {"api.example.test": "127.0.0.1"}, "ssrf_ip_allowlist": ["127.0.0.1/32"],
+        "version": 1,
+        "bottle": "bench",
+        "routes": routes,
+        "hosts": {"api.example.test": "127.0.0.1"},
+        "ssrf_ip_allowlist": ["127.0.0.1/32"],
         "upstream_ca": str(up.ca_path),
         "dlp": {"enabled": dlp, "canaries": ["AKIAFAKECANARY0000001"]},
     }
@@ -90,19 +98,38 @@ def run_load(client: httpx.Client, base: str, small: int, uploads: int) -> tuple
     return rps, mbps
 
 
-def run_egress(tmp: Path, up: Upstream, dlp: bool, args: argparse.Namespace,
-               procs: list[subprocess.Popen[bytes]]) -> tuple[float, float]:
+def run_egress(
+    tmp: Path,
+    up: Upstream,
+    dlp: bool,
+    args: argparse.Namespace,
+    procs: list[subprocess.Popen[bytes]],
+) -> tuple[float, float]:
     tmp.mkdir()
     routes = tmp / "routes.json"
     routes.write_text(json.dumps(routes_doc(up, dlp)))
     econf = tmp / "egress"
     eport = free_port()
     p = subprocess.Popen(
-        [sys.executable, "-m", "bot_bottle", "egress", "serve", "--routes", str(routes),
-         "--listen", f"127.0.0.1:{eport}", "--audit-log", str(tmp / "audit.jsonl"),
-         "--confdir", str(econf)],
-        env={**os.environ, "EGRESS_TOKEN_0": SECRET}, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, cwd=str(ROOT),
+        [
+            sys.executable,
+            "-m",
+            "bot_bottle",
+            "egress",
+            "serve",
+            "--routes",
+            str(routes),
+            "--listen",
+            f"127.0.0.1:{eport}",
+            "--audit-log",
+            str(tmp / "audit.jsonl"),
+            "--confdir",
+            str(econf),
+        ],
+        env={**os.environ, "EGRESS_TOKEN_0": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=str(ROOT),
     )
     procs.append(p)
     assert p.stdout is not None
@@ -132,8 +159,9 @@ def main() -> int:
     try:
         up_ctx = ssl.create_default_context(cafile=str(up.ca_path))
         with httpx.Client(verify=up_ctx, timeout=60) as c:
-            results["(1) direct"] = run_load(c, f"https://127.0.0.1:{up.port}", args.small,
-                                             args.uploads)
+            results["(1) direct"] = run_load(
+                c, f"https://127.0.0.1:{up.port}", args.small, args.uploads
+            )
 
         from bot_bottle.sidecars.egress.trust import write_upstream_bundle
 
@@ -143,17 +171,30 @@ def main() -> int:
         port = free_port()
         mitmdump = shutil.which("mitmdump", path=os.path.dirname(sys.executable)) or "mitmdump"
         p = subprocess.Popen(
-            [mitmdump, "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
-             "--set", f"confdir={mconf}", "--set", f"ssl_verify_upstream_trusted_ca={bundle}",
-             "--set", "connection_strategy=lazy"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                mitmdump,
+                "-q",
+                "--listen-host",
+                "127.0.0.1",
+                "--listen-port",
+                str(port),
+                "--set",
+                f"confdir={mconf}",
+                "--set",
+                f"ssl_verify_upstream_trusted_ca={bundle}",
+                "--set",
+                "connection_strategy=lazy",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         procs.append(p)
         wait_port(port, p)
         ctx = ssl.create_default_context(cafile=str(mconf / "mitmproxy-ca-cert.pem"))
         with httpx.Client(proxy=f"http://127.0.0.1:{port}", verify=ctx, timeout=60) as c:
-            results["(2) bare mitmproxy"] = run_load(c, f"https://127.0.0.1:{up.port}",
-                                                     args.small, args.uploads)
+            results["(2) bare mitmproxy"] = run_load(
+                c, f"https://127.0.0.1:{up.port}", args.small, args.uploads
+            )
 
         for name, dlp in (("(3) bot-bottle egress", True), ("(3b) egress, DLP off", False)):
             results[name] = run_egress(tmp / f"egress-dlp-{dlp}", up, dlp, args, procs)
@@ -164,8 +205,10 @@ def main() -> int:
         up.stop()
 
     policy = EgressPolicy.from_json(json.dumps(routes_doc(up)))
-    route_s = micro(lambda: decide_route(policy.routes, "GET", "api.example.test",
-                                         "/v1/some/./deep//path?x=1"), 20000)
+    route_s = micro(
+        lambda: decide_route(policy.routes, "GET", "api.example.test", "/v1/some/./deep//path?x=1"),
+        20000,
+    )
     scanner = Scanner(exact={"EGRESS_TOKEN_0": SECRET}, canaries=["AKIAFAKECANARY0000001"])
     body = os.urandom(MIB // 2).hex().encode()
     dlp_s = micro(lambda: scanner.first(body), 20)

@@ -22,13 +22,26 @@ def egress() -> None:
 
 
 @egress.command("serve")
-@click.option("--routes", "routes", required=True, type=click.Path(dir_okay=False),
-              help="Routes file rendered from the bottle plan (JSON; hot-reloaded).")
+@click.option(
+    "--routes",
+    "routes",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Routes file rendered from the bottle plan (JSON; hot-reloaded).",
+)
 @click.option("--listen", required=True, help="HOST:PORT or unix:PATH.")
-@click.option("--audit-log", type=click.Path(dir_okay=False), default=None,
-              help="Append one hash-chained JSON line per decision here.")
-@click.option("--confdir", type=click.Path(file_okay=False), default=None,
-              help="mitmproxy confdir; the agent trusts its mitmproxy-ca-cert.pem.")
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append one hash-chained JSON line per decision here.",
+)
+@click.option(
+    "--confdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="mitmproxy confdir; the agent trusts its mitmproxy-ca-cert.pem.",
+)
 def serve_cmd(routes: str, listen: str, audit_log: str | None, confdir: str | None) -> None:
     """Run the egress proxy. Prints `READY <address>` when it accepts connections.
 
@@ -70,8 +83,10 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
         return ts, str(rec.get("decision", "")), "routes reload", str(rec.get("reason", ""))
     what = f"{rec.get('method', '')} {rec.get('host', '')}{rec.get('path', '')}".strip()
     if rec.get("decision") == "allow":
-        detail = f"{rec.get('status', '')} {rec.get('route', '')} " \
-                 f"{rec.get('bytes_out', 0)}↑ {rec.get('bytes_in', 0)}↓ {rec.get('duration_ms', 0)}ms"
+        detail = (
+            f"{rec.get('status', '')} {rec.get('route', '')} "
+            f"{rec.get('bytes_out', 0)}↑ {rec.get('bytes_in', 0)}↓ {rec.get('duration_ms', 0)}ms"
+        )
     else:
         detail = f"[{rec.get('rule', '')}] {rec.get('reason', '')}"
     return ts, str(rec.get("decision", "")), what, detail
@@ -88,8 +103,9 @@ def _is_denied(rec: dict[str, Any]) -> bool:
 @click.option("--denied", is_flag=True, help="Only denials and errors.")
 @click.option("--json", "as_json", is_flag=True, help="Raw JSON lines.")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if broken.")
-def logs(slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool,
-         verify: bool) -> None:
+def logs(
+    slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool, verify: bool
+) -> None:
     """Show a bottle's egress and git-gate audit log."""
     if file_:
         path = Path(file_)
@@ -121,5 +137,8 @@ def logs(slug: str | None, file_: str | None, follow: bool, denied: bool, as_jso
             continue
         ts, verdict, what, detail = _row(rec)
         style = colour.get(verdict, "white")
-        console.print(f"[dim]{ts}[/] [{style}]{verdict:5}[/] {escape(what)}  [dim]{escape(detail)}[/]",
-                      markup=True, soft_wrap=True)
+        console.print(
+            f"[dim]{ts}[/] [{style}]{verdict:5}[/] {escape(what)}  [dim]{escape(detail)}[/]",
+            markup=True,
+            soft_wrap=True,
+        )

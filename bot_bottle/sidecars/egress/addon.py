@@ -119,7 +119,8 @@ class EgressAddon:
         d = gate.check_git_push(req.method, m.path, query)
         if not d.allow:
             return d
-        head = "\n".join(f"{k}: {v}" for k, v in req.headers.items(multi=True))
+        headers: Any = req.headers  # mitmproxy's multidict methods are untyped
+        head = "\n".join(f"{k}: {v}" for k, v in headers.items(multi=True))
         d = gate.scan(req.method + " " + req.path, head)
         if d.allow:
             # Forward exactly the path that was checked, so upstream cannot read it differently.
@@ -191,8 +192,17 @@ class EgressAddon:
             ip, d = None, Decision.denied("ssrf", f"internal error ({type(e).__name__})")
         if ip is None:
             server.error = f"bot-bottle egress denied connection to {host}: {d.reason}"
-            self._write(gate, {"kind": "connection", "host": host, "decision": "deny",
-                               "rule": d.rule, "reason": d.reason, "status": 0})
+            self._write(
+                gate,
+                {
+                    "kind": "connection",
+                    "host": host,
+                    "decision": "deny",
+                    "rule": d.rule,
+                    "reason": d.reason,
+                    "status": 0,
+                },
+            )
             return
         if ip != host:
             server.address = (ip, port)
@@ -231,13 +241,14 @@ class EgressAddon:
         gate = self.routes.current()
         route = flow.metadata.get(_ROUTE)
         msg = flow.error.msg if flow.error else "error"
-        d = Decision(True, "route", reason=f"upstream error: {msg}",
-                     route=route.label if route else "")
+        d = Decision(
+            True, "route", reason=f"upstream error: {msg}", route=route.label if route else ""
+        )
         self._audit(flow, gate, d, status=502, decision="error")
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
-        msg = flow.websocket.messages[-1]
+        msg: Any = flow.websocket.messages[-1]
         if not msg.from_client:
             return
         gate = self.routes.current()
@@ -246,8 +257,9 @@ class EgressAddon:
             return
         msg.drop()
         self._write(gate, self._fields(flow, d, status=0) | {"kind": "websocket"})
-        if flow.killable:
-            flow.kill()
+        live: Any = flow
+        if live.killable:
+            live.kill()
 
     def tcp_start(self, flow: Any) -> None:
         """Raw TCP inside a tunnel would bypass every HTTP check: only passthrough routes."""
@@ -256,8 +268,17 @@ class EgressAddon:
         gate = self.routes.current()
         target = self._connect.get(flow.client_conn.id, ("", 0))[0]
         d = Decision.denied("protocol", "non-HTTP traffic inside a CONNECT tunnel")
-        self._write(gate, {"kind": "connection", "host": target, "decision": "deny",
-                           "rule": d.rule, "reason": d.reason, "status": 0})
+        self._write(
+            gate,
+            {
+                "kind": "connection",
+                "host": target,
+                "decision": "deny",
+                "rule": d.rule,
+                "reason": d.reason,
+                "status": 0,
+            },
+        )
         flow.kill()
 
     def udp_start(self, flow: Any) -> None:
@@ -296,8 +317,15 @@ class EgressAddon:
             "duration_ms": round((time.monotonic() - t0) * 1000, 2) if t0 else 0.0,
         }
 
-    def _audit(self, flow: http.HTTPFlow, gate: Gate, d: Decision, status: int,
-               bytes_in: int = 0, decision: str = "") -> None:
+    def _audit(
+        self,
+        flow: http.HTTPFlow,
+        gate: Gate,
+        d: Decision,
+        status: int,
+        bytes_in: int = 0,
+        decision: str = "",
+    ) -> None:
         flow.metadata[_AUDITED] = True
         rec = self._fields(flow, d, status)
         rec["bytes_in"] = bytes_in

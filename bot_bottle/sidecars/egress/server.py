@@ -61,10 +61,11 @@ class Ready:
     async def running(self) -> None:
         from mitmproxy import ctx
 
-        addrs = ctx.master.addons.get("proxyserver").listen_addrs()
+        master: Any = ctx.master
+        addrs = master.addons.get("proxyserver").listen_addrs()
         if not addrs:
             print("egress: proxy did not start listening", file=sys.stderr, flush=True)
-            ctx.master.shutdown()
+            master.shutdown()
             return
         host, port = addrs[0][0], addrs[0][1]
         if self.listen.unix is not None:
@@ -86,22 +87,28 @@ def _stderr_reload(audit: AuditWriter | None, bottle: str) -> Any:
     def on_reload(ok: bool, message: str) -> None:
         print(f"egress: {message}", file=sys.stderr, flush=True)
         if audit is not None:
-            audit.write({"kind": "reload", "rule": "reload",
-                         "decision": "allow" if ok else "deny", "reason": message})
+            audit.write(
+                {
+                    "kind": "reload",
+                    "rule": "reload",
+                    "decision": "allow" if ok else "deny",
+                    "reason": message,
+                }
+            )
 
     return on_reload
 
 
-def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> DumpMaster:
-    """A mitmproxy master with the default addons and the sidecar's options, no console
-    output (shared with the benchmark's bare-mitmproxy baseline). Needs a running loop."""
+def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> Any:
+    """A mitmproxy DumpMaster with the default addons and the sidecar's options, and no
+    console output. Needs a running event loop."""
     opts = options.Options(
         listen_host=listen.host,
         listen_port=listen.port,
         confdir=str(confdir),
         ssl_verify_upstream_trusted_ca=str(upstream_bundle),
     )
-    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    master: Any = DumpMaster(opts, with_termlog=False, with_dumper=False)
     # Options below belong to default addons, so they exist only once those are loaded.
     master.options.update(
         # Dial upstream only after the request passed every check.
@@ -113,7 +120,7 @@ def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> DumpMas
 
 
 async def _run(listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon) -> int:
-    master = make_master(listen, confdir, bundle)
+    master: Any = make_master(listen, confdir, bundle)
     master.addons.add(addon, Ready(listen))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,7 +7,7 @@ import subprocess
 
 import httpx
 import pytest
-from conftest import SECRET, Egress
+from egress_harness import SECRET, Egress
 from egress_upstream import Upstream
 
 pytestmark = pytest.mark.integration
@@ -21,8 +21,14 @@ def client(eg: Egress, **kw: object) -> httpx.Client:
 def test_allowed_request_gets_injected_bearer(egress: Egress, upstream: Upstream) -> None:
     url = f"https://api.example.test:{upstream.port}/v1/models?x=1"
     with client(egress) as c:
-        r = c.get(url, headers={"authorization": "Bearer agent-placeholder",
-                                "x-api-key": "agent-key", "cookie": "s=1"})
+        r = c.get(
+            url,
+            headers={
+                "authorization": "Bearer agent-placeholder",
+                "x-api-key": "agent-key",
+                "cookie": "s=1",
+            },
+        )
     assert r.status_code == 200, r.text
     got = upstream.last()
     assert got.path == "/v1/models?x=1"
@@ -36,10 +42,24 @@ def test_allowed_request_gets_injected_bearer(egress: Egress, upstream: Upstream
 
 def test_header_scheme_injection_with_curl(egress: Egress, upstream: Upstream) -> None:
     out = subprocess.run(
-        ["curl", "-sS", "--proxy", egress.proxy, "--cacert", str(egress.ca),
-         "-H", "x-api-key: agent-fake", "-H", "authorization: Basic Zm9vOmJhcg==",
-         "-d", "hello", f"https://other.example.test:{upstream.port}/anything"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "curl",
+            "-sS",
+            "--proxy",
+            egress.proxy,
+            "--cacert",
+            str(egress.ca),
+            "-H",
+            "x-api-key: agent-fake",
+            "-H",
+            "authorization: Basic Zm9vOmJhcg==",
+            "-d",
+            "hello",
+            f"https://other.example.test:{upstream.port}/anything",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stderr
     got = upstream.last()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CANARY, PROTECTED, SECRET, Egress, curl
+from egress_harness import CANARY, PROTECTED, SECRET, Egress, curl
 from egress_upstream import Upstream
 
 pytestmark = pytest.mark.integration
@@ -52,14 +52,19 @@ def test_encoded_path_tricks_rejected(egress: Egress, upstream: Upstream, path: 
 
 
 def test_dot_dot_is_normalized_then_checked(egress: Egress, upstream: Upstream) -> None:
-    code, body, _ = curl(egress, "--path-as-is",
-                         f"https://api.example.test:{upstream.port}/v1/../admin")
+    code, body, _ = curl(
+        egress, "--path-as-is", f"https://api.example.test:{upstream.port}/v1/../admin"
+    )
     _denied(egress, code, body, "path", "path /admin is not under")
 
 
 def test_sni_host_mismatch_is_domain_fronting(egress: Egress, upstream: Upstream) -> None:
-    code, body, _ = curl(egress, "-H", f"Host: other.example.test:{upstream.port}",
-                         f"https://api.example.test:{upstream.port}/v1/x")
+    code, body, _ = curl(
+        egress,
+        "-H",
+        f"Host: other.example.test:{upstream.port}",
+        f"https://api.example.test:{upstream.port}/v1/x",
+    )
     _denied(egress, code, body, "host-mismatch", "hosts disagree")
 
 
@@ -73,11 +78,13 @@ def test_sni_host_mismatch_is_domain_fronting(egress: Egress, upstream: Upstream
     ],
     ids=["pattern", "sidecar-credential-echo", "protected-env", "canary"],
 )
-def test_dlp_on_body(egress: Egress, upstream: Upstream, payload: str, rule: str,
-                     detector_part: str) -> None:
+def test_dlp_on_body(
+    egress: Egress, upstream: Upstream, payload: str, rule: str, detector_part: str
+) -> None:
     before = len(upstream.records)
-    code, body, _ = curl(egress, "--data-binary", payload,
-                         f"https://api.example.test:{upstream.port}/v1/upload")
+    code, body, _ = curl(
+        egress, "--data-binary", payload, f"https://api.example.test:{upstream.port}/v1/upload"
+    )
     reason = "exfiltration attempt" if rule == "canary" else "request carries a secret"
     _denied(egress, code, body, rule, reason)
     rec = egress.wait_audit(lambda r: r.get("rule") == rule)
@@ -88,31 +95,44 @@ def test_dlp_on_body(egress: Egress, upstream: Upstream, payload: str, rule: str
 def test_dlp_on_url_and_headers(egress: Egress, upstream: Upstream) -> None:
     code, body, _ = curl(egress, f"https://api.example.test:{upstream.port}/v1/x?k={CANARY}")
     _denied(egress, code, body, "canary", "exfiltration attempt")
-    code, body, _ = curl(egress, "-H", f"x-leak: {SECRET}",
-                         f"https://api.example.test:{upstream.port}/v1/x")
+    code, body, _ = curl(
+        egress, "-H", f"x-leak: {SECRET}", f"https://api.example.test:{upstream.port}/v1/x"
+    )
     _denied(egress, code, body, "dlp", "request carries a secret")
 
 
 def test_git_push_denied(egress: Egress, upstream: Upstream, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "HOME": str(tmp_path),
-           "GIT_SSL_CAINFO": str(egress.ca)}
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "HOME": str(tmp_path),
+        "GIT_SSL_CAINFO": str(egress.ca),
+    }
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              env=env, timeout=60)
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
     git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x")
-    out = git("-c", f"http.proxy={egress.proxy}", "push", f"https://api.example.test:{upstream.port}/repo.git", "HEAD:main")
+    out = git(
+        "-c",
+        f"http.proxy={egress.proxy}",
+        "push",
+        f"https://api.example.test:{upstream.port}/repo.git",
+        "HEAD:main",
+    )
     assert out.returncode != 0
     assert "403" in out.stderr
     rec = egress.wait_audit(lambda r: r.get("rule") == "git-push")
     assert rec["reason"] == "pushes go through the git gate"
 
 
-def test_ssrf_loopback_denied_without_allowlist(make_egress: Callable[..., Egress],
-                                                upstream: Upstream) -> None:
+def test_ssrf_loopback_denied_without_allowlist(
+    make_egress: Callable[..., Egress], upstream: Upstream
+) -> None:
     eg = make_egress(doc_extra={"ssrf_ip_allowlist": []})
     code, body, _ = curl(eg, f"https://loop.example.test:{upstream.port}/anything")
     _denied(eg, code, body, "ssrf", "127.0.0.1")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import DEFAULT_ROUTES, Egress, routes_doc
+from egress_harness import DEFAULT_ROUTES, Egress, routes_doc
 from egress_upstream import Upstream
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,12 @@ def test_logs_verify_detects_tampering(egress: Egress, upstream: Upstream) -> No
     egress.wait_audit(lambda r: r.get("path") == "/v1/n2")
 
     def logs(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot_bottle", "logs", *args],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bot_bottle", "logs", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     path = str(egress.audit_path)
     ok = logs("--file", path, "--verify")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CANARY, SECRET, Egress
+from egress_harness import CANARY, SECRET, Egress
 from egress_upstream import Upstream, _ws_read, ws_frame
 
 pytestmark = pytest.mark.integration
@@ -28,8 +28,10 @@ def test_sse_arrives_before_the_stream_ends(egress: Egress, upstream: Upstream) 
     upstream.sse_log.clear()
     url = f"https://api.example.test:{upstream.port}/sse"
     events = []
-    with httpx.Client(proxy=egress.proxy, verify=_ctx(egress), timeout=30) as c, \
-            c.stream("GET", url) as r:
+    with (
+        httpx.Client(proxy=egress.proxy, verify=_ctx(egress), timeout=30) as c,
+        c.stream("GET", url) as r,
+    ):
         for line in r.iter_lines():
             if line.startswith("data: "):
                 events.append(line[6:])
@@ -45,12 +47,38 @@ def test_http2_between_agent_and_proxy(egress: Egress, upstream: Upstream) -> No
     # curl offers h2 first (httpx offers http/1.1 first, and the proxy honours the order).
     base = f"https://api.example.test:{upstream.port}"
     out = subprocess.run(
-        ["curl", "-sS", "--http2", "--proxy", egress.proxy, "--cacert", str(egress.ca),
-         "-o", "/dev/null", "-w", "%{http_version} %{http_code}\n",
-         "-H", "authorization: Bearer placeholder", "-d", "x" * 1000, f"{base}/v1/h2",
-         "--next", "--http2", "--proxy", egress.proxy, "--cacert", str(egress.ca),
-         "-o", "/dev/null", "-w", "%{http_version} %{http_code}\n", f"{base}/v2/no"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "curl",
+            "-sS",
+            "--http2",
+            "--proxy",
+            egress.proxy,
+            "--cacert",
+            str(egress.ca),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}\n",
+            "-H",
+            "authorization: Bearer placeholder",
+            "-d",
+            "x" * 1000,
+            f"{base}/v1/h2",
+            "--next",
+            "--http2",
+            "--proxy",
+            egress.proxy,
+            "--cacert",
+            str(egress.ca),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}\n",
+            f"{base}/v2/no",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.stdout.split("\n")[:2] == ["2 200", "2 403"], out.stderr
     got = next(r for r in reversed(upstream.records) if r.path == "/v1/h2")
@@ -60,14 +88,18 @@ def test_http2_between_agent_and_proxy(egress: Egress, upstream: Upstream) -> No
 def _ws_connect(eg: Egress, port: int) -> ssl.SSLSocket:
     host, _, pport = eg.address.rpartition(":")
     raw = socket.create_connection((host, int(pport)), timeout=10)
-    raw.sendall(f"CONNECT api.example.test:{port} HTTP/1.1\r\nHost: api.example.test:{port}"
-                "\r\n\r\n".encode())
+    raw.sendall(
+        f"CONNECT api.example.test:{port} HTTP/1.1\r\nHost: api.example.test:{port}"
+        "\r\n\r\n".encode()
+    )
     assert b" 200 " in raw.recv(4096)
     tls = _ctx(eg).wrap_socket(raw, server_hostname="api.example.test")
     key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(f"GET /ws HTTP/1.1\r\nHost: api.example.test:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    tls.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: api.example.test:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += tls.recv(1)
@@ -87,14 +119,27 @@ def test_websocket_echo_and_dlp(egress: Egress, upstream: Upstream) -> None:
     tls.close()
 
 
-def test_unix_socket_listener(make_egress: Callable[..., Egress], upstream: Upstream,
-                              tmp_path: Path) -> None:
+def test_unix_socket_listener(
+    make_egress: Callable[..., Egress], upstream: Upstream, tmp_path: Path
+) -> None:
     # Unix socket paths are limited to ~108 bytes, so not under pytest's deep tmp_path.
     sock_path = os.path.join(tempfile.mkdtemp(prefix="bbeg"), "egress.sock")
     eg = make_egress(listen=f"unix:{sock_path}")
     assert eg.address == f"unix:{sock_path}"
     out = subprocess.run(
-        ["curl", "-sS", "--unix-socket", sock_path, "--cacert", str(eg.ca),
-         "--proxy", "http://localhost", f"https://api.example.test:{upstream.port}/v1/u"],
-        capture_output=True, text=True, timeout=30)
+        [
+            "curl",
+            "-sS",
+            "--unix-socket",
+            sock_path,
+            "--cacert",
+            str(eg.ca),
+            "--proxy",
+            "http://localhost",
+            f"https://api.example.test:{upstream.port}/v1/u",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and '"ok": true' in out.stdout, out.stderr

@@ -80,15 +80,22 @@ def decide_route(routes: Sequence[Route], method: str, host: str, target: str) -
             continue
         if r.methods and method.upper() not in r.methods:
             return RouteMatch(
-                Decision.denied("method", f"{method} not allowed on {r.label}",
-                                f"add {method} to methods of route {r.label}", route=r.label),
-                r, path,
+                Decision.denied(
+                    "method",
+                    f"{method} not allowed on {r.label}",
+                    f"add {method} to methods of route {r.label}",
+                    route=r.label,
+                ),
+                r,
+                path,
             )
         return RouteMatch(Decision.allowed(route=r.label), r, path)
     return RouteMatch(
-        Decision.denied("path", f"path {path} not allowed for {h}",
-                        f"add {path} to paths of a route for {h}"),
-        None, path,
+        Decision.denied(
+            "path", f"path {path} not allowed for {h}", f"add {path} to paths of a route for {h}"
+        ),
+        None,
+        path,
     )
 
 
@@ -98,8 +105,9 @@ def check_address(ip: str, allowlist: Sequence[str]) -> Decision:
         if addr in ipaddress.ip_network(cidr, strict=False):
             return Decision.allowed("ssrf")
     if not addr.is_global or addr.is_multicast:
-        return Decision.denied("ssrf", f"address {ip} is not public",
-                               f"add {ip}/32 to ssrf_ip_allowlist")
+        return Decision.denied(
+            "ssrf", f"address {ip} is not public", f"add {ip}/32 to ssrf_ip_allowlist"
+        )
     return Decision.allowed("ssrf")
 
 
@@ -112,8 +120,12 @@ class Finding:
 
 
 class Scanner:
-    def __init__(self, exact: Mapping[str, str] | None = None, canaries: Sequence[str] = (),
-                 patterns: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        exact: Mapping[str, str] | None = None,
+        canaries: Sequence[str] = (),
+        patterns: Sequence[str] = (),
+    ) -> None:
         self._exact = [(k, v.encode()) for k, v in (exact or {}).items() if v]
         self._canaries = [c.encode() for c in canaries if c]
         self._patterns = [re.compile(p.encode()) for p in patterns]
@@ -144,8 +156,13 @@ def is_git_receive_pack(method: str, path: str, query: str) -> bool:
 
 
 _MODULES = {
-    "bot_bottle.policy.route": ("PathRejected", "RouteMatch", "normalize_host",
-                                "find_host_route", "decide_route"),
+    "bot_bottle.policy.route": (
+        "PathRejected",
+        "RouteMatch",
+        "normalize_host",
+        "find_host_route",
+        "decide_route",
+    ),
     "bot_bottle.policy.ssrf": ("check_address",),
     "bot_bottle.policy.dlp": ("Scanner", "Finding"),
     "bot_bottle.policy.git_http": ("is_git_receive_pack",),

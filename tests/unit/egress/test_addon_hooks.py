@@ -1,0 +1,188 @@
+"""The addon hooks on fabricated flows: order of checks, stripping, injection, 403 bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from egress_unit_env import CANARY, SECRET, Env
+from mitmproxy.test import tflow, tutils
+
+
+def flow(
+    host: str = "api.example.test",
+    path: str = "/v1/x",
+    method: str = "GET",
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+    connect: bool = True,
+) -> tflow.HTTPFlow:
+    f = tflow.tflow()
+    f.request = tutils.treq(
+        host=host,
+        port=443,
+        path=path.encode(),
+        method=method.encode(),
+        content=content,
+        scheme=b"https",
+        authority=b"",
+    )
+    f.request.headers.clear()
+    f.request.headers["host"] = host
+    for k, v in (headers or {}).items():
+        f.request.headers[k] = v
+    f.client_conn.tls = True
+    f.client_conn.sni = host
+    return f
+
+
+def run(env: Env, f: tflow.HTTPFlow, connect_host: str | None = "same") -> tflow.HTTPFlow:
+    if connect_host:
+        c = tflow.tflow()
+        c.client_conn = f.client_conn
+        c.request = tutils.treq(
+            method=b"CONNECT",
+            host=f.request.host if connect_host == "same" else connect_host,
+            port=443,
+            path=b"",
+            scheme=b"",
+            authority=b"",
+        )
+        env.addon.http_connect(c)
+        assert c.response is None
+    env.addon.requestheaders(f)
+    asyncio.run(env.addon.request(f))
+    return f
+
+
+def denied(f: tflow.HTTPFlow, rule: str) -> str:
+    assert f.response is not None and f.response.status_code == 403
+    assert f.response.headers["x-bot-bottle-denied"] == rule
+    text = f.response.get_text()
+    assert (
+        text.startswith(f"bot-bottle egress denied {f.request.method} ") and "\nto allow: " in text
+    )
+    return text
+
+
+def test_allowed_request_strips_agent_auth_and_injects(env: Env) -> None:
+    f = run(
+        env,
+        flow(
+            headers={
+                "authorization": "Bearer placeholder",
+                "x-api-key": "k",
+                "cookie": "a=b",
+                "proxy-authorization": "Basic eA==",
+            }
+        ),
+    )
+    assert f.response is None
+    h = f.request.headers
+    assert h["authorization"] == f"Bearer {SECRET}"
+    assert "x-api-key" not in h and "cookie" not in h and "proxy-authorization" not in h
+    assert f.request.host == "93.184.216.10" and h["host"] == "api.example.test"
+
+
+def test_basic_scheme_is_base64_of_user_pass(env: Env) -> None:
+    f = run(env, flow(host="basic.example.test", path="/any"))
+    assert f.request.headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+
+
+def test_no_route_path_method(env: Env) -> None:
+    assert "not in the egress routes" in denied(run(env, flow(host="x.test"), None), "route")
+    assert "/v2" in denied(run(env, flow(path="/v2/a")), "path")
+    denied(run(env, flow(method="DELETE")), "method")
+    denied(run(env, flow(path="/v1/%2e%2e/admin")), "path-rejected")
+
+
+def test_connect_without_route_refused(env: Env) -> None:
+    c = tflow.tflow()
+    c.request = tutils.treq(
+        method=b"CONNECT", host="evil.test", port=443, path=b"", scheme=b"", authority=b""
+    )
+    env.addon.http_connect(c)
+    denied(c, "connect")
+    assert env.audit()[-1]["rule"] == "connect"
+
+
+def test_sni_connect_host_must_agree(env: Env) -> None:
+    f = flow()
+    f.client_conn.sni = "open.example.test"
+    assert "hosts disagree" in denied(run(env, f), "host-mismatch")
+    denied(run(env, flow(), connect_host="open.example.test"), "host-mismatch")
+
+
+def test_dlp_runs_before_injection_and_never_logs_the_value(env: Env) -> None:
+    denied(run(env, flow(method="POST", content=f"x={SECRET}".encode())), "dlp")
+    text = denied(run(env, flow(method="POST", content=CANARY.encode())), "canary")
+    assert "exfiltration attempt" in text
+    denied(run(env, flow(headers={"x-t": "ghp_" + "b" * 36})), "dlp")
+    denied(run(env, flow(path=f"/v1/{SECRET}")), "dlp")
+    log = env.audit_path.read_text()
+    assert SECRET not in log and CANARY not in log
+    assert "[redacted" in log
+
+
+def test_injected_credential_is_not_scanned(env: Env) -> None:
+    f = run(env, flow(method="POST", content=b"plain"))
+    assert f.response is None and f.request.headers["authorization"].endswith(SECRET)
+
+
+def test_ssrf_denies_private_address(env: Env) -> None:
+    assert "10.0.0.5" in denied(run(env, flow(host="open.example.test", path="/")), "ssrf")
+
+
+def test_git_push_denied(env: Env) -> None:
+    f = run(env, flow(path="/v1/repo.git/info/refs?service=git-receive-pack"))
+    assert "git gate" in denied(f, "git-push")
+
+
+def test_passthrough_ignored_only_with_matching_sni(env: Env) -> None:
+    from types import SimpleNamespace
+
+    c = tflow.tflow()
+    c.request = tutils.treq(
+        method=b"CONNECT", host="pass.example.test", port=443, path=b"", scheme=b"", authority=b""
+    )
+    env.addon.http_connect(c)
+    for sni, ignored in (("pass.example.test", True), ("api.example.test", False)):
+        data = SimpleNamespace(
+            context=SimpleNamespace(client=c.client_conn),
+            client_hello=SimpleNamespace(sni=sni),
+            ignore_connection=False,
+        )
+        env.addon.tls_clienthello(data)
+        assert data.ignore_connection is ignored
+
+
+def test_server_connect_pins_checked_address(env: Env) -> None:
+    from types import SimpleNamespace
+
+    f = run(env, flow())
+    server = SimpleNamespace(address=(f.request.host, 443), error=None, tls=True, sni=None)
+    asyncio.run(env.addon.server_connect(SimpleNamespace(server=server, client=f.client_conn)))
+    assert server.error is None and server.sni == "api.example.test"
+    bad = SimpleNamespace(address=("127.0.0.1", 443), error=None, tls=True, sni=None)
+    asyncio.run(env.addon.server_connect(SimpleNamespace(server=bad, client=f.client_conn)))
+    assert bad.error and "denied" in bad.error
+
+
+def test_exception_in_a_check_is_a_deny(env: Env, monkeypatch: object) -> None:
+    import pytest
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    gate = env.routes.current()
+    mp.setattr(type(gate), "check_route", lambda *a: 1 / 0)
+    denied(run(env, flow(), None), "internal")
+
+
+def test_streaming_response_counts_bytes(env: Env) -> None:
+    f = run(env, flow())
+    f.response = tutils.tresp()
+    env.addon.responseheaders(f)
+    assert callable(f.response.stream)
+    assert f.response.stream(b"abc") == b"abc"
+    env.addon.response(f)
+    rec = env.audit()[-1]
+    assert rec["decision"] == "allow" and rec["bytes_in"] == 3

@@ -1,0 +1,50 @@
+"""Hot reload: an atomic replace swaps the gate; an invalid file is refused, old routes stay."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from egress_unit_env import DOC
+
+from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.routes_file import RoutesFile
+
+
+def replace(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def test_reload_and_refusal(tmp_path: Path) -> None:
+    p = tmp_path / "routes.json"
+    p.write_text(json.dumps(DOC))
+    events: list[tuple[bool, str]] = []
+    creds = Credentials.from_env({"EGRESS_TOKEN_0": "a", "EGRESS_TOKEN_1": "b"})
+    rf = RoutesFile(p, creds, on_reload=lambda ok, m: events.append((ok, m)), interval=0)
+    assert len(rf.current().policy.routes) == 4
+    replace(p, json.dumps(dict(DOC, routes=DOC["routes"][:1])))
+    assert len(rf.current().policy.routes) == 1 and events[-1][0] is True
+    replace(p, "{not json")
+    assert len(rf.current().policy.routes) == 1
+    assert events[-1][0] is False and "old routes stay" in events[-1][1]
+    rf.current()
+    assert len(events) == 2, "a refused file is reported once"
+    replace(
+        p,
+        json.dumps(
+            dict(
+                DOC,
+                routes=[{"host": "x.test", "auth": {"scheme": "Bearer", "slot": "EGRESS_TOKEN_7"}}],
+            )
+        ),
+    )
+    assert len(rf.current().policy.routes) == 1
+    assert "EGRESS_TOKEN_7" in events[-1][1], "a slot the sidecar lacks is refused too"
+
+
+def test_credentials_repr_hides_values() -> None:
+    c = Credentials.from_env({"EGRESS_TOKEN_0": "sk-hidden", "PATH": "/bin"})
+    assert "sk-hidden" not in repr(c) and "EGRESS_TOKEN_0" in repr(c)
