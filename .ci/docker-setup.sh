@@ -6,6 +6,8 @@
 #   BOT_BOTTLE      command to run bot-bottle (default: bot-bottle, else python3 -m bot_bottle)
 #   DOCKERD_LOG     where a dockerd we start logs (default /tmp/dockerd.log)
 #   BB_CA_BUNDLE    extra CA bundle for image builds (default: the host's trust store)
+#   BB_IMAGES       images to build (default: what launches use; "all" adds the sidecar
+#                   image, which carries bot-bottle itself and so rebuilds on every change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,8 +43,29 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "engine: $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
 
+# gVisor: when runsc is installed but unknown to the engine, register it so `doctor`
+# can test it for real (it decides; bottles use runsc only if that test passes).
+if command -v runsc >/dev/null 2>&1 && ! docker info --format '{{json .Runtimes}}' | grep -q runsc; then
+  log "registering $(command -v runsc) with dockerd"
+  mkdir -p /etc/docker
+  python3 - "$(command -v runsc)" <<'PY'
+import json, os, sys
+p = "/etc/docker/daemon.json"
+d = json.load(open(p)) if os.path.exists(p) else {}
+d.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[1]}
+open(p, "w").write(json.dumps(d, indent=2) + "\n")
+PY
+  kill -HUP "$(pidof dockerd)"
+  for _ in $(seq 1 50); do
+    docker info --format '{{json .Runtimes}}' | grep -q runsc && break
+    sleep 0.1
+  done
+fi
+
 ca=()
 if [ -n "${BB_CA_BUNDLE:-}" ]; then ca=(--ca-bundle "$BB_CA_BUNDLE"); fi
 
 "${bb[@]}" images bootstrap "${ca[@]}"
-"${bb[@]}" images build "${ca[@]}"
+images=(${BB_IMAGES:-relay agent-general agent-claude agent-codex})
+if [ "${images[*]}" = all ]; then images=(); fi
+"${bb[@]}" images build "${ca[@]}" "${images[@]}"

@@ -44,18 +44,24 @@ def test_runsc(client: Any, image: str) -> RuntimeVerdict:
         return RuntimeVerdict(key, False, False, "runsc is not registered with the engine")
     net = client.networks.create("bb-runsc-probe", internal=True,
                                  labels={"bot-bottle.role": "probe"})  # fmt: skip
+    container = None
     try:
-        out = client.containers.run(
+        container = client.containers.create(
             image, ["python3", "-c", "import socket; s=socket.socket(); s.bind(('0.0.0.0',0))"],
-            runtime=RUNSC, network=net.name, remove=True, stderr=True,
+            runtime=RUNSC, network=net.name, labels={"bot-bottle.role": "probe"},
         )  # fmt: skip
-        del out
-        return RuntimeVerdict(key, True, True, "gVisor (runsc) starts networked containers")
+        container.start()
+        code = container.wait(timeout=60).get("StatusCode", -1)
+        if code == 0:
+            return RuntimeVerdict(key, True, True, "gVisor (runsc) starts networked containers")
+        reason = f"exit {code}: {container.logs(tail=3).decode(errors='replace').strip()}"
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        return RuntimeVerdict(key, True, False, f"runsc is registered but failed: {first}")
+        reason = str(getattr(e, "explanation", None) or e).strip() or type(e).__name__
     finally:
+        if container is not None:
+            container.remove(force=True)
         net.remove()
+    return RuntimeVerdict(key, True, False, f"gVisor (runsc) is registered but failed: {reason}")
 
 
 def save(v: RuntimeVerdict) -> None:
