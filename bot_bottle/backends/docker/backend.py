@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import time
@@ -19,7 +20,7 @@ from bot_bottle.backends.docker import layout, runtime
 from bot_bottle.backends.docker.engine import connect, engine_errors
 from bot_bottle.backends.docker.layout import LABEL_SLUG, ContainerConfig, Names
 from bot_bottle.backends.docker.relay import READY
-from bot_bottle.backends.docker.target import DockerTarget
+from bot_bottle.backends.docker.target import DockerTarget, archive
 from bot_bottle.errors import BackendUnavailable, StateError
 
 READY_TIMEOUT = 20.0
@@ -99,7 +100,7 @@ class DockerBackend:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
         future = pool.submit(self._create_bottle, spec, relay_image, agent_image)
         pool.shutdown(wait=False)
-        target = DockerTarget(future.result)
+        target = DockerTarget(future.result, layout.agent_user(spec))
         self._targets[spec.slug] = target
         return target
 
@@ -123,6 +124,11 @@ class DockerBackend:
                                                      launcher_pid=pid))  # fmt: skip
             self._wait_ready(sidecar)
             agent.start()
+            user = layout.agent_user(spec)
+            if user != layout.AGENT_USER:
+                # HOME came from the image owned by uid 1000; hand it to the agent.
+                home = archive([], user, dirs=(posixpath.basename(layout.HOME),))
+                agent.put_archive(layout.HOME_VOLUME_AT, home)
         self._record(spec, pid, rt)
         if spec.workspace_mode == "copy" and spec.workspace_path:
             self._copy_workspace(agent, Path(spec.workspace_path))
@@ -149,7 +155,7 @@ class DockerBackend:
         docker = shutil.which("docker") or "docker"
         flags = ["-i", "-t"] if tty else ["-i"]
         env = {k: os.environ[k] for k in _CLI_ENV if k in os.environ}
-        argv_full = (docker, "exec", *flags, "-u", layout.AGENT_USER, "-w", layout.WORKSPACE,
+        argv_full = (docker, "exec", *flags, "-u", layout.agent_user(spec), "-w", layout.WORKSPACE,
                      Names.of(spec.slug).agent, *argv)  # fmt: skip
         return Cmd(argv_full, env=env)
 
@@ -190,7 +196,7 @@ class DockerBackend:
             if agent.status != "running":
                 agent.start()
         self._record(spec, os.getpid(), None)
-        target = DockerTarget(agent)
+        target = DockerTarget(agent, layout.agent_user(spec))
         self._targets[spec.slug] = target
         return target
 

@@ -24,6 +24,7 @@ LABEL_ROLE = "bot-bottle.role"
 LABEL_LAUNCHER = "bot-bottle.launcher"
 LABEL_STATE = "bot-bottle.state"  # the bottle's state dir: gc never guesses the home
 HOME = "/home/agent"
+HOME_VOLUME_AT = "/home"  # the volume holds /home, so the engine can chown HOME in it
 WORKSPACE = "/workspace"
 AGENT_USER = "1000:1000"
 SIDECAR_USER = "10001:10001"
@@ -168,6 +169,17 @@ def sidecar_config(
     )
 
 
+def agent_user(spec: BottleSpec) -> str:
+    """Who the agent runs as: uid 1000, except with a bind-mounted workspace, where it is
+    the workspace's owner, so the agent can edit the files it was given and what it
+    creates belongs to the user (as in the namespace backend). A root-owned mounted
+    workspace therefore means uid 0 without any capability, as bwrap would run it."""
+    if spec.workspace_mode == "mount" and spec.workspace_path:
+        st = os.stat(spec.workspace_path)
+        return f"{st.st_uid}:{st.st_gid}"
+    return AGENT_USER
+
+
 def agent_env(spec: BottleSpec) -> dict[str, str]:
     """The agent's environment: the spec's, then proxy/CA variables, HOME and PATH."""
     env = dict(spec.env)
@@ -188,7 +200,7 @@ def agent_config(
     """The agent container: no network of its own (it joins the sidecar's namespace),
     read-only root, HOME and workspace on volumes (or the workspace bind-mounted)."""
     n = Names.of(spec.slug)
-    mounts = [Mount(HOME, n.home, "volume")]
+    mounts = [Mount(HOME_VOLUME_AT, n.home, "volume")]
     if spec.workspace_mode == "mount":
         mounts.append(Mount(WORKSPACE, spec.workspace_path, "bind"))
     else:
@@ -198,7 +210,7 @@ def agent_config(
         name=n.agent,
         image=image,
         command=("sleep", "infinity"),
-        user=AGENT_USER,
+        user=agent_user(spec),
         labels=labels(spec.slug, "agent", spec.state_dir, launcher_pid),
         environment=agent_env(spec),
         mounts=tuple(mounts),

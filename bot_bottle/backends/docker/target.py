@@ -22,16 +22,22 @@ from bot_bottle.backends.docker.layout import AGENT_USER, HOME, WORKSPACE
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.provision.target import CommandResult
 
-_UID, _GID = (int(x) for x in AGENT_USER.split(":"))
 
-
-def archive(files: Sequence[tuple[str, bytes, int]]) -> bytes:
-    """A tar of (relative path, data, mode) with their parent directories, all owned
-    by the agent user."""
+def archive(
+    files: Sequence[tuple[str, bytes, int]], user: str = AGENT_USER, dirs: Sequence[str] = ()
+) -> bytes:
+    """A tar of (relative path, data, mode) with their parent directories, plus `dirs`,
+    all owned by `user` ("uid:gid"); extracting it chowns directories that exist."""
+    uid, gid = (int(x) for x in user.split(":"))
     buf = io.BytesIO()
     now = time.time()
     seen: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in dirs:
+            seen.add(name)
+            d = tarfile.TarInfo(name)
+            d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, uid, gid, now
+            tar.addfile(d)
         for relpath, data, mode in files:
             parts = relpath.split("/")
             for i in range(1, len(parts)):
@@ -39,10 +45,10 @@ def archive(files: Sequence[tuple[str, bytes, int]]) -> bytes:
                 if name not in seen:
                     seen.add(name)
                     d = tarfile.TarInfo(name)
-                    d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, _UID, _GID, now
+                    d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, uid, gid, now
                     tar.addfile(d)
             f = tarfile.TarInfo(relpath)
-            f.size, f.mode, f.uid, f.gid, f.mtime = len(data), mode, _UID, _GID, now
+            f.size, f.mode, f.uid, f.gid, f.mtime = len(data), mode, uid, gid, now
             tar.addfile(f, io.BytesIO(data))
     return buf.getvalue()
 
@@ -61,8 +67,9 @@ class DockerTarget:
     agent user. Writable places are HOME, the workspace and tmpfs; the root is
     read-only, so a step writing elsewhere fails loudly instead of silently."""
 
-    def __init__(self, container: Any | Callable[[], Any]) -> None:
+    def __init__(self, container: Any | Callable[[], Any], user: str = AGENT_USER) -> None:
         self._get = container if callable(container) else (lambda: container)
+        self._user = user
         self._pending: list[tuple[str, bytes, int]] = []
         self._lock = threading.Lock()
 
@@ -98,7 +105,7 @@ class DockerTarget:
         c = self.container
         for base, files in groups.items():
             with engine_errors(f"copying files into {c.name}:{base}"):
-                if not c.put_archive(base, archive(files)):
+                if not c.put_archive(base, archive(files, self._user)):
                     raise BackendUnavailable(f"the engine refused to write into {base}", "")
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
@@ -109,7 +116,7 @@ class DockerTarget:
         c = self.container
         with engine_errors(f"running {argv[0]} in {c.name}"):
             code, (out, err) = c.exec_run(
-                list(argv), user=AGENT_USER, workdir=WORKSPACE, environment=dict(env or {}),
+                list(argv), user=self._user, workdir=WORKSPACE, environment=dict(env or {}),
                 demux=True,
             )  # fmt: skip
         return CommandResult(int(code), (out or b"").decode(errors="replace"),

@@ -125,3 +125,21 @@ def _network_gateway(slug: str) -> str:
     net = docker.from_env().networks.get(f"bb-{slug}-internal")
     cfg = net.attrs["IPAM"]["Config"] or [{}]
     return str(cfg[0].get("Gateway", ""))
+
+
+def test_mounted_workspace_is_edited_as_its_owner(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar
+) -> None:
+    import dataclasses
+    import os
+    from pathlib import Path
+
+    ws = Path(spec.workspace_path)
+    mounted = dataclasses.replace(spec, workspace_mode="mount")
+    target = backend.prepare(mounted)  # type: ignore[attr-defined]
+    target.put_file("~/.config/x", b"1")
+    r = target.run(["sh", "-c", "id -u; echo from-bottle > out.txt; cat ~/.config/x"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(ws.stat().st_uid), "1"]
+    assert (ws / "out.txt").read_text() == "from-bottle\n"
+    assert (ws / "out.txt").stat().st_uid == os.stat(ws).st_uid

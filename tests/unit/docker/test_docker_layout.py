@@ -81,11 +81,15 @@ def test_parse_memory_rejects(bad: str) -> None:
         layout.parse_memory(bad)
 
 
-def test_workspace_modes() -> None:
+def test_workspace_modes(tmp_path: Path) -> None:
     copy = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", "bb-dev-amber-1a2b-work", "volume") in copy.mounts
-    mount = layout.agent_config(spec(workspace_mode="mount"), "a", runtime=None, launcher_pid=1)
-    assert layout.Mount("/workspace", "/src", "bind") in mount.mounts
+    assert copy.user == "1000:1000"
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
+    mount = layout.agent_config(s, "a", runtime=None, launcher_pid=1)
+    assert layout.Mount("/workspace", str(tmp_path), "bind") in mount.mounts
+    st = tmp_path.stat()
+    assert mount.user == f"{st.st_uid}:{st.st_gid}"  # the files' owner edits them
 
 
 def test_agent_env_points_at_the_relayed_egress_and_tools() -> None:
