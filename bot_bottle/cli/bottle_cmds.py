@@ -62,17 +62,18 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
     to the agent. The bottle is removed on exit unless --keep."""
     from bot_bottle.launch import RunOptions, run_bottle
-    from bot_bottle.manifest import load_manifest, manifest_path
-    from bot_bottle.plan import resolve
+    from bot_bottle.manifest.location import manifest_path
+    from bot_bottle.plan.cache import cached_resolve
 
     _require_consent(yes)
     path = manifest_path(manifest_file)
-    plan = resolve(load_manifest(path), agent, os.environ, agent_args)
+    store = _store()
+    plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     slugs: list[str] = []
     rc = run_bottle(
         plan, manifest_path=str(path), host_env=os.environ,
         options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()),
-        store=_store(), confirm=_confirm_factory(yes), on_started=lambda m: slugs.append(m.slug),
+        store=store, confirm=_confirm_factory(yes), on_started=lambda m: slugs.append(m.slug),
     )  # fmt: skip
     if keep and slugs:
         click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
@@ -87,8 +88,8 @@ def resume(slug: str, yes: bool) -> None:
     from pathlib import Path
 
     from bot_bottle.launch import RunOptions, resumable, run_bottle
-    from bot_bottle.manifest import load_manifest
-    from bot_bottle.plan import resolve
+    from bot_bottle.manifest.loader import load_manifest
+    from bot_bottle.plan.resolver import resolve
 
     _require_consent(yes)
     store = _store()

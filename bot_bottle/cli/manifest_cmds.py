@@ -14,9 +14,10 @@ from bot_bottle import __version__
 from bot_bottle.cli.options import manifest_option
 from bot_bottle.cli.summary import plan_dict, render_plan
 from bot_bottle.errors import ManifestError
-from bot_bottle.manifest import load_manifest, manifest_path
+from bot_bottle.manifest.loader import load_manifest
+from bot_bottle.manifest.location import manifest_path
 from bot_bottle.manifest.model import Manifest
-from bot_bottle.plan import resolve
+from bot_bottle.plan.resolver import resolve
 
 
 @click.command()

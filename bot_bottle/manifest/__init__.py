@@ -1,14 +1,5 @@
-"""The manifest: schema, loading, validation and JSON Schema export."""
+"""The manifest: schema (`model`), loading and validation (`loader`).
 
-from bot_bottle.manifest.loader import LoadedManifest, load_manifest, manifest_path, parse_manifest
-from bot_bottle.manifest.model import AgentSpec, BottleSpec, Manifest
-
-__all__ = [
-    "AgentSpec",
-    "BottleSpec",
-    "LoadedManifest",
-    "Manifest",
-    "load_manifest",
-    "manifest_path",
-    "parse_manifest",
-]
+Import from the submodules: this package stays empty so that code which only needs
+a manifest's path or a cached plan never imports PyYAML and pydantic.
+"""

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,6 @@ from pydantic import BaseModel, ValidationError
 
 from bot_bottle.errors import ManifestError
 from bot_bottle.manifest.model import Manifest
-
-DEFAULT_NAME = "bot-bottle.yaml"
-ENV_VAR = "BOT_BOTTLE_MANIFEST"
 
 
 @dataclass(frozen=True)
@@ -56,12 +51,6 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def manifest_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """`-f FILE`, else `$BOT_BOTTLE_MANIFEST`, else `./bot-bottle.yaml`."""
-    env = os.environ if env is None else env
-    return Path(explicit or env.get(ENV_VAR) or DEFAULT_NAME)
 
 
 def load_manifest(path: Path) -> LoadedManifest:

@@ -1,7 +1,3 @@
-"""Resolving a manifest into a `BottlePlan`, and a plan into per-launch inputs."""
-
-from bot_bottle.plan.materialize import LaunchInputs, materialize
-from bot_bottle.plan.model import BottlePlan
-from bot_bottle.plan.resolve import resolve
-
-__all__ = ["BottlePlan", "LaunchInputs", "materialize", "resolve"]
+"""Resolving a manifest into a `BottlePlan` (`resolver`), a plan into per-launch inputs
+(`materialize`), and caching plans (`cache`). Import from the submodules: this package
+stays empty so that loading a cached plan never imports the schema."""

@@ -102,6 +102,7 @@ class BottlePlan:
     prompt: str = ""
     manifest_digest: str = ""
     provider_options: Mapping[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()  # host files and dirs the plan was derived from
 
     def visible_env_names(self) -> list[str]:
         return [e.name for e in self.env if e.name not in self.hidden_env and not e.secret]

@@ -68,8 +68,10 @@ def resolve(
     provider = provider_for(spec.template)
 
     prompt = agent.prompt or ""
+    sources: list[str] = []
     if agent.prompt_file:
         pf = (loaded.base_dir / agent.prompt_file).resolve()
+        sources.append(str(pf))
         try:
             prompt = pf.read_text()
         except OSError as e:
@@ -94,6 +96,7 @@ def resolve(
         if not ca.is_file():
             raise ManifestError(f"no CA bundle at {ca}", f"{where}.egress.upstream_ca")
         upstream_ca = str(ca)
+        sources.append(upstream_ca)
     egress = EgressPolicy(
         bottle=agent.bottle,
         routes=policy_routes,
@@ -120,6 +123,7 @@ def resolve(
                 fix="create it, or set BOT_BOTTLE_SKILLS_DIR to where your skills live",
             )
         skills.append(str(path))
+    sources += skills
 
     ws = bottle.workspace
     ws_path = "" if ws.mode == "none" else str((loaded.base_dir / ws.path).resolve())
@@ -154,6 +158,7 @@ def resolve(
         prompt=prompt,
         manifest_digest=loaded.digest,
         provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
+        sources=tuple(sources),
     )
 
 

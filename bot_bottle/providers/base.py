@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bot_bottle.manifest.model import AgentProviderSpec
 from bot_bottle.policy.egress_policy import AuthScheme
+
+if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
+    from bot_bottle.manifest.model import AgentProviderSpec
 
 
 @dataclass(frozen=True)

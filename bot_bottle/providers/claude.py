@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bot_bottle.manifest.model import AgentProviderSpec
 from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
+
+if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
+    from bot_bottle.manifest.model import AgentProviderSpec
 
 API_HOST = "api.anthropic.com"
 PLACEHOLDER = "egress-placeholder"

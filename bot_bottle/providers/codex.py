@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bot_bottle.manifest.model import AgentProviderSpec
 from bot_bottle.providers import codex_auth
 from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
+
+if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
+    from bot_bottle.manifest.model import AgentProviderSpec
 
 # Codex in ChatGPT mode talks to chatgpt.com/backend-api; API-key mode to api.openai.com.
 API_HOSTS = ("api.openai.com", "chatgpt.com")

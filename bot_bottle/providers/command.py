@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bot_bottle.manifest.model import AgentProviderSpec
 from bot_bottle.providers.base import Contribution, ProvisionFile
+
+if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
+    from bot_bottle.manifest.model import AgentProviderSpec
 
 PROMPT_PATH = "~/.bot-bottle/prompt.txt"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 
-def bb(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def bb(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot_bottle", *args],
         capture_output=True, text=True, cwd=cwd, env=env, check=False,
@@ -26,14 +28,21 @@ def test_init_then_check_then_plan(tmp_path: Path) -> None:
     plan = json.loads(bb("plan", "coder", "--json", cwd=tmp_path).stdout)
     route = plan["routes"][0]
     assert route["host"] == "api.anthropic.com" and route["source"] == "claude"
-    assert route["auth"] == {"scheme": "Bearer", "slot": "EGRESS_TOKEN_0", "from": "CLAUDE_CODE_OAUTH_TOKEN"}
+    assert route["auth"] == {
+        "scheme": "Bearer",
+        "slot": "EGRESS_TOKEN_0",
+        "from": "CLAUDE_CODE_OAUTH_TOKEN",
+    }
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in plan["env"]
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("bottles: {dev: {egres: {}}}", "bottles.dev.egres: unknown key 'egres' (did you mean 'egress'?)"),
+        (
+            "bottles: {dev: {egres: {}}}",
+            "bottles.dev.egres: unknown key 'egres' (did you mean 'egress'?)",
+        ),
         ("bottles: {dev: {", "not valid YAML"),
         ("bottles: {a: {extends: a}}", "extends cycle"),
     ],

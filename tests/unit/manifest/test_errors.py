@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot_bottle.errors import ManifestError
-from bot_bottle.manifest import parse_manifest
+from bot_bottle.manifest.loader import parse_manifest
 
 B = "bottles: {dev: %s}\nagents: {c: {bottle: dev}}"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot_bottle.errors import ManifestError
-from bot_bottle.manifest import parse_manifest
+from bot_bottle.manifest.loader import parse_manifest
 
 
 def test_child_wins_per_field_and_maps_merge() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot_bottle.manifest import parse_manifest
+from bot_bottle.manifest.loader import parse_manifest
 
 FULL = """
 bottles:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot_bottle.errors import ManifestError
-from bot_bottle.manifest import parse_manifest
+from bot_bottle.manifest.loader import parse_manifest
 
 KEYS = [
     "bottles", "agents", "extends", "agent_provider", "template", "command", "auth_token",

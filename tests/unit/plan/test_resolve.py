@@ -7,7 +7,8 @@ import pytest
 
 from bot_bottle.errors import CredentialError, ManifestError
 from bot_bottle.manifest.loader import LoadedManifest
-from bot_bottle.plan import materialize, resolve
+from bot_bottle.plan.materialize import materialize
+from bot_bottle.plan.resolver import resolve
 from bot_bottle.policy.egress_policy import EgressPolicy
 
 Loader = Callable[[str], LoadedManifest]

@@ -8,7 +8,7 @@ import pytest
 
 from bot_bottle.errors import ManifestError
 from bot_bottle.manifest.loader import LoadedManifest
-from bot_bottle.plan import resolve
+from bot_bottle.plan.resolver import resolve
 
 Loader = Callable[[str], LoadedManifest]
 CLAUDE = "agent_provider: {template: claude, auth_token: CLAUDE_TOK}"
