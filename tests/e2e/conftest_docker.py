@@ -1,0 +1,42 @@
+"""Backend parametrization for the e2e tests: the same test runs in a namespace bottle
+and in a Docker bottle. Import `bottle_backend` into `conftest.py`, take it as a test
+argument and write `backend: {bottle_backend}` into the test's manifest.
+
+Docker needs an engine and the images: `.ci/docker-setup.sh` provides both (and is a
+fraction of a second when done). With CI=true a host that cannot run a backend fails
+the run; elsewhere the test skips with the reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2e_support import check_bwrap, need
+
+REPO = Path(__file__).resolve().parents[2]
+BACKENDS = ("namespace", "docker")
+
+
+def _docker_ready() -> tuple[bool, str]:
+    r = subprocess.run([str(REPO / ".ci/docker-setup.sh")], capture_output=True, text=True,
+                       timeout=1800, check=False)  # fmt: skip
+    return r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    ok, why = _docker_ready()
+    need(ok, f"no usable Docker engine (.ci/docker-setup.sh failed):\n{why}")
+
+
+@pytest.fixture(params=BACKENDS)
+def bottle_backend(request: pytest.FixtureRequest) -> str:
+    """The backend id to put in the manifest; the backend's prerequisites are met."""
+    backend = str(request.param)
+    if backend == "namespace":
+        check_bwrap()
+    else:
+        request.getfixturevalue("docker_ready")
+    return backend
