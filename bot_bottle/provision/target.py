@@ -27,7 +27,5 @@ class Target(Protocol):
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write `data` at `path` (absolute in the bottle, or `~/...`), creating parents."""
 
-    def run(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         """Run `argv` inside the bottle as the agent user and wait for it."""

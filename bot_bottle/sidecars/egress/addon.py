@@ -20,10 +20,9 @@ from mitmproxy import http
 from bot_bottle.policy.decision import Decision
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import (
-    STRIP_ALWAYS,
-    STRIP_ON_AUTH,
     Gate,
     denial_body,
+    dropped_headers,
     is_ip,
 )
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
@@ -120,7 +119,13 @@ class EgressAddon:
         if not d.allow:
             return d
         headers: Any = req.headers  # mitmproxy's multidict methods are untyped
-        head = "\n".join(f"{k}: {v}" for k, v in headers.items(multi=True))
+        # Headers stripped (or overwritten by injection) before forwarding never leave,
+        # so they are not scanned: a client's placeholder credential (Codex sends a dummy
+        # JWT, Claude a placeholder token) would otherwise be refused as a leak.
+        dropped = dropped_headers(m.route)
+        head = "\n".join(
+            f"{k}: {v}" for k, v in headers.items(multi=True) if k.lower() not in dropped
+        )
         d = gate.scan(req.method + " " + req.path, head)
         if d.allow:
             # Forward exactly the path that was checked, so upstream cannot read it differently.
@@ -146,11 +151,9 @@ class EgressAddon:
         if not d.allow:
             return d
         route = flow.metadata[_ROUTE]
-        for name in STRIP_ALWAYS:
+        for name in dropped_headers(route):
             req.headers.pop(name, None)
         if route.auth is not None:
-            for name in STRIP_ON_AUTH:
-                req.headers.pop(name, None)
             header = gate.auth_header(route)
             if header is None:
                 return Decision.denied(

@@ -29,6 +29,18 @@ P = ParamSpec("P")
 STRIP_ALWAYS = ("authorization", "proxy-authorization", "x-api-key")
 STRIP_ON_AUTH = ("cookie",)
 
+
+def dropped_headers(route: Route) -> frozenset[str]:
+    """Headers the agent sent that never reach upstream on `route`: its credentials,
+    and on authenticated routes its cookies and the header the sidecar injects."""
+    names = set(STRIP_ALWAYS)
+    if route.auth is not None:
+        names.update(STRIP_ON_AUTH)
+        if route.auth.header:
+            names.add(route.auth.header.lower())
+    return frozenset(names)
+
+
 DEFAULT_HINTS = {
     "route": "add a route for this host to the bottle's egress.routes",
     "connect": "add a route for this host to the bottle's egress.routes",

@@ -129,6 +129,21 @@ def test_injected_credential_is_not_scanned(env: Env) -> None:
     assert f.response is None and f.request.headers["authorization"].endswith(SECRET)
 
 
+PLACEHOLDER_JWT = (
+    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+    "eyJleHAiOjQxMDI0NDQ4MDAsInN1YiI6ImJvdC1ib3R0bGUtcGxhY2Vob2xkZXIifQ.bot-bottle-placeholder"
+)
+
+
+def test_stripped_headers_are_not_scanned(env: Env) -> None:
+    """A client's placeholder JWT in Authorization never leaves (it is replaced), so it is
+    not a leak; the same token in a header that is forwarded is one."""
+    f = run(env, flow(headers={"authorization": f"Bearer {PLACEHOLDER_JWT}"}))
+    assert f.response is None and f.request.headers["authorization"] == f"Bearer {SECRET}"
+    denied(run(env, flow(headers={"x-forwarded-token": PLACEHOLDER_JWT})), "dlp")
+    denied(run(env, flow(path=f"/v1/x?t={PLACEHOLDER_JWT}")), "dlp")
+
+
 def test_ssrf_denies_private_address(env: Env) -> None:
     assert "10.0.0.5" in denied(run(env, flow(host="open.example.test", path="/")), "ssrf")
 
