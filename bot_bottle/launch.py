@@ -151,9 +151,10 @@ def start_sidecars(
         gdir = sidecar_dir(sd, "git-gate")
         gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         bottle.sidecars.append(start_git_gate(plan, gdir, gate.socket, StateStore.audit_log(sd)))
+    launcher = store.load(bottle.meta.slug).pids  # keep the launcher's pid: `ls` needs it
     store.update(
         bottle.meta.slug,
-        pids={s.name: s.pid for s in bottle.sidecars},
+        pids={**launcher, **{s.name: s.pid for s in bottle.sidecars}},
         extra={**bottle.meta.extra, "sidecar_mode": bottle.sidecars[0].mode},
     )
 

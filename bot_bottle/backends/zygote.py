@@ -8,7 +8,8 @@ environment. The zygote itself never holds a credential, runs no event loop and 
 threads (so forking it is safe), and each child leads its own session, so `stop`
 and fail-closed behaviour are the same as for a cold sidecar.
 
-Run: `python -m bot_bottle.backends.zygote SOCKET` (prints `READY SOCKET`).
+Started by `bot-bottle egress warm` (or `python -m bot_bottle.backends.zygote SOCKET`,
+which prints `READY SOCKET`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ if TYPE_CHECKING:
 
 
 def _serve_fn() -> Any:
-    try:
-        from bot_bottle.sidecars.egress.serve import serve  # type: ignore[import-not-found]
-    except ImportError:
-        from bot_bottle.sidecars.egress.server import serve
+    from bot_bottle.sidecars.egress.server import serve
+
     return serve
 
 

@@ -21,6 +21,51 @@ def egress() -> None:
     """The egress sidecar (normally started by `bot-bottle run`, not by hand)."""
 
 
+@egress.command("warm")
+@click.option("--stop", is_flag=True, help="Stop the warm process instead.")
+def warm(stop: bool) -> None:
+    """Keep one pre-imported egress process running, so `run` starts in well under a
+    second: it forks one sidecar per bottle (each bottle's credentials live only in
+    its own child). Without it, each `run` pays mitmproxy's ~0.7 s import."""
+    import signal
+    import subprocess
+
+    from bot_bottle.backends.sidecar_proc import READY_TIMEOUT, alive, wait_ready
+    from bot_bottle.launch import zygote_socket
+    from bot_bottle.state.store import StateStore
+
+    sock = zygote_socket(StateStore())
+    pidfile = sock.with_suffix(".pid")
+    running = int(pidfile.read_text()) if pidfile.is_file() else 0
+    if running and not alive(running):
+        running = 0
+    if stop:
+        if running:
+            os.kill(running, signal.SIGTERM)  # its children lead their own sessions
+            click.echo(f"stopped warm egress (pid {running})")
+        else:
+            click.echo("no warm egress running")
+        pidfile.unlink(missing_ok=True)
+        sock.unlink(missing_ok=True)
+        return
+    if running:
+        click.echo(f"warm egress already running (pid {running}, {sock})")
+        return
+    sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(sock.with_suffix(".log"), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot_bottle.backends.zygote", str(sock)],
+            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    assert proc.stdout is not None
+    wait_ready(proc.stdout.fileno(), time.monotonic() + READY_TIMEOUT)
+    pidfile.write_text(f"{proc.pid}\n")
+    click.echo(
+        f"warm egress running (pid {proc.pid}); stop it with `bot-bottle egress warm --stop`"
+    )
+
+
 @egress.command("serve")
 @click.option(
     "--routes",
