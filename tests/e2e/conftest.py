@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest_docker import bottle_backend, docker_ready
 from e2e_support import check_bwrap, need
 from fakes.provider_api import FakeProviderAPI, start
+
+__all__ = ["bottle_backend", "docker_ready"]
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.e2e
 TOKEN = "sk-ant-oat01-FAKEHOSTTOKEN-e2e-7c1d9f"
 
 
-def test_claude_p_through_egress(tmp_path: Path, bwrap_ok: None, fake_api: FakeProviderAPI
-                                 ) -> None:  # fmt: skip
+def test_claude_p_through_egress(
+    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI
+) -> None:
     started = time.time()
     real = agent_cli("claude")
     (tmp_path / "ws").mkdir()
@@ -30,7 +31,7 @@ bottles:
       upstream_ca: {fake_api.ca_path}
       ssrf_ip_allowlist: [{fake_api.address}/32]
     workspace: {{mode: mount, path: ws}}
-    backend: namespace
+    backend: {bottle_backend}
 agents:
   claude: {{bottle: c}}
 """)

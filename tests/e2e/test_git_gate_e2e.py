@@ -28,12 +28,12 @@ cd repo
 echo "from the bottle" > bottle.txt
 git add bottle.txt
 git commit -qm "agent change"
-git push origin HEAD:refs/heads/agent/e2e
+git push origin "HEAD:refs/heads/agent/e2e-$BACKEND"
 echo "PUSH1=ok"
 printf 'region = us-east-1\\naws_access_key_id = %s\\n' "$FAKE_KEY" > leak.cfg
 git add leak.cfg
 git commit -qm "oops"
-if git push origin HEAD:refs/heads/agent/leak; then echo "PUSH2=accepted"; else echo "PUSH2=rejected"; fi
+if git push origin "HEAD:refs/heads/agent/leak-$BACKEND"; then echo "PUSH2=accepted"; else echo "PUSH2=rejected"; fi
 { echo "== env"; env; echo "== home"; find "$HOME" -type f -exec cat {} +; echo "== fs"; \
   ls -la / /home /root 2>&1 || true; } > /workspace/dump.txt 2>&1
 """
@@ -47,14 +47,14 @@ def ws(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_agent_pushes_through_gate(
-    tmp_path: Path, ws: Path, bwrap_ok: None, upstream: Upstream
+    tmp_path: Path, ws: Path, bottle_backend: str, upstream: Upstream
 ) -> None:
     (ws / "agent.sh").write_text(AGENT)
     (tmp_path / "bot-bottle.yaml").write_text(f"""
 bottles:
   g:
     agent_provider: {{template: command, command: [sh, /workspace/agent.sh]}}
-    env: {{UPSTREAM: "{upstream.url}", FAKE_KEY: {FAKE_AWS}}}
+    env: {{UPSTREAM: "{upstream.url}", FAKE_KEY: {FAKE_AWS}, BACKEND: {bottle_backend}}}
     git:
       user: {{name: Bottle Bot, email: bottle@example.com}}
       remotes:
@@ -63,7 +63,7 @@ bottles:
           protected_refs: [refs/heads/main]
           allowed_refs: ["refs/heads/agent/*"]
     workspace: {{mode: mount, path: ws}}
-    backend: namespace
+    backend: {bottle_backend}
 agents:
   pusher: {{bottle: g}}
 """)
@@ -75,7 +75,7 @@ agents:
     assert r.returncode == 0, r.stderr + log
 
     assert "PUSH1=ok" in log, log
-    head = upstream.rev("refs/heads/agent/e2e")
+    head = upstream.rev(f"refs/heads/agent/e2e-{bottle_backend}")
     assert head, log
     author = upstream_author(upstream, head)
     assert author == "Bottle Bot <bottle@example.com>"
@@ -83,7 +83,7 @@ agents:
     assert "PUSH2=rejected" in log, log
     assert "leak.cfg:2" in log and "aws-access-key" in log, log
     assert FAKE_AWS not in log.split("PUSH2")[1].replace(f"FAKE_KEY={FAKE_AWS}", "")
-    assert upstream.rev("refs/heads/agent/leak") == ""
+    assert upstream.rev(f"refs/heads/agent/leak-{bottle_backend}") == ""
 
     dump = (ws / "dump.txt").read_text()
     key_text = upstream.key.read_text().strip().splitlines()[1]
