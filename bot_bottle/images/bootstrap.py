@@ -57,15 +57,9 @@ def plan(rootfs: Path, *, mirror: str | None = None, apt_root: Path = Path("/"))
 
 
 def base_exists() -> bool:
-    import docker.errors
+    from bot_bottle.images.build import image_exists
 
-    client = connect()
-    with engine_errors(f"looking up {BASE_TAG}"):
-        try:
-            client.images.get(BASE_TAG)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
+    return image_exists(BASE_TAG)
 
 
 def bootstrap(

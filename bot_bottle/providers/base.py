@@ -65,3 +65,17 @@ class Provider(Protocol):
         self, options: Mapping[str, str], host_env: Mapping[str, str]
     ) -> tuple[ProvisionFile, ...]:
         """Files derived from host state at launch (placeholders only, never a secret)."""
+
+
+class NoHostState:
+    """For providers that read nothing from the host at launch."""
+
+    def launch_secrets(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> dict[str, str]:
+        return {}
+
+    def launch_files(
+        self, options: Mapping[str, str], host_env: Mapping[str, str]
+    ) -> tuple[ProvisionFile, ...]:
+        return ()

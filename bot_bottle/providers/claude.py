@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
+from bot_bottle.providers.base import Contribution, NoHostState, ProviderRoute, ProvisionFile
 
 if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
     from bot_bottle.manifest.model import AgentProviderSpec
@@ -16,7 +16,7 @@ PLACEHOLDER = "egress-placeholder"
 TOKEN_ENV = "CLAUDE_CODE_OAUTH_TOKEN"
 
 
-class ClaudeProvider:
+class ClaudeProvider(NoHostState):
     name = "claude"
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
@@ -43,13 +43,3 @@ class ClaudeProvider:
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         head = ("claude", "--append-system-prompt", prompt) if prompt else ("claude",)
         return (*head, *extra)
-
-    def launch_secrets(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
-    ) -> dict[str, str]:
-        return {}
-
-    def launch_files(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
-    ) -> tuple[ProvisionFile, ...]:
-        return ()

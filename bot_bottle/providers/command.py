@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot_bottle.providers.base import Contribution, ProvisionFile
+from bot_bottle.providers.base import Contribution, NoHostState, ProvisionFile
 
 if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
     from bot_bottle.manifest.model import AgentProviderSpec
@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
 PROMPT_PATH = "~/.bot-bottle/prompt.txt"
 
 
-class CommandProvider:
+class CommandProvider(NoHostState):
     name = "command"
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
@@ -26,13 +26,3 @@ class CommandProvider:
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         return (*(spec.command or ()), *extra)
-
-    def launch_secrets(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
-    ) -> dict[str, str]:
-        return {}
-
-    def launch_files(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
-    ) -> tuple[ProvisionFile, ...]:
-        return ()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_STATE
+from bot_bottle.backends.sidecar_proc import alive
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.state.store import BottleMetadata, StateStore
 
@@ -31,15 +31,7 @@ class Removed:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(pid) and alive(pid or 0)
 
 
 def launcher_pid(store: StateStore, meta: BottleMetadata) -> int | None:

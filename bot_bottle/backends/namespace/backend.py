@@ -27,6 +27,7 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
+from bot_bottle.backends.sidecar_proc import alive
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.provision.target import CommandResult
 
@@ -184,7 +185,7 @@ class NamespaceBackend:
             pid = int((spec.state_dir / "attached.pid").read_text())
         except (OSError, ValueError):
             return False
-        return _alive(pid)
+        return alive(pid)
 
     def stop(self, spec: BottleSpec) -> None:
         """The sandbox dies with its launcher; the launcher is stopped by the caller."""
@@ -200,13 +201,3 @@ class NamespaceBackend:
         for p in (lay.home, lay.etc, lay.sockets, lay.workspace_copy):
             shutil.rmtree(p, ignore_errors=True)
         lay.seccomp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,20 +19,10 @@ from egress_upstream import Upstream, start_upstream
 SECRET = "sk-fake-SECRET-123abc456def789ghi"
 PROTECTED = "hostsecret-PROTECT-zz9-plural-z-alpha"
 CANARY = "AKIAFAKECANARY0000001"
-SHIM_DIR = Path(__file__).resolve().parents[2] / "unit" / "egress"
 
 
 def serve_argv(args: list[str]) -> list[str]:
-    """`python -m bot_bottle ...`, or the same through the policy shim while a pure policy
-    module it needs has not landed yet."""
-    if all(importlib.util.find_spec(m) for m in ("bot_bottle.policy.dlp",)):
-        return [sys.executable, "-m", "bot_bottle", *args]
-    code = (
-        f"import sys; sys.path.insert(0, {str(SHIM_DIR)!r}); import policy_shim; "
-        "policy_shim.install(); from bot_bottle.cli.main import main; "
-        f"sys.argv = ['bot-bottle', *{args!r}]; main()"
-    )
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-m", "bot_bottle", *args]
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from policy_shim import install
-
-install()  # only fills in pure policy modules that have not landed yet
-
-from bot_bottle.sidecars.egress.addon import EgressAddon  # noqa: E402
-from bot_bottle.sidecars.egress.audit import AuditWriter  # noqa: E402
-from bot_bottle.sidecars.egress.credentials import Credentials  # noqa: E402
-from bot_bottle.sidecars.egress.routes_file import RoutesFile  # noqa: E402
+from bot_bottle.sidecars.egress.addon import EgressAddon
+from bot_bottle.sidecars.egress.audit import AuditWriter
+from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.routes_file import RoutesFile
 
 SECRET = "sk-fake-SECRET-unit-0123456789"
 CANARY = "AKIAFAKECANARY0000009"
