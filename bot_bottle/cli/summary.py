@@ -63,6 +63,7 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
         "env": plan.visible_env_names(),
         "hidden_env": len([e for e in plan.env if e.name not in plan.visible_env_names()]),
         "skills": list(plan.skills),
+        "supervise": "not available yet (ignored)" if plan.supervise else "off",
     }  # fmt: skip
 
 
@@ -113,4 +114,8 @@ def render_plan(plan: BottlePlan) -> Group:
     extras.append(
         Text(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))
     )
+    if plan.supervise:
+        extras.append(
+            Text("supervise: not available yet; the bottle runs without it", style="yellow")
+        )
     return Group(head, workspace, routes, *extras)

@@ -80,3 +80,13 @@ def test_help_lists_commands(tmp_path: Path) -> None:
     out = bb("--help", cwd=tmp_path).stdout
     for cmd in ("init", "check", "schema", "plan", "doctor"):
         assert cmd in out
+
+
+def test_supervise_says_it_is_not_available(tmp_path: Path) -> None:
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles: {dev: {supervise: true}}\nagents: {a: {bottle: dev}}"
+    )
+    assert "supervise: not available yet" in bb("plan", "a", cwd=tmp_path).stdout
+    assert json.loads(bb("plan", "a", "--json", cwd=tmp_path).stdout)["supervise"].startswith(
+        "not available"
+    )
