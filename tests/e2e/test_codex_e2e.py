@@ -56,17 +56,30 @@ agents:
     env["CODEX_HOME"] = str(host_codex)
     env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "codex", real))
     r = bb(["run", "codex", "-y", "--", "exec", "--skip-git-repo-check", "hi"], env, tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
+    seen = [(q.method, q.path) for q in fake_api.requests]
+    assert r.returncode == 0, (r.stderr[-3000:], seen)
     assert CODEX_REPLY in r.stdout
 
-    streamed = [q for q in fake_api.requests if q.path.endswith("/responses")]
-    assert streamed, [q.path for q in fake_api.requests]
-    for q in streamed:
-        assert q.headers["authorization"] == f"Bearer {access}"
-        assert q.headers.get("chatgpt-account-id") == "acct-fake"
+    # ChatGPT mode: routing discovery, then the Responses stream (after the WebSocket
+    # attempt was refused), all on chatgpt.com and all with the host's token, which
+    # only egress can have put there.
+    paths = [q.path.split("?")[0] for q in fake_api.requests]
+    assert "/backend-api/wham/accounts/check" in paths, seen
+    streamed = [q for q in fake_api.requests
+                if q.method == "POST" and q.path == "/backend-api/codex/responses"]  # fmt: skip
+    assert streamed, seen
+    last = json.loads(streamed[-1].body)  # the fake undoes Codex's zstd encoding
+    assert last["input"][-1]["content"] == [{"type": "input_text", "text": "hi"}]
+    for q in fake_api.requests:
+        assert q.host == "chatgpt.com", seen
+        assert q.headers.get("authorization") == f"Bearer {access}", (q.method, q.path)
+        assert q.headers.get("chatgpt-account-id") == "acct-fake", (q.method, q.path)
 
+    # Inside the bottle Codex sees only the placeholder login.
     dump = (tmp_path / "ws" / ".bottle-dump").read_text()
-    for secret in (SIGNATURE, "rt-FAKE-REFRESH-e2e"):
+    assert "/home/agent/.codex/auth.json" in dump
+    assert '"refresh_token": "bot-bottle-placeholder"' in dump
+    for secret in (access, SIGNATURE, "FAKEIDSIG", "rt-FAKE-REFRESH-e2e"):
         assert secret not in dump
         assert secret not in r.stdout + r.stderr
         hits = grep_tree(tmp_path, secret, skip=(host_codex / "auth.json",))

@@ -11,6 +11,8 @@ CLIs dial :443; the manifest's `egress.hosts` maps their names to this address).
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import ssl
 import threading
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+import zstandard
 
 HOSTS = ("api.anthropic.com", "api.openai.com", "chatgpt.com", "auth.openai.com")
 CLAUDE_REPLY = "pong-from-fake-anthropic"
@@ -63,9 +66,10 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 
 
 def anthropic_stream(model: str) -> bytes:
-    msg = {"id": "msg_fake1", "type": "message", "role": "assistant", "model": model,
-           "content": [], "stop_reason": None, "stop_sequence": None,
-           "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
+    msg: dict[str, Any] = {
+        "id": "msg_fake1", "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
     return _sse([
         ("message_start", {"type": "message_start", "message": msg}),
         ("content_block_start", {"type": "content_block_start", "index": 0,
@@ -117,7 +121,59 @@ def responses_stream(model: str) -> bytes:
 
 
 def codex_models() -> dict[str, Any]:
+    # No catalog: Codex keeps its bundled default model.
     return {"models": []}
+
+
+# What ChatGPT mode fetches besides routing discovery, answered as an account with
+# no plugins, no recommendations and default settings.
+CHATGPT_GET: dict[str, Any] = {
+    "/backend-api/codex/models": codex_models(),
+    "/backend-api/wham/settings/user": {"commit_attribution_enabled": False},
+    "/backend-api/ps/plugins/installed": {"plugins": [], "pagination": {"next_page_token": None}},
+    "/backend-api/ps/plugins/list": {"plugins": [], "pagination": {"next_page_token": None}},
+    "/backend-api/ps/plugins/suggested/codex": {"enabled": False, "plugins": []},
+    "/backend-api/plugins/featured": [],
+}
+
+MCP_RESULTS: dict[str, Any] = {
+    "initialize": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                   "serverInfo": {"name": "fake-codex-apps", "version": "0"}},
+    "tools/list": {"tools": []},
+    "resources/list": {"resources": []},
+    "resources/templates/list": {"resourceTemplates": []},
+}  # fmt: skip
+
+
+def accounts_check(authorization: str) -> dict[str, Any] | None:
+    """Workspace routing discovery (`GET /backend-api/wham/accounts/check`): the
+    workspaces of the bearer token's account, or None (401) without one. Codex 0.169
+    takes the entry whose `id` is its selected account and requires
+    `workspace_backend_origin` (an https origin, or "NO_CONSTRAINT") and
+    `account_routing_override` ("NO_CONSTRAINT", "us" or "us_cr"); without them it
+    fails with "workspace routing discovery missing backend origin"."""
+    token = authorization.removeprefix("Bearer ")
+    parts = token.split(".")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        aid = claims["https://api.openai.com/auth"]["chatgpt_account_id"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    entry = {"id": aid, "name": "fake", "structure": "personal", "plan_type": "plus",
+             "workspace_backend_origin": "https://chatgpt.com",
+             "account_routing_override": "NO_CONSTRAINT"}  # fmt: skip
+    return {"accounts": [entry], "account_ordering": [aid], "default_account_id": aid}
+
+
+def _decode(body: bytes, encoding: str | None) -> bytes:
+    """The request body as sent before compression (Codex 0.169 zstd-compresses the
+    Responses request body in ChatGPT mode)."""
+    enc = (encoding or "").strip().lower()
+    if enc == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    if enc == "gzip":
+        return gzip.decompress(body)
+    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> Recorded:
         n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = _decode(self.rfile.read(n) if n else b"", self.headers.get("content-encoding"))
         rec = Recorded(self.command, self.headers.get("host", ""), self.path,
                        {k.lower(): v for k, v in self.headers.items()}, body)  # fmt: skip
         self.api.requests.append(rec)
@@ -148,16 +204,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         rec = self._record()
         path = rec.path.split("?")[0]
-        if path.endswith("/codex/models"):
-            return self._json(codex_models())
-        if path.endswith("/wham/accounts/check"):
-            return self._json({"accounts": [{"id": "acct-fake", "name": "fake",
-                                             "structure": "personal"}],
-                               "account_ordering": ["acct-fake"]})  # fmt: skip
-        if path.endswith("/wham/settings/user"):
-            return self._json({})
-        if path.startswith("/backend-api/"):
-            return self._json({})
+        if path == "/backend-api/codex/responses" and rec.headers.get("upgrade"):
+            # No WebSocket transport here: 426 makes Codex fall back to HTTPS + SSE.
+            return self._json({"error": {"type": "upgrade_required",
+                                         "message": "use POST with SSE"}}, 426)  # fmt: skip
+        answer = CHATGPT_GET.get(path)
+        if path == "/backend-api/wham/accounts/check":
+            answer = accounts_check(rec.headers.get("authorization", ""))
+            if answer is None:
+                return self._json({"detail": "Could not validate your token"}, 401)
+        if answer is not None:
+            return self._json(answer)
         if path.startswith("/v1/models"):
             return self._json({"data": [], "object": "list"})
         self._json({"error": {"type": "not_found", "message": path}}, 404)
@@ -167,20 +224,34 @@ class _Handler(BaseHTTPRequestHandler):
         path = rec.path.split("?")[0]
         try:
             req = json.loads(rec.body or b"{}")
-        except json.JSONDecodeError:
+        except ValueError:
             req = {}
-        model = str(req.get("model", "fake-model")) if isinstance(req, dict) else "fake"
+        if not isinstance(req, dict):
+            req = {}
+        model = str(req.get("model", "fake-model"))
         if path == "/v1/messages":
             if req.get("stream"):
                 return self._send(200, anthropic_stream(model), "text/event-stream")
             return self._json(anthropic_message(model))
         if path == "/v1/messages/count_tokens":
             return self._json({"input_tokens": 5})
-        if path.endswith("/responses"):
+        if path in ("/v1/responses", "/backend-api/codex/responses"):
             return self._send(200, responses_stream(model), "text/event-stream")
-        if path.startswith("/backend-api/"):
+        if path == "/backend-api/codex/analytics-events/events":
             return self._json({})
+        if path == "/backend-api/ps/mcp":
+            return self._mcp(req)
         self._json({"error": {"type": "not_found", "message": path}}, 404)
+
+    def _mcp(self, req: dict[str, Any]) -> None:
+        """The hosted-apps MCP server (streamable HTTP, JSON answers) with no apps."""
+        if "id" not in req:  # a notification
+            return self._send(202, b"")
+        result = MCP_RESULTS.get(str(req.get("method")))
+        if result is None:
+            err = {"code": -32601, "message": f"method not found: {req.get('method')}"}
+            return self._json({"jsonrpc": "2.0", "id": req["id"], "error": err})
+        self._json({"jsonrpc": "2.0", "id": req["id"], "result": result})
 
 
 def start(address: str, tmp: Path, port: int = 443) -> FakeProviderAPI:
