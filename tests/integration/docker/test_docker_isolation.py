@@ -63,8 +63,6 @@ def test_agent_reaches_sidecar_and_nothing_else(
         ("127.0.0.1", 3128),  # the egress sidecar, relayed to the host socket
         (host_address(), host_listener),  # a host service on the host's address
         ("172.17.0.1", host_listener),  # the default bridge's host address
-        ("1.1.1.1", 443),  # the internet
-        ("2606:4700:4700::1111", 443),
     ]
     if gateway:
         targets.append((gateway, host_listener))

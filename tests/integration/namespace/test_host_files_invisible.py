@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import Bottle
+from ns_harness import Bottle
 
 pytestmark = pytest.mark.integration
 

@@ -3,11 +3,17 @@ the sidecar dies there is none."""
 
 from __future__ import annotations
 
+import shlex
 import socket
+import sys
 import threading
+from pathlib import Path
 
 import pytest
-from conftest import Bottle
+from ns_harness import Bottle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from netprobe import DEFAULT_ROUTES, host_address, host_services
 
 pytestmark = pytest.mark.integration
 
@@ -34,23 +40,26 @@ def test_host_loopback_unreachable(bottle: Bottle) -> None:
         srv.close()
 
 
-def test_direct_outside_address_fails(bottle: Bottle) -> None:
-    for host in ("1.1.1.1", "93.184.215.14", "169.254.169.254"):
-        r = bottle.sh(CONNECT.format(fam="", host=host, port=443))
+def test_no_route_beyond_loopback(bottle: Bottle) -> None:
+    """Without sending anything off this machine: the bottle has no default route, and
+    TCP and UDP to a service on the host's own address never arrive."""
+    r = bottle.sh(f"python3 -c {shlex.quote(DEFAULT_ROUTES)}")
+    assert r.stdout.strip() == "none", r.stdout + r.stderr
+    with host_services() as svc:
+        host = host_address()
+        r = bottle.sh(CONNECT.format(fam="", host=host, port=svc.port))
         assert "CONNECTED" not in r.stdout
         assert "unreachable" in r.stderr.lower()
-    r = bottle.sh(CONNECT.format(fam="socket.AF_INET6", host="2606:4700:4700::1111", port=443))
-    assert "CONNECTED" not in r.stdout
+        bottle.sh(
+            'python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);'
+            f"s.sendto(b'x',({host!r},{svc.port}));print('SENT')\""
+        )
+    assert svc.tcp_peers == [] and svc.udp_peers == []
 
 
 def test_dns_fails(bottle: Bottle) -> None:
     r = bottle.sh("getent hosts example.com; echo rc=$?; cat /etc/resolv.conf")
     assert "rc=2" in r.stdout or "rc=1" in r.stdout
-    r = bottle.sh(
-        'python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);'
-        "s.sendto(b'x',('8.8.8.8',53));print('SENT')\""
-    )
-    assert "SENT" not in r.stdout
 
 
 def test_proxy_variables_unset_gives_no_route(bottle: Bottle) -> None:

@@ -1,0 +1,138 @@
+"""Escape attempts from inside a real bottle, on every backend, through `bot-bottle run`.
+
+The agent is a probe script. Each way out must fail: the host's SSH key, host TCP
+and UDP services on loopback and on the host's own address (which record anything
+that reaches them), any default route out of the bottle, DNS, a request with the
+proxy variables ignored, and any visible process environment holding the sidecar's
+credential. One request through egress must still get egress's 403, so a broken
+bottle cannot pass by failing everything. No probe targets an address off this
+machine: the routing table answers "could it get out" without sending anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from e2e_support import base_env, bb, grep_tree
+from netprobe import DEFAULT_ROUTES, HostServices, host_address, host_services
+
+pytestmark = pytest.mark.e2e
+SECRET = "ghp_" + "EscapeTestSidecarCredential0123456789"
+
+PROBE = r"""
+import glob, json, os, socket, subprocess, urllib.request
+r = {}
+def attempt(name, fn):
+    try:
+        r[name] = "OK " + str(fn())[:200]
+    except Exception as e:
+        r[name] = "FAIL " + type(e).__name__
+def connect(host, port):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(3)
+    s.connect((host, port)); s.close(); return "connected"
+def udp(host, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"escape attempt", (host, port)); return "sent"
+def default_routes():
+    out = subprocess.run(["python3", "-c", os.environ["ROUTES_PROBE"]], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    if out == "none": raise LookupError(out)
+    return out
+def no_proxy_curl():
+    p = subprocess.run(["curl", "-sS", "--max-time", "5", "--noproxy", "*", "http://example.com/"],
+                       capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    if p.returncode != 0: raise OSError(p.stderr.strip())
+    return p.stdout
+def environ_holding_secret():
+    # The secret arrives in two halves so that this process's own env does not hold it.
+    needle = (os.environ["NEEDLE_A"] + os.environ["NEEDLE_B"]).encode()
+    hits = []
+    for f in glob.glob("/proc/[0-9]*/environ") + glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            if needle in open(f, "rb").read(): hits.append(f)
+        except OSError:
+            pass
+    if not hits: raise LookupError("none")
+    return hits
+def through_egress():
+    try:
+        urllib.request.urlopen("http://example.com/", timeout=10)
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {e.read().decode()[:80]}"
+    return "no error"
+attempt("host_ssh_key", lambda: open(os.environ["HOST_KEY"]).read())
+attempt("home_ssh_dir", lambda: os.listdir(os.path.expanduser("~/.ssh")))
+attempt("host_loopback_service", lambda: connect("127.0.0.1", int(os.environ["HOST_PORT"])))
+attempt("host_address_service", lambda: connect(os.environ["HOST_IP"], int(os.environ["HOST_PORT"])))
+attempt("default_route", default_routes)
+if r["default_route"].startswith("OK v4"):
+    gateway = r["default_route"].split()[-1]  # a Docker internal network's gateway
+    attempt("gateway_service", lambda: connect(gateway, int(os.environ["HOST_PORT"])))
+attempt("dns_lookup", lambda: socket.getaddrinfo("example.com", 443))
+for host in ("127.0.0.1", os.environ["HOST_IP"]):
+    try:
+        udp(host, int(os.environ["HOST_PORT"]))  # the host side says whether it arrived
+    except OSError:
+        pass
+attempt("proxy_ignored", no_proxy_curl)
+attempt("secret_in_visible_process", environ_holding_secret)
+attempt("through_egress", through_egress)
+print(json.dumps(r))
+"""
+
+
+def test_no_way_out(tmp_path: Path, bottle_backend: str) -> None:
+    with host_services() as svc:
+        run_probe(tmp_path, bottle_backend, svc)
+    assert svc.tcp_peers == [] and svc.udp_peers == [], (svc.tcp_peers, svc.udp_peers)
+
+
+def run_probe(tmp_path: Path, bottle_backend: str, svc: HostServices) -> None:
+    env = base_env(tmp_path)
+    ssh = Path(env["HOME"]) / ".ssh"
+    ssh.mkdir()
+    (ssh / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nhost-key-bytes\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "probe.py").write_text(PROBE)
+    (tmp_path / "bot-bottle.yaml").write_text(
+        f"""
+bottles:
+  b:
+    agent_provider:
+      template: command
+      command: [sh, -c, "python3 /workspace/probe.py > /workspace/escape.json"]
+    egress:
+      routes:
+        - host: api.github.com
+          auth: {{scheme: Bearer, token_ref: FAKE_GH}}
+    env:
+      HOST_KEY: "{ssh / "id_ed25519"}"
+      HOST_PORT: "{svc.port}"
+      HOST_IP: "{host_address()}"
+      ROUTES_PROBE: {json.dumps(DEFAULT_ROUTES)}
+      NEEDLE_A: "{SECRET[:12]}"
+      NEEDLE_B: "{SECRET[12:]}"
+    workspace: {{mode: mount, path: ws}}
+    backend: {bottle_backend}
+agents:
+  probe: {{bottle: b}}
+""".replace("{}", SECRET[12:])
+    )
+    env["FAKE_GH"] = SECRET
+    r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
+    assert r.returncode == 0, r.stderr
+    results = json.loads((ws / "escape.json").read_text())
+    assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied"), results
+    if bottle_backend == "docker":
+        # Docker gives an internal network a default route; its gateway has no address
+        # on the host (and the network no route out), so it must answer nothing.
+        assert results.pop("default_route").startswith("OK v4 default via eth0"), results
+        assert "gateway_service" in results
+    escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
+    assert escaped == {}, escaped
+    assert SECRET not in r.stdout + r.stderr
+    assert grep_tree(tmp_path, SECRET) == []

@@ -1,0 +1,76 @@
+"""A real namespace bottle for escape tests, probed unguarded in CI (fixtures re-exported
+by conftest.py; a uniquely named module so tests can import `Bottle` unambiguously)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot_bottle.backends.base import BottleSpec, SidecarLink
+from bot_bottle.backends.namespace.backend import NamespaceBackend, NamespaceTarget
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def namespaces_work() -> None:
+    av = NamespaceBackend().probe()
+    if not av.ok:
+        msg = f"namespace backend unavailable: {av.detail} {av.missing}"
+        if CI:
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+
+
+@dataclass
+class Bottle:
+    backend: NamespaceBackend
+    spec: BottleSpec
+    target: NamespaceTarget
+    sidecar: subprocess.Popen[bytes]
+    host_home: Path
+
+    def sh(self, script: str) -> subprocess.CompletedProcess[str]:
+        r = self.target.run(["sh", "-c", script])
+        return subprocess.CompletedProcess(script, r.returncode, r.stdout, r.stderr)
+
+
+@pytest.fixture
+def bottle(tmp_path: Path) -> Iterator[Bottle]:
+    """A bottle whose 'egress' is a stand-in that answers `PONG` (enough to tell
+    whether the sidecar path is up), with a fake host HOME full of secrets."""
+    host_home = tmp_path / "host-home"
+    (host_home / ".ssh").mkdir(parents=True)
+    (host_home / ".ssh" / "id_ed25519").write_text("FAKE-PRIVATE-KEY\n")
+    (host_home / ".aws").mkdir()
+    (host_home / ".aws" / "credentials").write_text("[default]\nkey=FAKE\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    state = tmp_path / "state"
+    sock = state / "sockets" / "egress.sock"
+    spec = BottleSpec(
+        slug="escape-test",
+        state_dir=state,
+        workspace_mode="mount",
+        workspace_path=str(ws),
+        sidecars=(SidecarLink("egress", sock, 3128),),
+    )
+    be = NamespaceBackend()
+    target = be.prepare(spec)
+    side = subprocess.Popen(["socat", f"UNIX-LISTEN:{sock},fork", "SYSTEM:echo PONG"],
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 5
+    while not sock.exists():  # socat gives no readiness line; poll the socket file
+        assert time.monotonic() < deadline and side.poll() is None
+        time.sleep(0.005)
+    yield Bottle(be, spec, target, side, host_home)
+    side.kill()
+    side.wait()
+    shutil.rmtree(state, ignore_errors=True)
