@@ -24,8 +24,9 @@ def _jwt(claims: dict[str, object], sig: str) -> str:
     return f"{enc({'alg': 'RS256', 'typ': 'JWT'})}.{enc(claims)}.{sig}"
 
 
-def test_codex_exec_through_egress(tmp_path: Path, bwrap_ok: None, fake_api: FakeProviderAPI
-                                   ) -> None:  # fmt: skip
+def test_codex_exec_through_egress(
+    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI
+) -> None:
     real = agent_cli("codex")
     claims = {"exp": int(time.time()) + 86400, "email": "fake@example.com",
               "https://api.openai.com/auth": {"chatgpt_account_id": "acct-fake",
@@ -48,7 +49,7 @@ bottles:
       upstream_ca: {fake_api.ca_path}
       ssrf_ip_allowlist: [{fake_api.address}/32]
     workspace: {{mode: mount, path: ws}}
-    backend: namespace
+    backend: {bottle_backend}
 agents:
   codex: {{bottle: x}}
 """)
