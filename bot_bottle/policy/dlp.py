@@ -5,15 +5,17 @@ canaries) in their common encodings, and well-known credential formats. It
 reports a fingerprint of what it found, never the secret itself, so findings are
 safe to log and to put in a 403 body.
 
-Speed comes from anchoring: every built-in detector starts with a literal that
-CPython's `re` finds with its fast substring search, and the costlier checks
-(entropy, JWT header decoding) run only on those candidates.
+Speed comes from anchoring: every built-in detector starts with a literal, and one
+Hyperscan pass over the input finds all of those anchors and every encoded form
+of every known value at once. The precise checks (the detector's regex, entropy,
+JWT header decoding) then run only at those candidate offsets.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import math
@@ -22,6 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
+
+# Why a C automaton: the egress sidecar scans every request body before it is
+# forwarded, so the scan is on the upload path and must cost a fraction of what
+# mitmproxy itself spends per MiB (~13 ms). One `re`/`bytes.find` pass per anchor
+# and per encoded value (the former design) ran at ~110 MB/s; pure-Python
+# multi-pattern search is slower still, and pyahocorasick (~80 MB/s) and RE2
+# (~600 MB/s, a byte-at-a-time DFA) were measured too. Hyperscan matches a set of
+# literals and small regexes in one SIMD pass at a few GB/s, with case-insensitive
+# literals and start offsets built in; it has wheels for Linux and macOS.
+import hyperscan
 
 # Values shorter than this are ignored: short strings ("admin", "1234") occur in
 # ordinary traffic, so matching them would block legitimate requests, and a 48-bit
@@ -35,6 +47,8 @@ _DOC_EXAMPLES = frozenset(
 _PLACEHOLDER_RE = re.compile(
     rb"example|xxxx|\*\*\*\*|changeme|change_me|dummy|placeholder|redacted|your[_-]", re.I
 )
+# Python's bytes `\s`, spelled out for Hyperscan, whose `\s` differs.
+_WS = rb"[\t\n\v\f\r ]"
 _ASSIGN = rb"[\"']?\s*(?::=|=>|[:=])\s*[\"'`]?(?P<v>[^\s\"'`,;&<>(){}\[\]$\\]{12,200})(?=[\s\"'`,;&\\]|\Z)"
 
 
@@ -59,13 +73,17 @@ Verifier = Callable[[bytes, "re.Match[bytes]"], Hit | None]
 
 @dataclass(frozen=True)
 class _Detector:
-    """A built-in detector: anchored regex, whether it runs on the lowercased buffer, check.
+    """A built-in detector: its anchors, the regex matched where one starts, the check.
 
-    `verify` confirms a candidate and returns (detector name, start, end) of the secret.
+    Every match of `regex` starts where one of `anchors` (Hyperscan expressions)
+    matches, so the regex is tried only there. `caseless` detectors match keywords
+    in any letter case. `verify` confirms a candidate and returns (detector name,
+    start, end) of the secret.
     """
 
+    anchors: tuple[bytes, ...]
     regex: re.Pattern[bytes]
-    lowered: bool
+    caseless: bool
     verify: Verifier
 
 
@@ -123,22 +141,18 @@ def _named(names: Mapping[str, str]) -> Verifier:
 
 
 def _k(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    # Anchored on the "k" so one pass serves sk_live_, rk_live_ and sk-; the real
-    # start is one byte back.
     s, e = m.span()
-    if s == 0 or _glued(buf, s - 1):
+    if _glued(buf, s):
         return None
     if m.lastgroup == "stripe":
-        return ("stripe-key", s - 1, e) if buf[s - 1] in b"sr" else None
-    if buf[s - 1] != ord("s"):
-        return None
-    body = m.group()[2:]
+        return "stripe-key", s, e
+    body = m.group()[3:]
     if body.startswith(b"ant-"):
-        return ("anthropic-key", s - 1, e) if len(body) >= 36 else None
+        return ("anthropic-key", s, e) if len(body) >= 36 else None
     for prefix in (b"proj-", b"svcacct-", b"admin-"):
         body = body.removeprefix(prefix)
     # "sk-" also starts CSS classes and slugs; a key body is random-looking.
-    return ("openai-key", s - 1, e) if _random_looking(body) else None
+    return ("openai-key", s, e) if _random_looking(body) else None
 
 
 def _jwt(buf: bytes, m: re.Match[bytes]) -> Hit | None:
@@ -170,42 +184,55 @@ def _private_key(buf: bytes, m: re.Match[bytes]) -> Hit | None:
     return "private-key", m.start(), m.end()
 
 
-def _d(pattern: bytes, verify: Verifier, lowered: bool = False) -> _Detector:
-    return _Detector(re.compile(pattern), lowered, verify)
+def _d(anchors: tuple[bytes, ...], pattern: bytes, verify: Verifier) -> _Detector:
+    return _Detector(anchors, re.compile(pattern), False, verify)
 
 
-# One pass per literal anchor; anchors that share a prefix share a pass.
+def _kw(keyword: bytes, pattern: bytes, verify: Verifier) -> _Detector:
+    """A keyword-assignment detector: anchored on the keyword, any case, then `=` or `:`.
+
+    Requiring the assignment in the anchor keeps prose and identifiers that merely
+    mention "token" or "secret" from becoming candidates.
+    """
+    anchor = keyword + rb"[\"']?" + _WS + rb"*[:=]"
+    return _Detector((anchor,), re.compile(pattern, re.IGNORECASE), True, verify)
+
+
 _BUILTIN: tuple[_Detector, ...] = (
     _d(
+        (b"AKIA", b"ASIA", b"AIza"),
         rb"A(?:(?P<aws>(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9]))"
         rb"|(?P<google>Iza[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])))",
         _named({"aws": "aws-access-key", "google": "google-api-key"}),
     ),
     _d(
+        (rb"gh[pousr]_", b"github_pat_", b"glpat-"),
         rb"g(?:(?P<github>h[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])"
         rb"|ithub_pat_[A-Za-z0-9_]{40,255})|(?P<gitlab>lpat-[A-Za-z0-9_\-]{20,}))",
         _named({"github": "github-token", "gitlab": "gitlab-token"}),
     ),
-    _d(rb"k(?:(?P<stripe>_live_[A-Za-z0-9]{20,})|(?P<sk>-[A-Za-z0-9_\-]{20,}))", _k),
-    _d(rb"xox[abprs]-[A-Za-z0-9\-]{10,}", _slack),
     _d(
+        (rb"[sr]k_live_", b"sk-"),
+        rb"(?P<stripe>[sr]k_live_[A-Za-z0-9]{20,})|(?P<sk>sk-[A-Za-z0-9_\-]{20,})",
+        _k,
+    ),
+    _d((rb"xox[abprs]-",), rb"xox[abprs]-[A-Za-z0-9\-]{10,}", _slack),
+    _d(
+        (b"-----BEGIN ",),
         # The base64 body is required: PEM parsers and docs contain the bare header.
         rb"-----BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
         rb"(?:[A-Za-z0-9+/=\s\\:,\-]{64,16000}?-----END [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
         rb"|[A-Za-z0-9+/=\s\\]{64,})",
         _private_key,
     ),
-    _d(rb"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}", _jwt),
-    _d(
+    _d((b"eyJ",), rb"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}", _jwt),
+    _kw(
+        rb"secret(?:_?access_?key|_?key)?",
         rb"secret(?:_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<aws>[a-z0-9/+]{40})(?![a-z0-9/+=])"
         rb"|(?:_?key)?" + _ASSIGN + rb")",
         _secret,
-        lowered=True,
     ),
-    *(
-        _d(kw + _ASSIGN, _assignment, lowered=True)
-        for kw in (rb"passw(?:or)?d", rb"token", rb"api_?key")
-    ),
+    *(_kw(kw, kw + _ASSIGN, _assignment) for kw in (rb"passw(?:or)?d", rb"token", rb"api_?key")),
 )
 
 
@@ -230,11 +257,11 @@ def _b64_cores(value: bytes) -> set[bytes]:
 
 @dataclass(frozen=True)
 class _Exact:
-    """One searchable form of a known value; `lowered` forms are matched case-insensitively."""
+    """One searchable form of a known value; `caseless` forms are matched in any letter case."""
 
     detector: str
     needle: bytes
-    lowered: bool
+    caseless: bool
     fingerprint: str
 
 
@@ -242,11 +269,65 @@ def _exact_forms(detector: str, value: str) -> list[_Exact]:
     raw = value.encode("utf-8", "surrogatepass")
     fp = fingerprint(raw)
     plain = {raw, raw.replace(b"/", b"\\/")} | _b64_cores(raw)
-    # Percent-escape hex may come in either case, so these are matched on the lowered buffer.
+    # Percent-escape hex may come in either case, so these are matched in any case.
     pct = {quote(value, safe="").encode().lower(), quote_plus(value, safe="").encode().lower()}
     forms = [_Exact(detector, n, False, fp) for n in sorted(plain)]
     forms += [_Exact(detector, n, True, fp) for n in sorted(pct - {raw.lower()})]
     return forms
+
+
+def _literal(needle: bytes) -> bytes:
+    """`needle` as a Hyperscan expression: letters and digits as is, every other byte as `\\xHH`."""
+    return b"".join(bytes((c,)) if c in _ALNUM else b"\\x%02x" % c for c in needle)
+
+
+_Target = _Exact | _Detector
+_Candidate = tuple[int, _Target]  # (start offset, what may start there)
+
+
+class _Anchors:
+    """One compiled Hyperscan database: every anchor of every target, found in one pass."""
+
+    def __init__(self, targets: Sequence[_Target]) -> None:
+        exprs: list[bytes] = []
+        flags: list[int] = []
+        ids: list[_Target] = []
+        for t in targets:
+            if isinstance(t, _Exact):
+                pairs = [(_literal(t.needle), t.caseless)]
+            else:
+                pairs = [(a, t.caseless) for a in t.anchors]
+            for expr, caseless in pairs:
+                exprs.append(expr)
+                flags.append(
+                    hyperscan.HS_FLAG_SOM_LEFTMOST | (hyperscan.HS_FLAG_CASELESS if caseless else 0)
+                )
+                ids.append(t)
+        self._targets = tuple(ids)
+        self._db: hyperscan.Database | None = None
+        if exprs:
+            self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            self._db.compile(
+                expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
+            )
+
+    def find(self, buf: bytes, *, stop_at_exact: bool) -> list[_Candidate]:
+        """Candidates in order of start offset; stops early at a known value if asked."""
+        found: list[_Candidate] = []
+        if self._db is None or not buf:
+            return found
+        targets = self._targets
+
+        def on_match(i: int, start: int, end: int, flags: int, ctx: object) -> bool:
+            target = targets[i]
+            found.append((start, target))
+            return stop_at_exact and isinstance(target, _Exact)
+
+        # A callback returning True ends the scan by raising ScanTerminated.
+        with contextlib.suppress(hyperscan.ScanTerminated):
+            self._db.scan(buf, match_event_handler=on_match)
+        found.sort(key=lambda c: c[0])
+        return found
 
 
 class Scanner:
@@ -261,18 +342,15 @@ class Scanner:
         builtin: bool = True,
     ) -> None:
         values = [(label, v) for label, v in exact.items()] + [("canary", c) for c in canaries]
-        self._exact: tuple[_Exact, ...] = tuple(
+        exact_forms = [
             form
             for label, v in values
             if isinstance(v, str) and len(v) >= MIN_EXACT_LEN
             for form in _exact_forms(label, v)
-        )
-        self._builtin = _BUILTIN if builtin else ()
+        ]
+        self._anchors = _Anchors([*exact_forms, *(_BUILTIN if builtin else ())])
         self._custom: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
             (f"custom:{i}", re.compile(p.encode("utf-8"))) for i, p in enumerate(patterns)
-        )
-        self._needs_lower = any(d.lowered for d in self._builtin) or any(
-            f.lowered for f in self._exact
         )
 
     def scan(self, data: bytes | str) -> list[Finding]:
@@ -290,23 +368,26 @@ class Scanner:
 
     def _search(self, buf: bytes, *, stop_at_first: bool) -> list[Finding]:
         out: list[Finding] = []
-        low = buf.lower() if self._needs_lower else buf
-        for ex in self._exact:
-            hay = low if ex.lowered else buf
-            pos = hay.find(ex.needle)
-            while pos >= 0:
-                out.append(Finding(ex.detector, ex.fingerprint, pos, pos + len(ex.needle)))
+        candidates = self._anchors.find(buf, stop_at_exact=stop_at_first)
+        if stop_at_first:
+            # A known value is the more precise report, so it wins wherever it is.
+            exact = [(s, t) for s, t in candidates if isinstance(t, _Exact)]
+            if exact:
+                s, ex = exact[0]
+                return [Finding(ex.detector, ex.fingerprint, s, s + len(ex.needle))]
+        for start, target in candidates:
+            if isinstance(target, _Exact):
+                out.append(
+                    Finding(target.detector, target.fingerprint, start, start + len(target.needle))
+                )
+                continue
+            m = target.regex.match(buf, start)
+            hit = target.verify(buf, m) if m is not None else None
+            if hit is not None:
+                name, s, e = hit
+                out.append(Finding(name, fingerprint(buf[s:e]), s, e))
                 if stop_at_first:
                     return out
-                pos = hay.find(ex.needle, pos + 1)
-        for det in self._builtin:
-            for m in det.regex.finditer(low if det.lowered else buf):
-                hit = det.verify(buf, m)
-                if hit is not None:
-                    name, s, e = hit
-                    out.append(Finding(name, fingerprint(buf[s:e]), s, e))
-                    if stop_at_first:
-                        return out
         for name, rx in self._custom:
             for m in rx.finditer(buf):
                 if m.end() > m.start():  # an empty match names no secret

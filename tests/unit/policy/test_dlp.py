@@ -188,3 +188,52 @@ def test_scan_orders_by_position_and_first_is_none_on_clean_input() -> None:
     text = f"{STRIPE} then {GH}"
     assert [f.detector for f in Scanner().scan(text)] == ["stripe-key", "github-token"]
     assert Scanner().first("nothing to see here") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "detector"),
+    [
+        ("ApI_KeY = 'Xy7Kq2Lm9Vn4Rt1Wz8Pb'", "high-entropy-assignment"),
+        ('"PassWord": "Zq8#vL2!mR9xQ4"', "high-entropy-assignment"),
+        ("AccessToken\t:= a8F3k9Q2m7V1x4R8t6Y2", "high-entropy-assignment"),
+        (f"Secret_Access_Key: {AWS_SECRET}", "aws-secret-key"),
+    ],
+)
+def test_keywords_are_found_in_any_letter_case(text: str, detector: str) -> None:
+    assert detector in {f.detector for f in Scanner().scan(text)}
+
+
+def test_a_rejected_candidate_does_not_hide_a_secret_after_it() -> None:
+    # "sk-" followed by a long slug is a candidate that fails the OpenAI check; the
+    # Stripe key inside its span is still found.
+    text = f"task-{STRIPE_R}"
+    assert [f.detector for f in Scanner().scan(text)] == ["stripe-key"]
+    assert Scanner().first(text) is not None
+
+
+def test_a_known_value_is_reported_before_a_format_match() -> None:
+    scanner = Scanner(exact={"sidecar-credential": GH})
+    text = f"{STRIPE} and {GH}"
+    f = scanner.first(text)
+    assert f is not None and f.detector == "sidecar-credential"
+    assert {f.detector for f in scanner.scan(text)} == {
+        "stripe-key",
+        "github-token",
+        "sidecar-credential",
+    }
+
+
+@pytest.mark.parametrize("value", ["nul\0byte-value", "héllo-wörld-pass", "a.b*c+d?(e)[f]{g}|h^$"])
+def test_known_values_are_matched_byte_for_byte(value: str) -> None:
+    scanner = Scanner(exact={"protected-env": value}, builtin=False)
+    text = f"x={value};"
+    [f] = scanner.scan(text)
+    assert text[f.start : f.end] == value
+    near = value[:-1] + ("Z" if value[-1] != "Z" else "Y")
+    assert scanner.scan(f"x={near};") == []
+
+
+def test_a_scanner_with_nothing_to_find() -> None:
+    assert Scanner(builtin=False).scan("anything at all") == []
+    assert Scanner().scan(b"") == []
+    assert Scanner().first("") is None
