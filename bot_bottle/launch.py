@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -220,7 +219,7 @@ def run_bottle(
         start_sidecars(bottle, plan, inputs.sidecar_env, inputs.policy.to_json(), store, executor)
         ca = (sidecar_dir(state_dir, "egress") / "conf" / "mitmproxy-ca-cert.pem").read_bytes()
         provision(target, ProvisionInputs(
-            egress_ca_pem=ca, files=inputs.files, skills=plan.skills,
+            egress_ca_pem=ca, files=inputs.files, skills=plan.skills, skills_dir=plan.skills_dir,
             git_identity=plan.git_identity, git_remotes=plan.git_remotes,
             git_gate_url=f"http://127.0.0.1:{GIT_GATE_PORT}" if spec.sidecar("git-gate") else "",
         ))  # fmt: skip
@@ -243,7 +242,7 @@ def run_bottle(
             )
         else:
             backend.remove(spec)
-            shutil.rmtree(state_dir, ignore_errors=True)
+            store.retire(meta.slug)
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -280,7 +279,7 @@ def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None
             backend.remove(_spec_from_meta(store, meta))
         except BackendUnavailable:
             pass
-        shutil.rmtree(store.dir(slug), ignore_errors=True)
+        store.retire(slug)
 
 
 def _spec_from_meta(store: StateStore, meta: BottleMetadata) -> BottleSpec:

@@ -157,7 +157,7 @@ def logs(
     elif slug:
         from bot_bottle.state.store import StateStore
 
-        path = StateStore().dir(slug) / "audit.jsonl"
+        path = StateStore().find_audit_log(slug)
     else:
         raise click.UsageError("give a bottle SLUG or --file PATH")
     if not path.exists() and not follow:

@@ -97,7 +97,8 @@ class BottlePlan:
     image: str = ""
     dockerfile: str = ""
     resources: Resources = field(default_factory=Resources)
-    skills: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()  # host skill directories
+    skills_dir: str = "~/.bot-bottle/skills"  # where the agent finds them in the bottle
     supervise: bool = False
     prompt: str = ""
     manifest_digest: str = ""

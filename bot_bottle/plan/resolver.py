@@ -154,6 +154,7 @@ def resolve(
         dockerfile=str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else "",
         resources=Resources(bottle.resources.cpus, bottle.resources.memory),
         skills=tuple(skills),
+        skills_dir=contribution.skills_dir,
         supervise=bottle.supervise.enabled,
         prompt=prompt,
         manifest_digest=loaded.digest,

@@ -44,6 +44,7 @@ class Contribution:
     hidden_env: frozenset[str] = frozenset()
     files: tuple[ProvisionFile, ...] = ()
     image: str = "general"
+    skills_dir: str = "~/.bot-bottle/skills"  # where this agent looks for skills
 
 
 class Provider(Protocol):

@@ -38,7 +38,10 @@ class ClaudeProvider(NoHostState):
         # Skip the first-run onboarding screens: nobody is there to click through them.
         state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
         files = (ProvisionFile("~/.claude.json", json.dumps(state).encode(), 0o600),)
-        return Contribution(routes=routes, env=env, hidden_env=hidden, files=files, image="claude")
+        return Contribution(
+            routes=routes, env=env, hidden_env=hidden, files=files, image="claude",
+            skills_dir="~/.claude/skills",
+        )  # fmt: skip
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         head = ("claude", "--append-system-prompt", prompt) if prompt else ("claude",)

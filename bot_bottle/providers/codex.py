@@ -30,7 +30,9 @@ class CodexProvider:
         routes: tuple[ProviderRoute, ...] = ()
         if spec.forward_host_credentials:
             routes = tuple(ProviderRoute(h, "Bearer", HOST_TOKEN_REF) for h in API_HOSTS)
-        return Contribution(routes=routes, files=tuple(files), image="codex")
+        return Contribution(
+            routes=routes, files=tuple(files), image="codex", skills_dir="~/.codex/skills"
+        )
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         return ("codex", *extra)

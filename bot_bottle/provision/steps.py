@@ -19,7 +19,6 @@ SYSTEM_CA_CANDIDATES = (
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 )
-SKILLS_DIR = "~/.bot-bottle/skills"
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class ProvisionInputs:
     egress_ca_pem: bytes
     files: tuple[ProvisionFile, ...] = ()
     skills: tuple[str, ...] = ()
+    skills_dir: str = "~/.bot-bottle/skills"
     git_identity: GitIdentity = field(default_factory=GitIdentity)
     git_remotes: tuple[GitRemotePlan, ...] = ()
     git_gate_url: str = ""  # http://127.0.0.1:PORT when a git gate runs
@@ -63,7 +63,8 @@ def skills(target: Target, inputs: ProvisionInputs) -> None:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 rel = path.relative_to(root)
-                target.put_file(f"{SKILLS_DIR}/{root.name}/{rel}", path.read_bytes(), 0o644)
+                dest = f"{inputs.skills_dir}/{root.name}/{rel}"
+                target.put_file(dest, path.read_bytes(), 0o644)
 
 
 def git_config(target: Target, inputs: ProvisionInputs) -> None:

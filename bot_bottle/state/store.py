@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -71,6 +72,20 @@ class StateStore:
     def audit_log(state_dir: Path) -> Path:
         """The bottle's one hash-chained audit log, shared by egress and the git gate."""
         return state_dir / "audit.jsonl"
+
+    def find_audit_log(self, slug: str) -> Path:
+        """A bottle's audit log, whether it still exists or was removed (`retire`)."""
+        live = self.audit_log(self.dir(slug))
+        return live if live.exists() else self.root / "logs" / f"{slug}.jsonl"
+
+    def retire(self, slug: str) -> None:
+        """Delete a bottle's state, keeping its audit log: what an agent did outlives
+        the sandbox it did it in."""
+        audit = self.audit_log(self.dir(slug))
+        if audit.exists():
+            (self.root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(audit, self.root / "logs" / f"{slug}.jsonl")
+        shutil.rmtree(self.dir(slug), ignore_errors=True)
 
     def create(
         self, *, agent: str, bottle: str, backend: str, manifest_path: str, manifest_digest: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,7 @@ def collect(*, dry_run: bool = False, store: StateStore | None = None) -> list[R
         elif meta.backend != "docker" and not dry_run:
             _remove_other(store, meta)
         if not dry_run:
-            shutil.rmtree(store.dir(meta.slug), ignore_errors=True)
+            store.retire(meta.slug)
         out.append(Removed("state", meta.slug, reason))
     if client is not None:
         out += _orphans(client, store, dry_run)
