@@ -25,6 +25,7 @@ from bot_bottle.backends.sidecar_proc import (
 )
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.plan.model import BottlePlan
+from bot_bottle.policy.egress_policy import EgressPolicy
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 EGRESS_PORT = 3128
@@ -111,19 +112,24 @@ def bottle_spec(
     )  # fmt: skip
 
 
-def start_git_gate(plan: BottlePlan, gdir: Path, socket: Path, audit: Path) -> SidecarHandle:
+def start_git_gate(
+    plan: BottlePlan, gdir: Path, socket: Path, audit: Path, policy: EgressPolicy,
+    sidecar_env: Mapping[str, str],
+) -> SidecarHandle:  # fmt: skip
     """The git gate sidecar: listens on the bottle's socket and holds the remotes'
-    credentials itself (imported lazily: bottles without remotes never pay for it)."""
+    credentials itself (imported lazily: bottles without remotes never pay for it). It
+    scans pushes for the same canaries and protected values as egress."""
     from bot_bottle.sidecars.git_gate.starter import start_git_gate as start
 
-    return start(plan, gdir, socket, audit)
+    protected = {k: v for k, v in sidecar_env.items() if k in policy.dlp.protect_slots}
+    return start(plan, gdir, socket, audit, policy.dlp.canaries, protected)
 
 
 def start_sidecars(
     bottle: Bottle,
     plan: BottlePlan,
     sidecar_env: dict[str, str],
-    policy_json: str,
+    policy: EgressPolicy,
     store: StateStore,
     executor: Executor,
 ) -> None:
@@ -132,7 +138,7 @@ def start_sidecars(
     eg.mkdir(parents=True, exist_ok=True, mode=0o700)
     (sd / "sockets").mkdir(parents=True, exist_ok=True, mode=0o700)
     routes = eg / "routes.json"
-    routes.write_text(policy_json)
+    routes.write_text(policy.to_json())
     egress = bottle.spec.sidecar("egress")
     assert egress is not None
     egress.socket.unlink(missing_ok=True)
@@ -149,7 +155,16 @@ def start_sidecars(
     if gate is not None:
         gdir = sidecar_dir(sd, "git-gate")
         gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        bottle.sidecars.append(start_git_gate(plan, gdir, gate.socket, StateStore.audit_log(sd)))
+        bottle.sidecars.append(
+            start_git_gate(
+                plan,
+                gdir,
+                gate.socket,
+                StateStore.audit_log(sd),
+                policy,
+                sidecar_env,
+            )
+        )
     launcher = store.load(bottle.meta.slug).pids  # keep the launcher's pid: `ls` needs it
     store.update(
         bottle.meta.slug,
@@ -216,7 +231,7 @@ def run_bottle(
     old_term = signal.signal(signal.SIGTERM, _raise_exit)
     try:
         target = backend.resume(spec) if existing else backend.prepare(spec)
-        start_sidecars(bottle, plan, inputs.sidecar_env, inputs.policy.to_json(), store, executor)
+        start_sidecars(bottle, plan, inputs.sidecar_env, inputs.policy, store, executor)
         ca = (sidecar_dir(state_dir, "egress") / "conf" / "mitmproxy-ca-cert.pem").read_bytes()
         provision(target, ProvisionInputs(
             egress_ca_pem=ca, files=inputs.files, skills=plan.skills, skills_dir=plan.skills_dir,

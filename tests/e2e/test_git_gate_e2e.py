@@ -34,6 +34,11 @@ printf 'region = us-east-1\\naws_access_key_id = %s\\n' "$FAKE_KEY" > leak.cfg
 git add leak.cfg
 git commit -qm "oops"
 if git push origin "HEAD:refs/heads/agent/leak-$BACKEND"; then echo "PUSH2=accepted"; else echo "PUSH2=rejected"; fi
+git reset -q --hard HEAD~1
+cp ~/.aws/credentials decoy.ini   # the canary bot-bottle planted
+git add decoy.ini
+git commit -qm "found some keys"
+if git push origin "HEAD:refs/heads/agent/decoy-$BACKEND"; then echo "PUSH3=accepted"; else echo "PUSH3=rejected"; fi
 { echo "== env"; env; echo "== home"; find "$HOME" -type f -exec cat {} +; echo "== fs"; \
   ls -la / /home /root 2>&1 || true; } > /workspace/dump.txt 2>&1
 """
@@ -84,6 +89,7 @@ agents:
     assert "leak.cfg:2" in log and "aws-access-key" in log, log
     assert FAKE_AWS not in log.split("PUSH2")[1].replace(f"FAKE_KEY={FAKE_AWS}", "")
     assert upstream.rev(f"refs/heads/agent/leak-{bottle_backend}") == ""
+    assert "PUSH3=rejected" in log and "decoy.ini:2: canary" in log, log
 
     dump = (ws / "dump.txt").read_text()
     key_text = upstream.key.read_text().strip().splitlines()[1]
@@ -95,7 +101,7 @@ agents:
     slugs = [b["slug"] for b in json.loads(bb(["ls", "--json"], env, tmp_path).stdout)]
     logs = bb(["logs", slugs[0], "--json"], env, tmp_path)
     pushes = [json.loads(x) for x in logs.stdout.splitlines() if '"git-push"' in x]
-    assert [p["verdict"] for p in pushes] == ["accepted", "rejected"], logs.stdout + logs.stderr
+    assert [p["verdict"] for p in pushes] == ["accepted", "rejected", "rejected"], logs.stdout
     assert FAKE_AWS not in logs.stdout
     assert bb(["logs", slugs[0], "--verify"], env, tmp_path).returncode == 0
     assert bb(["rm", *slugs], env, tmp_path).returncode == 0

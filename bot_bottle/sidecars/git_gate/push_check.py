@@ -9,6 +9,7 @@ and the cost follows the push, not the repository.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from bot_bottle.policy.refs import RefRules, RefUpdate, check_ref_update
 from bot_bottle.sidecars.git_gate.git import Git
 
 DETECTOR_ENV = "BOT_BOTTLE_GIT_GATE_DETECTOR"
+CANARIES_ENV = "BOT_BOTTLE_CANARIES"  # JSON list of the decoy values planted in the bottle
+PROTECT_PREFIX = "EGRESS_PROTECT_"
 """`module:callable` returning a detector, instead of the shared DLP scanner."""
 
 
@@ -52,9 +55,18 @@ class PushVerdict:
 
 
 def load_detector() -> Detector:
-    """The shared DLP scanner with its built-in detectors (or `DETECTOR_ENV`'s).
-    Raises if neither can be loaded: without a detector no push may pass."""
-    spec = os.environ.get(DETECTOR_ENV, "bot_bottle.policy.dlp:Scanner")
+    """The shared DLP scanner (or `DETECTOR_ENV`'s), which also knows this bottle's
+    canaries and protected host values, given in the environment as egress gets them.
+    Raises if it cannot be loaded: without a detector no push may pass."""
+    spec = os.environ.get(DETECTOR_ENV)
+    if spec is None:
+        from bot_bottle.policy.dlp import Scanner
+
+        exact = {
+            f"protected-env:{k}": v for k, v in os.environ.items() if k.startswith(PROTECT_PREFIX)
+        }
+        canaries = json.loads(os.environ.get(CANARIES_ENV, "[]"))
+        return Scanner(exact=exact, canaries=canaries)
     module, _, attr = spec.partition(":")
     factory: Callable[[], Detector] = getattr(importlib.import_module(module), attr)
     return factory()
