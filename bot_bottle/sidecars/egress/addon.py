@@ -297,7 +297,7 @@ class EgressAddon:
     def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
         flow.response = http.Response.make(
             403,
-            denial_body(flow.request.method, host, path, d),
+            denial_body(flow.request.method, host, path, d, gate.policy.bottle),
             {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
         )
         self._audit(flow, gate, d, status=403)

@@ -73,9 +73,12 @@ def fail_closed(rule: str) -> Callable[[Callable[P, Decision]], Callable[P, Deci
     return wrap
 
 
-def denial_body(method: str, host: str, path: str, d: Decision) -> str:
-    """The 403 text the agent reads: what was denied, why, and how it could be allowed."""
+def denial_body(method: str, host: str, path: str, d: Decision, bottle: str = "") -> str:
+    """The 403 text the agent reads: what was denied, why, and how it could be allowed.
+    Policy hints say `bottles.<name>`; the sidecar knows which bottle it serves."""
     hint = d.hint or DEFAULT_HINTS.get(d.rule, DEFAULT_HINTS["internal"])
+    if bottle:
+        hint = hint.replace("bottles.<name>.", f"bottles.{bottle}.")
     return f"bot-bottle egress denied {method} {host}{path}: {d.reason}\nto allow: {hint}\n"
 
 

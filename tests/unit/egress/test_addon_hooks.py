@@ -90,7 +90,9 @@ def test_basic_scheme_is_base64_of_user_pass(env: Env) -> None:
 
 
 def test_no_route_path_method(env: Env) -> None:
-    assert "not in the egress routes" in denied(run(env, flow(host="x.test"), None), "route")
+    text = denied(run(env, flow(host="x.test"), None), "route")
+    assert "not in the egress routes" in text
+    assert "add `- host: x.test` under bottles.unit.egress.routes" in text
     assert "/v2" in denied(run(env, flow(path="/v2/a")), "path")
     denied(run(env, flow(method="DELETE")), "method")
     denied(run(env, flow(path="/v1/%2e%2e/admin")), "path-rejected")
