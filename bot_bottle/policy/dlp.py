@@ -14,14 +14,10 @@ JWT header decoding) then run only at those candidate offsets.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
-import json
-import math
 import re
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -35,21 +31,12 @@ from urllib.parse import quote, quote_plus
 # literals and start offsets built in; it has wheels for Linux and macOS.
 import hyperscan
 
+from bot_bottle.policy.detectors import ALNUM, BUILTIN, Detector
+
 # Values shorter than this are ignored: short strings ("admin", "1234") occur in
 # ordinary traffic, so matching them would block legitimate requests, and a 48-bit
 # fingerprint of a short value could be brute-forced back out of the audit log.
 MIN_EXACT_LEN = 8
-
-_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_DOC_EXAMPLES = frozenset(
-    {b"AKIAIOSFODNN7EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
-)  # AWS's own documentation values: everywhere in docs and tests, never live.
-_PLACEHOLDER_RE = re.compile(
-    rb"example|xxxx|\*\*\*\*|changeme|change_me|dummy|placeholder|redacted|your[_-]", re.I
-)
-# Python's bytes `\s`, spelled out for Hyperscan, whose `\s` differs.
-_WS = rb"[\t\n\v\f\r ]"
-_ASSIGN = rb"[\"']?\s*(?::=|=>|[:=])\s*[\"'`]?(?P<v>[^\s\"'`,;&<>(){}\[\]$\\]{12,200})(?=[\s\"'`,;&\\]|\Z)"
 
 
 @dataclass(frozen=True)
@@ -65,175 +52,6 @@ class Finding:
 def fingerprint(secret: bytes) -> str:
     """First 12 hex digits of sha256: enough to correlate findings, not to recover a secret."""
     return hashlib.sha256(secret).hexdigest()[:12]
-
-
-Hit = tuple[str, int, int]
-Verifier = Callable[[bytes, "re.Match[bytes]"], Hit | None]
-
-
-@dataclass(frozen=True)
-class _Detector:
-    """A built-in detector: its anchors, the regex matched where one starts, the check.
-
-    Every match of `regex` starts where one of `anchors` (Hyperscan expressions)
-    matches, so the regex is tried only there. `caseless` detectors match keywords
-    in any letter case. `verify` confirms a candidate and returns (detector name,
-    start, end) of the secret.
-    """
-
-    anchors: tuple[bytes, ...]
-    regex: re.Pattern[bytes]
-    caseless: bool
-    verify: Verifier
-
-
-def _glued(buf: bytes, start: int) -> bool:
-    # A token glued to preceding alphanumerics is the middle of some longer blob
-    # (base64, a hash), not a credential someone pasted.
-    return start > 0 and buf[start - 1] in _ALNUM
-
-
-def _token(name: str) -> Verifier:
-    def verify(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-        s, e = m.span()
-        if _glued(buf, s) or buf[s:e] in _DOC_EXAMPLES:
-            return None
-        return name, s, e
-
-    return verify
-
-
-def _has_digit(v: bytes) -> bool:
-    return any(48 <= c <= 57 for c in v)
-
-
-def _entropy(v: bytes) -> float:
-    n = len(v)
-    return -sum(c / n * math.log2(c / n) for c in Counter(v).values())
-
-
-def _random_looking(v: bytes) -> bool:
-    """Letters and digits mixed with near-maximal Shannon entropy for the length."""
-    if not _has_digit(v) or not any(c in _ALNUM and c > 57 for c in v):
-        return False
-    if _PLACEHOLDER_RE.search(v):
-        return False
-    return _entropy(v) >= min(3.5, 0.85 * math.log2(len(v)))
-
-
-def _slack(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    s, e = m.span()
-    if _glued(buf, s) or not _has_digit(m.group()[5:]):
-        return None
-    return "slack-token", s, e
-
-
-def _named(names: Mapping[str, str]) -> Verifier:
-    """Verifier for a pass whose alternatives are named groups after one shared anchor."""
-
-    def verify(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-        s, e = m.span()
-        if _glued(buf, s) or buf[s:e] in _DOC_EXAMPLES or m.lastgroup is None:
-            return None
-        return names[m.lastgroup], s, e
-
-    return verify
-
-
-def _k(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    s, e = m.span()
-    if _glued(buf, s):
-        return None
-    if m.lastgroup == "stripe":
-        return "stripe-key", s, e
-    body = m.group()[3:]
-    if body.startswith(b"ant-"):
-        return ("anthropic-key", s, e) if len(body) >= 36 else None
-    for prefix in (b"proj-", b"svcacct-", b"admin-"):
-        body = body.removeprefix(prefix)
-    # "sk-" also starts CSS classes and slugs; a key body is random-looking.
-    return ("openai-key", s, e) if _random_looking(body) else None
-
-
-def _jwt(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    s, e = m.span()
-    header = m.group().split(b".", 1)[0]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + b"=" * (-len(header) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    if _glued(buf, s) or not isinstance(decoded, dict) or "alg" not in decoded:
-        return None
-    return "jwt", s, e
-
-
-def _assignment(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    s, e = m.span("v")
-    return ("high-entropy-assignment", s, e) if _random_looking(buf[s:e]) else None
-
-
-def _secret(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    if m.group("aws") is None:
-        return _assignment(buf, m)
-    s, e = m.span("aws")
-    v = buf[s:e]
-    return ("aws-secret-key", s, e) if v not in _DOC_EXAMPLES and _has_digit(v) else None
-
-
-def _private_key(buf: bytes, m: re.Match[bytes]) -> Hit | None:
-    return "private-key", m.start(), m.end()
-
-
-def _d(anchors: tuple[bytes, ...], pattern: bytes, verify: Verifier) -> _Detector:
-    return _Detector(anchors, re.compile(pattern), False, verify)
-
-
-def _kw(keyword: bytes, pattern: bytes, verify: Verifier) -> _Detector:
-    """A keyword-assignment detector: anchored on the keyword, any case, then `=` or `:`.
-
-    Requiring the assignment in the anchor keeps prose and identifiers that merely
-    mention "token" or "secret" from becoming candidates.
-    """
-    anchor = keyword + rb"[\"']?" + _WS + rb"*[:=]"
-    return _Detector((anchor,), re.compile(pattern, re.IGNORECASE), True, verify)
-
-
-_BUILTIN: tuple[_Detector, ...] = (
-    _d(
-        (b"AKIA", b"ASIA", b"AIza"),
-        rb"A(?:(?P<aws>(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9]))"
-        rb"|(?P<google>Iza[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])))",
-        _named({"aws": "aws-access-key", "google": "google-api-key"}),
-    ),
-    _d(
-        (rb"gh[pousr]_", b"github_pat_", b"glpat-"),
-        rb"g(?:(?P<github>h[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])"
-        rb"|ithub_pat_[A-Za-z0-9_]{40,255})|(?P<gitlab>lpat-[A-Za-z0-9_\-]{20,}))",
-        _named({"github": "github-token", "gitlab": "gitlab-token"}),
-    ),
-    _d(
-        (rb"[sr]k_live_", b"sk-"),
-        rb"(?P<stripe>[sr]k_live_[A-Za-z0-9]{20,})|(?P<sk>sk-[A-Za-z0-9_\-]{20,})",
-        _k,
-    ),
-    _d((rb"xox[abprs]-",), rb"xox[abprs]-[A-Za-z0-9\-]{10,}", _slack),
-    _d(
-        (b"-----BEGIN ",),
-        # The base64 body is required: PEM parsers and docs contain the bare header.
-        rb"-----BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
-        rb"(?:[A-Za-z0-9+/=\s\\:,\-]{64,16000}?-----END [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
-        rb"|[A-Za-z0-9+/=\s\\]{64,})",
-        _private_key,
-    ),
-    _d((b"eyJ",), rb"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}", _jwt),
-    _kw(
-        rb"secret(?:_?access_?key|_?key)?",
-        rb"secret(?:_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<aws>[a-z0-9/+]{40})(?![a-z0-9/+=])"
-        rb"|(?:_?key)?" + _ASSIGN + rb")",
-        _secret,
-    ),
-    *(_kw(kw, kw + _ASSIGN, _assignment) for kw in (rb"passw(?:or)?d", rb"token", rb"api_?key")),
-)
 
 
 def _b64_cores(value: bytes) -> set[bytes]:
@@ -278,10 +96,10 @@ def _exact_forms(detector: str, value: str) -> list[_Exact]:
 
 def _literal(needle: bytes) -> bytes:
     """`needle` as a Hyperscan expression: letters and digits as is, every other byte as `\\xHH`."""
-    return b"".join(bytes((c,)) if c in _ALNUM else b"\\x%02x" % c for c in needle)
+    return b"".join(bytes((c,)) if c in ALNUM else b"\\x%02x" % c for c in needle)
 
 
-_Target = _Exact | _Detector
+_Target = _Exact | Detector
 _Candidate = tuple[int, _Target]  # (start offset, what may start there)
 
 
@@ -348,7 +166,7 @@ class Scanner:
             if isinstance(v, str) and len(v) >= MIN_EXACT_LEN
             for form in _exact_forms(label, v)
         ]
-        self._anchors = _Anchors([*exact_forms, *(_BUILTIN if builtin else ())])
+        self._anchors = _Anchors([*exact_forms, *(BUILTIN if builtin else ())])
         self._custom: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
             (f"custom:{i}", re.compile(p.encode("utf-8"))) for i, p in enumerate(patterns)
         )
