@@ -63,7 +63,13 @@ def through_egress():
     except urllib.error.HTTPError as e:
         return f"{e.code} {e.read().decode()[:80]}"
     return "no error"
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+    return "written"
 attempt("host_ssh_key", lambda: open(os.environ["HOST_KEY"]).read())
+attempt("write_usr", lambda: write("/usr/bin/bot-bottle-escape"))
+attempt("write_etc_passwd", lambda: write("/etc/passwd"))
 attempt("home_ssh_dir", lambda: os.listdir(os.path.expanduser("~/.ssh")))
 attempt("host_loopback_service", lambda: connect("127.0.0.1", int(os.environ["HOST_PORT"])))
 attempt("host_address_service", lambda: connect(os.environ["HOST_IP"], int(os.environ["HOST_PORT"])))
