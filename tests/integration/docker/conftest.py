@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from docker_harness import FakeSidecar
 
 from bot_bottle.backends.base import BottleSpec, ProcessExecutor, SidecarLink
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/netprobe.py
 
 REPO = Path(__file__).resolve().parents[3]
 

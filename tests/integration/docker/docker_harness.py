@@ -1,4 +1,4 @@
-"""Helpers for the docker integration tests: a fake host sidecar, host addresses."""
+"""Helpers for the docker integration tests: a fake host sidecar."""
 
 from __future__ import annotations
 
@@ -34,13 +34,3 @@ class FakeSidecar:
 
     def close(self) -> None:
         self._sock.close()
-
-
-def host_address() -> str:
-    """A non-loopback address of this host (where host services listen)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.254", 9))
-            return str(s.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"

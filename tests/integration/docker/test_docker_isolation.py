@@ -8,7 +8,8 @@ import socket
 import threading
 
 import pytest
-from docker_harness import FakeSidecar, host_address
+from docker_harness import FakeSidecar
+from netprobe import host_address
 
 from bot_bottle.backends.base import BottleSpec
 
