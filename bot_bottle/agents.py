@@ -51,3 +51,13 @@ def installed(prefix: Path) -> dict[str, str]:
         if (prefix / "bin" / name).exists() and manifest.is_file():
             out[name] = str(json.loads(manifest.read_text()).get("version", "?"))
     return out
+
+
+def require_installed(command: str, prefix: Path) -> None:
+    """Refuse, before anything starts, to launch an agent CLI that bot-bottle installs
+    but has not installed yet (bottles that take their tools from the host)."""
+    if command in PACKAGES and not (prefix / "bin" / command).exists():
+        raise BotBottleError(
+            f"{command} is not installed for bottles (looked in {prefix / 'bin'})",
+            f"bot-bottle agents install {command}",
+        )

@@ -206,6 +206,10 @@ def run_bottle(
     executor = executor or base.ProcessExecutor()
     inputs = materialize(plan, host_env)
     backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
+    if backend.id == "namespace":  # its agent CLIs come from bot-bottle's prefix, not an image
+        from bot_bottle.agents import require_installed
+
+        require_installed(plan.argv[0], agents_dir(store))
     if not confirm(plan, backend):
         return 1
     if existing is None:

@@ -81,7 +81,10 @@ def main(args: list[str]) -> None:
     try:
         os.execvp(argv[0], argv)
     except OSError as e:
-        sys.stderr.write(f"bot-bottle: cannot run {argv[0]}: {e.strerror}\n")
+        sys.stderr.write(
+            f"bot-bottle: cannot run {argv[0]} inside the bottle: {e.strerror} (the bottle sees"
+            " the host's /usr and the CLIs from `bot-bottle agents install`)\n"
+        )
         os._exit(127)
 
 

@@ -210,7 +210,11 @@ class Gate:
 
     def pick_address(self, candidates: Sequence[str]) -> tuple[str | None, Decision]:
         """First resolved address that passes the SSRF check, else the first denial."""
-        first_denial = Decision.denied("ssrf", "host did not resolve")
+        first_denial = Decision.denied(
+            "resolve",
+            "the host name did not resolve",
+            "check the name; a host the sidecar's DNS cannot see goes in egress.hosts (name: IP)",
+        )
         for i, ip in enumerate(candidates):
             d = self.check_ip(ip)
             if d.allow:

@@ -27,6 +27,7 @@ DOC: dict[str, Any] = {
         {"host": "basic.example.test", "auth": {"scheme": "Basic", "slot": "EGRESS_TOKEN_1"}},
         {"host": "pass.example.test", "tls_passthrough": True},
         {"host": "open.example.test"},
+        {"host": "nxdomain.example.test"},
     ],
     "hosts": {
         "api.example.test": "93.184.216.10",

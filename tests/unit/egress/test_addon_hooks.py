@@ -146,6 +146,15 @@ def test_stripped_headers_are_not_scanned(env: Env) -> None:
     denied(run(env, flow(path=f"/v1/x?t={PLACEHOLDER_JWT}")), "dlp")
 
 
+def test_unresolvable_host_says_so(env: Env) -> None:
+    async def nxdomain(host: str, port: int) -> list[str]:
+        return []
+
+    env.addon.resolve = nxdomain
+    text = denied(run(env, flow(host="nxdomain.example.test", path="/")), "resolve")
+    assert "did not resolve" in text and "egress.hosts" in text
+
+
 def test_ssrf_denies_private_address(env: Env) -> None:
     assert "10.0.0.5" in denied(run(env, flow(host="open.example.test", path="/")), "ssrf")
 
