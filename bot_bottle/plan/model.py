@@ -46,7 +46,6 @@ class EnvVar:
     name: str
     value: str | None = None
     from_host: str | None = None
-    secret: bool = False
     source: str = "manifest"
 
 
@@ -100,10 +99,9 @@ class BottlePlan:
     skills: tuple[str, ...] = ()  # host skill directories
     skills_dir: str = "~/.bot-bottle/skills"  # where the agent finds them in the bottle
     supervise: bool = False
-    prompt: str = ""
     manifest_digest: str = ""
     provider_options: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()  # host files and dirs the plan was derived from
 
     def visible_env_names(self) -> list[str]:
-        return [e.name for e in self.env if e.name not in self.hidden_env and not e.secret]
+        return [e.name for e in self.env if e.name not in self.hidden_env]

@@ -156,7 +156,6 @@ def resolve(
         skills=tuple(skills),
         skills_dir=contribution.skills_dir,
         supervise=bottle.supervise.enabled,
-        prompt=prompt,
         manifest_digest=loaded.digest,
         provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
         sources=tuple(sources),
@@ -232,7 +231,6 @@ def _env(
     where: str,
 ) -> tuple[EnvVar, ...]:
     out = [EnvVar(k, value=v, source=provider) for k, v in provider_env.items()]
-    secret = set(bottle.secret_env)
     for name, value in bottle.env.items():
         path = f"{where}.env.{name}"
         if name in RESERVED_ENV:
@@ -245,9 +243,9 @@ def _env(
             )
         out = [e for e in out if e.name != name]
         if isinstance(value, str):
-            out.append(EnvVar(name, value=value, secret=name in secret))
+            out.append(EnvVar(name, value=value))
         else:
-            out.append(EnvVar(name, from_host=value.from_host, secret=name in secret))
+            out.append(EnvVar(name, from_host=value.from_host))
     return tuple(out)
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bot_bottle.plan.cache import cached_resolve
+from bot_bottle.plan.model import BottlePlan
 
 MANIFEST = """
 bottles:
@@ -19,6 +20,10 @@ bottles:
 agents:
   a: {bottle: b, prompt_file: p.txt}
 """
+
+
+def prompt_of(plan: BottlePlan) -> bytes:
+    return next(f.content for f in plan.files if f.path.endswith("prompt.txt"))
 
 
 def setup(tmp_path: Path) -> tuple[Path, Path]:
@@ -31,13 +36,13 @@ def test_hit_miss_and_invalidation(tmp_path: Path) -> None:
     manifest, cache = setup(tmp_path)
     env = {"HOME": str(tmp_path)}
     first = cached_resolve(manifest, "a", env, (), cache)
-    assert first.prompt == "first prompt"
+    assert prompt_of(first) == b"first prompt"
     assert len(list(cache.iterdir())) == 1
     assert cached_resolve(manifest, "a", env, (), cache) == first
 
     time.sleep(0.01)
     (tmp_path / "p.txt").write_text("second prompt, longer")
-    assert cached_resolve(manifest, "a", env, (), cache).prompt == "second prompt, longer"
+    assert prompt_of(cached_resolve(manifest, "a", env, (), cache)) == b"second prompt, longer"
 
     manifest.write_text(MANIFEST.replace("[echo]", "[printf]"))
     assert cached_resolve(manifest, "a", env, (), cache).argv == ("printf",)
@@ -55,7 +60,8 @@ def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
 def test_hit_does_not_import_schema(tmp_path: Path) -> None:
     manifest, cache = setup(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from bot_bottle.plan.cache import cached_resolve;"
+        "import sys; from pathlib import Path; from bot_bottle.plan.cache import cached_resolve
+from bot_bottle.plan.model import BottlePlan;"
         f"cached_resolve(Path({str(manifest)!r}), 'a', {{}}, (), Path({str(cache)!r}));"
         "print('pydantic' in sys.modules, 'yaml' in sys.modules)"
     )
