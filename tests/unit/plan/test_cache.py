@@ -60,8 +60,7 @@ def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
 def test_hit_does_not_import_schema(tmp_path: Path) -> None:
     manifest, cache = setup(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from bot_bottle.plan.cache import cached_resolve
-from bot_bottle.plan.model import BottlePlan;"
+        "import sys; from pathlib import Path; from bot_bottle.plan.cache import cached_resolve;"
         f"cached_resolve(Path({str(manifest)!r}), 'a', {{}}, (), Path({str(cache)!r}));"
         "print('pydantic' in sys.modules, 'yaml' in sys.modules)"
     )
