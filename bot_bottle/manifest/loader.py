@@ -149,7 +149,7 @@ def _to_manifest_error(exc: ValidationError) -> ManifestError:
     # A misspelt key also shows up as "missing" for the key it was meant to be;
     # the misspelling, with its "did you mean", is the more useful message.
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p))]
+    loc = _field_path(err["loc"])
     path = _format_loc(loc)
     typ = err["type"]
     if typ == "extra_forbidden":
@@ -177,11 +177,41 @@ def _to_manifest_error(exc: ValidationError) -> ManifestError:
     return ManifestError(f"{msg}{found}", path)
 
 
-def _is_union_tag(part: str) -> bool:
-    # pydantic names union members in the loc (`str`, `FromHost`); they are not fields.
-    return part in {"str", "FromHost", "function-after[_header_iff_scheme(), RouteAuthSpec]"} or (
-        part.startswith(("function-", "constrained-str", "list[", "dict["))
-    )
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
+    """An error location without pydantic's union-branch tags (`str`, `FromHost`,
+    `function-after[...]`): where the schema has a union, the next part names the
+    branch the value was tried against, not a field. Walking the schema alongside
+    tells the two apart, so a user's key that happens to be called `str` stays."""
+    out: list[Any] = []
+    ann: Any = Manifest
+    for part in loc:
+        if ann is not None and _is_union(ann) and _step(ann, part) is None:
+            ann = _branch(ann, part)
+            continue
+        out.append(part)
+        ann = _step(ann, part) if ann is not None else None
+    return out
+
+
+def _is_union(ann: Any) -> bool:
+    """A union pydantic tags branches of: two or more members besides None
+    (`X | None` is validated as nullable X, with no tag)."""
+    import types
+    import typing
+
+    if typing.get_origin(ann) not in (typing.Union, types.UnionType):
+        return False
+    return len([a for a in typing.get_args(ann) if a is not type(None)]) >= 2
+
+
+def _branch(union: Any, tag: Any) -> Any:
+    """The member of `union` that pydantic's tag names, if it can be told; else None."""
+    import typing
+
+    for member in typing.get_args(union):
+        if getattr(member, "__name__", None) == tag:
+            return member
+    return None
 
 
 def _format_loc(loc: list[Any] | tuple[Any, ...]) -> str:

@@ -44,6 +44,9 @@ CASES = [
     (B % "{env: {A: [1]}}", "bottles.dev.env.A", "valid string"),
     (B % "{env: {A: {from_hots: X}}}", "bottles.dev.env.A.from_hots", "did you mean 'from_host'"),
     (B % "{env: {'1A': x}}", "bottles.dev.env.1A", "should match pattern"),
+    # user keys that share a name with pydantic's union-branch tags stay in the path
+    (B % "{env: {str: [1]}}", "bottles.dev.env.str", "valid string"),
+    (B % "{env: {FromHost: {from_hots: X}}}", "bottles.dev.env.FromHost.from_hots", "did you mean 'from_host'"),
     (B % "{secret_env: A}", "bottles.dev.secret_env", "valid list"),
     (B % "{workspace: copi}", "bottles.dev.workspace.mode", "'mount', 'copy' or 'none'"),
     (B % "{backend: podman}", "bottles.dev.backend", "'auto', 'namespace' or 'docker'"),
