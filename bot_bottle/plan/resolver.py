@@ -80,12 +80,8 @@ def resolve(
             ) from None
 
     contribution = provider.contribute(spec, prompt)
-    routes = merge_routes(bottle.egress.routes, contribution.routes, spec.template, where)
-    token_slots = _token_slots(routes)
-    slot_of = {t.ref: t.slot for t in token_slots}
-    policy_routes = tuple(
-        replace(r, auth=replace(r.auth, slot=slot_of[r.auth.slot])) if r.auth else r for r in routes
-    )
+    merged = merge_routes(bottle.egress.routes, contribution.routes, spec.template, where)
+    policy_routes, token_slots = assign_slots(merged)
     protect = tuple(
         TokenSlot(f"EGRESS_PROTECT_{i}", ref, "manifest")
         for i, ref in enumerate(bottle.egress.dlp.protect_env)
@@ -195,7 +191,7 @@ def merge_routes(
         elif current.auth != auth:
             raise ManifestError(
                 f"this route's auth for {pr.host} conflicts with the {provider} provider's "
-                f"(Bearer from {pr.token_ref})",
+                f"({pr.scheme} from {pr.token_ref})",
                 f"{path}.auth",
                 fix="remove the auth block here; the provider supplies it",
             )
@@ -213,14 +209,21 @@ def _route(r: RouteSpec) -> Route:
     )
 
 
-def _token_slots(routes: Sequence[Route]) -> tuple[TokenSlot, ...]:
-    """One `EGRESS_TOKEN_<n>` per distinct token ref, numbered in route order."""
+def assign_slots(routes: Sequence[Route]) -> tuple[tuple[Route, ...], tuple[TokenSlot, ...]]:
+    """Routes from `merge_routes` (auth naming its token ref) with sidecar slots instead:
+    one `EGRESS_TOKEN_<n>` per distinct ref, numbered in route order."""
     slots: dict[str, TokenSlot] = {}
+    out = []
     for r in routes:
-        if r.auth and r.auth.slot not in slots:
+        if r.auth is None:
+            out.append(r)
+            continue
+        ref = r.auth.slot
+        if ref not in slots:
             src = "manifest" if r.source == "manifest" else r.source.split("+")[-1]
-            slots[r.auth.slot] = TokenSlot(f"EGRESS_TOKEN_{len(slots)}", r.auth.slot, src)
-    return tuple(slots.values())
+            slots[ref] = TokenSlot(f"EGRESS_TOKEN_{len(slots)}", ref, src)
+        out.append(replace(r, auth=replace(r.auth, slot=slots[ref].slot)))
+    return tuple(out), tuple(slots.values())
 
 
 def _env(
