@@ -126,10 +126,14 @@ class EgressAddon:
         head = "\n".join(
             f"{k}: {v}" for k, v in headers.items(multi=True) if k.lower() not in dropped
         )
-        d = gate.scan(req.method + " " + req.path, head)
+        # Forward exactly the path that was checked, so upstream cannot read it differently.
+        # Normalizing decodes escaped unreserved characters ("%73k-..." -> "sk-..."), so the
+        # forwarded form is scanned as well as the raw one: the sidecar must not reassemble
+        # a secret the agent split up with escapes.
+        forwarded = m.path + ("?" + query if query else "")
+        d = gate.scan(req.method + " " + req.path, forwarded if forwarded != req.path else "", head)
         if d.allow:
-            # Forward exactly the path that was checked, so upstream cannot read it differently.
-            req.path = m.path + ("?" + query if query else "")
+            req.path = forwarded
         return d
 
     async def request(self, flow: http.HTTPFlow) -> None:

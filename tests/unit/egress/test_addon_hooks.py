@@ -121,6 +121,8 @@ def test_dlp_runs_before_injection_and_never_logs_the_value(env: Env) -> None:
     assert "exfiltration attempt" in text
     denied(run(env, flow(headers={"x-t": "ghp_" + "b" * 36})), "dlp")
     denied(run(env, flow(path=f"/v1/{SECRET}")), "dlp")
+    # Normalizing decodes "%73" to "s": the path that would be forwarded is scanned too.
+    denied(run(env, flow(path=f"/v1/%{ord(SECRET[0]):02x}{SECRET[1:]}")), "dlp")
     log = env.audit_path.read_text()
     assert SECRET not in log and CANARY not in log
     assert "[redacted" in log
