@@ -8,10 +8,9 @@ and the cost follows the push, not the repository.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot_bottle.policy.commit_scan import (
@@ -29,10 +28,8 @@ from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.refs import RefRules, RefUpdate, check_ref_update
 from bot_bottle.sidecars.git_gate.git import Git
 
-DETECTOR_ENV = "BOT_BOTTLE_GIT_GATE_DETECTOR"
 CANARIES_ENV = "BOT_BOTTLE_CANARIES"  # JSON list of the decoy values planted in the bottle
 PROTECT_PREFIX = "EGRESS_PROTECT_"
-"""`module:callable` returning a detector, instead of the shared DLP scanner."""
 
 
 @dataclass(frozen=True)
@@ -55,21 +52,14 @@ class PushVerdict:
 
 
 def load_detector() -> Detector:
-    """The shared DLP scanner (or `DETECTOR_ENV`'s), which also knows this bottle's
-    canaries and protected host values, given in the environment as egress gets them.
-    Raises if it cannot be loaded: without a detector no push may pass."""
-    spec = os.environ.get(DETECTOR_ENV)
-    if spec is None:
-        from bot_bottle.policy.dlp import Scanner
+    """The shared DLP scanner, which also knows this bottle's canaries and protected
+    host values, given in the environment as egress gets them. Raises if it cannot be
+    loaded: without a detector no push may pass."""
+    from bot_bottle.policy.dlp import Scanner
 
-        exact = {
-            f"protected-env:{k}": v for k, v in os.environ.items() if k.startswith(PROTECT_PREFIX)
-        }
-        canaries = json.loads(os.environ.get(CANARIES_ENV, "[]"))
-        return Scanner(exact=exact, canaries=canaries)
-    module, _, attr = spec.partition(":")
-    factory: Callable[[], Detector] = getattr(importlib.import_module(module), attr)
-    return factory()
+    exact = {f"protected-env:{k}": v for k, v in os.environ.items() if k.startswith(PROTECT_PREFIX)}
+    canaries = json.loads(os.environ.get(CANARIES_ENV, "[]"))
+    return Scanner(exact=exact, canaries=canaries)
 
 
 def is_fast_forward(git: Git, update: RefUpdate) -> bool:
@@ -135,5 +125,6 @@ def check_push(
     tips = sorted({u.new for u in updates if not u.deleted})
     allowlist = read_allowlist(git)
     commits = incoming_commits(git, tips)
-    findings = scan_incoming(git, tips, detector, allowlist) if commits or tips else []
+    # Tips with no new commits still get scanned: an annotated tag's message is new.
+    findings = scan_incoming(git, tips, detector, allowlist)
     return PushVerdict(tuple(decisions), commits, tuple(findings), allowlist.warnings)
