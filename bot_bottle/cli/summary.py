@@ -17,6 +17,7 @@ from bot_bottle.plan.model import BottlePlan
 def plan_dict(plan: BottlePlan) -> dict[str, Any]:
     """The summary as plain data, for `--json`."""
     slot_ref = {t.slot: t.ref for t in plan.token_slots}
+    visible = plan.visible_env_names()
     return {
         "agent": plan.agent,
         "bottle": plan.bottle,
@@ -60,8 +61,8 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
                 for r in plan.git_remotes
             ],
         },
-        "env": plan.visible_env_names(),
-        "hidden_env": len([e for e in plan.env if e.name not in plan.visible_env_names()]),
+        "env": visible,
+        "hidden_env": len(plan.env) - len(visible),
         "skills": list(plan.skills),
         "supervise": "not available yet (ignored)" if plan.supervise else "off",
     }  # fmt: skip
