@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 AuthScheme = Literal["Bearer", "Basic", "header"]
 FORMAT_VERSION = 1
-_SLOT_RE = re.compile(r"^EGRESS_(TOKEN|PROTECT)_[0-9]+$")
+SLOT_RE = re.compile(r"^EGRESS_(TOKEN|PROTECT)_[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class EgressPolicy:
 
 
 def _check_slot(slot: Any, where: str) -> None:
-    if not isinstance(slot, str) or not _SLOT_RE.match(slot):
+    if not isinstance(slot, str) or not SLOT_RE.match(slot):
         raise ValueError(f"{where}: {slot!r} is not a slot name like EGRESS_TOKEN_0")
 
 

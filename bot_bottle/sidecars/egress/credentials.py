@@ -7,14 +7,11 @@ here and nowhere else. `repr` never shows a value, so a stray log line cannot le
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot_bottle.errors import CredentialError
-from bot_bottle.policy.egress_policy import EgressPolicy, RouteAuth
-
-_SLOT = re.compile(r"^EGRESS_(TOKEN|PROTECT)_[0-9]+$")
+from bot_bottle.policy.egress_policy import SLOT_RE, EgressPolicy, RouteAuth
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,7 @@ class Credentials:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        return cls({k: v for k, v in env.items() if _SLOT.match(k) and v})
+        return cls({k: v for k, v in env.items() if SLOT_RE.match(k) and v})
 
     def __repr__(self) -> str:
         return f"Credentials(slots={sorted(self.values)})"
