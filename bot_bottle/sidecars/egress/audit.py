@@ -21,12 +21,6 @@ from typing import Any, TextIO
 
 GENESIS = "0" * 64
 
-# Fields every request record carries, in this order (others follow).
-FIELDS = (
-    "ts", "kind", "bottle", "method", "host", "path", "route", "decision", "rule", "reason",
-    "detector", "fingerprint", "status", "bytes_out", "bytes_in", "duration_ms",
-)  # fmt: skip
-
 
 def line_hash(line: str) -> str:
     """Hash of one log line as written, without its newline."""
