@@ -50,7 +50,7 @@ def main() -> None:
         sys.exit(130)
     except click.ClickException as e:
         e.show()
-        sys.exit(2 if e.exit_code == 2 else e.exit_code)
+        sys.exit(e.exit_code)
     except BotBottleError as e:
         click.secho(f"error: {e.message}", fg="red", err=True)
         if e.fix:
