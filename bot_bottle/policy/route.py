@@ -128,24 +128,6 @@ def _pattern(pattern: str) -> tuple[bool, str] | None:
         return None
 
 
-def _matches_normalized(pattern: str, host: str) -> bool:
-    p = _pattern(pattern)
-    if p is None:
-        return False
-    wild, value = p
-    if wild:
-        return host.endswith(value) and len(host) > len(value)
-    return host == value
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    """True when `host` is named by a route pattern: exact, or `*.suffix` for subdomains only."""
-    try:
-        return _matches_normalized(pattern, normalize_host(host))
-    except ValueError:
-        return False
-
-
 def normalize_path(target: str) -> str:
     """Normalized path of a request target: dot-segments resolved, `//` collapsed, query dropped.
 
@@ -270,6 +252,7 @@ def _compile(routes: Sequence[Route]) -> _Compiled:
 
 
 def _host_routes(routes: Sequence[Route], host: str) -> list[Route]:
+    """Routes naming a normalized host: exact, or `*.suffix` for subdomains only."""
     return [
         r
         for r, wild, v in _compile(routes)

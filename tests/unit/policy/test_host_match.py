@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot_bottle.policy.route import host_matches, normalize_host
+from bot_bottle.policy.egress_policy import Route
+from bot_bottle.policy.route import find_host_route, normalize_host
 
 
 @pytest.mark.parametrize(
@@ -88,4 +89,5 @@ def test_normalize_host_rejects(host: str) -> None:
     ],
 )
 def test_host_matches(pattern: str, host: str, matches: bool) -> None:
-    assert host_matches(pattern, host) is matches
+    route = Route(host=pattern)
+    assert (find_host_route((route,), host) is route) is matches
