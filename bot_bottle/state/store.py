@@ -73,18 +73,22 @@ class StateStore:
         """The bottle's one hash-chained audit log, shared by egress and the git gate."""
         return state_dir / "audit.jsonl"
 
+    def archived_audit_log(self, slug: str) -> Path:
+        return self.root / "logs" / f"{slug}.jsonl"
+
     def find_audit_log(self, slug: str) -> Path:
         """A bottle's audit log, whether it still exists or was removed (`retire`)."""
         live = self.audit_log(self.dir(slug))
-        return live if live.exists() else self.root / "logs" / f"{slug}.jsonl"
+        return live if live.exists() else self.archived_audit_log(slug)
 
     def retire(self, slug: str) -> None:
         """Delete a bottle's state, keeping its audit log: what an agent did outlives
         the sandbox it did it in."""
         audit = self.audit_log(self.dir(slug))
         if audit.exists():
-            (self.root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.replace(audit, self.root / "logs" / f"{slug}.jsonl")
+            archived = self.archived_audit_log(slug)
+            archived.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(audit, archived)
         shutil.rmtree(self.dir(slug), ignore_errors=True)
 
     def create(
@@ -94,7 +98,8 @@ class StateStore:
         with self.lock("slugs"):
             while True:
                 slug = f"{agent}-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
-                if not self.dir(slug).exists():
+                # A retired bottle's kept log reserves its slug too.
+                if not self.dir(slug).exists() and not self.archived_audit_log(slug).exists():
                     break
             self.dir(slug).mkdir(parents=True, mode=0o700)
         meta = BottleMetadata(
