@@ -68,9 +68,9 @@ class EgressAddon:
             self._deny(flow, gate, d, host, "")
             return
         self._connect[flow.client_conn.id] = (host, port)
-        if gate.passthrough_route(host) is not None:
+        if d.rule == "passthrough":
             self._passthrough.add(flow.client_conn.id)
-            self._audit(flow, gate, Decision.allowed("passthrough", d.route), status=200)
+            self._audit(flow, gate, d, status=200)
 
     def tls_clienthello(self, data: Any) -> None:
         """Passthrough routes are relayed without decryption, only when SNI names the

@@ -126,20 +126,14 @@ class Gate:
 
     @fail_closed("connect")
     def check_connect(self, host: str) -> Decision:
-        """A CONNECT is answered only for a host some route names; nothing else gets TLS."""
+        """A CONNECT is answered only for a host some route names; nothing else gets TLS.
+        The allow says `passthrough` when that route's tunnel is relayed undecrypted."""
         route = find_host_route(self.policy.routes, bracket(host))
         if route is None:
             return Decision.denied(
                 "connect", f"no route for host {host}", f"add a route with host: {host}"
             )
-        return Decision.allowed("connect", route.label)
-
-    def passthrough_route(self, host: str) -> Route | None:
-        try:
-            route = find_host_route(self.policy.routes, bracket(host))
-        except Exception:
-            return None
-        return route if route is not None and route.tls_passthrough else None
+        return Decision.allowed("passthrough" if route.tls_passthrough else "connect", route.label)
 
     @fail_closed("host-mismatch")
     def check_agreement(
@@ -197,10 +191,6 @@ class Gate:
             )
         return Decision.allowed("dlp")
 
-    @fail_closed("ssrf")
-    def check_ip(self, ip: str) -> Decision:
-        return check_address(ip, self.policy.ssrf_ip_allowlist)
-
     def mapped_address(self, host: str) -> str | None:
         """The `hosts`-map address for a host; it wins over DNS."""
         try:
@@ -216,7 +206,7 @@ class Gate:
             "check the name; a host the sidecar's DNS cannot see goes in egress.hosts (name: IP)",
         )
         for i, ip in enumerate(candidates):
-            d = self.check_ip(ip)
+            d = check_address(ip, self.policy.ssrf_ip_allowlist)
             if d.allow:
                 return ip, d
             if i == 0:
