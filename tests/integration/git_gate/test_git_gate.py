@@ -157,15 +157,23 @@ def test_unknown_remote_and_dumb_http_are_refused(gate: GateProc) -> None:
     import urllib.error
     import urllib.request
 
-    for path in ("/other.git/info/refs?service=git-upload-pack", "/origin.git/info/refs",
-                 "/origin.git/HEAD", "/origin.git/objects/info/packs"):  # fmt: skip
+    for path, code in (("/other.git/info/refs?service=git-upload-pack", 404),
+                       ("/origin.git/info/refs", 403), ("/origin.git/HEAD", 404),
+                       ("/origin.git/objects/info/packs", 404)):  # fmt: skip
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{gate.port}{path}", timeout=10)
-        assert e.value.code in (403, 404)
+        assert e.value.code == code, path
 
 
-def test_audit_chain_is_intact(gate: GateProc) -> None:
+def test_audit_chain_is_intact(agent: Agent, gate: GateProc) -> None:
     from bot_bottle.sidecars.egress.audit import verify_chain
 
-    if gate.audit.exists():
-        assert verify_chain(gate.audit) == (True, 0)
+    # Push once (one accepted, one rejected) so the chain holds records even when this
+    # test runs alone.
+    agent.git("checkout", "-qb", "agent/audit")
+    agent.commit("audit.txt", "clean\n")
+    assert agent.try_git("push", "origin", "agent/audit").returncode == 0
+    agent.commit("audit.txt", f"key={FAKE_KEY}\n")
+    assert agent.try_git("push", "origin", "agent/audit").returncode != 0
+    assert [r["verdict"] for r in push_records(gate)[-2:]] == ["accepted", "rejected"]
+    assert verify_chain(gate.audit) == (True, 0)
