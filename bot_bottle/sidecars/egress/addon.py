@@ -151,7 +151,7 @@ class EgressAddon:
         req = flow.request
         raw = req.raw_content or b""
         decoded = req.get_content(strict=False) or b""
-        d = gate.scan(raw, decoded if decoded is not raw and decoded != raw else b"")
+        d = gate.scan(raw, decoded if decoded != raw else b"")
         if not d.allow:
             return d
         route = flow.metadata[_ROUTE]
@@ -199,17 +199,7 @@ class EgressAddon:
             ip, d = None, Decision.denied("ssrf", f"internal error ({type(e).__name__})")
         if ip is None:
             server.error = f"bot-bottle egress denied connection to {host}: {d.reason}"
-            self._write(
-                gate,
-                {
-                    "kind": "connection",
-                    "host": host,
-                    "decision": "deny",
-                    "rule": d.rule,
-                    "reason": d.reason,
-                    "status": 0,
-                },
-            )
+            self._deny_connection(gate, host, d)
             return
         if ip != host:
             server.address = (ip, port)
@@ -275,17 +265,7 @@ class EgressAddon:
         gate = self.routes.current()
         target = self._connect.get(flow.client_conn.id, ("", 0))[0]
         d = Decision.denied("protocol", "non-HTTP traffic inside a CONNECT tunnel")
-        self._write(
-            gate,
-            {
-                "kind": "connection",
-                "host": target,
-                "decision": "deny",
-                "rule": d.rule,
-                "reason": d.reason,
-                "status": 0,
-            },
-        )
+        self._deny_connection(gate, target, d)
         flow.kill()
 
     def udp_start(self, flow: Any) -> None:
@@ -305,6 +285,20 @@ class EgressAddon:
             {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
         )
         self._audit(flow, gate, d, status=403)
+
+    def _deny_connection(self, gate: Gate, host: str, d: Decision) -> None:
+        """Audit a refused connection, which has no HTTP request to describe."""
+        self._write(
+            gate,
+            {
+                "kind": "connection",
+                "host": host,
+                "decision": "deny",
+                "rule": d.rule,
+                "reason": d.reason,
+                "status": 0,
+            },
+        )
 
     def _fields(self, flow: http.HTTPFlow, d: Decision, status: int) -> dict[str, Any]:
         route = flow.metadata.get(_ROUTE)

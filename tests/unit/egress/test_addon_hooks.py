@@ -194,6 +194,21 @@ def test_server_connect_pins_checked_address(env: Env) -> None:
     bad = SimpleNamespace(address=("127.0.0.1", 443), error=None, tls=True, sni=None)
     asyncio.run(env.addon.server_connect(SimpleNamespace(server=bad, client=f.client_conn)))
     assert bad.error and "denied" in bad.error
+    rec = env.audit()[-1]
+    assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "ssrf", "127.0.0.1")
+
+
+def test_raw_tcp_in_a_tunnel_is_killed_and_audited(env: Env) -> None:
+    from types import SimpleNamespace
+
+    killed: list[bool] = []
+    f = run(env, flow())
+    env.addon.tcp_start(
+        SimpleNamespace(client_conn=f.client_conn, kill=lambda: killed.append(True))
+    )
+    assert killed == [True]
+    rec = env.audit()[-1]
+    assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "protocol", "api.example.test")
 
 
 def test_exception_in_a_check_is_a_deny(env: Env, monkeypatch: object) -> None:
