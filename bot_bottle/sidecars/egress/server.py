@@ -27,7 +27,7 @@ from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.relay import start_unix_relay
-from bot_bottle.sidecars.egress.routes_file import RoutesFile
+from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
 
 
@@ -83,7 +83,7 @@ class Ready:
                     self.listen.unix.unlink()
 
 
-def _stderr_reload(audit: AuditWriter | None, bottle: str) -> Any:
+def _stderr_reload(audit: AuditWriter | None) -> ReloadListener:
     def on_reload(ok: bool, message: str) -> None:
         print(f"egress: {message}", file=sys.stderr, flush=True)
         if audit is not None:
@@ -147,12 +147,11 @@ def serve(
         where = Listen.parse(listen)
         conf.mkdir(parents=True, exist_ok=True, mode=0o700)
         creds = Credentials.from_env(env)
-        audit = AuditWriter(audit_log) if audit_log else None
         routes = RoutesFile(policy_path, creds)
-        if audit is not None:
-            audit.bottle = routes.current().policy.bottle
-        routes.on_reload = _stderr_reload(audit, routes.current().policy.bottle)
-        bundle = write_upstream_bundle(conf, routes.current().policy.upstream_ca)
+        policy = routes.current().policy
+        audit = AuditWriter(audit_log, policy.bottle) if audit_log else None
+        routes.on_reload = _stderr_reload(audit)
+        bundle = write_upstream_bundle(conf, policy.upstream_ca)
     except (ValueError, OSError, BotBottleError) as e:
         msg = e.message if isinstance(e, BotBottleError) else str(e)
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
