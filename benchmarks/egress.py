@@ -32,7 +32,7 @@ from egress_upstream import Upstream, start_upstream  # noqa: E402
 
 from bot_bottle.policy.dlp import Scanner  # noqa: E402
 from bot_bottle.policy.egress_policy import EgressPolicy  # noqa: E402
-from bot_bottle.policy.route import decide_route  # noqa: E402
+from bot_bottle.policy.route import RouteTable, decide_route  # noqa: E402
 
 SECRET = "sk-fake-SECRET-bench-0123456789abcdef"
 MIB = 1024 * 1024
@@ -205,8 +205,9 @@ def main() -> int:
         up.stop()
 
     policy = EgressPolicy.from_json(json.dumps(routes_doc(up)))
+    table = RouteTable.build(policy.routes)  # as the sidecar's Gate holds it
     route_s = micro(
-        lambda: decide_route(policy.routes, "GET", "api.example.test", "/v1/some/./deep//path?x=1"),
+        lambda: decide_route(table, "GET", "api.example.test", "/v1/some/./deep//path?x=1"),
         20000,
     )
     scanner = Scanner(exact={"EGRESS_TOKEN_0": SECRET}, canaries=["AKIAFAKECANARY0000001"])

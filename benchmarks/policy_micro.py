@@ -23,7 +23,7 @@ from collections.abc import Callable
 import bot_bottle
 from bot_bottle.policy.dlp import Scanner
 from bot_bottle.policy.egress_policy import Route
-from bot_bottle.policy.route import decide_route
+from bot_bottle.policy.route import RouteTable, decide_route
 
 MIB = 1 << 20
 
@@ -86,7 +86,7 @@ def corpus_json() -> bytes:
 
 
 def main() -> None:
-    rs = routes()
+    rs = RouteTable.build(routes())  # as the sidecar's Gate holds it
     cases = [
         ("GET", "api.github.com", "/repos/o/r/pulls?state=open"),  # last route: worst case
         ("GET", "evil.example", "/"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -110,12 +110,8 @@ def _idna(h: str) -> str:
     return ascii_host
 
 
-@lru_cache(maxsize=4096)
 def _pattern(pattern: str) -> tuple[bool, str] | None:
-    """(is_wildcard, normalized host or ".suffix") for a route host, None if unusable.
-
-    Cached because routes are fixed for the life of a policy and matched per request.
-    """
+    """(is_wildcard, normalized host or ".suffix") for a route host, None if unusable."""
     try:
         if pattern.startswith("*."):
             return True, "." + normalize_host(pattern[2:])
@@ -226,41 +222,41 @@ def _path_allowed(route: Route, path: str) -> bool:
     return False
 
 
-_Compiled = tuple[tuple[Route, bool, str], ...]
-# Route tuples seen recently, by identity (the entry holds the tuple, so its id cannot
-# be reused while cached). Tuples of frozen Routes cannot change, so no entry goes stale.
-_COMPILED: dict[int, tuple[Sequence[Route], _Compiled]] = {}
+@dataclass(frozen=True)
+class RouteTable:
+    """Routes with their host patterns normalized: built once per policy, matched per request.
+
+    Routes whose host pattern cannot be normalized are left out (they name nothing).
+    """
+
+    entries: tuple[tuple[Route, bool, str], ...]
+
+    @classmethod
+    def build(cls, routes: Iterable[Route]) -> RouteTable:
+        out = []
+        for r in routes:
+            p = _pattern(r.host)
+            if p is not None:
+                out.append((r, p[0], p[1]))
+        return cls(tuple(out))
+
+    def for_host(self, host: str) -> list[Route]:
+        """Routes naming a normalized host: exact, or `*.suffix` for subdomains only."""
+        return [
+            r
+            for r, wild, v in self.entries
+            if (host.endswith(v) and len(host) > len(v) if wild else host == v)
+        ]
 
 
-def _compile(routes: Sequence[Route]) -> _Compiled:
-    """Routes with their host patterns normalized, memoized for tuples (policies hold tuples)."""
-    if isinstance(routes, tuple):
-        hit = _COMPILED.get(id(routes))
-        if hit is not None and hit[0] is routes:
-            return hit[1]
-    out = []
-    for r in routes:
-        p = _pattern(r.host)
-        if p is not None:
-            out.append((r, p[0], p[1]))
-    compiled = tuple(out)
-    if isinstance(routes, tuple):
-        if len(_COMPILED) >= 16:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[id(routes)] = (routes, compiled)
-    return compiled
+Routes = RouteTable | Sequence[Route]
 
 
-def _host_routes(routes: Sequence[Route], host: str) -> list[Route]:
-    """Routes naming a normalized host: exact, or `*.suffix` for subdomains only."""
-    return [
-        r
-        for r, wild, v in _compile(routes)
-        if (host.endswith(v) and len(host) > len(v) if wild else host == v)
-    ]
+def _table(routes: Routes) -> RouteTable:
+    return routes if isinstance(routes, RouteTable) else RouteTable.build(routes)
 
 
-def find_host_route(routes: Sequence[Route], host: str) -> Route | None:
+def find_host_route(routes: Routes, host: str) -> Route | None:
     """First route whose host pattern names `host`, passthrough routes included.
 
     Used to gate CONNECT before any TLS is seen; returns None for invalid hosts.
@@ -269,11 +265,11 @@ def find_host_route(routes: Sequence[Route], host: str) -> Route | None:
         h = normalize_host(host)
     except ValueError:
         return None
-    matched = _host_routes(routes, h)
+    matched = _table(routes).for_host(h)
     return matched[0] if matched else None
 
 
-def decide_route(routes: Sequence[Route], method: str, host: str, target: str) -> RouteMatch:
+def decide_route(routes: Routes, method: str, host: str, target: str) -> RouteMatch:
     """Allow or deny one inspected request against the declared routes. Never raises."""
     try:
         return _decide(routes, method, host, target)
@@ -285,7 +281,7 @@ def decide_route(routes: Sequence[Route], method: str, host: str, target: str) -
         )
 
 
-def _decide(routes: Sequence[Route], method: str, host: str, target: str) -> RouteMatch:
+def _decide(routes: Routes, method: str, host: str, target: str) -> RouteMatch:
     try:
         path = normalize_path(target)
         path_error = ""
@@ -296,7 +292,7 @@ def _decide(routes: Sequence[Route], method: str, host: str, target: str) -> Rou
     except ValueError as e:
         return RouteMatch(Decision.denied("route", f"invalid host: {e}"), None, path)
 
-    by_host = _host_routes(routes, h)
+    by_host = _table(routes).for_host(h)
     candidates = [r for r in by_host if not r.tls_passthrough]
     if not candidates:
         if by_host:

@@ -17,7 +17,13 @@ from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.dlp import Scanner
 from bot_bottle.policy.egress_policy import EgressPolicy, Route
 from bot_bottle.policy.git_http import is_git_receive_pack
-from bot_bottle.policy.route import RouteMatch, decide_route, find_host_route, normalize_host
+from bot_bottle.policy.route import (
+    RouteMatch,
+    RouteTable,
+    decide_route,
+    find_host_route,
+    normalize_host,
+)
 from bot_bottle.policy.ssrf import check_address
 from bot_bottle.sidecars.egress.credentials import Credentials
 
@@ -112,6 +118,7 @@ class Gate:
     policy: EgressPolicy
     credentials: Credentials
     scanner: Scanner | None
+    routes: RouteTable
 
     @classmethod
     def build(cls, policy: EgressPolicy, credentials: Credentials) -> Gate:
@@ -122,13 +129,13 @@ class Gate:
                 canaries=list(policy.dlp.canaries),
                 patterns=list(policy.dlp.patterns),
             )
-        return cls(policy, credentials, scanner)
+        return cls(policy, credentials, scanner, RouteTable.build(policy.routes))
 
     @fail_closed("connect")
     def check_connect(self, host: str) -> Decision:
         """A CONNECT is answered only for a host some route names; nothing else gets TLS.
         The allow says `passthrough` when that route's tunnel is relayed undecrypted."""
-        route = find_host_route(self.policy.routes, bracket(host))
+        route = find_host_route(self.routes, bracket(host))
         if route is None:
             return Decision.denied(
                 "connect", f"no route for host {host}", f"add a route with host: {host}"
@@ -156,7 +163,7 @@ class Gate:
         return Decision.allowed("host-mismatch")
 
     def check_route(self, method: str, host: str, target: str) -> RouteMatch:
-        return decide_route(self.policy.routes, method, bracket(host), target)
+        return decide_route(self.routes, method, bracket(host), target)
 
     @fail_closed("git-push")
     def check_git_push(self, method: str, path: str, query: str) -> Decision:
