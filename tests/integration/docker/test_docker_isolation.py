@@ -58,15 +58,19 @@ def test_agent_reaches_sidecar_and_nothing_else(
     backend: object, spec: BottleSpec, fake_egress: FakeSidecar, host_listener: int
 ) -> None:
     target = backend.prepare(spec)  # type: ignore[attr-defined]
-    assert target.container.status == "running" or target.container.reload() is None
-    gateway = _network_gateway(spec.slug)
+    target.container.reload()
+    assert target.container.status == "running"
     targets = [
         ("127.0.0.1", 3128),  # the egress sidecar, relayed to the host socket
         (host_address(), host_listener),  # a host service on the host's address
-        ("172.17.0.1", host_listener),  # the default bridge's host address
     ]
-    if gateway:
-        targets.append((gateway, host_listener))
+    # The host's own addresses on the default bridge and on the bottle's network (the
+    # latter has none by design): read from the engine, never a guessed address that
+    # could belong to another machine.
+    for network in ("bridge", f"bb-{spec.slug}-internal"):
+        gateway = _network_gateway(network)
+        if gateway:
+            targets.append((gateway, host_listener))
     r = target.run(["python3", "-c", PROBE, json.dumps(targets)])
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
@@ -118,10 +122,10 @@ def test_workspace_copied_and_provisioning_lands(
     assert r.stdout.split("\n")[:2] == ["1000 600", "http://127.0.0.1:3128"]
 
 
-def _network_gateway(slug: str) -> str:
+def _network_gateway(name: str) -> str:
     import docker
 
-    net = docker.from_env().networks.get(f"bb-{slug}-internal")
+    net = docker.from_env().networks.get(name)
     cfg = net.attrs["IPAM"]["Config"] or [{}]
     return str(cfg[0].get("Gateway", ""))
 
