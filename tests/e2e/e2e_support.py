@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +76,25 @@ def bb(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
     return subprocess.run([sys.executable, "-m", "bot_bottle", *args], env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout, check=False)  # fmt: skip
+
+
+def bottles(env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
+    """The bottles `bot-bottle ls --json` reports (each has `slug` and `status`)."""
+    r = bb(["ls", "--json"], env, cwd)
+    assert r.returncode == 0, r.stderr
+    out: list[dict[str, Any]] = json.loads(r.stdout)
+    return out
+
+
+def wait_for(path: Path, text: str, timeout: float = 60) -> str:
+    """Poll until `path` holds `text` (the bottle writes it); return the content."""
+    end = time.monotonic() + timeout
+    while True:
+        content = path.read_text() if path.exists() else ""
+        if text in content:
+            return content
+        assert time.monotonic() < end, f"{path} never held {text!r}: {content!r}"
+        time.sleep(0.05)
 
 
 def base_env(tmp: Path) -> dict[str, str]:

@@ -3,11 +3,13 @@ Anthropic API; the host token reaches only the API, never the bottle or a file."
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
 import pytest
-from e2e_support import agent_cli, base_env, bb, grep_tree, wrapped_agents
+from e2e_support import agent_cli, base_env, bb, bottles, grep_tree, wrapped_agents
 from fakes.provider_api import CLAUDE_REPLY, FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +28,7 @@ def test_claude_p_through_egress(
 bottles:
   c:
     agent_provider: {{template: claude, auth_token: FAKE_CLAUDE_TOKEN_VAR}}
-    egress:
-      hosts: {{api.anthropic.com: {fake_api.address}}}
-      upstream_ca: {fake_api.ca_path}
-      ssrf_ip_allowlist: [{fake_api.address}/32]
+    egress: {fake_api.egress_yaml("api.anthropic.com")}
     workspace: {{mode: mount, path: ws}}
     backend: {bottle_backend}
 agents:
@@ -51,25 +50,16 @@ agents:
     assert "HTTPS_PROXY=http://127.0.0.1:" in dump
     assert TOKEN not in dump
 
-    logs = r.stdout + r.stderr
-    ls = bb(["ls", "--json"], env, tmp_path)
+    listed = bottles(env, tmp_path)
+    assert TOKEN not in r.stdout + r.stderr + json.dumps(listed)
     info_hits = grep_tree(tmp_path, TOKEN)
-    assert TOKEN not in logs + ls.stdout
     assert info_hits == [], info_hits
     assert _tmp_hits(TOKEN, started) == []
-    assert bb(["rm", *_slugs(ls.stdout)], env, tmp_path).returncode == 0
-
-
-def _slugs(ls_json: str) -> list[str]:
-    import json
-
-    return [b["slug"] for b in json.loads(ls_json)]
+    assert bb(["rm", *(b["slug"] for b in listed)], env, tmp_path).returncode == 0
 
 
 def _tmp_hits(needle: str, since: float) -> list[str]:
     """Any file written under /tmp since the test started that holds `needle`."""
-    import os
-
     hits = []
     for dirpath, dirs, files in os.walk("/tmp"):
         dirs[:] = [d for d in dirs if d != "node_modules"]

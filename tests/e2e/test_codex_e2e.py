@@ -44,10 +44,7 @@ def test_codex_exec_through_egress(
 bottles:
   x:
     agent_provider: {{template: codex, forward_host_credentials: true}}
-    egress:
-      hosts: {{chatgpt.com: {fake_api.address}, api.openai.com: {fake_api.address}}}
-      upstream_ca: {fake_api.ca_path}
-      ssrf_ip_allowlist: [{fake_api.address}/32]
+    egress: {fake_api.egress_yaml("chatgpt.com", "api.openai.com")}
     workspace: {{mode: mount, path: ws}}
     backend: {bottle_backend}
 agents:

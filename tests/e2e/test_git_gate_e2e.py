@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree
+from e2e_support import base_env, bb, bottles, grep_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "git_gate"))
-from git_gate_harness import Upstream
+from git_gate_harness import Upstream, git
 from git_gate_harness import upstream as _upstream_fixture
 
 pytestmark = pytest.mark.e2e
@@ -44,16 +43,9 @@ if git push origin "HEAD:refs/heads/agent/decoy-$BACKEND"; then echo "PUSH3=acce
 """
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Path]:
-    d = tmp_path / "ws"
-    d.mkdir()
-    yield d
-
-
-def test_agent_pushes_through_gate(
-    tmp_path: Path, ws: Path, bottle_backend: str, upstream: Upstream
-) -> None:
+def test_agent_pushes_through_gate(tmp_path: Path, bottle_backend: str, upstream: Upstream) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
     (ws / "agent.sh").write_text(AGENT)
     (tmp_path / "bot-bottle.yaml").write_text(f"""
 bottles:
@@ -82,7 +74,7 @@ agents:
     assert "PUSH1=ok" in log, log
     head = upstream.rev(f"refs/heads/agent/e2e-{bottle_backend}")
     assert head, log
-    author = upstream_author(upstream, head)
+    author = git("--git-dir", str(upstream.bare), "log", "-1", "--format=%an <%ae>", head)
     assert author == "Bottle Bot <bottle@example.com>"
 
     assert "PUSH2=rejected" in log, log
@@ -98,19 +90,10 @@ agents:
     assert "PRIVATE KEY" not in dump
     assert grep_tree(tmp_path / "bb-home", key_text) == []
 
-    slugs = [b["slug"] for b in json.loads(bb(["ls", "--json"], env, tmp_path).stdout)]
+    slugs = [b["slug"] for b in bottles(env, tmp_path)]
     logs = bb(["logs", slugs[0], "--json"], env, tmp_path)
     pushes = [json.loads(x) for x in logs.stdout.splitlines() if '"git-push"' in x]
     assert [p["verdict"] for p in pushes] == ["accepted", "rejected", "rejected"], logs.stdout
     assert FAKE_AWS not in logs.stdout
     assert bb(["logs", slugs[0], "--verify"], env, tmp_path).returncode == 0
     assert bb(["rm", *slugs], env, tmp_path).returncode == 0
-
-
-def upstream_author(up: Upstream, rev: str) -> str:
-    import subprocess
-
-    return subprocess.run(
-        ["git", "--git-dir", str(up.bare), "log", "-1", "--format=%an <%ae>", rev],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip

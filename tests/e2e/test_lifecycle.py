@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb
+from e2e_support import base_env, bb, bottles, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,18 +40,6 @@ def manifest(tmp: Path) -> Path:
     return ws
 
 
-def wait_for(path: Path, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while not path.exists() or not path.read_text().strip():
-        assert time.monotonic() < end, f"{path} never appeared"
-        time.sleep(0.05)
-
-
-def slugs(env: dict[str, str], cwd: Path) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = json.loads(bb(["ls", "--json"], env, cwd).stdout)
-    return out
-
-
 def test_warm_sidecar_fail_closed_and_degraded(tmp_path: Path, bwrap_ok: None) -> None:
     ws = manifest(tmp_path)
     env = base_env(tmp_path)
@@ -63,24 +51,18 @@ def test_warm_sidecar_fail_closed_and_degraded(tmp_path: Path, bwrap_ok: None) -
             env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        wait_for(ws / "before.txt")
-        # Wait for the probe to finish writing.
-        end = time.monotonic() + 20
-        while "probe-done" not in (ws / "before.txt").read_text():
-            assert time.monotonic() < end, (ws / "before.txt").read_text()
-            time.sleep(0.05)
-        before = (ws / "before.txt").read_text()
+        before = wait_for(ws / "before.txt", "probe-done")
         assert "bot-bottle egress denied GET example.com/" in before, before
 
-        (bottle,) = slugs(env, tmp_path)
+        (bottle,) = bottles(env, tmp_path)
         assert bottle["status"] == "running"
         info = json.loads(bb(["info", bottle["slug"]], env, tmp_path).stdout)
         assert info["extra"]["sidecar_mode"] == "warm"
         egress_pid = info["pids"]["egress"]
         os.killpg(egress_pid, signal.SIGKILL)
         end = time.monotonic() + 10
-        while slugs(env, tmp_path)[0]["status"] != "degraded":
-            assert time.monotonic() < end, slugs(env, tmp_path)
+        while (listed := bottles(env, tmp_path))[0]["status"] != "degraded":
+            assert time.monotonic() < end, listed
             time.sleep(0.05)
 
         (ws / "go").touch()

@@ -52,11 +52,15 @@ class FakeProviderAPI:
             self.server.shutdown()
             self.server.server_close()
 
-    def bearers(self, path_prefix: str = "") -> list[str]:
-        return [
-            r.headers.get("authorization", "") for r in self.requests
-            if r.path.startswith(path_prefix)
-        ]  # fmt: skip
+    def egress_yaml(self, *hosts: str) -> str:
+        """A manifest's `egress:` value (YAML flow style) that sends `hosts` to this fake
+        and trusts its CA; the SSRF allowlist admits its loopback address, which egress
+        would otherwise refuse to dial."""
+        mapped = ", ".join(f"{h}: {self.address}" for h in hosts)
+        return (
+            f"{{hosts: {{{mapped}}}, upstream_ca: {self.ca_path}, "
+            f"ssrf_ip_allowlist: [{self.address}/32]}}"
+        )
 
 
 def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
