@@ -15,6 +15,7 @@ from pathlib import Path
 from bot_bottle.backends.base import (
     Availability,
     BottleSpec,
+    Cmd,
     Executor,
     ProcessExecutor,
     network_env,
@@ -88,12 +89,19 @@ class NamespaceBackend:
     def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
         self.executor = executor or ProcessExecutor()
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        self._availability: Availability | None = None
 
     # ------------------------------------------------------------ availability
 
     def probe(self) -> Availability:
-        from bot_bottle.backends.base import Cmd
+        """Whether bwrap can build a sandbox here, tested once per backend instance: the
+        launcher probes when it chooses the backend, and `launch`/`attach` check again;
+        re-running bwrap each time would cost the start-up path a few ms per check."""
+        if self._availability is None:
+            self._availability = self._probe()
+        return self._availability
 
+    def _probe(self) -> Availability:
         missing = []
         if shutil.which(self.bwrap) is None:
             missing.append("bubblewrap (apt install bubblewrap)")
@@ -105,7 +113,7 @@ class NamespaceBackend:
             return Availability(False, "cannot build a namespace sandbox here", missing)
         r = self.executor.run(
             Cmd((self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
-                 "--ro-bind", "/usr", "/usr", *sandbox._merged_usr_args(),
+                 "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
                  "--", "/usr/bin/true")),
             timeout=10,
         )  # fmt: skip

@@ -77,7 +77,8 @@ class Layout:
         return None
 
 
-def _merged_usr_args() -> list[str]:
+def merged_usr_args() -> list[str]:
+    """`/bin`, `/lib`, ... as the host has them: symlinks into `/usr`, or read-only binds."""
     out: list[str] = []
     for p in MERGED_USR:
         if os.path.islink(p):
@@ -124,7 +125,7 @@ def bwrap_cmd(
         "--cap-drop", "ALL",
         "--seccomp", f"{FD_PREFIX}seccomp",
         "--ro-bind", "/usr", "/usr",
-        *_merged_usr_args(),
+        *merged_usr_args(),
         "--proc", "/proc",
         "--dev", "/dev",
         "--tmpfs", "/tmp",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_bottle.backends.base import BottleSpec, RecordingExecutor, SidecarLink, ToolMount
+from bot_bottle.backends.base import (
+    Availability,
+    BottleSpec,
+    RecordingExecutor,
+    SidecarLink,
+    ToolMount,
+)
 from bot_bottle.backends.namespace.backend import NamespaceBackend
 
 
@@ -113,3 +119,22 @@ def test_put_file_refuses_escapes(tmp_path: Path) -> None:
     for bad in ("~/../../etc/x", "/etc/passwd", "/workspace/../x"):
         with pytest.raises(ValueError):
             t.put_file(bad, b"")
+
+
+def test_bwrap_is_probed_once_per_launch(tmp_path: Path) -> None:
+    """`run` chooses the backend by probing it, then launch and attach check again: the
+    bwrap test run is paid once, not on every check of the start-up path."""
+    be = NamespaceBackend(RecordingExecutor(), bwrap="bwrap")
+    probes: list[int] = []
+
+    def fake_probe() -> Availability:
+        probes.append(1)
+        return Availability(True, "ok")
+
+    be._probe = fake_probe  # type: ignore[method-assign]
+    spec = _spec(tmp_path)
+    assert be.probe().ok
+    be.prepare(spec)
+    be.launch(spec)
+    assert be.attach(spec, ["true"]) == 0
+    assert probes == [1]
