@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot_bottle.policy.commit_scan import LOG_FORMAT_ARGS, Allowlist, added_lines
@@ -29,57 +30,11 @@ from bot_bottle.policy.refs import RefRules, RefUpdate
 from bot_bottle.sidecars.git_gate.git import Git
 from bot_bottle.sidecars.git_gate.push_check import check_push, scan_incoming
 
-WORDS = [
-    "def",
-    "return",
-    "self",
-    "value",
-    "import",
-    "class",
-    "for",
-    "while",
-    "if",
-    "else",
-    "try",
-    "except",
-    "yield",
-    "lambda",
-    "config",
-    "server",
-    "client",
-    "request",
-    "response",
-    "handler",
-    "mirror",
-    "commit",
-    "branch",
-    "merge",
-    "tag",
-    "0",
-    "1",
-    "2",
-    "42",
-    "100",
-    "1024",
-    "None",
-    "True",
-    "False",
-    "=",
-    "==",
-    "+",
-    "-",
-    "*",
-    "/",
-    "(",
-    ")",
-    "[",
-    "]",
-    "{",
-    "}",
-    ":",
-    ",",
-    ".",
-]
+WORDS = ["def", "return", "self", "value", "import", "class", "for", "while", "if", "else",
+         "try", "except", "yield", "lambda", "config", "server", "client", "request",
+         "response", "handler", "mirror", "commit", "branch", "merge", "tag", "0", "1", "2",
+         "42", "100", "1024", "None", "True", "False", "=", "==", "+", "-", "*", "/", "(",
+         ")", "[", "]", "{", "}", ":", ",", "."]  # fmt: skip
 IDENT = ("-c", "user.name=bench", "-c", "user.email=bench@x")
 
 
@@ -125,15 +80,6 @@ def build_push(repo: Path, commits: int, lines_per_commit: int) -> tuple[str, st
     return base, tip
 
 
-def best_of(n: int, fn: object) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def throughput(commits: int, lines: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         repo = Path(d) / "m.git"
@@ -163,7 +109,7 @@ def throughput(commits: int, lines: int) -> None:
             assert not found, found
 
         mb = added / 1e6
-        t_floor, t_parse, t_gate = best_of(3, floor), best_of(3, parse_only), best_of(3, gate)
+        t_floor, t_parse, t_gate = (min(timed(f, 3)) for f in (floor, parse_only, gate))
         print(f"\n## Scan throughput: {commits} commits, {mb:.1f} MB added lines "
               f"({raw / 1e6:.1f} MB of git log -p output)\n")  # fmt: skip
         print("| stage | time (s) | MB added lines / s | x floor |")
@@ -228,11 +174,12 @@ def one_push(git: Git, update: RefUpdate, rules: RefRules, scanner: Scanner) -> 
     assert v.allow and v.commits == (update.new,), v
 
 
-def timed(fn: object, runs: int) -> list[float]:
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    """Wall time of each of `runs` calls."""
     out = []
     for _ in range(runs):
         t = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         out.append(time.perf_counter() - t)
     return out
 
