@@ -70,7 +70,7 @@ class SidecarHandle:
     mode: str  # cold | warm
 
 
-def wait_ready(fd: int, deadline: float, alive: object = None) -> str:
+def wait_ready(fd: int, deadline: float) -> str:
     """Read from `fd` until a `READY ...` line; return it. Raise on EOF or timeout."""
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
