@@ -35,7 +35,8 @@ LOG_FORMAT_ARGS = (
     # merge or a conflict resolution); what the parents added is scanned in them.
     "--diff-merges=remerge",
     # With the mirror's commit-graph, topo order walks by generation number and stops
-    # at upstream's commits; the default order walks all of history (0.1 s per 100k).
+    # at upstream's commits; the default order walks all of history (one commit pushed
+    # onto 100k: 3 ms against 65 ms, git 2.39, measured as in benchmarks/git_gate.py).
     "--topo-order",
 )
 MESSAGE_PATH = ""
