@@ -2,8 +2,8 @@
 
 Writes the non-secret config, spawns `bot-bottle git-gate serve` on the bottle's
 socket with only the host's upstream credentials in its environment, and waits for
-its READY line (never a sleep). Inside the bottle each remote then points at
-`gate_remote_url(name, GIT_GATE_PORT)`.
+its READY line (never a sleep). Inside the bottle, git's `url.<gate>/<name>.git
+.insteadOf` (written by `provision.steps`) sends each remote's URL to the gate.
 """
 
 from __future__ import annotations
