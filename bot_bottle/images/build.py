@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot_bottle.agents import PACKAGES
 from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
 from bot_bottle.backends.docker.engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
@@ -29,21 +30,34 @@ AGENT_UID = 1000
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image bot-bottle builds: a context directory and whether it needs the
+    """One image bot-bottle builds: a context directory, the Dockerfile stage to build
+    (`target`, empty for the last), its build arguments, and whether it needs the
     wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
 
     name: str
     context: Path
     wheelhouse: bool = False
     buildargs: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+
+
+# The agent CLIs baked into their images, pinned so a tag (a digest of these too)
+# always means the same CLI.
+AGENT_CLI_VERSIONS = {"claude": "2.1.330", "codex": "0.169.0"}
+
+
+def _agent_cli(cli: str) -> ImageSpec:
+    package = f"{PACKAGES[cli]}@{AGENT_CLI_VERSIONS[cli]}"
+    return ImageSpec(f"agent-{cli}", HERE / "agent", buildargs={"NPM_PACKAGE": package},
+                     target="npm-cli")  # fmt: skip
 
 
 BUNDLED: dict[str, ImageSpec] = {
     "relay": ImageSpec("relay", HERE / "relay"),
     "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
-    "agent-general": ImageSpec("agent-general", HERE / "agent-general"),
-    "agent-claude": ImageSpec("agent-claude", HERE / "agent-claude"),
-    "agent-codex": ImageSpec("agent-codex", HERE / "agent-codex"),
+    "agent-general": ImageSpec("agent-general", HERE / "agent", target="general"),
+    "agent-claude": _agent_cli("claude"),
+    "agent-codex": _agent_cli("codex"),
 }
 
 
@@ -99,6 +113,7 @@ def digest(spec: ImageSpec, ca_pem: bytes) -> str:
     add("ca-bundle.pem", ca_pem)
     for k in sorted(spec.buildargs):
         add(f"arg/{k}", spec.buildargs[k].encode())
+    add("target", spec.target.encode())
     if spec.wheelhouse:
         for name, p in _source_files():
             add(f"src/{name}", p.read_bytes())
@@ -163,6 +178,7 @@ def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> N
     with engine_errors(f"building {tag}"):
         for chunk in client.api.build(path=str(ctx), tag=tag, rm=True, forcerm=True,
                                       decode=True, buildargs=spec.buildargs or None,
+                                      target=spec.target or None,
                                       labels={LABEL: spec.name}):  # fmt: skip
             if "error" in chunk:
                 raise BackendUnavailable(

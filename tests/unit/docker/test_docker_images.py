@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot_bottle.agents import PACKAGES
 from bot_bottle.backends.docker import relay
 from bot_bottle.backends.docker.gc import garbage_reason
 from bot_bottle.backends.docker.target import archive, resolve
@@ -84,6 +85,8 @@ def test_digest_covers_context_and_ca(tmp_path: Path) -> None:
     assert build.digest(spec, b"CA2") != a
     (ctx / "Dockerfile").write_text("FROM debian:bookworm-slim\nRUN true\n")
     assert build.digest(spec, b"CA1") != a
+    staged = build.ImageSpec("t", ctx, target="x")
+    assert build.digest(staged, b"CA1") != build.digest(spec, b"CA1")
     assert build.tag_for(spec, b"CA1").startswith("bot-bottle/t:")
 
 
@@ -92,6 +95,14 @@ def test_bundled_dockerfiles_start_from_the_bootstrapped_base() -> None:
         text = (spec.context / "Dockerfile").read_text()
         assert "FROM debian:bookworm-slim" in text
         assert "USER root" not in text and "\nUSER " in text  # images end non-root
+        if spec.target:
+            assert f" AS {spec.target}\n" in text, spec.name
+
+
+def test_agent_cli_images_pin_the_cli_they_carry() -> None:
+    for cli in ("claude", "codex"):
+        args = build.BUNDLED[f"agent-{cli}"].buildargs
+        assert args["NPM_PACKAGE"] == f"{PACKAGES[cli]}@{build.AGENT_CLI_VERSIONS[cli]}"
 
 
 def test_wheelhouse_runs_pip_on_the_host() -> None:
