@@ -57,7 +57,7 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
             },
             "remotes": [
                 {"name": r.name, "url": r.url, "protected_refs": list(r.protected_refs),
-                 "allowed_refs": list(r.allowed_refs)}
+                 "allowed_refs": list(r.allowed_refs), "token_from": r.token_ref or None}
                 for r in plan.git_remotes
             ],
         },
@@ -110,7 +110,8 @@ def render_plan(plan: BottlePlan) -> Group:
     extras.append(Text(f"git identity: {who}"))
     for r in git["remotes"]:
         prot = f" protected: {' '.join(r['protected_refs'])}" if r["protected_refs"] else ""
-        extras.append(Text(f"git remote {r['name']} -> {r['url']} (via git gate){prot}"))
+        token = f", token <- ${r['token_from']}" if r["token_from"] else ""
+        extras.append(Text(f"git remote {r['name']} -> {r['url']} (via git gate{token}){prot}"))
     env = ", ".join(d["env"]) or "-"
     extras.append(
         Text(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))

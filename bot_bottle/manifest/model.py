@@ -173,7 +173,13 @@ class GitRemoteSpec(Strict):
         default_factory=list, description="Refs that may not be force-pushed or deleted."
     )
     allowed_refs: list[str] = Field(
-        default_factory=list, description="Glob patterns of refs the agent may push; empty: all."
+        default_factory=list,
+        description="Glob patterns of refs the agent may push; empty: branches and tags.",
+    )
+    token_ref: EnvName | None = Field(
+        None,
+        description="https remotes: host env var with a token the git gate pushes and "
+        "fetches with; the agent never sees it.",
     )
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot_bottle.errors import CredentialError
-from bot_bottle.plan.model import BottlePlan, ProvisionFile
+from bot_bottle.plan.model import BottlePlan, ProvisionFile, gate_token_slots
 from bot_bottle.policy.egress_policy import EgressPolicy
 from bot_bottle.providers import provider_for
 
@@ -23,9 +23,11 @@ class LaunchInputs:
     sidecar_env: dict[str, str]
     agent_env: dict[str, str]
     files: tuple[ProvisionFile, ...]
+    gate_env: dict[str, str] = field(default_factory=dict)  # GIT_GATE_TOKEN_n -> value
 
     def __repr__(self) -> str:  # never print credential values by accident
-        return f"LaunchInputs(slots={sorted(self.sidecar_env)}, files={len(self.files)})"
+        slots = sorted(self.sidecar_env) + sorted(self.gate_env)
+        return f"LaunchInputs(slots={slots}, files={len(self.files)})"
 
 
 def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
@@ -49,6 +51,18 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
         if host_env.get(slot.ref):
             sidecar_env[slot.slot] = host_env[slot.ref]
 
+    gate_env: dict[str, str] = {}
+    remotes = {r.name: r for r in plan.git_remotes}
+    for name, gate_slot in gate_token_slots(plan.git_remotes).items():
+        ref = remotes[name].token_ref
+        if not host_env.get(ref):
+            raise CredentialError(
+                f"git remote {name!r} needs the host env var {ref} (its https token), "
+                "which is not set",
+                f"export {ref}=... before launching, or remove token_ref from that remote",
+            )
+        gate_env[gate_slot] = host_env[ref]
+
     agent_env: dict[str, str] = {}
     for var in plan.env:
         if var.from_host is not None:
@@ -68,7 +82,7 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
         dlp=replace(plan.egress.dlp, canaries=plan.egress.dlp.canaries + canary_values),
     )
     files = (*plan.files, *provider.launch_files(plan.provider_options, host_env), canary_file)
-    return LaunchInputs(policy, sidecar_env, agent_env, files)
+    return LaunchInputs(policy, sidecar_env, agent_env, files, gate_env)
 
 
 def canaries() -> tuple[ProvisionFile, tuple[str, ...]]:

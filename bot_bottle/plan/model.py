@@ -15,7 +15,7 @@ from bot_bottle.providers.base import ProvisionFile
 
 __all__ = [
     "BottlePlan", "EnvVar", "GitIdentity", "GitRemotePlan", "ProvisionFile", "Resources",
-    "Sourced", "TokenSlot", "Workspace",
+    "Sourced", "TokenSlot", "Workspace", "gate_token_slots",
 ]  # fmt: skip
 
 WorkspaceMode = Literal["mount", "copy", "none"]
@@ -61,6 +61,13 @@ class GitRemotePlan:
     url: str
     protected_refs: tuple[str, ...] = ()
     allowed_refs: tuple[str, ...] = ()
+    token_ref: str = ""  # host env var with an https token, for the git gate only
+
+
+def gate_token_slots(remotes: tuple[GitRemotePlan, ...]) -> dict[str, str]:
+    """Remote name -> the git gate's env slot for its https token (`GIT_GATE_TOKEN_<n>`)."""
+    with_token = [r for r in remotes if r.token_ref]
+    return {r.name: f"GIT_GATE_TOKEN_{i}" for i, r in enumerate(with_token)}
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,9 @@ def resolve(
         files=contribution.files,
         git_identity=_identity(bottle, agent.git.user.name, agent.git.user.email),
         git_remotes=tuple(
-            GitRemotePlan(r.name, r.url, tuple(r.protected_refs), tuple(r.allowed_refs))
+            GitRemotePlan(
+                r.name, r.url, tuple(r.protected_refs), tuple(r.allowed_refs), r.token_ref or ""
+            )
             for r in bottle.git.remotes
         ),
         workspace=Workspace(ws.mode, ws_path),

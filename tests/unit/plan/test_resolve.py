@@ -112,3 +112,21 @@ def test_missing_credential_names_variable(loaded: Loader) -> None:
     with pytest.raises(CredentialError) as info:
         materialize(plan, {})
     assert "TOK" in str(info.value) and "a.com" in str(info.value) and info.value.exit_code == 2
+
+
+def test_git_remote_token_goes_to_the_gate_only(loaded: Loader) -> None:
+    text = (
+        "bottles: {dev: {git: {remotes: ["
+        "{name: origin, url: 'https://git.example.com/o/r.git', token_ref: GIT_TOK},"
+        "{name: local, url: /srv/r.git}]}}}\nagents: {c: {bottle: dev}}"
+    )
+    plan = resolve(loaded(text), "c", {})
+    assert plan.git_remotes[0].token_ref == "GIT_TOK" and plan.git_remotes[1].token_ref == ""
+    inputs = materialize(plan, {"GIT_TOK": "gh-token-value-123"})
+    assert inputs.gate_env == {"GIT_GATE_TOKEN_0": "gh-token-value-123"}
+    assert "gh-token-value-123" not in repr(inputs) + str(inputs.agent_env) + str(
+        inputs.sidecar_env
+    )
+    with pytest.raises(CredentialError) as info:
+        materialize(plan, {})
+    assert "GIT_TOK" in str(info.value) and "origin" in str(info.value)
