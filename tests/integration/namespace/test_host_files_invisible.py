@@ -19,8 +19,12 @@ def test_host_ssh_key_unreadable(bottle: Bottle) -> None:
 
 
 def test_host_dirs_absent(bottle: Bottle) -> None:
-    r = bottle.sh(f"ls {bottle.host_home} /root /etc/shadow /etc/ssl/private {os.getcwd()}")
+    paths = [str(bottle.host_home), "/root", "/etc/shadow", "/etc/ssl/private", os.getcwd()]
+    r = bottle.sh(f"ls {' '.join(paths)}")
     assert r.stdout == ""
+    # Absent, not merely unlisted: an empty stdout alone would also pass if ls never ran.
+    for path in paths:
+        assert f"cannot access '{path}': No such file or directory" in r.stderr, r.stderr
 
 
 def test_other_process_environ_unreadable(bottle: Bottle) -> None:
