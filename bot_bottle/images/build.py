@@ -16,11 +16,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot_bottle.agents import PACKAGES
 from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
 from bot_bottle.backends.docker.engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    import docker
 
 HERE = Path(__file__).resolve().parent
 Progress = Callable[[str], None]
@@ -124,10 +128,12 @@ def tag_for(spec: ImageSpec, ca_pem: bytes) -> str:
     return f"bot-bottle/{spec.name}:{digest(spec, ca_pem)}"
 
 
-def image_exists(tag: str) -> bool:
+def image_exists(tag: str, client: docker.DockerClient | None = None) -> bool:
+    """Whether the engine has `tag`. Pass the caller's `client`: each new one costs a
+    connection and a ping (~10 ms), paid on every bottle start otherwise."""
     import docker.errors
 
-    client = connect()
+    client = client or connect()
     with engine_errors(f"looking up {tag}"):
         try:
             client.images.get(tag)
@@ -150,11 +156,12 @@ def ensure(
     ca_bundle: Path | None = None,
     progress: Progress = print,
     executor: Executor | None = None,
+    client: docker.DockerClient | None = None,
 ) -> tuple[str, bool]:
     """Build `spec` unless its digest tag exists; returns (tag, built)."""
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     tag = tag_for(spec, ca_pem)
-    if image_exists(tag):
+    if image_exists(tag, client):
         return tag, False
     with tempfile.TemporaryDirectory(prefix=f"bot-bottle-{spec.name}-") as tmp:
         ctx = Path(tmp) / "context"
@@ -214,15 +221,20 @@ class ImageStatus:
 
 def status(ca_bundle: Path | None = None) -> list[ImageStatus]:
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
+    client = connect()
     out = []
     for spec in BUNDLED.values():
         tag = tag_for(spec, ca_pem)
-        out.append(ImageStatus(spec.name, tag, image_exists(tag)))
+        out.append(ImageStatus(spec.name, tag, image_exists(tag, client)))
     return out
 
 
 def custom_agent(
-    dockerfile: Path, *, ca_bundle: Path | None = None, progress: Progress = print
+    dockerfile: Path,
+    *,
+    ca_bundle: Path | None = None,
+    progress: Progress = print,
+    client: docker.DockerClient | None = None,
 ) -> str:
     """Build an agent's own Dockerfile (its directory is the context), then a thin layer
     that gives it the agent user's HOME and /workspace; the sidecars stay bundled."""
@@ -233,10 +245,10 @@ def custom_agent(
     base = ImageSpec(f"custom-{_name_hash(dockerfile)}", ctx)
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     base_tag = tag_for(base, ca_pem)
-    if not image_exists(base_tag):
-        client = connect(timeout=1800)
+    if not image_exists(base_tag, client):
+        builder = connect(timeout=1800)
         with engine_errors(f"building {dockerfile}"):
-            for chunk in client.api.build(path=str(ctx), dockerfile=dockerfile.name,
+            for chunk in builder.api.build(path=str(ctx), dockerfile=dockerfile.name,
                                           tag=base_tag, rm=True, decode=True,
                                           labels={LABEL: base.name}):  # fmt: skip
                 if "error" in chunk:
@@ -255,7 +267,7 @@ def custom_agent(
         )
         spec = ImageSpec(f"{base.name}-agent", adapt)
         tag = tag_for(spec, ca_pem)
-        if not image_exists(tag):
+        if not image_exists(tag, client):
             _docker_build(adapt, tag, spec, progress)
     return tag
 

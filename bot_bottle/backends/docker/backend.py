@@ -74,7 +74,7 @@ class DockerBackend:
             verdict = runtime.RuntimeVerdict(key, False, False, "gVisor (runsc) not installed")
         else:
             tag = tag_for(BUNDLED["relay"], host_ca_bundle().read_bytes())
-            if not image_exists(tag):
+            if not image_exists(tag, self.client):
                 return runtime.RuntimeVerdict(key, True, False,
                                               "runsc untested: build the images first")  # fmt: skip
             with engine_errors("testing gVisor"):
@@ -92,7 +92,7 @@ class DockerBackend:
 
         from bot_bottle.images.build import BUNDLED, ensure
 
-        relay_image, _ = ensure(BUNDLED["relay"], progress=_progress)
+        relay_image, _ = ensure(BUNDLED["relay"], progress=_progress, client=self.client)
         agent_image = self._agent_image(spec)
         for link in spec.sidecars:
             # Bound into the relay before the launcher starts the sidecars in it.
@@ -221,13 +221,13 @@ class DockerBackend:
         from bot_bottle.images.build import BUNDLED, custom_agent, ensure
 
         if spec.dockerfile:
-            return custom_agent(Path(spec.dockerfile), progress=_progress)
+            return custom_agent(Path(spec.dockerfile), progress=_progress, client=self.client)
         # The plan names a bundled image by role ("claude", "codex", "general") or
         # by image name; anything else is an image reference used as given.
         name = (spec.image or "general").removeprefix("bot-bottle/")
         for candidate in (f"agent-{name}", name):
             if candidate in BUNDLED:
-                return ensure(BUNDLED[candidate], progress=_progress)[0]
+                return ensure(BUNDLED[candidate], progress=_progress, client=self.client)[0]
         return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Any:
