@@ -34,15 +34,16 @@ AGENT_UID = 1000
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image bot-bottle builds: a context directory, the Dockerfile stage to build
-    (`target`, empty for the last), its build arguments, and whether it needs the
-    wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
+    """One image bot-bottle builds: a context directory, its Dockerfile there and the
+    stage to build (`target`, empty for the last), its build arguments, and whether it
+    needs the wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
 
     name: str
     context: Path
     wheelhouse: bool = False
     buildargs: dict[str, str] = field(default_factory=dict)
     target: str = ""
+    dockerfile: str = "Dockerfile"
 
 
 # The agent CLIs baked into their images, pinned so a tag (a digest of these too)
@@ -118,6 +119,7 @@ def digest(spec: ImageSpec, ca_pem: bytes) -> str:
     for k in sorted(spec.buildargs):
         add(f"arg/{k}", spec.buildargs[k].encode())
     add("target", spec.target.encode())
+    add("dockerfile", spec.dockerfile.encode())
     if spec.wheelhouse:
         for name, p in _source_files():
             add(f"src/{name}", p.read_bytes())
@@ -183,13 +185,15 @@ def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> N
     client = connect(timeout=1800)
     tail: list[str] = []
     with engine_errors(f"building {tag}"):
-        for chunk in client.api.build(path=str(ctx), tag=tag, rm=True, forcerm=True,
-                                      decode=True, buildargs=spec.buildargs or None,
+        for chunk in client.api.build(path=str(ctx), dockerfile=spec.dockerfile, tag=tag,
+                                      rm=True, forcerm=True, decode=True,
+                                      buildargs=spec.buildargs or None,
                                       target=spec.target or None,
                                       labels={LABEL: spec.name}):  # fmt: skip
             if "error" in chunk:
                 raise BackendUnavailable(
-                    f"building {tag} failed: {chunk['error'].strip()}\n" + "\n".join(tail),
+                    f"building {tag} from {spec.context / spec.dockerfile} failed: "
+                    f"{chunk['error'].strip()}\n" + "\n".join(tail),
                     "pass --ca-bundle FILE if a download failed on TLS; otherwise fix the "
                     "Dockerfile",
                 )
@@ -242,21 +246,11 @@ def custom_agent(
         raise BackendUnavailable(f"agent_provider.dockerfile {dockerfile} does not exist",
                                  "fix the path in the manifest")  # fmt: skip
     ctx = dockerfile.parent
-    base = ImageSpec(f"custom-{_name_hash(dockerfile)}", ctx)
+    base = ImageSpec(f"custom-{_name_hash(dockerfile)}", ctx, dockerfile=dockerfile.name)
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     base_tag = tag_for(base, ca_pem)
     if not image_exists(base_tag, client):
-        builder = connect(timeout=1800)
-        with engine_errors(f"building {dockerfile}"):
-            for chunk in builder.api.build(path=str(ctx), dockerfile=dockerfile.name,
-                                          tag=base_tag, rm=True, decode=True,
-                                          labels={LABEL: base.name}):  # fmt: skip
-                if "error" in chunk:
-                    raise BackendUnavailable(f"building {dockerfile} failed: {chunk['error']}",
-                                             "fix the Dockerfile")  # fmt: skip
-                line = str(chunk.get("stream", "")).strip()
-                if line.startswith("Step "):
-                    progress(f"{base.name}: {line}")
+        _docker_build(ctx, base_tag, base, progress)
     with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
         adapt = Path(tmp)
         (adapt / "Dockerfile").write_text(
