@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot_bottle.backends import base
 from bot_bottle.backends.base import Backend, BottleSpec, Executor, SidecarLink, ToolMount
@@ -25,8 +26,10 @@ from bot_bottle.backends.sidecar_proc import (
 )
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.plan.model import BottlePlan
-from bot_bottle.policy.egress_policy import EgressPolicy
 from bot_bottle.state.store import BottleMetadata, StateStore
+
+if TYPE_CHECKING:
+    from bot_bottle.plan.materialize import LaunchInputs
 
 EGRESS_PORT = 3128
 GIT_GATE_PORT = 9419
@@ -113,23 +116,22 @@ def bottle_spec(
 
 
 def start_git_gate(
-    plan: BottlePlan, gdir: Path, socket: Path, audit: Path, policy: EgressPolicy,
-    sidecar_env: Mapping[str, str],
-) -> SidecarHandle:  # fmt: skip
+    plan: BottlePlan, inputs: LaunchInputs, gdir: Path, socket: Path, audit: Path
+) -> SidecarHandle:
     """The git gate sidecar: listens on the bottle's socket and holds the remotes'
     credentials itself (imported lazily: bottles without remotes never pay for it). It
     scans pushes for the same canaries and protected values as egress."""
     from bot_bottle.sidecars.git_gate.starter import start_git_gate as start
 
-    protected = {k: v for k, v in sidecar_env.items() if k in policy.dlp.protect_slots}
-    return start(plan, gdir, socket, audit, policy.dlp.canaries, protected)
+    dlp = inputs.policy.dlp
+    protected = {k: v for k, v in inputs.sidecar_env.items() if k in dlp.protect_slots}
+    return start(plan, gdir, socket, audit, dlp.canaries, protected, inputs.gate_env)
 
 
 def start_sidecars(
     bottle: Bottle,
     plan: BottlePlan,
-    sidecar_env: dict[str, str],
-    policy: EgressPolicy,
+    inputs: LaunchInputs,
     store: StateStore,
     executor: Executor,
 ) -> None:
@@ -138,7 +140,7 @@ def start_sidecars(
     eg.mkdir(parents=True, exist_ok=True, mode=0o700)
     (sd / "sockets").mkdir(parents=True, exist_ok=True, mode=0o700)
     routes = eg / "routes.json"
-    routes.write_text(policy.to_json())
+    routes.write_text(inputs.policy.to_json())
     egress = bottle.spec.sidecar("egress")
     assert egress is not None
     egress.socket.unlink(missing_ok=True)
@@ -148,7 +150,7 @@ def start_sidecars(
         audit_log=StateStore.audit_log(sd),
         confdir=eg / "conf",
         log=eg / "egress.log",
-        env=sidecar_env,
+        env=inputs.sidecar_env,
     )
     bottle.sidecars.append(start_egress(req, executor, zygote_socket(store)))
     gate = bottle.spec.sidecar("git-gate")
@@ -156,14 +158,7 @@ def start_sidecars(
         gdir = sidecar_dir(sd, "git-gate")
         gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         bottle.sidecars.append(
-            start_git_gate(
-                plan,
-                gdir,
-                gate.socket,
-                StateStore.audit_log(sd),
-                policy,
-                sidecar_env,
-            )
+            start_git_gate(plan, inputs, gdir, gate.socket, StateStore.audit_log(sd))
         )
     launcher = store.load(bottle.meta.slug).pids  # keep the launcher's pid: `ls` needs it
     store.update(
@@ -235,7 +230,7 @@ def run_bottle(
     old_term = signal.signal(signal.SIGTERM, _raise_exit)
     try:
         target = backend.resume(spec) if existing else backend.prepare(spec)
-        start_sidecars(bottle, plan, inputs.sidecar_env, inputs.policy, store, executor)
+        start_sidecars(bottle, plan, inputs, store, executor)
         ca = (sidecar_dir(state_dir, "egress") / "conf" / "mitmproxy-ca-cert.pem").read_bytes()
         provision(target, ProvisionInputs(
             egress_ca_pem=ca, files=inputs.files, skills=plan.skills, skills_dir=plan.skills_dir,

@@ -70,7 +70,7 @@ class SidecarHandle:
     mode: str  # cold | warm
 
 
-def wait_ready(fd: int, deadline: float) -> str:
+def wait_ready(fd: int, deadline: float, name: str = "egress sidecar") -> str:
     """Read from `fd` until a `READY ...` line; return it. Raise on EOF or timeout."""
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
@@ -79,12 +79,12 @@ def wait_ready(fd: int, deadline: float) -> str:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise SidecarError("egress sidecar did not report READY in time")
+                raise SidecarError(f"{name} did not report READY in time")
             if not sel.select(left):
                 continue
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise SidecarError("egress sidecar exited before it was ready")
+                raise SidecarError(f"{name} exited before it was ready")
             buf += chunk
             for line in buf.split(b"\n")[:-1]:
                 if line.startswith(b"READY"):
@@ -93,25 +93,32 @@ def wait_ready(fd: int, deadline: float) -> str:
         sel.close()
 
 
-def start_egress_cold(req: EgressRequest, executor: Executor) -> SidecarHandle:
-    req.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log_fd = os.open(req.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+def spawn_sidecar(
+    name: str, cmd: Cmd, log: Path, socket: Path, executor: Executor
+) -> SidecarHandle:
+    """Start a sidecar in its own session (so stopping it stops all it started), its
+    stderr appended to `log` (0600: it may name hosts and refs), and wait for its READY
+    line. On failure it is killed and the error carries the log's last lines."""
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        proc = executor.spawn(
-            Cmd(req.argv(), env=req.process_env(), cwd=str(req.socket.parent)),
-            stdout=subprocess.PIPE, stderr=log_fd, new_session=True,
-        )  # fmt: skip
+        proc = executor.spawn(cmd, stdout=subprocess.PIPE, stderr=log_fd, new_session=True)
     finally:
         os.close(log_fd)
     assert proc.stdout is not None
     try:
-        wait_ready(proc.stdout.fileno(), time.monotonic() + READY_TIMEOUT)
+        wait_ready(proc.stdout.fileno(), time.monotonic() + READY_TIMEOUT, name)
     except SidecarError as e:
         kill_group(proc.pid)
-        tail = req.log.read_text(errors="replace").strip().splitlines()[-5:]
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         detail = "".join(f"\n    {line}" for line in tail)
         raise SidecarError(f"{e.message}{detail}", "`bot-bottle doctor`") from None
-    return SidecarHandle("egress", proc.pid, req.socket, "cold")
+    return SidecarHandle(name, proc.pid, socket, "cold")
+
+
+def start_egress_cold(req: EgressRequest, executor: Executor) -> SidecarHandle:
+    req.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cmd = Cmd(req.argv(), env=req.process_env(), cwd=str(req.socket.parent))
+    return spawn_sidecar("egress", cmd, req.log, req.socket, executor)
 
 
 def start_egress(req: EgressRequest, executor: Executor, zygote: Path | None) -> SidecarHandle:

@@ -8,19 +8,24 @@ serve` in a subprocess with the key path in its environment. The "agent" is plai
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import selectors
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trustme
 
 from bot_bottle.sidecars.git_gate.config import gate_remote_url
 
@@ -209,3 +214,92 @@ def host_clone(upstream: Upstream, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     git("clone", "-q", str(upstream.bare), str(dest))
     return dest
+
+
+HTTPS_TOKEN = "ghs_" + "HttpsUpstreamToken0123456789abcdefABCD"
+EXPECTED_AUTH = "Basic " + base64.b64encode(f"x-access-token:{HTTPS_TOKEN}".encode()).decode()
+
+
+@dataclass
+class HttpsUpstream:
+    url: str
+    bare: Path
+    ca_path: Path
+    auth_seen: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def https_upstream(  # an https git server (git http-backend) that demands HTTPS_TOKEN
+    tmp_path: Path,
+) -> Iterator[HttpsUpstream]:
+    root = tmp_path / "srv"
+    bare = root / "repo.git"
+    git("init", "--bare", "-q", "-b", "main", str(bare))
+    git("--git-dir", str(bare), "config", "http.receivepack", "true")
+    seed = tmp_path / "seed"
+    git("init", "-q", "-b", "main", str(seed))
+    (seed / "README").write_text("hello\n")
+    git("-c", "user.name=h", "-c", "user.email=h@x", "add", ".", cwd=seed)
+    git("-c", "user.name=h", "-c", "user.email=h@x", "commit", "-qm", "seed", cwd=seed)
+    git("push", "-q", str(bare), "main", cwd=seed)
+    ca = trustme.CA()
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _cgi(self) -> None:
+            auth = self.headers.get("Authorization", "")
+            seen.append(auth)
+            if auth != EXPECTED_AUTH:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            path, _, query = self.path.partition("?")
+            env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root),
+                   "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
+                   "REQUEST_METHOD": self.command, "REMOTE_USER": "x-access-token",
+                   "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                   "CONTENT_LENGTH": str(len(body))}  # fmt: skip
+            if enc := self.headers.get("Content-Encoding"):
+                env["HTTP_CONTENT_ENCODING"] = enc
+            if proto := self.headers.get("Git-Protocol"):
+                env["GIT_PROTOCOL"] = proto
+            out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                                 capture_output=True, check=True).stdout  # fmt: skip
+            head, _, payload = out.partition(b"\r\n\r\n")
+            status = 200
+            headers = []
+            for line in head.decode().split("\r\n"):
+                k, _, v = line.partition(":")
+                if k.lower() == "status":
+                    status = int(v.split()[0])
+                else:
+                    headers.append((k, v.strip()))
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _cgi
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{srv.server_address[1]}/repo.git"
+        yield HttpsUpstream(url, bare, ca_path, seen)
+    finally:
+        srv.shutdown()
+        srv.server_close()
