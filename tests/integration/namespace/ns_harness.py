@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,19 @@ import pytest
 
 from bot_bottle.backends.base import BottleSpec, SidecarLink
 from bot_bottle.backends.namespace.backend import NamespaceBackend, NamespaceTarget
+
+PONG_SERVER = """
+import socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(64)
+print("READY", flush=True)
+def answer(conn):
+    with conn:
+        conn.sendall(b"PONG\\n")
+while True:
+    threading.Thread(target=answer, args=(srv.accept()[0],), daemon=True).start()
+"""
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -64,12 +77,13 @@ def bottle(tmp_path: Path) -> Iterator[Bottle]:
     )
     be = NamespaceBackend()
     target = be.prepare(spec)
-    side = subprocess.Popen(["socat", f"UNIX-LISTEN:{sock},fork", "SYSTEM:echo PONG"],
-                            start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 5
-    while not sock.exists():  # socat gives no readiness line; poll the socket file
-        assert time.monotonic() < deadline and side.poll() is None
-        time.sleep(0.005)
+    # A stand-in sidecar on the bottle's socket: answers PONG to every connection.
+    # Plain Python rather than socat, which a fresh machine does not have.
+    side = subprocess.Popen(
+        [sys.executable, "-c", PONG_SERVER, str(sock)],
+        stdout=subprocess.PIPE, start_new_session=True, text=True,
+    )  # fmt: skip
+    assert side.stdout is not None and side.stdout.readline().strip() == "READY"
     yield Bottle(be, spec, target, side, host_home)
     side.kill()
     side.wait()
