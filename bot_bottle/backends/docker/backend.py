@@ -56,7 +56,10 @@ class DockerBackend:
         try:
             info = self.client.info()
         except BackendUnavailable as e:
-            return Availability(False, e.message, ["a running Docker engine (docker.io)"])
+            # Name the real cause: the SDK missing is not the engine missing.
+            sdk = e.fix.startswith("pip install")
+            need = "the Docker SDK for Python" if sdk else "a running Docker engine (docker.io)"
+            return Availability(False, e.message, [f"{need}: {e.fix}" if e.fix else need])
         version = info.get("ServerVersion", "?")
         verdict = runtime.cached(runtime.engine_key(info)) or self._test_runtime(info)
         isolation = (

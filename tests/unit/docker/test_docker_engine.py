@@ -52,3 +52,21 @@ def test_attach_execs_as_agent_with_only_docker_env(monkeypatch: pytest.MonkeyPa
                             "bb-s-1-agent", "claude", "-p", "hi")  # fmt: skip
     assert cmd.env is not None and "AWS_SECRET_ACCESS_KEY" not in cmd.env
     assert cmd.env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+
+
+def test_probe_names_the_missing_sdk_not_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the engine running but the SDK absent, doctor must not say the engine is missing."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_docker(name: str, *args: object, **kwargs: object) -> object:
+        if name == "docker" or name.startswith("docker."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_docker)
+    av = DockerBackend(RecordingExecutor()).probe()
+    assert not av.ok
+    assert av.missing == ["the Docker SDK for Python: pip install 'bot-bottle[docker]'"]
+    assert not any("engine" in m for m in av.missing)
