@@ -55,6 +55,22 @@ def host_listener() -> object:
     srv.close()
 
 
+KILL_FORWARDER = r"""
+import glob, os, signal
+for path in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        pid = int(path.split("/")[2])
+        if pid == os.getpid() or not open(path, "rb").read().startswith(b"python3\0-I\0-S"):
+            continue
+        os.kill(pid, signal.SIGKILL)
+        print("killed")
+    except PermissionError:
+        print("PermissionError")
+    except OSError:
+        pass
+"""
+
+
 def test_agent_reaches_sidecar_and_nothing_else(
     backend: object, spec: BottleSpec, fake_egress: FakeSidecar, host_listener: int
 ) -> None:
@@ -81,6 +97,16 @@ def test_agent_reaches_sidecar_and_nothing_else(
     interfaces = target.run(["cat", "/proc/net/dev"]).stdout
     names = sorted(line.split(":")[0].strip() for line in interfaces.splitlines()[2:])
     assert names == ["lo"], names  # loopback, no more
+
+    # The forwarder runs as the sockets' owner; the agent (another uid) reaches the
+    # sidecar only through it, and can neither open the sockets nor signal it.
+    direct = target.run(["python3", "-c", "import socket; s = socket.socket(socket.AF_UNIX);"
+                         " s.connect('/run/bot-bottle/egress/egress.sock')"])  # fmt: skip
+    assert direct.returncode != 0 and "PermissionError" in direct.stderr, direct
+    kill = target.run(["python3", "-c", KILL_FORWARDER])
+    assert kill.returncode == 0 and kill.stdout.split() == ["PermissionError"], kill
+    after = target.run(["python3", "-c", PROBE, json.dumps([("127.0.0.1", 3128)])])
+    assert json.loads(after.stdout)["127.0.0.1:3128"].endswith("hello from egress")
 
 
 def test_containers_run_unprivileged(
