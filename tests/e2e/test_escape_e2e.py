@@ -167,6 +167,12 @@ for fam in range(0, 46):
             break
 pair = socket.socketpair(socket.AF_UNIX)
 r["socketpair_unix"] = "OK"
+for proto in (0, 2, 4, 9, 15, 16):  # route, firewall, sock_diag, audit, uevent, generic
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto).close()
+        r[f"netlink_{proto}"] = "OK"
+    except OSError as e:
+        r[f"netlink_{proto}"] = errno.errorcode.get(e.errno, str(e.errno))
 libc = ctypes.CDLL(None, use_errno=True)
 params = ctypes.create_string_buffer(120)
 nr = {"x86_64": 425, "aarch64": 425}[platform.machine()]
@@ -212,10 +218,13 @@ agents:
     assert results.pop("socketpair_unix") == "OK"
     for fam in ALLOWED_FAMILIES:
         assert results.pop(fam) == "OK", (fam, results)
+    # Netlink for routes only (getifaddrs, which Node's os.networkInterfaces needs).
+    assert results.pop(str(socket.AF_NETLINK)) == "OK"
+    assert results.pop("netlink_0") == "OK"
     assert results.pop("io_uring_setup") != "OK", "io_uring can create sockets unfiltered"
     if "i386_abi" in results:
         assert results.pop("i386_abi") != "OK", "the 32-bit syscall table is open"
     created = {fam: v for fam, v in results.items() if v == "OK"}
-    assert created == {}, f"socket families beyond Unix/IPv4/IPv6 can be created: {created}"
+    assert created == {}, f"sockets beyond Unix/IPv4/IPv6/route netlink can be made: {created}"
     vsock = results[str(socket.AF_VSOCK)]
     assert vsock in ("EPERM", "EAFNOSUPPORT"), vsock

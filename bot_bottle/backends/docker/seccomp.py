@@ -5,7 +5,8 @@ netlink and other sockets, and set up io_uring, whose IORING_OP_SOCKET makes soc
 no filter on socket(2) can see. This profile keeps the same shape (deny by default,
 an allow list of ordinary syscalls) with bot-bottle's policy, the namespace filter's:
 
-- sockets only in `SOCKET_FAMILIES` (Unix, IPv4, IPv6), else EAFNOSUPPORT;
+- sockets only in `SOCKET_FAMILIES` (Unix, IPv4, IPv6) and route netlink, else
+  EAFNOSUPPORT (EPROTONOSUPPORT for another netlink protocol);
 - no io_uring, no new namespaces (unshare, setns, namespace flags on clone; clone3
   gets ENOSYS so libc falls back to clone, whose flags a filter can read);
 - nothing from the namespace filter's deny list, nor what needs a capability the
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 from typing import Any
 
-from bot_bottle.backends.namespace.seccomp import DENIED, SOCKET_FAMILIES
+from bot_bottle.backends.namespace.seccomp import DENIED, NETLINK_PROTOCOLS, SOCKET_FAMILIES
 
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 # personality(2) values a program may set: Linux, 32-bit, uname-2.6, and the query.
@@ -102,8 +104,34 @@ def _rule(names: list[str], action: str, *args: dict[str, Any], errno_ret: int =
     return out
 
 
+def _arg(index: int, op: str, value: int, value_two: int = 0) -> dict[str, Any]:
+    return {"index": index, "value": value, "valueTwo": value_two, "op": op}
+
+
 def _arg0(op: str, value: int, value_two: int = 0) -> dict[str, Any]:
-    return {"index": 0, "value": value, "valueTwo": value_two, "op": op}
+    return _arg(0, op, value, value_two)
+
+
+def _socket_rules() -> list[dict[str, Any]]:
+    """socket/socketpair by family (arg 0) and, for netlink, protocol (arg 2). Rules
+    must not overlap (libseccomp refuses that), so every refused value is spelled out;
+    anything a rule misses falls to the default, EPERM."""
+    sockets = ["socket", "socketpair"]
+    netlink = socket.AF_NETLINK
+    rules = [_rule(sockets, "SCMP_ACT_ALLOW", _arg0("SCMP_CMP_EQ", f)) for f in SOCKET_FAMILIES]
+    rules += [_rule(sockets, "SCMP_ACT_ALLOW", _arg0("SCMP_CMP_EQ", netlink),
+                    _arg(2, "SCMP_CMP_EQ", p)) for p in NETLINK_PROTOCOLS]  # fmt: skip
+    if NETLINK_PROTOCOLS != (0,):
+        raise ValueError("seccomp: spell out the refused netlink protocols")
+    rules.append(_rule(sockets, "SCMP_ACT_ERRNO", _arg0("SCMP_CMP_EQ", netlink),
+                       _arg(2, "SCMP_CMP_GT", 0), errno_ret=errno.EPROTONOSUPPORT))  # fmt: skip
+    top = max(*SOCKET_FAMILIES, netlink)
+    refused = [f for f in range(top) if f not in SOCKET_FAMILIES]
+    rules += [_rule(sockets, "SCMP_ACT_ERRNO", _arg0("SCMP_CMP_EQ", f),
+                    errno_ret=errno.EAFNOSUPPORT) for f in refused]  # fmt: skip
+    rules.append(_rule(sockets, "SCMP_ACT_ERRNO", _arg0("SCMP_CMP_GT", top),
+                       errno_ret=errno.EAFNOSUPPORT))  # fmt: skip
+    return rules
 
 
 def profile() -> dict[str, Any]:
@@ -111,17 +139,7 @@ def profile() -> dict[str, Any]:
     overlap = set(ALLOWED) & (set(DENIED) | set(REFUSED))
     if overlap:  # a guard against editing one list and not the other
         raise ValueError(f"seccomp: allowed and refused at once: {sorted(overlap)}")
-    sockets = ["socket", "socketpair"]
-    rules = [_rule(list(ALLOWED), "SCMP_ACT_ALLOW")]
-    rules += [_rule(sockets, "SCMP_ACT_ALLOW", _arg0("SCMP_CMP_EQ", f)) for f in SOCKET_FAMILIES]
-    # Every other family answers EAFNOSUPPORT, as a kernel without it would; rules may
-    # not overlap, so the refused values are spelled out (anything missed: EPERM).
-    top = max(SOCKET_FAMILIES)
-    refused = [f for f in range(top) if f not in SOCKET_FAMILIES]
-    rules += [_rule(sockets, "SCMP_ACT_ERRNO", _arg0("SCMP_CMP_EQ", f),
-                    errno_ret=errno.EAFNOSUPPORT) for f in refused]  # fmt: skip
-    rules.append(_rule(sockets, "SCMP_ACT_ERRNO", _arg0("SCMP_CMP_GT", top),
-                       errno_ret=errno.EAFNOSUPPORT))  # fmt: skip
+    rules = [_rule(list(ALLOWED), "SCMP_ACT_ALLOW"), *_socket_rules()]
     rules.append(_rule(["clone"], "SCMP_ACT_ALLOW",
                        _arg0("SCMP_CMP_MASKED_EQ", CLONE_NAMESPACE_FLAGS, 0)))  # fmt: skip
     rules.append(_rule(["clone3"], "SCMP_ACT_ERRNO", errno_ret=errno.ENOSYS))

@@ -10,8 +10,9 @@ Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPER
 what it never needs and what would widen its reach: tracing other processes,
 kernel modules, keyrings, bpf, mounts, new user namespaces, perf, kexec, and
 terminal input injection (the agent shares the operator's TTY). Sockets exist only
-in the families in `SOCKET_FAMILIES` (Unix, IPv4, IPv6); any other family (vsock to
-the hypervisor, netlink, packet, alg, ...) gets EAFNOSUPPORT, and io_uring, which
+in the families in `SOCKET_FAMILIES` (Unix, IPv4, IPv6) and route netlink; any other
+family (vsock to the hypervisor, packet, alg, other netlink protocols, ...) is refused,
+and io_uring, which
 creates sockets without socket(2) where this filter cannot see the family, is off.
 An unknown architecture, and the x32 ABI on x86_64 (a second syscall table that
 would sidestep the numbers below), are killed outright.
@@ -37,15 +38,19 @@ _RET_ERRNO = 0x00050000
 RET_EPERM = _RET_ERRNO | errno.EPERM
 RET_ENOSYS = _RET_ERRNO | errno.ENOSYS
 RET_EAFNOSUPPORT = _RET_ERRNO | errno.EAFNOSUPPORT
+RET_EPROTONOSUPPORT = _RET_ERRNO | errno.EPROTONOSUPPORT
 
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 X32_SYSCALL_BIT = 0x40000000
 # What a coding agent needs: Unix sockets, and IP to reach the sidecars on loopback.
-# Netlink stays out: glibc's getaddrinfo falls back without it, and it would show the
-# agent the host's interfaces and routes (namespace) or talk to the kernel's routing.
 SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
+# Netlink only for NETLINK_ROUTE (protocol 0, arg 2): getifaddrs() needs it, and Node's
+# os.networkInterfaces() throws without it (dev servers call it). It shows only the
+# bottle's own loopback, and changing anything there needs CAP_NET_ADMIN, which the
+# agent lacks. Other netlink protocols (audit, uevents, generic, sock_diag) stay out.
+NETLINK_PROTOCOLS = (0,)
 
 # Offsets into struct seccomp_data (little-endian: low word of an arg first).
 _NR, _ARCH = 0, 4
@@ -162,11 +167,17 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     a.op(_JEQ_K, TIOCSTI, "eperm", 0)
     a.op(_JEQ_K, TIOCLINUX, "eperm", 0)
     a.op(_RET_K, RET_ALLOW)
-    a.label("check_family")  # socket(family, ...) and socketpair(family, ...): arg 0
-    a.op(_LD_W_ABS, _arg_lo(0))  # an int: the kernel reads only the low word
+    a.label("check_family")  # socket(family, type, protocol), socketpair(family, ...)
+    a.op(_LD_W_ABS, _arg_lo(0))  # ints: the kernel reads only the low words
     for family in SOCKET_FAMILIES:
         a.op(_JEQ_K, family, "allow", 0)
+    a.op(_JEQ_K, socket.AF_NETLINK, "check_netlink", 0)
     a.op(_RET_K, RET_EAFNOSUPPORT)
+    a.label("check_netlink")
+    a.op(_LD_W_ABS, _arg_lo(2))
+    for protocol in NETLINK_PROTOCOLS:
+        a.op(_JEQ_K, protocol, "allow", 0)
+    a.op(_RET_K, RET_EPROTONOSUPPORT)
     a.label("allow")
     a.op(_RET_K, RET_ALLOW)
     a.label("eperm")

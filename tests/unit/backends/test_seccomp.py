@@ -53,8 +53,16 @@ def test_only_unix_and_ip_socket_families(arch_name: str) -> None:
     for call in ("socket", "socketpair"):
         nr = arch.numbers[call]
         for family in range(0, 64):
+            if family == socket.AF_NETLINK:
+                continue
             want = sc.RET_ALLOW if family in sc.SOCKET_FAMILIES else sc.RET_EAFNOSUPPORT
             assert sc.evaluate(prog, arch.audit, nr, [family, 1, 0]) == want, (call, family)
+        # Netlink: route only (getifaddrs); audit, uevents, generic, sock_diag refused.
+        assert sc.evaluate(prog, arch.audit, nr, [socket.AF_NETLINK, 3, 0]) == sc.RET_ALLOW
+        for protocol in (4, 9, 15, 16):
+            assert sc.evaluate(prog, arch.audit, nr, [socket.AF_NETLINK, 3, protocol]) == (
+                sc.RET_EPROTONOSUPPORT
+            )
         assert sc.evaluate(prog, arch.audit, nr, [socket.AF_VSOCK, 1]) == sc.RET_EAFNOSUPPORT
         # Only the low word is the family (an int); a high word cannot smuggle one in.
         assert sc.evaluate(prog, arch.audit, nr, [(1 << 32) | socket.AF_VSOCK]) != sc.RET_ALLOW

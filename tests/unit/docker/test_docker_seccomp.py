@@ -17,15 +17,18 @@ def rules_for(name: str) -> list[dict[str, Any]]:
     return [r for r in seccomp.profile()["syscalls"] if name in r["names"]]
 
 
-def family_action(name: str, family: int) -> tuple[str, int]:
-    """What the profile does with `name(family, ...)`: the one matching rule's action,
-    or the default (EPERM) when none matches."""
+def matches(arg: dict[str, Any], value: int) -> bool:
+    op, v = arg["op"], arg["value"]
+    return {"SCMP_CMP_EQ": value == v, "SCMP_CMP_GT": value > v}[op]
+
+
+def family_action(name: str, family: int, protocol: int = 0) -> tuple[str, int]:
+    """What the profile does with `name(family, type, protocol)`: the one matching
+    rule's action, or the default (EPERM) when none matches."""
     hits = []
     for r in rules_for(name):
-        (arg,) = r["args"]
-        assert arg["index"] == 0
-        op, v = arg["op"], arg["value"]
-        if (op == "SCMP_CMP_EQ" and family == v) or (op == "SCMP_CMP_GT" and family > v):
+        args = {0: family, 2: protocol}
+        if all(matches(a, args[a["index"]]) for a in r["args"]):
             hits.append((r["action"], r.get("errnoRet", 0)))
     assert len(hits) <= 1, (name, family, hits)  # libseccomp refuses overlapping rules
     return hits[0] if hits else ("SCMP_ACT_ERRNO", errno.EPERM)
@@ -36,11 +39,29 @@ def test_only_unix_and_ip_sockets() -> None:
     for name in ("socket", "socketpair"):
         for family in range(0, 256):
             action = family_action(name, family)
-            if family in allowed:
+            if family == socket.AF_NETLINK:
+                assert action == ("SCMP_ACT_ALLOW", 0)  # NETLINK_ROUTE
+                for protocol in (2, 4, 9, 15, 16, 255):
+                    assert family_action(name, family, protocol) == (
+                        "SCMP_ACT_ERRNO", errno.EPROTONOSUPPORT)  # fmt: skip
+            elif family in allowed:
                 assert action == ("SCMP_ACT_ALLOW", 0), (name, family)
             else:
                 assert action == ("SCMP_ACT_ERRNO", errno.EAFNOSUPPORT), (name, family)
     assert family_action("socket", socket.AF_VSOCK)[0] == "SCMP_ACT_ERRNO"
+
+
+def test_namespace_and_docker_allow_the_same_sockets() -> None:
+    from bot_bottle.backends.namespace import seccomp as ns
+
+    arch = ns.ARCHES["x86_64"]
+    prog = ns.program("x86_64")
+    for family in range(0, 64):
+        for protocol in (0, 4, 16):
+            in_docker = family_action("socket", family, protocol)[0] == "SCMP_ACT_ALLOW"
+            args = [family, 1, protocol]
+            in_namespace = ns.evaluate(prog, arch.audit, 41, args) == ns.RET_ALLOW
+            assert in_docker == in_namespace, (family, protocol)
 
 
 def test_default_deny_and_no_unfiltered_way_to_a_socket() -> None:
