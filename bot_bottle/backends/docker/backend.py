@@ -285,7 +285,7 @@ def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
     removed: list[tuple[str, str]] = []
     with engine_errors(f"removing bottle {slug}"):
         containers = client.containers.list(all=True, filters=flt)
-        # The agent joins the sidecar's namespace, so it goes first.
+        # Earlier versions' agent joined a relay container's namespace: agent first.
         containers.sort(key=lambda c: c.labels.get(layout.LABEL_ROLE) != "agent")
         for c in containers:
             c.remove(force=True)
