@@ -174,6 +174,10 @@ class DockerBackend:
         if agent is None:
             raise StateError(f"bottle {spec.slug} has no container left to resume",
                              f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
+        if agent.attrs.get("HostConfig", {}).get("NetworkMode") != "none":
+            raise StateError(f"bottle {spec.slug} was made by an earlier bot-bottle (a relay "
+                             "container on a Docker network) and cannot be resumed",
+                             f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
         with engine_errors(f"resuming {spec.slug}"):
             agent.reload()
             if agent.status != "running":

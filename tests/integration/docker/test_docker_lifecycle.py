@@ -144,3 +144,17 @@ def test_gc_removes_objects_without_state(docker_engine: None, tmp_path: Path) -
     removed = collect(store=store)
     assert {r.reason for r in removed if slug in r.name} == {"no bottle state and no live launcher"}
     assert labelled(slug) == []
+
+
+def test_resume_refuses_a_bottle_from_the_relay_era(backend: object, spec: BottleSpec) -> None:
+    from bot_bottle.backends.docker.layout import labels
+    from bot_bottle.errors import StateError
+    from bot_bottle.images.build import BUNDLED, ensure
+
+    client = docker.from_env()
+    image, _ = ensure(BUNDLED["agent-general"], client=client)
+    # Shaped as earlier versions made it: on a Docker network (never started here).
+    client.containers.create(image, ["true"], name=f"bb-{spec.slug}-agent", network_mode="bridge",
+                             labels=labels(spec.slug, "agent", spec.state_dir))  # fmt: skip
+    with pytest.raises(StateError, match="earlier bot-bottle"):
+        backend.resume(spec)  # type: ignore[attr-defined]
