@@ -159,10 +159,12 @@ def agent_env(spec: BottleSpec) -> dict[str, str]:
 def forwarder_command(spec: BottleSpec) -> tuple[str, ...]:
     """The container's main process: the forwarder binds every `127.0.0.1:PORT` first,
     then execs a shell that prints `READY` (so the ready line means the listeners are
-    up) and sleeps for the container's life. Runs on the image's python3."""
+    up) and sleeps for the container's life. Runs on the image's python3, found on the
+    image's own directories only: the container's PATH may name directories the agent
+    writes (from the manifest's env), and this process runs as the sockets' owner."""
     pairs = [f"{link.port}={LINKS_DIR}/{link.name}/{link.socket.name}" for link in spec.sidecars]
-    return ("python3", "-I", "-S", FORWARDER_INSIDE, *pairs, "--",
-            "sh", "-c", f"echo '{READY}' && exec sleep infinity")  # fmt: skip
+    return ("/usr/bin/env", f"PATH={DEFAULT_PATH}", "python3", "-I", "-S", FORWARDER_INSIDE,
+            *pairs, "--", "sh", "-c", f"echo '{READY}' && exec sleep infinity")  # fmt: skip
 
 
 def main_user(spec: BottleSpec) -> str:

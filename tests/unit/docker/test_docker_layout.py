@@ -51,8 +51,19 @@ def test_no_network_and_the_forwarder_as_main_process() -> None:
     forwarder = [m for m in cfg.mounts if m.target == layout.FORWARDER_INSIDE]
     assert forwarder and forwarder[0].read_only and forwarder[0].source.endswith("forwarder.py")
     sep = cfg.command.index("--")
-    assert cfg.command[:sep] == ("python3", "-I", "-S", layout.FORWARDER_INSIDE,
+    assert cfg.command[:sep] == ("/usr/bin/env", f"PATH={layout.DEFAULT_PATH}", "python3",
+                                 "-I", "-S", layout.FORWARDER_INSIDE,
                                  "3128=/run/bot-bottle/egress/egress.sock")  # fmt: skip
+
+
+def test_forwarder_ignores_a_path_the_agent_writes() -> None:
+    # It runs as the sockets' owner: a PATH from the manifest naming the workspace must
+    # not pick the agent's planted `python3` or `sleep` (say on `resume`).
+    cfg = layout.agent_config(spec(env={"PATH": "/workspace/bin:/usr/bin"}), "a",
+                              runtime=None, launcher_pid=1)  # fmt: skip
+    assert cfg.environment["PATH"].startswith("/workspace/bin")  # the agent's own PATH
+    assert cfg.command[0] == "/usr/bin/env"
+    assert cfg.command[1] == f"PATH={layout.DEFAULT_PATH}" and "/workspace" not in cfg.command[1]
     assert layout.READY in cfg.command[-1] and cfg.command[-1].endswith("exec sleep infinity")
 
 
