@@ -66,6 +66,6 @@ ca=()
 if [ -n "${BB_CA_BUNDLE:-}" ]; then ca=(--ca-bundle "$BB_CA_BUNDLE"); fi
 
 "${bb[@]}" images bootstrap "${ca[@]}"
-images=(${BB_IMAGES:-relay agent-general agent-claude agent-codex})
+images=(${BB_IMAGES:-agent-general agent-claude agent-codex})
 if [ "${images[*]}" = all ]; then images=(); fi
 "${bb[@]}" images build "${ca[@]}" "${images[@]}"

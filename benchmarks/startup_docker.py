@@ -4,7 +4,7 @@ instruction, with images cached, against `docker run --rm IMAGE true` in the sam
 Three figures, each the median of --runs warm runs (one warm-up run first):
 1. baseline: `docker run --rm <agent image> true` through the docker CLI;
 2. backend: DockerBackend prepare -> launch -> attach(`date +%s.%N`), the bottle
-   (network, relay and agent containers, volumes) built from nothing, with a fake
+   (one container with no network, volumes) built from nothing, with a fake
    host sidecar socket; the agent's printed clock is its first instruction;
 3. full: `bot-bottle run --backend docker` of a `command` agent (CLI start, plan,
    egress sidecar, provisioning, attach), same clock; removal is not timed.
@@ -104,7 +104,6 @@ def main() -> None:
     ap.add_argument("--no-full", action="store_true", help="skip the `bot-bottle run` figure")
     args = ap.parse_args()
     image, _ = ensure(BUNDLED["agent-general"])
-    ensure(BUNDLED["relay"])
     rows: dict[str, list[float]] = {"baseline": [], "backend": [], "full": []}
     with tempfile.TemporaryDirectory(prefix="bb-bench-") as d:
         tmp = Path(d)

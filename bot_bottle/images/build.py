@@ -58,7 +58,6 @@ def _agent_cli(cli: str) -> ImageSpec:
 
 
 BUNDLED: dict[str, ImageSpec] = {
-    "relay": ImageSpec("relay", HERE / "relay"),
     "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
     "agent-general": ImageSpec("agent-general", HERE / "agent", target="general"),
     "agent-claude": _agent_cli("claude"),

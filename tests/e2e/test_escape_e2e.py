@@ -12,6 +12,7 @@ machine: the routing table answers "could it get out" without sending anything.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -136,12 +137,94 @@ agents:
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "escape.json").read_text())
     assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied"), results
-    if bottle_backend == "docker":
-        # Docker gives an internal network a default route; its gateway has no address
-        # on the host (and the network no route out), so it must answer nothing.
-        assert results.pop("default_route").startswith("OK v4 default via eth0"), results
-        assert "gateway_service" in results
+    # Neither backend gives the bottle a route: Docker bottles have no network at all.
+    assert "gateway_service" not in results, results
     escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
     assert escaped == {}, escaped
     assert SECRET not in r.stdout + r.stderr
     assert grep_tree(tmp_path, SECRET) == []
+
+
+# Every socket family the kernel knows beyond Unix and IP, tried with each socket type
+# (a family refused for one type may accept another). Creating the socket proves the
+# channel; nothing here ever connects one (a vsock connect would reach the hypervisor).
+# io_uring can create sockets without the socket(2) syscall (IORING_OP_SOCKET), and the
+# 32-bit x86 ABI (`int 0x80`, socketcall) is a second syscall table a filter on x86_64
+# numbers would not see; both must be refused too.
+FAMILIES_PROBE = r"""
+import ctypes, errno, json, mmap, os, platform, socket, subprocess, sys
+r = {}
+types = (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET)
+for fam in range(0, 46):
+    for typ in types:
+        try:
+            s = socket.socket(fam, typ)
+        except OSError as e:
+            r[str(fam)] = errno.errorcode.get(e.errno, str(e.errno))
+        else:
+            s.close()
+            r[str(fam)] = "OK"
+            break
+pair = socket.socketpair(socket.AF_UNIX)
+r["socketpair_unix"] = "OK"
+for proto in (0, 2, 4, 9, 15, 16):  # route, firewall, sock_diag, audit, uevent, generic
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto).close()
+        r[f"netlink_{proto}"] = "OK"
+    except OSError as e:
+        r[f"netlink_{proto}"] = errno.errorcode.get(e.errno, str(e.errno))
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+nr = {"x86_64": 425, "aarch64": 425}[platform.machine()]
+fd = libc.syscall(nr, 8, params)
+r["io_uring_setup"] = "OK" if fd >= 0 else errno.errorcode[ctypes.get_errno()]
+if platform.machine() == "x86_64":
+    # mov eax, 20 (i386 getpid); int 0x80; ret -- in a child: a filter may kill it.
+    code = ("import ctypes, mmap; m = mmap.mmap(-1, 4096, prot=7);"
+            "m.write(bytes.fromhex('b814000000cd80c3'));"
+            "f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)));"
+            "print(f())")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = p.stdout.strip()
+    r["i386_abi"] = ("OK" if p.returncode == 0 and out.lstrip("-").isdigit() and int(out) > 0
+                     else f"refused {p.returncode} {out}")
+print(json.dumps(r))
+"""
+ALLOWED_FAMILIES = {str(socket.AF_UNIX), str(socket.AF_INET), str(socket.AF_INET6)}
+
+
+def test_only_unix_and_ip_sockets(tmp_path: Path, bottle_backend: str) -> None:
+    env = base_env(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "probe.py").write_text(FAMILIES_PROBE)
+    (tmp_path / "bot-bottle.yaml").write_text(
+        f"""
+bottles:
+  b:
+    agent_provider:
+      template: command
+      command: [sh, -c, "python3 /workspace/probe.py > /workspace/families.json"]
+    egress: {{routes: []}}
+    workspace: {{mode: mount, path: ws}}
+    backend: {bottle_backend}
+agents:
+  probe: {{bottle: b}}
+"""
+    )
+    r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
+    assert r.returncode == 0, r.stderr
+    results = json.loads((ws / "families.json").read_text())
+    assert results.pop("socketpair_unix") == "OK"
+    for fam in ALLOWED_FAMILIES:
+        assert results.pop(fam) == "OK", (fam, results)
+    # Netlink for routes only (getifaddrs, which Node's os.networkInterfaces needs).
+    assert results.pop(str(socket.AF_NETLINK)) == "OK"
+    assert results.pop("netlink_0") == "OK"
+    assert results.pop("io_uring_setup") != "OK", "io_uring can create sockets unfiltered"
+    if "i386_abi" in results:
+        assert results.pop("i386_abi") != "OK", "the 32-bit syscall table is open"
+    created = {fam: v for fam, v in results.items() if v == "OK"}
+    assert created == {}, f"sockets beyond Unix/IPv4/IPv6/route netlink can be made: {created}"
+    vsock = results[str(socket.AF_VSOCK)]
+    assert vsock in ("EPERM", "EAFNOSUPPORT"), vsock

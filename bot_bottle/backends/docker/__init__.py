@@ -1,5 +1,6 @@
-"""The docker backend (id `docker`): a sidecar container and an agent container on a
-per-bottle internal network. Registering imports nothing heavy; the SDK loads on use."""
+"""The docker backend (id `docker`): one container per bottle, with no network; the
+in-bottle forwarder reaches the host sidecars' sockets. Registering imports nothing
+heavy; the SDK loads on use."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`DockerBackend`: bottles as a sidecar container and an agent container sharing one
-network namespace on a per-bottle internal network (see `layout.py` for the shape)."""
+"""`DockerBackend`: a bottle is one container with no network, whose main process
+forwards loopback ports to the host sidecars' sockets (see `layout.py` for the shape)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from typing import Any
 from bot_bottle.backends.base import Availability, BottleSpec, Cmd, Executor
 from bot_bottle.backends.docker import layout, runtime
 from bot_bottle.backends.docker.engine import connect, engine_errors
-from bot_bottle.backends.docker.layout import LABEL_SLUG, ContainerConfig, Names
-from bot_bottle.backends.docker.relay import READY
+from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
 from bot_bottle.errors import BackendUnavailable, StateError
 
@@ -76,7 +75,7 @@ class DockerBackend:
         if runtime.RUNSC not in info.get("Runtimes", {}):
             verdict = runtime.RuntimeVerdict(key, False, False, "gVisor (runsc) not installed")
         else:
-            tag = tag_for(BUNDLED["relay"], host_ca_bundle().read_bytes())
+            tag = tag_for(BUNDLED["agent-general"], host_ca_bundle().read_bytes())
             if not image_exists(tag, self.client):
                 return runtime.RuntimeVerdict(key, True, False,
                                               "runsc untested: build the images first")  # fmt: skip
@@ -93,40 +92,30 @@ class DockerBackend:
         Target waits for the containers on first use. Errors surface there."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from bot_bottle.images.build import BUNDLED, ensure
-
-        relay_image, _ = ensure(BUNDLED["relay"], progress=_progress, client=self.client)
         agent_image = self._agent_image(spec)
         for link in spec.sidecars:
-            # Bound into the relay before the launcher starts the sidecars in it.
+            # Bound into the bottle before the launcher starts the sidecars in it.
             link.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
-        future = pool.submit(self._create_bottle, spec, relay_image, agent_image)
+        future = pool.submit(self._create_bottle, spec, agent_image)
         pool.shutdown(wait=False)
         target = DockerTarget(future.result, layout.agent_user(spec))
         self._targets[spec.slug] = target
         return target
 
-    def _create_bottle(self, spec: BottleSpec, relay_image: str, agent_image: str) -> Any:
+    def _create_bottle(self, spec: BottleSpec, agent_image: str) -> Any:
         n = Names.of(spec.slug)
         rt = runtime.choose(self.client.info())
         pid = os.getpid()
         with engine_errors(f"creating bottle {spec.slug}"):
-            self.client.networks.create(
-                n.network, driver="bridge", internal=True, options=layout.NETWORK_OPTIONS,
-                labels=layout.labels(spec.slug, "network", spec.state_dir),
-            )  # fmt: skip
             for vol in (n.home, n.work):
                 self.client.volumes.create(
                     vol, labels=layout.labels(spec.slug, "volume", spec.state_dir)
                 )
-            sidecar = self._create(layout.sidecar_config(spec, relay_image, runtime=rt,
-                                                         launcher_pid=pid))  # fmt: skip
-            sidecar.start()
             agent = self._create(layout.agent_config(spec, agent_image, runtime=rt,
                                                      launcher_pid=pid))  # fmt: skip
-            self._wait_ready(sidecar)
             agent.start()
+            self._wait_ready(agent, 0)
             user = layout.agent_user(spec)
             if user != layout.AGENT_USER:
                 # HOME came from the image owned by uid 1000; hand it to the agent.
@@ -145,7 +134,7 @@ class DockerBackend:
             target.flush()
         if not self.is_running(spec):
             raise BackendUnavailable(f"bottle {spec.slug} stopped before launch",
-                                     f"`docker logs {Names.of(spec.slug).sidecar}`")  # fmt: skip
+                                     f"`docker logs {Names.of(spec.slug).agent}`")  # fmt: skip
 
     def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
         target = self._targets.get(spec.slug)
@@ -173,31 +162,31 @@ class DockerBackend:
     def stop(self, spec: BottleSpec) -> None:
         self._settle(spec)
         n = Names.of(spec.slug)
-        for name in (n.agent, n.sidecar):
-            c = self._get(name)
-            if c is not None:
-                with engine_errors(f"stopping {name}"):
-                    c.stop(timeout=3)
+        c = self._get(n.agent)
+        if c is not None:
+            with engine_errors(f"stopping {n.agent}"):
+                c.stop(timeout=3)
 
     def preserve(self, spec: BottleSpec) -> None:
         """Stopped containers keep HOME and workspace volumes; nothing else to do."""
         self.stop(spec)
 
     def resume(self, spec: BottleSpec) -> DockerTarget:
-        """Start the kept containers again: the sidecar first (it owns the netns)."""
-        n = Names.of(spec.slug)
-        sidecar, agent = self._get(n.sidecar), self._get(n.agent)
-        if sidecar is None or agent is None:
-            raise StateError(f"bottle {spec.slug} has no containers left to resume",
+        """Start the kept container again and wait for its forwarder."""
+        agent = self._get(Names.of(spec.slug).agent)
+        if agent is None:
+            raise StateError(f"bottle {spec.slug} has no container left to resume",
+                             f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
+        if agent.attrs.get("HostConfig", {}).get("NetworkMode") != "none":
+            raise StateError(f"bottle {spec.slug} was made by an earlier bot-bottle (a relay "
+                             "container on a Docker network) and cannot be resumed",
                              f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
         with engine_errors(f"resuming {spec.slug}"):
-            sidecar.reload()
-            if sidecar.status != "running":
-                sidecar.start()
-                self._wait_ready(sidecar)
             agent.reload()
             if agent.status != "running":
+                seen = self._ready_lines(agent)
                 agent.start()
+                self._wait_ready(agent, seen)
         self._record(spec, os.getpid(), None)
         target = DockerTarget(agent, layout.agent_user(spec))
         self._targets[spec.slug] = target
@@ -211,12 +200,8 @@ class DockerBackend:
 
     def is_running(self, spec: BottleSpec) -> bool:
         self._settle(spec)
-        n = Names.of(spec.slug)
-        for name in (n.sidecar, n.agent):
-            c = self._get(name)
-            if c is None or c.status != "running":
-                return False
-        return True
+        c = self._get(Names.of(spec.slug).agent)
+        return c is not None and c.status == "running"
 
     # ------------------------------------------------------------------ helpers
 
@@ -239,18 +224,19 @@ class DockerBackend:
         kw = cfg.create_kwargs()
         kw["mounts"] = [Mount(m.target, m.source, type=m.type, read_only=m.read_only)
                         for m in cfg.mounts]  # fmt: skip
-        if cfg.network and cfg.network_alias:
-            endpoint = self.client.api.create_endpoint_config(aliases=[cfg.network_alias])
-            kw["networking_config"] = {cfg.network: endpoint}
         return self.client.containers.create(**kw)
 
-    def _wait_ready(self, container: Any) -> None:
-        """Poll the relay's log for its ready line (no fixed sleeps)."""
+    @staticmethod
+    def _ready_lines(container: Any) -> int:
+        return int(container.logs(stdout=True, stderr=False).count(READY.encode()))
+
+    def _wait_ready(self, container: Any, seen: int) -> None:
+        """Poll the log for one more forwarder ready line than `seen` (a restarted
+        container keeps its old lines); no fixed sleeps."""
         deadline = time.monotonic() + READY_TIMEOUT
         delay = 0.005
         while time.monotonic() < deadline:
-            logs = container.logs(stdout=True, stderr=False)
-            if READY.encode() in logs:
+            if self._ready_lines(container) > seen:
                 return
             container.reload()
             if container.status in ("exited", "dead"):
@@ -258,8 +244,9 @@ class DockerBackend:
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
         tail = container.logs(tail=20).decode(errors="replace")
-        raise BackendUnavailable(f"sidecar container {container.name} did not become ready:\n"
-                                 f"{tail}", f"`docker logs {container.name}`")  # fmt: skip
+        raise BackendUnavailable(f"bottle container {container.name} did not become ready:\n"
+                                 f"{tail}", f"`docker logs {container.name}`; the image needs "
+                                 "python3 and sh (the in-bottle forwarder runs on them)")  # fmt: skip
 
     def _get(self, name: str) -> Any:
         import docker.errors
@@ -298,12 +285,14 @@ class DockerBackend:
 
 def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
     """Remove every container, network and volume labelled with `slug`; returns
-    (kind, name) of what went. Containers first: networks and volumes in use cannot go."""
+    (kind, name) of what went. Containers first: networks and volumes in use cannot go.
+    (Bottles no longer get a network or a relay container; those of bottles made by
+    earlier versions still go.)"""
     flt = {"label": f"{LABEL_SLUG}={slug}"}
     removed: list[tuple[str, str]] = []
     with engine_errors(f"removing bottle {slug}"):
         containers = client.containers.list(all=True, filters=flt)
-        # The agent joins the sidecar's namespace, so it goes first.
+        # Earlier versions' agent joined a relay container's namespace: agent first.
         containers.sort(key=lambda c: c.labels.get(layout.LABEL_ROLE) != "agent")
         for c in containers:
             c.remove(force=True)

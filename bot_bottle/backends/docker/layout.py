@@ -1,11 +1,13 @@
-"""A Docker bottle as values: names, labels, and the create arguments of its network,
-volumes and two containers. Pure, so unit tests check the isolation settings directly.
+"""A Docker bottle as values: names, labels, and the create arguments of its volumes
+and its one container. Pure, so unit tests check the isolation settings directly.
 
-Shape: the sidecar container owns the bottle's network namespace, attached only to the
-bottle's `internal` network (no route out), and relays `127.0.0.1:PORT` to the host
-sidecars' Unix sockets. The agent container joins that namespace, so it sees exactly
-loopback plus the internal network, and the sidecars at the same `127.0.0.1:port`
-every backend promises. Egress itself happens in the host sidecar processes.
+Shape: the agent container has no network at all (`network_mode: none`: only `lo`,
+no route, no resolver that answers; Docker's embedded DNS forwards queries from
+internal networks to the host's resolver, CVE-2024-29018). Its main process is the
+namespace backend's in-bottle forwarder, which listens on `127.0.0.1:PORT` for each
+sidecar and relays to the host sidecar's Unix socket, bind-mounted read-only; the
+agent's commands run beside it through `docker exec`. Egress itself happens in the
+host sidecar processes.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from bot_bottle.backends.base import BottleSpec, network_env
+from bot_bottle.backends.docker import seccomp
+from bot_bottle.backends.namespace.sandbox import FORWARDER
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
@@ -27,20 +31,16 @@ HOME = "/home/agent"
 HOME_VOLUME_AT = "/home"  # the volume holds /home, so the engine can chown HOME in it
 WORKSPACE = "/workspace"
 AGENT_USER = "1000:1000"
-SIDECAR_USER = "10001:10001"
-LINKS_DIR = "/run/bot-bottle/links"
-RELAY_INSIDE = "/opt/bot-bottle/relay.py"
+LINKS_DIR = "/run/bot-bottle"
+FORWARDER_INSIDE = "/run/bot-bottle-init/forwarder.py"
+READY = "bot-bottle forwarder ready"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# `internal` alone only stops forwarding: the host still owns the bridge's gateway
-# address, so a container on it reaches every host service listening on 0.0.0.0 (the
-# gateway IP and the host's own IPs are local to the host, never forwarded). Without an
-# address on the bridge, nothing on the host answers the bottle's network.
-NETWORK_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
-# Hardening every container gets: no capabilities, no setuid escalation, a pid cap
-# against fork bombs, and an init that reaps and forwards signals.
+# Hardening every container gets: no capabilities, no setuid escalation, bot-bottle's
+# seccomp profile (socket families, io_uring: see seccomp.py), a pid cap against fork
+# bombs, and an init that reaps and forwards signals.
 HARDENING: dict[str, Any] = {
     "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges"],
+    "security_opt": ["no-new-privileges", seccomp.security_opt()],
     "init": True,
 }
 
@@ -49,8 +49,6 @@ HARDENING: dict[str, Any] = {
 class Names:
     """Every engine object of one bottle, derived from its slug."""
 
-    network: str
-    sidecar: str
     agent: str
     home: str
     work: str
@@ -58,7 +56,7 @@ class Names:
     @classmethod
     def of(cls, slug: str) -> Names:
         p = f"bb-{slug}"
-        return cls(f"{p}-internal", f"{p}-sidecar", f"{p}-agent", f"{p}-home", f"{p}-work")
+        return cls(f"{p}-agent", f"{p}-home", f"{p}-work")
 
 
 def labels(
@@ -91,9 +89,7 @@ class ContainerConfig:
     labels: Mapping[str, str]
     environment: Mapping[str, str] = field(default_factory=dict)
     mounts: tuple[Mount, ...] = ()
-    network: str | None = None  # attach to this network at create
-    network_alias: str | None = None
-    network_mode: str | None = None  # e.g. container:<name>
+    network_mode: str | None = None  # "none": no interface but lo
     read_only: bool = True
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     nano_cpus: int | None = None
@@ -118,8 +114,7 @@ class ContainerConfig:
             "detach": True,
             **HARDENING,
         }
-        optional = {"network": self.network, "network_mode": self.network_mode,
-                    "nano_cpus": self.nano_cpus, "mem_limit": self.mem_limit,
+        optional = {"network_mode": self.network_mode, "nano_cpus": self.nano_cpus, "mem_limit": self.mem_limit,
                     "runtime": self.runtime, "working_dir": self.working_dir}  # fmt: skip
         kw.update({k: v for k, v in optional.items() if v is not None})
         return kw
@@ -134,39 +129,6 @@ def parse_memory(text: str) -> int:
     if not m:
         raise ValueError(f"cannot read memory size {text!r} (use e.g. 512m, 4g, 4GiB)")
     return int(float(m.group(1)) * _UNITS[m.group(2)])
-
-
-def sidecar_config(
-    spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
-) -> ContainerConfig:
-    """The relay container: owns the netns, mounts each host sidecar's socket directory
-    read-only, and runs the host's copy of `relay.py` (stdlib only). It runs as the
-    launcher's uid because the host sockets are that user's (mode 0700 state dirs);
-    as root it still has no capabilities at all."""
-    n = Names.of(spec.slug)
-    mounts, args = [], []
-    for link in spec.sidecars:
-        inside = f"{LINKS_DIR}/{link.name}"
-        mounts.append(Mount(inside, str(link.socket.parent), "bind", read_only=True))
-        args.append(f"{link.port}={inside}/{link.socket.name}")
-    from bot_bottle.backends.docker import relay
-
-    mounts.append(Mount(RELAY_INSIDE, str(Path(relay.__file__).resolve()), "bind", True))
-    user = f"{os.getuid()}:{os.getgid()}" if spec.sidecars else SIDECAR_USER
-    return ContainerConfig(
-        name=n.sidecar,
-        image=image,
-        command=("python3", "-I", RELAY_INSIDE, *args),
-        user=user,
-        labels=labels(spec.slug, "sidecar", spec.state_dir, launcher_pid),
-        mounts=tuple(mounts),
-        network=n.network,
-        network_alias="sidecar",
-        tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
-        mem_limit=256 * 1024**2,
-        pids_limit=256,
-        runtime=runtime,
-    )
 
 
 def agent_user(spec: BottleSpec) -> str:
@@ -194,11 +156,31 @@ def agent_env(spec: BottleSpec) -> dict[str, str]:
     return env
 
 
+def forwarder_command(spec: BottleSpec) -> tuple[str, ...]:
+    """The container's main process: the forwarder binds every `127.0.0.1:PORT` first,
+    then execs a shell that prints `READY` (so the ready line means the listeners are
+    up) and sleeps for the container's life. Runs on the image's python3, found on the
+    image's own directories only: the container's PATH may name directories the agent
+    writes (from the manifest's env), and this process runs as the sockets' owner."""
+    pairs = [f"{link.port}={LINKS_DIR}/{link.name}/{link.socket.name}" for link in spec.sidecars]
+    return ("/usr/bin/env", f"PATH={DEFAULT_PATH}", "python3", "-I", "-S", FORWARDER_INSIDE,
+            *pairs, "--", "sh", "-c", f"echo '{READY}' && exec sleep infinity")  # fmt: skip
+
+
+def main_user(spec: BottleSpec) -> str:
+    """Who runs the forwarder: the launcher's uid, because the host sockets are that
+    user's (in mode-0700 state dirs). The agent's commands run as `agent_user` through
+    `docker exec`; a different uid cannot signal, trace or read the forwarder, and
+    reaches the sidecars only through its loopback ports. As root it still has no
+    capability at all."""
+    return f"{os.getuid()}:{os.getgid()}" if spec.sidecars else agent_user(spec)
+
+
 def agent_config(
     spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
 ) -> ContainerConfig:
-    """The agent container: no network of its own (it joins the sidecar's namespace),
-    read-only root, HOME and workspace on volumes (or the workspace bind-mounted)."""
+    """The agent container: no network, read-only root, HOME and workspace on volumes
+    (or the workspace bind-mounted), each sidecar's socket directory read-only."""
     n = Names.of(spec.slug)
     mounts = [Mount(HOME_VOLUME_AT, n.home, "volume")]
     if spec.workspace_mode == "mount":
@@ -206,15 +188,18 @@ def agent_config(
     else:
         mounts.append(Mount(WORKSPACE, n.work, "volume"))
     mounts += [Mount(t.target, str(t.source), "bind", read_only=True) for t in spec.tools]
+    mounts.append(Mount(FORWARDER_INSIDE, str(FORWARDER.resolve()), "bind", read_only=True))
+    mounts += [Mount(f"{LINKS_DIR}/{link.name}", str(link.socket.parent), "bind", read_only=True)
+               for link in spec.sidecars]  # fmt: skip
     return ContainerConfig(
         name=n.agent,
         image=image,
-        command=("sleep", "infinity"),
-        user=agent_user(spec),
+        command=forwarder_command(spec),
+        user=main_user(spec),
         labels=labels(spec.slug, "agent", spec.state_dir, launcher_pid),
         environment=agent_env(spec),
         mounts=tuple(mounts),
-        network_mode=f"container:{n.sidecar}",
+        network_mode="none",
         tmpfs={"/tmp": "rw,nosuid,nodev,size=1g", "/var/tmp": "rw,nosuid,nodev,size=256m"},
         nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
         mem_limit=parse_memory(spec.memory) if spec.memory else None,

@@ -1,5 +1,5 @@
 """Which OCI runtime bottles use: gVisor (`runsc`) when a real test shows it starts a
-networked container here, else runc. The verdict is cached per engine so a launch
+bottle-shaped container here (no network, a loopback listener), else runc. The verdict is cached per engine so a launch
 never pays for the test; `bot-bottle doctor` (through `probe`) refreshes it."""
 
 from __future__ import annotations
@@ -36,31 +36,29 @@ def engine_key(info: dict[str, Any]) -> str:
 
 
 def test_runsc(client: Any, image: str) -> RuntimeVerdict:
-    """Start a container under runsc on a fresh internal network and have it open a
-    socket; anything short of exit 0 means gVisor is not usable here."""
+    """Start a container under runsc with no network, as bottles run, and have it listen
+    on loopback as the forwarder does; anything short of exit 0 means gVisor is not
+    usable here."""
     info = client.info()
     key = engine_key(info)
     if RUNSC not in info.get("Runtimes", {}):
         return RuntimeVerdict(key, False, False, "runsc is not registered with the engine")
-    net = client.networks.create("bb-runsc-probe", internal=True,
-                                 labels={"bot-bottle.role": "probe"})  # fmt: skip
     container = None
     try:
         container = client.containers.create(
-            image, ["python3", "-c", "import socket; s=socket.socket(); s.bind(('0.0.0.0',0))"],
-            runtime=RUNSC, network=net.name, labels={"bot-bottle.role": "probe"},
+            image, ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0))"],
+            runtime=RUNSC, network_mode="none", labels={"bot-bottle.role": "probe"},
         )  # fmt: skip
         container.start()
         code = container.wait(timeout=60).get("StatusCode", -1)
         if code == 0:
-            return RuntimeVerdict(key, True, True, "gVisor (runsc) starts networked containers")
+            return RuntimeVerdict(key, True, True, "gVisor (runsc) starts bottle containers")
         reason = f"exit {code}: {container.logs(tail=3).decode(errors='replace').strip()}"
     except Exception as e:
         reason = str(getattr(e, "explanation", None) or e).strip() or type(e).__name__
     finally:
         if container is not None:
             container.remove(force=True)
-        net.remove()
     return RuntimeVerdict(key, True, False, f"gVisor (runsc) is registered but failed: {reason}")
 
 

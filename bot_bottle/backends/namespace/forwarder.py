@@ -7,7 +7,9 @@ when the agent exits, bwrap tears down the PID namespace and the child with it.
 If a sidecar is dead, connecting to its socket fails and the agent's connection
 is closed: the bottle has no other route out (its network namespace has only lo).
 
-Standard library only: it runs on the host's /usr/bin/python3 with no site dir.
+Standard library only: it runs with no site dir on the host's /usr/bin/python3 in a
+namespace bottle, and on the image's python3 as a Docker bottle's main process (there
+as the launcher's uid, which owns the sockets; the agent runs beside it).
 """
 
 import contextlib

@@ -1,7 +1,7 @@
 """The namespace bottle's seccomp filter, as classic BPF that bwrap loads (`--seccomp FD`).
 
 Hand-assembled rather than built with libseccomp through ctypes: the filter is a
-flat deny list plus three argument checks, about sixty instructions, and writing
+flat deny list plus four argument checks, about seventy instructions, and writing
 it directly keeps it dependency-free, byte-for-byte reproducible, and testable by
 running the program in `evaluate` below. The cost is a syscall-number table per
 architecture, which is the part libseccomp would otherwise provide.
@@ -9,15 +9,20 @@ architecture, which is the part libseccomp would otherwise provide.
 Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPERM
 what it never needs and what would widen its reach: tracing other processes,
 kernel modules, keyrings, bpf, mounts, new user namespaces, perf, kexec, and
-terminal input injection (the agent shares the operator's TTY). An unknown
-architecture, and the x32 ABI on x86_64 (a second syscall table that would
-sidestep the numbers below), are killed outright.
+terminal input injection (the agent shares the operator's TTY). Sockets exist only
+in the families in `SOCKET_FAMILIES` (Unix, IPv4, IPv6) and route netlink; any other
+family (vsock to the hypervisor, packet, alg, other netlink protocols, ...) is refused,
+and io_uring, which
+creates sockets without socket(2) where this filter cannot see the family, is off.
+An unknown architecture, and the x32 ABI on x86_64 (a second syscall table that
+would sidestep the numbers below), are killed outright.
 """
 
 from __future__ import annotations
 
 import errno
 import platform
+import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,11 +37,20 @@ RET_KILL_PROCESS = 0x80000000
 _RET_ERRNO = 0x00050000
 RET_EPERM = _RET_ERRNO | errno.EPERM
 RET_ENOSYS = _RET_ERRNO | errno.ENOSYS
+RET_EAFNOSUPPORT = _RET_ERRNO | errno.EAFNOSUPPORT
+RET_EPROTONOSUPPORT = _RET_ERRNO | errno.EPROTONOSUPPORT
 
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 X32_SYSCALL_BIT = 0x40000000
+# What a coding agent needs: Unix sockets, and IP to reach the sidecars on loopback.
+SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
+# Netlink only for NETLINK_ROUTE (protocol 0, arg 2): getifaddrs() needs it, and Node's
+# os.networkInterfaces() throws without it (dev servers call it). It shows only the
+# bottle's own loopback, and changing anything there needs CAP_NET_ADMIN, which the
+# agent lacks. Other netlink protocols (audit, uevents, generic, sock_diag) stay out.
+NETLINK_PROTOCOLS = (0,)
 
 # Offsets into struct seccomp_data (little-endian: low word of an arg first).
 _NR, _ARCH = 0, 4
@@ -54,6 +68,7 @@ DENIED = (
     "fsconfig", "fsmount", "fspick", "mount_setattr", "open_by_handle_at",
     "name_to_handle_at", "swapon", "swapoff", "reboot", "acct", "quotactl", "syslog",
     "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
 )  # fmt: skip
 
 
@@ -75,6 +90,8 @@ ARCHES = {
         "swapon": 167, "swapoff": 168, "reboot": 169, "acct": 163, "quotactl": 179,
         "syslog": 103, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
         "clock_adjtime": 305, "unshare": 272, "clone": 56, "clone3": 435, "ioctl": 16,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "socket": 41, "socketpair": 53,
     }),
     "aarch64": Arch(0xC00000B7, {
         "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
@@ -87,6 +104,8 @@ ARCHES = {
         "swapon": 224, "swapoff": 225, "reboot": 142, "acct": 89, "quotactl": 60,
         "syslog": 116, "settimeofday": 170, "clock_settime": 112, "adjtimex": 171,
         "clock_adjtime": 266, "unshare": 97, "clone": 220, "clone3": 435, "ioctl": 29,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "socket": 198, "socketpair": 199,
     }),
 }  # fmt: skip
 
@@ -136,6 +155,8 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     # back to clone(), whose flags we can check.
     a.op(_JEQ_K, n["clone3"], "enosys", 0)
     a.op(_JEQ_K, n["ioctl"], "check_ioctl", 0)
+    a.op(_JEQ_K, n["socket"], "check_family", 0)
+    a.op(_JEQ_K, n["socketpair"], "check_family", 0)
     a.op(_RET_K, RET_ALLOW)
     a.label("check_clone")  # clone(flags, ...) and unshare(flags): flags are arg 0
     a.op(_LD_W_ABS, _arg_lo(0))
@@ -145,6 +166,19 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     a.op(_LD_W_ABS, _arg_lo(1))
     a.op(_JEQ_K, TIOCSTI, "eperm", 0)
     a.op(_JEQ_K, TIOCLINUX, "eperm", 0)
+    a.op(_RET_K, RET_ALLOW)
+    a.label("check_family")  # socket(family, type, protocol), socketpair(family, ...)
+    a.op(_LD_W_ABS, _arg_lo(0))  # ints: the kernel reads only the low words
+    for family in SOCKET_FAMILIES:
+        a.op(_JEQ_K, family, "allow", 0)
+    a.op(_JEQ_K, socket.AF_NETLINK, "check_netlink", 0)
+    a.op(_RET_K, RET_EAFNOSUPPORT)
+    a.label("check_netlink")
+    a.op(_LD_W_ABS, _arg_lo(2))
+    for protocol in NETLINK_PROTOCOLS:
+        a.op(_JEQ_K, protocol, "allow", 0)
+    a.op(_RET_K, RET_EPROTONOSUPPORT)
+    a.label("allow")
     a.op(_RET_K, RET_ALLOW)
     a.label("eperm")
     a.op(_RET_K, RET_EPERM)

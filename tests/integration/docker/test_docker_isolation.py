@@ -1,5 +1,6 @@
-"""The agent container's only network is the internal one: it reaches the sidecars at
-127.0.0.1:PORT and nothing else, and it runs as a user with no capabilities."""
+"""The agent container has no network: it reaches the sidecars at 127.0.0.1:PORT
+through the in-bottle forwarder and nothing else, resolves no name, and runs as a user
+with no capabilities."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ def host_listener() -> object:
     srv.close()
 
 
+KILL_FORWARDER = r"""
+import glob, os, signal
+for path in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        pid = int(path.split("/")[2])
+        if pid == os.getpid() or not open(path, "rb").read().startswith(b"python3\0-I\0-S"):
+            continue
+        os.kill(pid, signal.SIGKILL)
+        print("killed")
+    except PermissionError:
+        print("PermissionError")
+    except OSError:
+        pass
+"""
+
+
 def test_agent_reaches_sidecar_and_nothing_else(
     backend: object, spec: BottleSpec, fake_egress: FakeSidecar, host_listener: int
 ) -> None:
@@ -61,16 +78,14 @@ def test_agent_reaches_sidecar_and_nothing_else(
     target.container.reload()
     assert target.container.status == "running"
     targets = [
-        ("127.0.0.1", 3128),  # the egress sidecar, relayed to the host socket
+        ("127.0.0.1", 3128),  # the egress sidecar, forwarded to the host socket
         (host_address(), host_listener),  # a host service on the host's address
     ]
-    # The host's own addresses on the default bridge and on the bottle's network (the
-    # latter has none by design): read from the engine, never a guessed address that
-    # could belong to another machine.
-    for network in ("bridge", f"bb-{spec.slug}-internal"):
-        gateway = _network_gateway(network)
-        if gateway:
-            targets.append((gateway, host_listener))
+    # The host's own address on the default bridge: read from the engine, never a
+    # guessed address that could belong to another machine.
+    gateway = _network_gateway("bridge")
+    if gateway:
+        targets.append((gateway, host_listener))
     r = target.run(["python3", "-c", PROBE, json.dumps(targets)])
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
@@ -81,7 +96,17 @@ def test_agent_reaches_sidecar_and_nothing_else(
 
     interfaces = target.run(["cat", "/proc/net/dev"]).stdout
     names = sorted(line.split(":")[0].strip() for line in interfaces.splitlines()[2:])
-    assert names == ["eth0", "lo"], names  # loopback and the internal network, no more
+    assert names == ["lo"], names  # loopback, no more
+
+    # The forwarder runs as the sockets' owner; the agent (another uid) reaches the
+    # sidecar only through it, and can neither open the sockets nor signal it.
+    direct = target.run(["python3", "-c", "import socket; s = socket.socket(socket.AF_UNIX);"
+                         " s.connect('/run/bot-bottle/egress/egress.sock')"])  # fmt: skip
+    assert direct.returncode != 0 and "PermissionError" in direct.stderr, direct
+    kill = target.run(["python3", "-c", KILL_FORWARDER])
+    assert kill.returncode == 0 and kill.stdout.split() == ["PermissionError"], kill
+    after = target.run(["python3", "-c", PROBE, json.dumps([("127.0.0.1", 3128)])])
+    assert json.loads(after.stdout)["127.0.0.1:3128"].endswith("hello from egress")
 
 
 def test_containers_run_unprivileged(
@@ -100,16 +125,16 @@ def test_containers_run_unprivileged(
     assert ro.returncode != 0 and "Read-only" in ro.stderr
 
     client = docker.from_env()
-    for role in ("agent", "sidecar"):
-        c = client.containers.get(f"bb-{spec.slug}-{role}")
-        hc = c.attrs["HostConfig"]
-        assert hc["CapDrop"] == ["ALL"] and "no-new-privileges" in hc["SecurityOpt"]
-        assert hc["ReadonlyRootfs"] is True and not hc["Privileged"]
-    agent = client.containers.get(f"bb-{spec.slug}-agent").attrs["HostConfig"]
-    assert agent["NanoCpus"] == 1_000_000_000 and agent["Memory"] == 512 * 1024**2
-    sidecar = client.containers.get(f"bb-{spec.slug}-sidecar").attrs
-    assert agent["NetworkMode"] == f"container:{sidecar['Id']}"
-    assert list(sidecar["NetworkSettings"]["Networks"]) == [f"bb-{spec.slug}-internal"]
+    c = client.containers.get(f"bb-{spec.slug}-agent")
+    hc = c.attrs["HostConfig"]
+    assert hc["CapDrop"] == ["ALL"] and "no-new-privileges" in hc["SecurityOpt"]
+    assert any(o.startswith("seccomp=") for o in hc["SecurityOpt"])
+    assert hc["ReadonlyRootfs"] is True and not hc["Privileged"]
+    assert hc["NanoCpus"] == 1_000_000_000 and hc["Memory"] == 512 * 1024**2
+    assert hc["NetworkMode"] == "none"
+    assert [x.name for x in client.containers.list(all=True,
+            filters={"label": f"bot-bottle.slug={spec.slug}"})] == [c.name]  # fmt: skip
+    assert client.networks.list(filters={"label": f"bot-bottle.slug={spec.slug}"}) == []
 
 
 def test_workspace_copied_and_provisioning_lands(
@@ -146,3 +171,56 @@ def test_mounted_workspace_is_edited_as_its_owner(
     assert r.stdout.split() == [str(ws.stat().st_uid), "1"]
     assert (ws / "out.txt").read_text() == "from-bottle\n"
     assert (ws / "out.txt").stat().st_uid == os.stat(ws).st_uid
+
+
+# Asks only what the bottle itself can answer: its interfaces, its routes, whether a
+# DNS service listens where resolv.conf points (a UDP connect sends nothing; with no
+# route it fails at once), and whether names Docker's embedded resolver answers from
+# its own table (this bottle's containers) resolve. No query for an outside name.
+DNS_PROBE = r"""
+import json, socket, sys
+r = {}
+r["interfaces"] = sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:])
+r["routes"] = [l.split()[0] for l in open("/proc/net/route").readlines()[1:]]
+servers = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")]
+reach = {}
+for ns in servers:
+    fam = socket.AF_INET6 if ":" in ns else socket.AF_INET
+    if ns.startswith("127.") or ns == "::1":
+        s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)
+    else:
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        s.connect((ns, 53)); reach[ns] = "reachable"
+    except OSError as e:
+        reach[ns] = "unreachable " + type(e).__name__
+    finally:
+        s.close()
+r["nameservers"] = reach
+names = {}
+for name in sys.argv[1:]:
+    try:
+        names[name] = socket.getaddrinfo(name, None, socket.AF_INET)[0][4][0]
+    except OSError as e:
+        names[name] = "FAIL " + type(e).__name__
+r["names"] = names
+print(json.dumps(r))
+"""
+
+
+def test_no_name_resolves_in_the_bottle(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar
+) -> None:
+    target = backend.prepare(spec)  # type: ignore[attr-defined]
+    # Names the embedded resolver knows in today's-main shape (the relay's alias and
+    # container name); a name it does not know, it would forward to the host's resolver.
+    local_names = ["sidecar", f"bb-{spec.slug}-sidecar"]
+    r = target.run(["python3", "-c", DNS_PROBE, *local_names])
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["interfaces"] == ["lo"], result
+    assert result["routes"] == [], result
+    reachable = {ns: v for ns, v in result["nameservers"].items() if v == "reachable"}
+    assert reachable == {}, f"a DNS service answers inside the bottle: {reachable}"
+    resolved = {n: v for n, v in result["names"].items() if not v.startswith("FAIL")}
+    assert resolved == {}, f"names resolve inside the bottle: {resolved}"

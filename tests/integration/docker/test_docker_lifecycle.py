@@ -42,8 +42,7 @@ def test_resume_after_containers_were_stopped(
     assert target.run(["sh", "-c", "echo edited >> hello.txt"]).returncode == 0
     backend.preserve(spec)  # type: ignore[attr-defined]
     client = docker.from_env()
-    for role in ("agent", "sidecar"):  # as a host reboot or `docker stop` would
-        client.containers.get(f"bb-{spec.slug}-{role}").stop(timeout=1)
+    client.containers.get(f"bb-{spec.slug}-agent").stop(timeout=1)  # as a reboot would
     assert not backend.is_running(spec)  # type: ignore[attr-defined]
 
     fake_egress.close()  # the launcher starts fresh sidecars on resume, new sockets
@@ -106,18 +105,17 @@ def test_gc_after_killed_launcher(docker_engine: None, tmp_path: Path) -> None:
         kept.send_signal(signal.SIGKILL)
         kept.wait()
         store.update(kept_slug, status="stopped", pids={})  # as `--keep` leaves it
-        assert len(labelled(dead_slug)) == 5  # network, 2 containers, 2 volumes
+        assert len(labelled(dead_slug)) == 3  # the container, 2 volumes; no network
 
         removed = collect(store=store)
         names = {(r.kind, r.name) for r in removed}
         assert ("state", dead_slug) in names
         assert ("container", f"bb-{dead_slug}-agent") in names
-        assert ("network", f"bb-{dead_slug}-internal") in names
         assert ("volume", f"bb-{dead_slug}-home") in names
         assert all(live_slug not in n and kept_slug not in n for _, n in names), names
         assert labelled(dead_slug) == []
         assert not store.dir(dead_slug).exists()
-        assert len(labelled(live_slug)) == 5 and len(labelled(kept_slug)) == 5
+        assert len(labelled(live_slug)) == 3 and len(labelled(kept_slug)) == 3
 
         # The CLI says what it removed (here: nothing left to remove).
         env = {**os.environ, "BOT_BOTTLE_HOME": str(store.root)}
@@ -146,3 +144,17 @@ def test_gc_removes_objects_without_state(docker_engine: None, tmp_path: Path) -
     removed = collect(store=store)
     assert {r.reason for r in removed if slug in r.name} == {"no bottle state and no live launcher"}
     assert labelled(slug) == []
+
+
+def test_resume_refuses_a_bottle_from_the_relay_era(backend: object, spec: BottleSpec) -> None:
+    from bot_bottle.backends.docker.layout import labels
+    from bot_bottle.errors import StateError
+    from bot_bottle.images.build import BUNDLED, ensure
+
+    client = docker.from_env()
+    image, _ = ensure(BUNDLED["agent-general"], client=client)
+    # Shaped as earlier versions made it: on a Docker network (never started here).
+    client.containers.create(image, ["true"], name=f"bb-{spec.slug}-agent", network_mode="bridge",
+                             labels=labels(spec.slug, "agent", spec.state_dir))  # fmt: skip
+    with pytest.raises(StateError, match="earlier bot-bottle"):
+        backend.resume(spec)  # type: ignore[attr-defined]

@@ -42,3 +42,36 @@ def test_other_arch_and_x32_killed() -> None:
 
 def test_bytes_are_eight_per_instruction() -> None:
     assert len(sc.compile_bpf("x86_64")) == 8 * len(sc.program("x86_64"))
+
+
+@pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
+def test_only_unix_and_ip_socket_families(arch_name: str) -> None:
+    import socket
+
+    arch = sc.ARCHES[arch_name]
+    prog = sc.program(arch_name)
+    for call in ("socket", "socketpair"):
+        nr = arch.numbers[call]
+        for family in range(0, 64):
+            if family == socket.AF_NETLINK:
+                continue
+            want = sc.RET_ALLOW if family in sc.SOCKET_FAMILIES else sc.RET_EAFNOSUPPORT
+            assert sc.evaluate(prog, arch.audit, nr, [family, 1, 0]) == want, (call, family)
+        # Netlink: route only (getifaddrs); audit, uevents, generic, sock_diag refused.
+        assert sc.evaluate(prog, arch.audit, nr, [socket.AF_NETLINK, 3, 0]) == sc.RET_ALLOW
+        for protocol in (4, 9, 15, 16):
+            assert sc.evaluate(prog, arch.audit, nr, [socket.AF_NETLINK, 3, protocol]) == (
+                sc.RET_EPROTONOSUPPORT
+            )
+        assert sc.evaluate(prog, arch.audit, nr, [socket.AF_VSOCK, 1]) == sc.RET_EAFNOSUPPORT
+        # Only the low word is the family (an int); a high word cannot smuggle one in.
+        assert sc.evaluate(prog, arch.audit, nr, [(1 << 32) | socket.AF_VSOCK]) != sc.RET_ALLOW
+    assert set(sc.SOCKET_FAMILIES) == {socket.AF_UNIX, socket.AF_INET, socket.AF_INET6}
+
+
+@pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
+def test_io_uring_is_off(arch_name: str) -> None:
+    # IORING_OP_SOCKET creates sockets without socket(2), out of this filter's sight.
+    arch = sc.ARCHES[arch_name]
+    for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+        assert sc.evaluate(sc.program(arch_name), arch.audit, arch.numbers[name]) == sc.RET_EPERM

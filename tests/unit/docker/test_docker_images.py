@@ -1,5 +1,5 @@
 """Image plumbing without an engine: the host's apt mirror, the bootstrap argv, the
-content digest, file archives, the relay's arguments, gc's decision."""
+content digest, file archives, gc's decision."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bot_bottle.agents import PACKAGES
-from bot_bottle.backends.docker import relay
 from bot_bottle.backends.docker.gc import garbage_reason
 from bot_bottle.backends.docker.target import archive, resolve
 from bot_bottle.errors import BackendUnavailable
@@ -125,14 +124,6 @@ def test_resolve_bottle_paths() -> None:
     assert resolve("/workspace/a/../b") == "/workspace/b"
     with pytest.raises(ValueError):
         resolve("relative/path")
-
-
-def test_relay_arguments() -> None:
-    assert relay.parse(["3128=/run/e.sock", "9419=/run/g.sock"]) == [
-        (3128, "/run/e.sock"), (9419, "/run/g.sock")]  # fmt: skip
-    for bad in ("3128", "x=/a", "3128=relative"):
-        with pytest.raises(ValueError):
-            relay.parse([bad])
 
 
 def test_gc_keeps_live_and_kept_bottles(tmp_path: Path) -> None:

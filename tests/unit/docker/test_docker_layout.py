@@ -1,5 +1,5 @@
-"""The Docker bottle's shape as values: every container hardened, the agent on no
-network of its own, limits from the plan, sockets mounted read-only."""
+"""The Docker bottle's shape as values: the container hardened, on no network, limits
+from the plan, sockets mounted read-only behind the in-bottle forwarder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot_bottle.backends.base import BottleSpec, SidecarLink, ToolMount
-from bot_bottle.backends.docker import layout
+from bot_bottle.backends.docker import layout, seccomp
 
 
 def spec(**kw: object) -> BottleSpec:
@@ -22,39 +22,55 @@ def spec(**kw: object) -> BottleSpec:
     return BottleSpec(**base)  # type: ignore[arg-type]
 
 
-def test_both_containers_are_hardened() -> None:
-    for cfg in (layout.sidecar_config(spec(), "relay:1", runtime=None, launcher_pid=7),
-                layout.agent_config(spec(), "agent:1", runtime=None, launcher_pid=7)):  # fmt: skip
-        kw = cfg.create_kwargs()
-        assert kw["cap_drop"] == ["ALL"]
-        assert kw["security_opt"] == ["no-new-privileges"]
-        assert kw["read_only"] is True
-        assert "/tmp" in kw["tmpfs"]
-        assert kw["pids_limit"] > 0
-        assert "privileged" not in kw
-        assert kw["labels"][layout.LABEL_SLUG] == "dev-amber-1a2b"
-        assert kw["labels"][layout.LABEL_LAUNCHER] == "7"
+def test_container_is_hardened() -> None:
+    kw = layout.agent_config(spec(), "agent:1", runtime=None, launcher_pid=7).create_kwargs()
+    assert kw["cap_drop"] == ["ALL"]
+    assert kw["security_opt"][0] == "no-new-privileges"
+    assert kw["security_opt"][1] == seccomp.security_opt()
+    assert kw["read_only"] is True
+    assert "/tmp" in kw["tmpfs"]
+    assert kw["pids_limit"] > 0
+    assert "privileged" not in kw
+    assert kw["labels"][layout.LABEL_SLUG] == "dev-amber-1a2b"
+    assert kw["labels"][layout.LABEL_LAUNCHER] == "7"
 
 
-def test_agent_joins_the_relay_namespace_and_runs_as_agent_user() -> None:
-    kw = layout.agent_config(spec(), "agent:1", runtime=None, launcher_pid=1).create_kwargs()
-    assert kw["network_mode"] == "container:bb-dev-amber-1a2b-sidecar"
-    assert "network" not in kw
-    assert kw["user"] == "1000:1000"
+def test_no_network_and_the_forwarder_as_main_process() -> None:
+    import os
 
-
-def test_relay_is_on_the_internal_network_only_with_sockets_read_only() -> None:
-    cfg = layout.sidecar_config(spec(), "relay:1", runtime="runsc", launcher_pid=1)
+    cfg = layout.agent_config(spec(), "agent:1", runtime="runsc", launcher_pid=1)
     kw = cfg.create_kwargs()
-    assert kw["network"] == "bb-dev-amber-1a2b-internal"
+    assert kw["network_mode"] == "none"
+    assert "network" not in kw and "networking_config" not in kw
     assert kw["runtime"] == "runsc"
+    # The forwarder reaches the sockets as their owner; the agent runs as 1000 by exec.
+    assert kw["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert layout.agent_user(spec()) == "1000:1000"
     sockets = [m for m in cfg.mounts if m.source == "/state/sockets"]
-    assert sockets and all(m.read_only for m in cfg.mounts)
-    assert cfg.command[-1] == "3128=/run/bot-bottle/links/egress/egress.sock"
+    assert sockets == [layout.Mount("/run/bot-bottle/egress", "/state/sockets", "bind", True)]
+    forwarder = [m for m in cfg.mounts if m.target == layout.FORWARDER_INSIDE]
+    assert forwarder and forwarder[0].read_only and forwarder[0].source.endswith("forwarder.py")
+    sep = cfg.command.index("--")
+    assert cfg.command[:sep] == ("/usr/bin/env", f"PATH={layout.DEFAULT_PATH}", "python3",
+                                 "-I", "-S", layout.FORWARDER_INSIDE,
+                                 "3128=/run/bot-bottle/egress/egress.sock")  # fmt: skip
 
 
-def test_network_has_no_host_address() -> None:
-    assert layout.NETWORK_OPTIONS == {"com.docker.network.bridge.inhibit_ipv4": "true"}
+def test_forwarder_ignores_a_path_the_agent_writes() -> None:
+    # It runs as the sockets' owner: a PATH from the manifest naming the workspace must
+    # not pick the agent's planted `python3` or `sleep` (say on `resume`).
+    cfg = layout.agent_config(spec(env={"PATH": "/workspace/bin:/usr/bin"}), "a",
+                              runtime=None, launcher_pid=1)  # fmt: skip
+    assert cfg.environment["PATH"].startswith("/workspace/bin")  # the agent's own PATH
+    assert cfg.command[0] == "/usr/bin/env"
+    assert cfg.command[1] == f"PATH={layout.DEFAULT_PATH}" and "/workspace" not in cfg.command[1]
+    assert layout.READY in cfg.command[-1] and cfg.command[-1].endswith("exec sleep infinity")
+
+
+def test_without_sidecars_everything_runs_as_the_agent() -> None:
+    cfg = layout.agent_config(spec(sidecars=()), "a", runtime=None, launcher_pid=1)
+    assert cfg.user == "1000:1000"
+    assert cfg.command[cfg.command.index("--") - 1] == layout.FORWARDER_INSIDE
 
 
 def test_limits_from_the_plan() -> None:
@@ -84,15 +100,15 @@ def test_parse_memory_rejects(bad: str) -> None:
 def test_workspace_modes(tmp_path: Path) -> None:
     copy = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", "bb-dev-amber-1a2b-work", "volume") in copy.mounts
-    assert copy.user == "1000:1000"
+    assert layout.agent_user(spec()) == "1000:1000"
     s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
     mount = layout.agent_config(s, "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", str(tmp_path), "bind") in mount.mounts
     st = tmp_path.stat()
-    assert mount.user == f"{st.st_uid}:{st.st_gid}"  # the files' owner edits them
+    assert layout.agent_user(s) == f"{st.st_uid}:{st.st_gid}"  # the files' owner edits them
 
 
-def test_agent_env_points_at_the_relayed_egress_and_tools() -> None:
+def test_agent_env_points_at_the_forwarded_egress_and_tools() -> None:
     s = spec(tools=(ToolMount(Path("/h/agents"), "/opt/bot-bottle/agents", "bin"),))
     env = layout.agent_env(s)
     assert env["HTTPS_PROXY"] == "http://127.0.0.1:3128"
@@ -104,5 +120,4 @@ def test_agent_env_points_at_the_relayed_egress_and_tools() -> None:
 
 def test_names_derive_from_the_slug() -> None:
     n = layout.Names.of("x-1")
-    assert (n.network, n.sidecar, n.agent, n.home, n.work) == (
-        "bb-x-1-internal", "bb-x-1-sidecar", "bb-x-1-agent", "bb-x-1-home", "bb-x-1-work")  # fmt: skip
+    assert (n.agent, n.home, n.work) == ("bb-x-1-agent", "bb-x-1-home", "bb-x-1-work")
