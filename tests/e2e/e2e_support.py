@@ -117,3 +117,9 @@ def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]
             except OSError:
                 continue
     return hits
+
+
+def agent_workspace(path: Path) -> Path:
+    """A directory for a `mount` workspace."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path

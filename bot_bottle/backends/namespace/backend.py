@@ -20,6 +20,7 @@ from bot_bottle.backends.base import (
     ProcessExecutor,
     network_env,
 )
+from bot_bottle.backends.confined_dir import ConfinedDir
 from bot_bottle.backends.namespace import sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
@@ -43,6 +44,7 @@ class NamespaceTarget:
         self._backend = backend
         self._spec = spec
         self._layout = Layout(spec.state_dir)
+        self._owner: tuple[int, int] | None = None
 
     @property
     def home(self) -> str:
@@ -52,9 +54,9 @@ class NamespaceTarget:
     def workspace(self) -> str:
         return BOTTLE_WORKSPACE if self._layout.workspace(self._spec) else ""
 
-    def host_path(self, path: str) -> Path:
-        """The host file behind bottle path `path`; refuses anything that would land
-        outside HOME or the workspace (`..` included)."""
+    def place(self, path: str) -> tuple[ConfinedDir, str]:
+        """The host directory behind bottle path `path` and the name beneath it;
+        refuses anything that would land outside HOME or the workspace (`..` included)."""
         if path.startswith("~/"):
             path = BOTTLE_HOME + path[1:]
         norm = os.path.normpath(path)
@@ -62,19 +64,15 @@ class NamespaceTarget:
             (BOTTLE_HOME, self._layout.home),
             (BOTTLE_WORKSPACE, self._layout.workspace(self._spec)),
         ):
-            if outside is not None and (norm == inside or norm.startswith(inside + "/")):
-                return outside / os.path.relpath(norm, inside)
+            if outside is not None and norm.startswith(inside + "/"):
+                return ConfinedDir(outside, self._owner), os.path.relpath(norm, inside)
         raise ValueError(f"{path}: a namespace bottle only takes files under ~/ or the workspace")
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        dest = self.host_path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".bb-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
+        """Written by the launcher on the host, through `ConfinedDir`: HOME and the
+        workspace hold what the agent left there, so nothing in them is followed."""
+        where, rel = self.place(path)
+        where.write(rel, data, mode)
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return self._backend.run(self._spec, argv, env=env)
