@@ -92,6 +92,7 @@ class DockerBackend:
 
         from bot_bottle.images.build import BUNDLED, ensure
 
+        user = layout.agent_user(spec)  # refuses a root-owned workspace before any work
         relay_image, _ = ensure(BUNDLED["relay"], progress=_progress, client=self.client)
         agent_image = self._agent_image(spec)
         for link in spec.sidecars:
@@ -100,7 +101,7 @@ class DockerBackend:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
         future = pool.submit(self._create_bottle, spec, relay_image, agent_image)
         pool.shutdown(wait=False)
-        target = DockerTarget(future.result, layout.agent_user(spec))
+        target = DockerTarget(future.result, user)
         self._targets[spec.slug] = target
         return target
 

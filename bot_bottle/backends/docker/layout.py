@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot_bottle.backends.base import BottleSpec, network_env
+from bot_bottle.backends.docker import seccomp_profile
+from bot_bottle.backends.host_user import workspace_owner
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
@@ -101,6 +103,7 @@ class ContainerConfig:
     pids_limit: int = 4096
     runtime: str | None = None
     working_dir: str | None = None
+    seccomp: str | None = None  # a `seccomp=<json>` security option replacing Docker's
 
     def create_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `DockerClient.containers.create` (mounts excluded:
@@ -118,6 +121,8 @@ class ContainerConfig:
             "detach": True,
             **HARDENING,
         }
+        if self.seccomp:
+            kw["security_opt"] = [*HARDENING["security_opt"], self.seccomp]
         optional = {"network": self.network, "network_mode": self.network_mode,
                     "nano_cpus": self.nano_cpus, "mem_limit": self.mem_limit,
                     "runtime": self.runtime, "working_dir": self.working_dir}  # fmt: skip
@@ -172,11 +177,11 @@ def sidecar_config(
 def agent_user(spec: BottleSpec) -> str:
     """Who the agent runs as: uid 1000, except with a bind-mounted workspace, where it is
     the workspace's owner, so the agent can edit the files it was given and what it
-    creates belongs to the user (as in the namespace backend). A root-owned mounted
-    workspace therefore means uid 0 without any capability, as bwrap would run it."""
+    creates belongs to the user (as in the namespace backend). Never root: a root-owned
+    mounted workspace is refused (`host_user.workspace_owner`), whoever launches, since
+    uid 0 without capabilities still owns, and could leave behind, root's files."""
     if spec.workspace_mode == "mount" and spec.workspace_path:
-        st = os.stat(spec.workspace_path)
-        return f"{st.st_uid}:{st.st_gid}"
+        return workspace_owner(spec.workspace_path).spec
     return AGENT_USER
 
 
@@ -220,4 +225,5 @@ def agent_config(
         mem_limit=parse_memory(spec.memory) if spec.memory else None,
         runtime=runtime,
         working_dir=WORKSPACE,
+        seccomp=seccomp_profile.security_opt(),
     )

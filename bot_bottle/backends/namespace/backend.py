@@ -21,7 +21,13 @@ from bot_bottle.backends.base import (
     network_env,
 )
 from bot_bottle.backends.confined_dir import ConfinedDir
-from bot_bottle.backends.namespace import sandbox, seccomp
+from bot_bottle.backends.host_user import (
+    DEDICATED,
+    HostUser,
+    agent_host_user,
+    launcher_is_root,
+)
+from bot_bottle.backends.namespace import file_modes, sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -44,7 +50,8 @@ class NamespaceTarget:
         self._backend = backend
         self._spec = spec
         self._layout = Layout(spec.state_dir)
-        self._owner: tuple[int, int] | None = None
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)
+        self._owner = (user.uid, user.gid) if user else None
 
     @property
     def home(self) -> str:
@@ -109,8 +116,11 @@ class NamespaceBackend:
             missing.append(f"seccomp syscall table for {os.uname().machine}")
         if missing:
             return Availability(False, "cannot build a namespace sandbox here", missing)
+        # As the user bottles will run as: a root launcher drops privileges first, and
+        # then needs unprivileged user namespaces like anyone else.
+        prefix = sandbox.as_user(DEDICATED, (), bwrap=self.bwrap) if launcher_is_root() else []
         r = self.executor.run(
-            Cmd((self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+            Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
                  "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
                  "--", "/usr/bin/true")),
             timeout=10,
@@ -138,13 +148,20 @@ class NamespaceBackend:
     # ------------------------------------------------------------ lifecycle
 
     def prepare(self, spec: BottleSpec) -> NamespaceTarget:
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)  # refuses early
         lay = Layout(spec.state_dir)
         for d in (lay.home, lay.etc, lay.sockets):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if user is not None:
+            # The agent's user owns its HOME and may reach (not list) the sockets dir;
+            # the rest of the state dir stays root's.
+            os.chown(lay.home, user.uid, user.gid, follow_symlinks=False)
+            lay.sockets.chmod(0o711)
         for s in spec.sidecars:
             if s.socket.parent != lay.sockets:
                 raise ValueError(f"sidecar socket {s.socket} must live in {lay.sockets}")
         lay.seccomp.write_bytes(seccomp.compile_bpf())
+        lay.file_modes.write_bytes(file_modes.compile_bpf())
         (lay.etc / "passwd").write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
             f"{BOTTLE_USER}:x:{BOTTLE_UID}:{BOTTLE_UID}:bot-bottle agent:{BOTTLE_HOME}:/bin/sh\n"
@@ -158,6 +175,8 @@ class NamespaceBackend:
         )
         if spec.workspace_mode == "copy" and not lay.workspace_copy.exists():
             shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True)
+            if user is not None:
+                _chown_tree(lay.workspace_copy, user)
         if spec.workspace_mode == "mount" and not Path(spec.workspace_path).is_dir():
             raise ValueError(f"workspace {spec.workspace_path} is not a directory")
         return NamespaceTarget(self, spec)
@@ -173,9 +192,7 @@ class NamespaceBackend:
         pidfile = spec.state_dir / "attached.pid"
         pidfile.write_text(str(os.getpid()))
         try:
-            return self.executor.interactive(
-                sandbox.bwrap_cmd(spec, argv, self.env(spec), bwrap=self.bwrap)
-            )
+            return self.executor.interactive(self._cmd(spec, argv, self.env(spec)))
         finally:
             pidfile.unlink(missing_ok=True)
 
@@ -183,8 +200,17 @@ class NamespaceBackend:
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> CommandResult:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
-        cmd = sandbox.bwrap_cmd(spec, argv, self.env(spec, env), bwrap=self.bwrap)
-        return self.executor.run(cmd)
+        return self.executor.run(self._cmd(spec, argv, self.env(spec, env)))
+
+    def _cmd(self, spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str]) -> Cmd:
+        """The bwrap command, as the agent's host user; that user is given the sidecar
+        sockets the launcher's sidecars created (they are root's when it is root)."""
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)
+        if user is not None:
+            for s in spec.sidecars:
+                if s.socket.exists():
+                    os.chown(s.socket, user.uid, user.gid, follow_symlinks=False)
+        return sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user)
 
     def is_running(self, spec: BottleSpec) -> bool:
         try:
@@ -207,3 +233,10 @@ class NamespaceBackend:
         for p in (lay.home, lay.etc, lay.sockets, lay.workspace_copy):
             shutil.rmtree(p, ignore_errors=True)
         lay.seccomp.unlink(missing_ok=True)
+        lay.file_modes.unlink(missing_ok=True)
+
+
+def _chown_tree(root: Path, user: HostUser) -> None:
+    """Give a fresh copy (made by the launcher, never run in yet) to the agent's user."""
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)

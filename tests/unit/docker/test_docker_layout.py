@@ -3,12 +3,15 @@ network of its own, limits from the plan, sockets mounted read-only."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from bot_bottle.backends import host_user
 from bot_bottle.backends.base import BottleSpec, SidecarLink, ToolMount
-from bot_bottle.backends.docker import layout
+from bot_bottle.backends.docker import layout, seccomp_profile
+from bot_bottle.errors import UnsafeWorkspace
 
 
 def spec(**kw: object) -> BottleSpec:
@@ -27,7 +30,7 @@ def test_both_containers_are_hardened() -> None:
                 layout.agent_config(spec(), "agent:1", runtime=None, launcher_pid=7)):  # fmt: skip
         kw = cfg.create_kwargs()
         assert kw["cap_drop"] == ["ALL"]
-        assert kw["security_opt"] == ["no-new-privileges"]
+        assert kw["security_opt"][0] == "no-new-privileges"
         assert kw["read_only"] is True
         assert "/tmp" in kw["tmpfs"]
         assert kw["pids_limit"] > 0
@@ -81,15 +84,35 @@ def test_parse_memory_rejects(bad: str) -> None:
         layout.parse_memory(bad)
 
 
-def test_workspace_modes(tmp_path: Path) -> None:
+def test_workspace_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", "bb-dev-amber-1a2b-work", "volume") in copy.mounts
     assert copy.user == "1000:1000"
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (1234, 1235))
     s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
     mount = layout.agent_config(s, "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", str(tmp_path), "bind") in mount.mounts
-    st = tmp_path.stat()
-    assert mount.user == f"{st.st_uid}:{st.st_gid}"  # the files' owner edits them
+    assert mount.user == "1234:1235"  # the files' owner edits them
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (1234, 0))
+    assert layout.agent_user(s) == "1234:1234"  # never root's group
+
+
+def test_a_root_owned_workspace_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:  # fmt: skip
+    """uid 0 without capabilities still owns root's files and could chmod them u+s."""
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (0, 0))
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
+    with pytest.raises(UnsafeWorkspace, match="owned by root"):
+        layout.agent_config(s, "a", runtime=None, launcher_pid=1)
+
+
+def test_agent_gets_bot_bottles_seccomp_profile_the_relay_dockers() -> None:
+    agent = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1).create_kwargs()
+    relay = layout.sidecar_config(spec(), "r", runtime=None, launcher_pid=1).create_kwargs()
+    assert relay["security_opt"] == ["no-new-privileges"]
+    opt = agent["security_opt"][1]
+    assert opt.startswith("seccomp=")
+    assert json.loads(opt.removeprefix("seccomp=")) == seccomp_profile.profile()
 
 
 def test_agent_env_points_at_the_relayed_egress_and_tools() -> None:
