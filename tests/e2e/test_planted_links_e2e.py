@@ -3,7 +3,7 @@
 Run 1 (`--keep`): the agent replaces what the launcher writes into its HOME with
 links to host files: a symlinked directory (`~/.aws`), symlinked files, a dangling
 symlink (which would create a host file), a FIFO; the test adds a hard link to a host
-file (the agent cannot make one across mounts itself). Then `resume` provisions the
+file (the agent cannot make one across mounts itself) in the kept HOME on the host. Then `resume` provisions the
 kept HOME again, as the launcher's user (root here). Every host file must be
 byte-identical afterwards and no new file may appear beside them: the ones in a
 directory outside the state dir, the ones under this test process's own `$HOME`
@@ -17,6 +17,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,15 @@ def _victims(root: Path) -> dict[Path, bytes]:
     return out
 
 
+def _kept_home(env: dict[str, str], slug: str, backend: str) -> Path:
+    """The bottle's HOME as the host sees it: in the state dir, or the Docker volume."""
+    if backend == "namespace":
+        return Path(env["BOT_BOTTLE_HOME"]) / "bottles" / slug / "home"
+    r = subprocess.run(["docker", "volume", "inspect", "-f", "{{.Mountpoint}}",
+                        f"bb-{slug}-home"], capture_output=True, text=True, check=True)  # fmt: skip
+    return Path(r.stdout.strip()) / "agent"
+
+
 def _tree(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -69,6 +79,7 @@ def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> 
     outside = tmp_path / "host-files"
     # Under the real $HOME of whoever runs the tests: created here, removed below.
     real_home = Path(os.environ["HOME"]) / f".bot-bottle-e2e-victim-{secrets.token_hex(4)}"
+    extra: list[Path] = []
     try:
         victims = {**_victims(outside), **_victims(real_home), **_victims(ws / "victims")}
         if bottle_backend == "namespace":
@@ -95,12 +106,16 @@ def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> 
         (bottle,) = bottles(env, tmp_path)
         slug = bottle["slug"]
         try:
-            if bottle_backend == "namespace":
-                home = Path(env["BOT_BOTTLE_HOME"]) / "bottles" / slug / "home"
-                planted = home / ".bot-bottle" / "prompt.txt"
-                assert planted.is_symlink(), r.stdout
-                planted.unlink()
-                os.link(outside / "hard", planted)  # a hard link to a host file
+            planted = _kept_home(env, slug, bottle_backend) / ".bot-bottle" / "prompt.txt"
+            assert planted.is_symlink(), r.stdout
+            planted.unlink()
+            # A hard link to a host file (one on the same mount as the kept HOME).
+            hard = outside / "hard"
+            if bottle_backend == "docker":  # the volumes live on Docker's own mount
+                hard = planted.parents[5] / f"bot-bottle-e2e-victim-{secrets.token_hex(4)}"
+                hard.write_bytes(b"docker-side host file\n")
+                extra.append(hard)
+            os.link(hard, planted)
             r = bb(["resume", slug, "-y"], env, tmp_path, timeout=300)
             assert r.returncode == 0, r.stdout + r.stderr
             assert "second run" in r.stdout + r.stderr
@@ -109,7 +124,12 @@ def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> 
             bb(["rm", slug], env, tmp_path)
         for path, data in victims.items():
             assert path.read_bytes() == data, path
+        for path in extra:
+            assert path.read_bytes() == b"docker-side host file\n"
+            assert path.stat().st_nlink == 1
         for d, before in trees.items():
             assert _tree(d) == before, d
     finally:
         shutil.rmtree(real_home, ignore_errors=True)
+        for path in extra:
+            path.unlink(missing_ok=True)
