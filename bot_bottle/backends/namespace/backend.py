@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -155,7 +156,8 @@ class NamespaceBackend:
         if user is not None:
             # The agent's user owns its HOME and may reach (not list) the sockets dir;
             # the rest of the state dir stays root's.
-            os.chown(lay.home, user.uid, user.gid, follow_symlinks=False)
+            if lay.home.stat().st_uid != user.uid:  # new, or kept under another user
+                _chown_tree(lay.home, user)
             lay.sockets.chmod(0o711)
         for s in spec.sidecars:
             if s.socket.parent != lay.sockets:
@@ -237,6 +239,15 @@ class NamespaceBackend:
 
 
 def _chown_tree(root: Path, user: HostUser) -> None:
-    """Give a fresh copy (made by the launcher, never run in yet) to the agent's user."""
-    for path in [root, *root.rglob("*")]:
-        os.chown(path, user.uid, user.gid, follow_symlinks=False)
+    """Give a tree to the agent's user: a fresh workspace copy, or a HOME kept from
+    before the agent ran as that user. No agent runs meanwhile; links are not followed
+    (lchown, no descent into symlinked directories) and a file with other hard links
+    is left alone, since chown would reach the other names' file too."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chown(dirpath, user.uid, user.gid, follow_symlinks=False)
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode) or st.st_nlink > 1:
+                continue  # directories get their turn as dirpath
+            os.chown(path, user.uid, user.gid, follow_symlinks=False)
