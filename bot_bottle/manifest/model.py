@@ -303,7 +303,7 @@ class AgentSpec(Strict):
     bottle: Name
     prompt: str | None = None
     prompt_file: str | None = None
-    skills: list[str] = Field(default_factory=list, description="Host skill directory names.")
+    skills: list[Name] = Field(default_factory=list, description="Host skill directory names.")
     git: AgentGit = Field(default_factory=AgentGit)
 
     @model_validator(mode="after")

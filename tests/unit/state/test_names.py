@@ -37,6 +37,16 @@ def test_manifest_refuses_a_bottle_name_that_is_not_a_name(name: str) -> None:
     assert info.value.path.startswith("bottles"), str(info.value)
 
 
+@pytest.mark.parametrize("name", ["../../.ssh", "/root/.ssh", ".."])
+def test_manifest_refuses_a_skill_name_that_is_a_path(name: str) -> None:
+    """A skill name is looked up in the host's skills dir: `../../.ssh` would copy the
+    host's SSH keys into the bottle."""
+    text = {"bottles": {"b": {}}, "agents": {"a": {"bottle": "b", "skills": [name]}}}
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(_yaml(text))
+    assert info.value.path == "agents.a.skills[0]", str(info.value)
+
+
 @pytest.mark.parametrize("name", GOOD)
 def test_manifest_takes_plain_names(name: str) -> None:
     m = parse_manifest(_yaml({"bottles": {name: {}}, "agents": {name: {"bottle": name}}}))
