@@ -113,6 +113,9 @@ class NamespaceBackend:
             missing.append("bubblewrap (apt install bubblewrap)")
         if not os.path.exists(sandbox.PYTHON):
             missing.append(f"{sandbox.PYTHON} (runs the in-bottle forwarder)")
+        if launcher_is_root() and not os.path.exists(sandbox.SETPRIV):
+            missing.append(f"{sandbox.SETPRIV} (util-linux; a root launcher drops to the agent's "
+                           "user with it)")  # fmt: skip
         if os.uname().machine not in seccomp.ARCHES:
             missing.append(f"seccomp syscall table for {os.uname().machine}")
         if missing:
