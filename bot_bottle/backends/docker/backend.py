@@ -283,8 +283,11 @@ class DockerBackend:
         buf = io.BytesIO()
         uid, gid = (int(x) for x in layout.AGENT_USER.split(":"))
 
-        def owned(t: tarfile.TarInfo) -> tarfile.TarInfo:
+        def owned(t: tarfile.TarInfo) -> tarfile.TarInfo | None:
+            if not (t.isreg() or t.isdir() or t.issym() or t.islnk()):
+                return None  # devices, FIFOs: the engine would recreate them as root
             t.uid, t.gid, t.uname, t.gname = uid, gid, "agent", "agent"
+            t.mode &= 0o777  # and no set-id bits
             return t
 
         with tarfile.open(fileobj=buf, mode="w") as tar:

@@ -179,7 +179,8 @@ class NamespaceBackend:
             f"127.0.0.1 localhost {spec.slug[:63]}\n::1 localhost ip6-localhost\n"
         )
         if spec.workspace_mode == "copy" and not lay.workspace_copy.exists():
-            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True)
+            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True,
+                            ignore=_special_files)  # fmt: skip
             if user is not None:
                 _chown_tree(lay.workspace_copy, user)
         if spec.workspace_mode == "mount" and not Path(spec.workspace_path).is_dir():
@@ -239,6 +240,17 @@ class NamespaceBackend:
             shutil.rmtree(p, ignore_errors=True)
         lay.seccomp.unlink(missing_ok=True)
         lay.file_modes.unlink(missing_ok=True)
+
+
+def _special_files(directory: str, names: list[str]) -> set[str]:
+    """What a workspace copy leaves out: FIFOs (reading one would hang the launch),
+    sockets and device nodes, none of which is a file to work on."""
+    skip = set()
+    for name in names:
+        mode = os.lstat(os.path.join(directory, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.add(name)
+    return skip
 
 
 def _chown_tree(root: Path, user: HostUser) -> None:

@@ -121,3 +121,20 @@ def test_writer_root_must_not_be_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(UnsafePath):
         ConfinedDir(tmp_path / "link").write("x", b"x", 0o644)
     assert os.listdir(tmp_path / "real") == []
+
+
+def test_copy_workspace_leaves_out_fifos(tmp_path: Path) -> None:
+    """A FIFO in the workspace to copy (another bottle's agent may have left one in a
+    shared directory) would hang the copy; it is not a file to work on."""
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    (ws / "sub" / "f").write_text("x")
+    os.mkfifo(ws / "sub" / "pipe")
+    (ws / "link").symlink_to("/etc/passwd")
+    spec = BottleSpec(slug="a-moss-0002", state_dir=tmp_path / "state", workspace_mode="copy",
+                      workspace_path=str(ws))  # fmt: skip
+    NamespaceBackend(RecordingExecutor(), bwrap="bwrap").prepare(spec)
+    copy = tmp_path / "state" / "workspace"
+    assert (copy / "sub" / "f").read_text() == "x"
+    assert not (copy / "sub" / "pipe").exists()
+    assert os.readlink(copy / "link") == "/etc/passwd"  # copied as a link, not followed
