@@ -11,8 +11,13 @@ agent as root).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +108,54 @@ def test_root_owned_workspace_is_refused(tmp_path: Path, bottle_backend: str) ->
     assert "owned by root" in r.stderr and "chown" in r.stderr, r.stderr
     assert sorted(os.listdir(ws)) == ["attempts.sh"], r.stdout + r.stderr
     assert bottles(env, tmp_path) == []
+
+
+def test_sandbox_dies_with_a_killed_root_launcher(tmp_path: Path, bwrap_ok: None) -> None:
+    """The privilege drop must not cut the sandbox loose from its launcher: killed
+    outright (no cleanup runs), the launcher takes every agent process with it."""
+    _root_launcher()
+    env = base_env(tmp_path)
+    token = f"bb-e2e-{os.getpid()}-{time.monotonic_ns()}"
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n"
+        f"    agent_provider: {{template: command, command: [sh, -c, 'sleep 300; : {token}']}}\n"
+        "    workspace: none\n    backend: namespace\n"
+        "agents:\n  a: {bottle: b}\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-m", "bot_bottle", "run", "a", "-y"], env=env,
+                                cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (agent := _processes_with(token, "sh")):
+            assert time.monotonic() < deadline and launcher.poll() is None, "agent never ran"
+            time.sleep(0.05)
+        assert 0 not in agent.values(), agent  # and not as root
+        launcher.kill()
+        launcher.wait()
+        deadline = time.monotonic() + 5
+        while left := _processes_with(token):
+            assert time.monotonic() < deadline, f"outlived the launcher: {left}"
+            time.sleep(0.05)
+    finally:
+        for pid in _processes_with(token):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for b in bottles(env, tmp_path):
+            bb(["rm", b["slug"]], env, tmp_path)
+
+
+def _processes_with(token: str, program: str = "") -> dict[int, int]:
+    """pid -> uid of every process whose command line holds `token` (and whose
+    program is `program`, when given)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+            if token.encode() in b"\0".join(argv) and argv[0].endswith(program.encode()):
+                out[int(d.name)] = d.stat().st_uid
+        except OSError:
+            continue
+    return out

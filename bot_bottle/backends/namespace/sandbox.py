@@ -188,7 +188,11 @@ def as_user(user: HostUser, staged: Sequence[tuple[str, str, bool]], *, bwrap: s
     `STAGE` (reachable, on a tmpfs over /tmp that only this namespace sees), then
     `setpriv` drops to `user` (no groups, no new privileges) and runs the bottle's
     bwrap, which binds them from there. The host's mounts are untouched."""
-    out = [bwrap, "--dev-bind", "/", "/", "--die-with-parent",
+    # Its own PID namespace too: when the launcher dies, this bwrap dies
+    # (--die-with-parent), and with the namespace's init every process in it. The
+    # inner bwrap's own --die-with-parent did not reliably fire across the privilege
+    # drop (seen: the sandbox outliving a killed launcher).
+    out = [bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent",
            "--perms", "0755", "--tmpfs", "/tmp", "--perms", "0711", "--dir", STAGE]  # fmt: skip
     for path, name, ro in staged:
         out += ["--ro-bind" if ro else "--bind", path, f"{STAGE}/{name}"]
