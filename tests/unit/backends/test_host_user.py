@@ -46,6 +46,8 @@ def test_root_launcher_stages_bottle_files_then_drops_to_the_user(tmp_path: Path
                                    "--clear-groups", "--no-new-privs", "--"]  # fmt: skip
     outer, inner = argv[:drop], argv[drop + 6 :]
     assert "--unshare-user" not in outer and inner[1] == "--unshare-user"
+    # The staging bwrap dies with the launcher and takes its PID namespace along.
+    assert {"--unshare-pid", "--die-with-parent"} <= set(outer)
     stage = sandbox.STAGE
     assert outer[outer.index(str(tmp_path / "s" / "home")) + 1] == f"{stage}/home"
     assert inner[inner.index(f"{stage}/home") + 1] == "/home/agent"
