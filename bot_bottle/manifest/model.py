@@ -37,7 +37,8 @@ def _check_name(v: str) -> str:
     return v
 
 
-# Agent and bottle names: each becomes part of a path (the bottle's state dir).
+# Names that become part of a path: agent and bottle names (the bottle's state dir),
+# skill names (a directory under the host's skills dir).
 Name = Annotated[str, AfterValidator(_check_name)]
 
 
