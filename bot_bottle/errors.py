@@ -38,3 +38,7 @@ class BackendUnavailable(BotBottleError):
 
 class StateError(BotBottleError):
     """A bottle slug is unknown, locked, or its state is damaged."""
+
+
+class UnsafeWorkspace(BotBottleError):
+    """The workspace cannot be given to an agent without handing it root's files."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot_bottle.cli.options import manifest_option
+from bot_bottle.cli.options import SLUG, manifest_option
 from bot_bottle.errors import BotBottleError
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 
 
 @click.command()
-@click.argument("slug")
+@click.argument("slug", type=SLUG)
 @click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
 def resume(slug: str, yes: bool) -> None:
     """Start a kept bottle again: same HOME and workspace copy, fresh sidecars."""
@@ -142,7 +142,7 @@ def ls(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("slug")
+@click.argument("slug", type=SLUG)
 def info(slug: str) -> None:
     """Show a bottle's metadata (never a secret) and where its files are."""
     from dataclasses import asdict
@@ -158,7 +158,7 @@ def info(slug: str) -> None:
 
 
 @click.command()
-@click.argument("slug")
+@click.argument("slug", type=SLUG)
 def stop(slug: str) -> None:
     """Stop a running bottle (its agent and sidecars)."""
     from bot_bottle.launch import stop_bottle
@@ -168,7 +168,7 @@ def stop(slug: str) -> None:
 
 
 @click.command()
-@click.argument("slugs", nargs=-1, required=True)
+@click.argument("slugs", nargs=-1, required=True, type=SLUG)
 def rm(slugs: tuple[str, ...]) -> None:
     """Stop and delete bottles, with their state."""
     from bot_bottle.launch import remove_bottle

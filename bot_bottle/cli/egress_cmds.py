@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from bot_bottle.cli.options import SLUG
 from bot_bottle.errors import StateError
 from bot_bottle.sidecars.egress.audit import read_audit, verify_chain
 
@@ -142,7 +143,7 @@ def _is_denied(rec: dict[str, Any]) -> bool:
 
 
 @click.command()
-@click.argument("slug", required=False)
+@click.argument("slug", required=False, type=SLUG)
 @click.option("--file", "file_", type=click.Path(dir_okay=False), help="Audit file to read.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--denied", is_flag=True, help="Only denials and errors.")

@@ -19,3 +19,19 @@ def manifest_option(f: F) -> F:
         default=None,
         help="Manifest to read (default: $BOT_BOTTLE_MANIFEST, else ./bot-bottle.yaml).",
     )(f)
+
+
+class SlugType(click.ParamType[str]):
+    """A bottle slug on the command line: a plain name, never a path."""
+
+    name = "slug"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from bot_bottle.names import is_slug
+
+        if not is_slug(value):
+            self.fail(f"{value!r} is not a bottle name (see `bot-bottle ls`)", param, ctx)
+        return str(value)
+
+
+SLUG = SlugType()

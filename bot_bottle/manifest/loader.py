@@ -185,6 +185,8 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
     out: list[Any] = []
     ann: Any = Manifest
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key's own error
+            continue
         if ann is not None and _is_union(ann) and _step(ann, part) is None:
             ann = _branch(ann, part)
             continue

@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,12 +21,25 @@ from pydantic import (
     model_validator,
 )
 
+from bot_bottle.names import NAME_RULE, is_name
+
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 # Host patterns: an exact DNS name or `*.` + DNS name. IPs are allowed as exact hosts.
 _HOST_RE = re.compile(
     r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 )
+
+
+def _check_name(v: str) -> str:
+    if not is_name(v):
+        raise ValueError(f"{v!r} is not a name ({NAME_RULE}): names become paths")
+    return v
+
+
+# Names that become part of a path: agent and bottle names (the bottle's state dir),
+# skill names (a directory under the host's skills dir).
+Name = Annotated[str, AfterValidator(_check_name)]
 
 
 class Strict(BaseModel):
@@ -243,7 +257,7 @@ class SuperviseSpec(Strict):
 class BottleSpec(Strict):
     """What a sandbox gives its agent and lets out."""
 
-    extends: str | None = Field(None, description="Bottle to inherit from; this one's fields win.")
+    extends: Name | None = Field(None, description="Bottle to inherit from; this one's fields win.")
     agent_provider: AgentProviderSpec = Field(default_factory=AgentProviderSpec)
     egress: EgressSpec = Field(default_factory=EgressSpec)
     git: GitSpec = Field(default_factory=GitSpec)
@@ -287,10 +301,10 @@ class AgentGit(Strict):
 class AgentSpec(Strict):
     """Who runs in a bottle: its prompt, skills and git identity overlay."""
 
-    bottle: str
+    bottle: Name
     prompt: str | None = None
     prompt_file: str | None = None
-    skills: list[str] = Field(default_factory=list, description="Host skill directory names.")
+    skills: list[Name] = Field(default_factory=list, description="Host skill directory names.")
     git: AgentGit = Field(default_factory=AgentGit)
 
     @model_validator(mode="after")
@@ -303,8 +317,8 @@ class AgentSpec(Strict):
 class Manifest(Strict):
     """A bot-bottle manifest (`bot-bottle.yaml`)."""
 
-    bottles: dict[str, BottleSpec] = Field(default_factory=dict)
-    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    bottles: dict[Name, BottleSpec] = Field(default_factory=dict)
+    agents: dict[Name, AgentSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _agents_name_bottles(self) -> Manifest:

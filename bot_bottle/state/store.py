@@ -19,6 +19,7 @@ from typing import Any
 from filelock import FileLock
 
 from bot_bottle.errors import StateError
+from bot_bottle.names import NAME_RULE, is_name, is_slug
 
 _WORDS = (
     "amber", "brisk", "cedar", "dune", "ember", "fjord", "gale", "harbor", "iris", "juniper",
@@ -52,6 +53,14 @@ class BottleMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_slug(slug: str) -> str:
+    """`slug` itself, if it is a plain name; StateError otherwise."""
+    if not is_slug(slug):
+        raise StateError(f"{slug!r} is not a bottle name ({NAME_RULE})",
+                         "see `bot-bottle ls` for the bottles there are")  # fmt: skip
+    return slug
+
+
 class StateStore:
     """All bottles' state directories, with a lock for anything allocated concurrently."""
 
@@ -66,7 +75,9 @@ class StateStore:
             yield
 
     def dir(self, slug: str) -> Path:
-        return self.bottles / slug
+        """The state dir of `slug`. Every path this store builds from a slug goes through
+        here or `archived_audit_log`: a slug that is not a plain name never becomes one."""
+        return self.bottles / check_slug(slug)
 
     @staticmethod
     def audit_log(state_dir: Path) -> Path:
@@ -74,7 +85,7 @@ class StateStore:
         return state_dir / "audit.jsonl"
 
     def archived_audit_log(self, slug: str) -> Path:
-        return self.root / "logs" / f"{slug}.jsonl"
+        return self.root / "logs" / f"{check_slug(slug)}.jsonl"
 
     def find_audit_log(self, slug: str) -> Path:
         """A bottle's audit log, whether it still exists or was removed (`retire`)."""
@@ -95,6 +106,9 @@ class StateStore:
         self, *, agent: str, bottle: str, backend: str, manifest_path: str, manifest_digest: str
     ) -> BottleMetadata:
         """Allocate a fresh slug (`agent-word-hex`) and its directory, atomically."""
+        if not is_name(agent):
+            raise StateError(f"{agent!r} is not an agent name ({NAME_RULE})",
+                             "rename the agent in the manifest")  # fmt: skip
         with self.lock("slugs"):
             while True:
                 slug = f"{agent}-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
@@ -134,14 +148,18 @@ class StateStore:
         except (OSError, json.JSONDecodeError) as e:
             raise StateError(f"state of {slug!r} is damaged: {e}", f"`bot-bottle rm {slug}`") from e
         known = set(BottleMetadata.__dataclass_fields__)
-        return BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+        meta = BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+        if meta.slug != slug:
+            raise StateError(f"state of {slug!r} names another bottle ({meta.slug!r})",
+                             f"`bot-bottle rm {slug}`")  # fmt: skip
+        return meta
 
     def all(self) -> list[BottleMetadata]:
         if not self.bottles.is_dir():
             return []
         out = []
         for d in sorted(self.bottles.iterdir()):
-            if (d / "metadata.json").is_file():
+            if is_slug(d.name) and (d / "metadata.json").is_file():
                 try:
                     out.append(self.load(d.name))
                 except StateError:

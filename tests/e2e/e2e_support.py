@@ -117,3 +117,24 @@ def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]
             except OSError:
                 continue
     return hits
+
+
+# Who owns the test workspaces when the tests run as root: bot-bottle never runs an
+# agent as root, and refuses a root-owned `mount` workspace under a root launcher.
+AGENT_TEST_UID = 1000
+
+
+def agent_workspace(path: Path) -> Path:
+    """A directory for a `mount` workspace, as a user would have it: theirs."""
+    path.mkdir(parents=True, exist_ok=True)
+    hand_over(path)
+    return path
+
+
+def hand_over(path: Path) -> None:
+    """Give `path` and everything in it to the unprivileged workspace owner (when the
+    tests run as root; otherwise it is the test user's already)."""
+    if os.geteuid() != 0:
+        return
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, AGENT_TEST_UID, AGENT_TEST_UID, follow_symlinks=False)

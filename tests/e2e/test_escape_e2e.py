@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree
+from e2e_support import base_env, bb, grep_tree, hand_over
 from netprobe import DEFAULT_ROUTES, HostServices, host_address, host_services
 
 pytestmark = pytest.mark.e2e
@@ -133,6 +133,7 @@ agents:
 """.replace("{}", SECRET[12:])
     )
     env["FAKE_GH"] = SECRET
+    hand_over(ws)
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "escape.json").read_text())
@@ -198,6 +199,7 @@ def test_only_unix_and_ip_sockets(tmp_path: Path, bottle_backend: str) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "probe.py").write_text(FAMILIES_PROBE)
+    hand_over(ws)
     (tmp_path / "bot-bottle.yaml").write_text(
         f"""
 bottles:

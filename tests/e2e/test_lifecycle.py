@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, bottles, wait_for
+from e2e_support import base_env, bb, bottles, hand_over, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +37,7 @@ def manifest(tmp: Path) -> Path:
         "    workspace: {mode: mount, path: ws}\n    backend: namespace\n"
         "agents:\n  a: {bottle: b}\n"
     )
+    hand_over(ws)
     return ws
 
 

@@ -92,6 +92,7 @@ class DockerBackend:
         Target waits for the containers on first use. Errors surface there."""
         from concurrent.futures import ThreadPoolExecutor
 
+        user = layout.agent_user(spec)  # refuses a root-owned workspace before any work
         agent_image = self._agent_image(spec)
         for link in spec.sidecars:
             # Bound into the bottle before the launcher starts the sidecars in it.
@@ -99,7 +100,7 @@ class DockerBackend:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
         future = pool.submit(self._create_bottle, spec, agent_image)
         pool.shutdown(wait=False)
-        target = DockerTarget(future.result, layout.agent_user(spec))
+        target = DockerTarget(future.result, user)
         self._targets[spec.slug] = target
         return target
 
@@ -272,8 +273,11 @@ class DockerBackend:
         buf = io.BytesIO()
         uid, gid = (int(x) for x in layout.AGENT_USER.split(":"))
 
-        def owned(t: tarfile.TarInfo) -> tarfile.TarInfo:
+        def owned(t: tarfile.TarInfo) -> tarfile.TarInfo | None:
+            if not (t.isreg() or t.isdir() or t.issym() or t.islnk()):
+                return None  # devices, FIFOs: the engine would recreate them as root
             t.uid, t.gid, t.uname, t.gname = uid, gid, "agent", "agent"
+            t.mode &= 0o777  # and no set-id bits
             return t
 
         with tarfile.open(fileobj=buf, mode="w") as tar:

@@ -17,6 +17,7 @@ from typing import Any
 from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_STATE
 from bot_bottle.backends.sidecar_proc import alive
 from bot_bottle.errors import BackendUnavailable
+from bot_bottle.names import is_slug
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 ACTIVE = ("created", "starting", "running", "degraded")
@@ -109,6 +110,8 @@ def _orphans(client: Any, store: StateStore, dry_run: bool) -> list[Removed]:
     for obj in objects:
         lab = _labels(obj)
         slug = lab.get(LABEL_SLUG, "")
+        if not is_slug(slug):  # not a name bot-bottle gives: not one of ours to judge
+            continue
         raw_pid = lab.get(LABEL_LAUNCHER, "")
         state = Path(lab[LABEL_STATE]) if lab.get(LABEL_STATE) else store.dir(slug)
         known = slugs.get(slug)

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot_bottle.backends.base import BottleSpec, network_env
 from bot_bottle.backends.docker import seccomp
+from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
 
 LABEL_SLUG = "bot-bottle.slug"
@@ -134,11 +135,11 @@ def parse_memory(text: str) -> int:
 def agent_user(spec: BottleSpec) -> str:
     """Who the agent runs as: uid 1000, except with a bind-mounted workspace, where it is
     the workspace's owner, so the agent can edit the files it was given and what it
-    creates belongs to the user (as in the namespace backend). A root-owned mounted
-    workspace therefore means uid 0 without any capability, as bwrap would run it."""
+    creates belongs to the user (as in the namespace backend). Never root: a root-owned
+    mounted workspace is refused (`host_user.workspace_owner`), whoever launches, since
+    uid 0 without capabilities still owns, and could leave behind, root's files."""
     if spec.workspace_mode == "mount" and spec.workspace_path:
-        st = os.stat(spec.workspace_path)
-        return f"{st.st_uid}:{st.st_gid}"
+        return workspace_owner(spec.workspace_path).spec
     return AGENT_USER
 
 

@@ -12,7 +12,11 @@ an allow list of ordinary syscalls) with bot-bottle's policy, the namespace filt
 - nothing from the namespace filter's deny list, nor what needs a capability the
   container does not have;
 - only the native syscall table: no x86 (`int 0x80`, socketcall) or x32 ABI, which
-  would reach socket(2) under numbers and argument layouts the rules do not cover.
+  would reach socket(2) under numbers and argument layouts the rules do not cover;
+- no setuid/setgid modes (`backends/file_modes.py`): the mode-taking calls are allowed
+  only when the mode has neither bit (or, for `open`/`openat`, when nothing is
+  created); `openat2`, whose mode sits in a struct, answers ENOSYS;
+- no TIOCSTI/TIOCLINUX ioctl (typing into the controlling terminal).
 
 Syscalls newer than this list get EPERM (runc: ENOSYS), as in any allow-list profile.
 """
@@ -24,7 +28,14 @@ import json
 import socket
 from typing import Any
 
-from bot_bottle.backends.namespace.seccomp import DENIED, NETLINK_PROTOCOLS, SOCKET_FAMILIES
+from bot_bottle.backends import file_modes
+from bot_bottle.backends.namespace.seccomp import (
+    DENIED,
+    NETLINK_PROTOCOLS,
+    SOCKET_FAMILIES,
+    TIOCLINUX,
+    TIOCSTI,
+)
 
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 # personality(2) values a program may set: Linux, 32-bit, uname-2.6, and the query.
@@ -44,12 +55,12 @@ REFUSED = (
 # argument rules below; a name one architecture lacks is skipped by the runtime.
 ALLOWED = (
     "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "capset",
-    "chdir", "chmod", "chown", "clock_getres", "clock_gettime", "clock_nanosleep", "close",
-    "close_range", "connect", "copy_file_range", "creat", "dup", "dup2", "dup3",
+    "chdir", "chown", "clock_getres", "clock_gettime", "clock_nanosleep", "close",
+    "close_range", "connect", "copy_file_range", "dup", "dup2", "dup3",
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait",
     "epoll_pwait2", "epoll_wait", "epoll_wait_old", "eventfd", "eventfd2", "execve",
     "execveat", "exit", "exit_group", "faccessat", "faccessat2", "fadvise64", "fallocate",
-    "fanotify_mark", "fchdir", "fchmod", "fchmodat", "fchown", "fchownat", "fcntl",
+    "fanotify_mark", "fchdir", "fchown", "fchownat", "fcntl",
     "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr", "fsetxattr",
     "fstat", "fstatfs", "fsync", "ftruncate", "futex", "futex_waitv", "futimesat",
     "get_robust_list", "get_thread_area", "getcpu", "getcwd", "getdents", "getdents64",
@@ -58,15 +69,15 @@ ALLOWED = (
     "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid",
     "gettimeofday", "getuid", "getxattr", "inotify_add_watch", "inotify_init",
     "inotify_init1", "inotify_rm_watch", "io_cancel", "io_destroy", "io_getevents",
-    "io_pgetevents", "io_setup", "io_submit", "ioctl", "ioprio_get", "ioprio_set", "kill",
+    "io_pgetevents", "io_setup", "io_submit", "ioprio_get", "ioprio_set", "kill",
     "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
     "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "lremovexattr",
     "lseek", "lsetxattr", "lstat", "madvise", "membarrier", "memfd_create", "memfd_secret",
-    "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2", "mlockall", "mmap",
+    "mincore", "mlock", "mlock2", "mlockall", "mmap",
     "modify_ldt", "mprotect", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive",
     "mq_timedsend", "mq_unlink", "mremap", "msgctl", "msgget", "msgrcv", "msgsnd", "msync",
-    "munlock", "munlockall", "munmap", "nanosleep", "newfstatat", "open", "openat",
-    "openat2", "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc",
+    "munlock", "munlockall", "munmap", "nanosleep", "newfstatat",
+    "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc",
     "pkey_free", "pkey_mprotect", "poll", "ppoll", "prctl", "pread64", "preadv", "preadv2",
     "prlimit64", "process_mrelease", "pselect6", "pwrite64", "pwritev", "pwritev2", "read",
     "readahead", "readlink", "readlinkat", "readv", "recvfrom", "recvmmsg", "recvmsg",
@@ -134,12 +145,42 @@ def _socket_rules() -> list[dict[str, Any]]:
     return rules
 
 
+def _mode_rules() -> list[dict[str, Any]]:
+    """The mode-taking calls, allowed only without a setuid/setgid bit in the mode; for
+    `open`/`openat` also whenever the flags create nothing (the mode is unused then).
+    Rules for one call are alternatives (any may allow); what none allows is EPERM."""
+    no_setid = file_modes.SETID_BITS
+    creating = file_modes.O_CREAT | file_modes.O_TMPFILE_BIT
+    rules = []
+    for r in file_modes.MODE_RULES:
+        rules.append(_rule([r.syscall], "SCMP_ACT_ALLOW",
+                           _arg(r.mode_arg, "SCMP_CMP_MASKED_EQ", no_setid, 0)))  # fmt: skip
+        if r.flags_arg is not None:
+            rules.append(_rule([r.syscall], "SCMP_ACT_ALLOW",
+                               _arg(r.flags_arg, "SCMP_CMP_MASKED_EQ", creating, 0)))  # fmt: skip
+    rules += [_rule([n], "SCMP_ACT_ERRNO", errno_ret=errno.ENOSYS) for n in file_modes.UNAVAILABLE]
+    return rules
+
+
+def _ioctl_rules() -> list[dict[str, Any]]:
+    """ioctl with any request but TIOCSTI and TIOCLINUX (both push input into the
+    terminal). A rule compares an argument once, so the allowed values are ranges."""
+    lo, hi = sorted((TIOCSTI, TIOCLINUX))
+    rules = [_rule(["ioctl"], "SCMP_ACT_ALLOW", _arg(1, "SCMP_CMP_LT", lo)),
+             _rule(["ioctl"], "SCMP_ACT_ALLOW", _arg(1, "SCMP_CMP_GT", hi))]  # fmt: skip
+    rules += [_rule(["ioctl"], "SCMP_ACT_ALLOW", _arg(1, "SCMP_CMP_EQ", v))
+              for v in range(lo + 1, hi)]  # fmt: skip
+    return rules
+
+
 def profile() -> dict[str, Any]:
     """The profile as Docker's JSON structure."""
-    overlap = set(ALLOWED) & (set(DENIED) | set(REFUSED))
+    special = {r.syscall for r in file_modes.MODE_RULES} | set(file_modes.UNAVAILABLE)
+    overlap = set(ALLOWED) & (set(DENIED) | set(REFUSED) | special | {"ioctl"})
     if overlap:  # a guard against editing one list and not the other
         raise ValueError(f"seccomp: allowed and refused at once: {sorted(overlap)}")
     rules = [_rule(list(ALLOWED), "SCMP_ACT_ALLOW"), *_socket_rules()]
+    rules += [*_mode_rules(), *_ioctl_rules()]
     rules.append(_rule(["clone"], "SCMP_ACT_ALLOW",
                        _arg0("SCMP_CMP_MASKED_EQ", CLONE_NAMESPACE_FLAGS, 0)))  # fmt: skip
     rules.append(_rule(["clone3"], "SCMP_ACT_ERRNO", errno_ret=errno.ENOSYS))

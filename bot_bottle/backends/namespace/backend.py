@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from bot_bottle.backends.base import (
     ProcessExecutor,
     network_env,
 )
-from bot_bottle.backends.namespace import sandbox, seccomp
+from bot_bottle.backends.confined_dir import ConfinedDir
+from bot_bottle.backends.host_user import (
+    DEDICATED,
+    HostUser,
+    agent_host_user,
+    launcher_is_root,
+)
+from bot_bottle.backends.namespace import file_modes, sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -43,6 +51,8 @@ class NamespaceTarget:
         self._backend = backend
         self._spec = spec
         self._layout = Layout(spec.state_dir)
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)
+        self._owner = (user.uid, user.gid) if user else None
 
     @property
     def home(self) -> str:
@@ -52,9 +62,9 @@ class NamespaceTarget:
     def workspace(self) -> str:
         return BOTTLE_WORKSPACE if self._layout.workspace(self._spec) else ""
 
-    def host_path(self, path: str) -> Path:
-        """The host file behind bottle path `path`; refuses anything that would land
-        outside HOME or the workspace (`..` included)."""
+    def place(self, path: str) -> tuple[ConfinedDir, str]:
+        """The host directory behind bottle path `path` and the name beneath it;
+        refuses anything that would land outside HOME or the workspace (`..` included)."""
         if path.startswith("~/"):
             path = BOTTLE_HOME + path[1:]
         norm = os.path.normpath(path)
@@ -62,19 +72,15 @@ class NamespaceTarget:
             (BOTTLE_HOME, self._layout.home),
             (BOTTLE_WORKSPACE, self._layout.workspace(self._spec)),
         ):
-            if outside is not None and (norm == inside or norm.startswith(inside + "/")):
-                return outside / os.path.relpath(norm, inside)
+            if outside is not None and norm.startswith(inside + "/"):
+                return ConfinedDir(outside, self._owner), os.path.relpath(norm, inside)
         raise ValueError(f"{path}: a namespace bottle only takes files under ~/ or the workspace")
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        dest = self.host_path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".bb-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
+        """Written by the launcher on the host, through `ConfinedDir`: HOME and the
+        workspace hold what the agent left there, so nothing in them is followed."""
+        where, rel = self.place(path)
+        where.write(rel, data, mode)
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return self._backend.run(self._spec, argv, env=env)
@@ -107,12 +113,18 @@ class NamespaceBackend:
             missing.append("bubblewrap (apt install bubblewrap)")
         if not os.path.exists(sandbox.PYTHON):
             missing.append(f"{sandbox.PYTHON} (runs the in-bottle forwarder)")
+        if launcher_is_root() and not os.path.exists(sandbox.SETPRIV):
+            missing.append(f"{sandbox.SETPRIV} (util-linux; a root launcher drops to the agent's "
+                           "user with it)")  # fmt: skip
         if os.uname().machine not in seccomp.ARCHES:
             missing.append(f"seccomp syscall table for {os.uname().machine}")
         if missing:
             return Availability(False, "cannot build a namespace sandbox here", missing)
+        # As the user bottles will run as: a root launcher drops privileges first, and
+        # then needs unprivileged user namespaces like anyone else.
+        prefix = sandbox.as_user(DEDICATED, (), bwrap=self.bwrap) if launcher_is_root() else []
         r = self.executor.run(
-            Cmd((self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+            Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
                  "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
                  "--", "/usr/bin/true")),
             timeout=10,
@@ -140,13 +152,21 @@ class NamespaceBackend:
     # ------------------------------------------------------------ lifecycle
 
     def prepare(self, spec: BottleSpec) -> NamespaceTarget:
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)  # refuses early
         lay = Layout(spec.state_dir)
         for d in (lay.home, lay.etc, lay.sockets):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if user is not None:
+            # The agent's user owns its HOME and may reach (not list) the sockets dir;
+            # the rest of the state dir stays root's.
+            if lay.home.stat().st_uid != user.uid:  # new, or kept under another user
+                _chown_tree(lay.home, user)
+            lay.sockets.chmod(0o711)
         for s in spec.sidecars:
             if s.socket.parent != lay.sockets:
                 raise ValueError(f"sidecar socket {s.socket} must live in {lay.sockets}")
         lay.seccomp.write_bytes(seccomp.compile_bpf())
+        lay.file_modes.write_bytes(file_modes.compile_bpf())
         (lay.etc / "passwd").write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
             f"{BOTTLE_USER}:x:{BOTTLE_UID}:{BOTTLE_UID}:bot-bottle agent:{BOTTLE_HOME}:/bin/sh\n"
@@ -159,7 +179,10 @@ class NamespaceBackend:
             f"127.0.0.1 localhost {spec.slug[:63]}\n::1 localhost ip6-localhost\n"
         )
         if spec.workspace_mode == "copy" and not lay.workspace_copy.exists():
-            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True)
+            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True,
+                            ignore=_special_files)  # fmt: skip
+            if user is not None:
+                _chown_tree(lay.workspace_copy, user)
         if spec.workspace_mode == "mount" and not Path(spec.workspace_path).is_dir():
             raise ValueError(f"workspace {spec.workspace_path} is not a directory")
         return NamespaceTarget(self, spec)
@@ -175,9 +198,7 @@ class NamespaceBackend:
         pidfile = spec.state_dir / "attached.pid"
         pidfile.write_text(str(os.getpid()))
         try:
-            return self.executor.interactive(
-                sandbox.bwrap_cmd(spec, argv, self.env(spec), bwrap=self.bwrap)
-            )
+            return self.executor.interactive(self._cmd(spec, argv, self.env(spec)))
         finally:
             pidfile.unlink(missing_ok=True)
 
@@ -185,8 +206,17 @@ class NamespaceBackend:
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> CommandResult:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
-        cmd = sandbox.bwrap_cmd(spec, argv, self.env(spec, env), bwrap=self.bwrap)
-        return self.executor.run(cmd)
+        return self.executor.run(self._cmd(spec, argv, self.env(spec, env)))
+
+    def _cmd(self, spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str]) -> Cmd:
+        """The bwrap command, as the agent's host user; that user is given the sidecar
+        sockets the launcher's sidecars created (they are root's when it is root)."""
+        user = agent_host_user(spec.workspace_mode, spec.workspace_path)
+        if user is not None:
+            for s in spec.sidecars:
+                if s.socket.exists():
+                    os.chown(s.socket, user.uid, user.gid, follow_symlinks=False)
+        return sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user)
 
     def is_running(self, spec: BottleSpec) -> bool:
         try:
@@ -209,3 +239,30 @@ class NamespaceBackend:
         for p in (lay.home, lay.etc, lay.sockets, lay.workspace_copy):
             shutil.rmtree(p, ignore_errors=True)
         lay.seccomp.unlink(missing_ok=True)
+        lay.file_modes.unlink(missing_ok=True)
+
+
+def _special_files(directory: str, names: list[str]) -> set[str]:
+    """What a workspace copy leaves out: FIFOs (reading one would hang the launch),
+    sockets and device nodes, none of which is a file to work on."""
+    skip = set()
+    for name in names:
+        mode = os.lstat(os.path.join(directory, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.add(name)
+    return skip
+
+
+def _chown_tree(root: Path, user: HostUser) -> None:
+    """Give a tree to the agent's user: a fresh workspace copy, or a HOME kept from
+    before the agent ran as that user. No agent runs meanwhile; links are not followed
+    (lchown, no descent into symlinked directories) and a file with other hard links
+    is left alone, since chown would reach the other names' file too."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chown(dirpath, user.uid, user.gid, follow_symlinks=False)
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode) or st.st_nlink > 1:
+                continue  # directories get their turn as dirpath
+            os.chown(path, user.uid, user.gid, follow_symlinks=False)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd
+from bot_bottle.backends.host_user import HostUser
 
 BOTTLE_USER = "agent"
 BOTTLE_UID = 1000
@@ -33,6 +34,8 @@ INIT_DIR = "/run/bot-bottle-init"
 TOOLS_ROOT = "/opt/bot-bottle"
 FORWARDER = Path(__file__).with_name("forwarder.py")
 PYTHON = "/usr/bin/python3"
+SETPRIV = "/usr/bin/setpriv"  # util-linux
+STAGE = "/tmp/bot-bottle-stage"  # only in the root launcher's staging namespace
 
 ETC_FILES = (
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/localtime",
@@ -68,6 +71,10 @@ class Layout:
     @property
     def seccomp(self) -> Path:
         return self.state_dir / "seccomp.bpf"
+
+    @property
+    def file_modes(self) -> Path:
+        return self.state_dir / "file-modes.bpf"
 
     def workspace(self, spec: BottleSpec) -> Path | None:
         if spec.workspace_mode == "mount":
@@ -110,11 +117,25 @@ def bottle_env(spec: BottleSpec, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def bwrap_cmd(
-    spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str], *, bwrap: str = "bwrap"
+    spec: BottleSpec,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    bwrap: str = "bwrap",
+    user: HostUser | None = None,
 ) -> Cmd:
     """The bwrap invocation that runs `argv` in the bottle, behind the in-bottle
-    forwarder that exposes each sidecar at 127.0.0.1:port."""
+    forwarder that exposes each sidecar at 127.0.0.1:port; as `user`, if given (see
+    `as_user`)."""
     lay = Layout(spec.state_dir)
+    staged: list[tuple[str, str, bool]] = []  # (host path, name in STAGE, read-only)
+
+    def src(name: str, path: object, ro: bool = False) -> str:
+        if user is None:
+            return str(path)
+        staged.append((str(path), name, ro))
+        return f"{STAGE}/{name}"
+
     a: list[str] = [
         bwrap,
         "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -123,7 +144,8 @@ def bwrap_cmd(
         "--hostname", spec.slug[:63],
         "--die-with-parent",
         "--cap-drop", "ALL",
-        "--seccomp", f"{FD_PREFIX}seccomp",
+        "--add-seccomp-fd", f"{FD_PREFIX}seccomp",
+        "--add-seccomp-fd", f"{FD_PREFIX}file-modes",
         "--ro-bind", "/usr", "/usr",
         *merged_usr_args(),
         "--proc", "/proc",
@@ -134,20 +156,46 @@ def bwrap_cmd(
     for f in ETC_FILES:
         a += ["--ro-bind-try", f, f]
     for name in ("passwd", "group", "hosts"):
-        a += ["--ro-bind", str(lay.etc / name), f"/etc/{name}"]
-    a += ["--bind", str(lay.home), BOTTLE_HOME]
+        a += ["--ro-bind", src(name, lay.etc / name, ro=True), f"/etc/{name}"]
+    a += ["--bind", src("home", lay.home), BOTTLE_HOME]
     ws = lay.workspace(spec)
     if ws is not None:
-        a += ["--bind", str(ws), BOTTLE_WORKSPACE, "--chdir", BOTTLE_WORKSPACE]
+        a += ["--bind", src("workspace", ws), BOTTLE_WORKSPACE, "--chdir", BOTTLE_WORKSPACE]
     else:
         a += ["--chdir", BOTTLE_HOME]
-    for t in spec.tools:
-        a += ["--ro-bind", str(t.source), t.target]
-    a += ["--ro-bind", str(FORWARDER), f"{INIT_DIR}/forwarder.py"]
+    for i, t in enumerate(spec.tools):
+        a += ["--ro-bind", src(f"tool-{i}", t.source, ro=True), t.target]
+    a += ["--ro-bind", src("forwarder", FORWARDER, ro=True), f"{INIT_DIR}/forwarder.py"]
     if spec.sidecars:
-        a += ["--ro-bind", str(lay.sockets), SOCKETS_DIR]
+        a += ["--ro-bind", src("sockets", lay.sockets, ro=True), SOCKETS_DIR]
     a += ["--", PYTHON, "-I", "-S", f"{INIT_DIR}/forwarder.py"]
     for s in spec.sidecars:
         a.append(f"{s.port}={SOCKETS_DIR}/{s.socket.name}")
     a += ["--", *argv]
-    return Cmd(tuple(a), env=dict(env), fd_files={"seccomp": str(lay.seccomp)})
+    if user is not None:
+        a = [*as_user(user, staged, bwrap=bwrap), *a]
+    fds = {"seccomp": str(lay.seccomp), "file-modes": str(lay.file_modes)}
+    return Cmd(tuple(a), env=dict(env), fd_files=fds)
+
+
+def as_user(user: HostUser, staged: Sequence[tuple[str, str, bool]], *, bwrap: str = "bwrap"
+            ) -> list[str]:  # fmt: skip
+    """The prefix that makes a root launcher's sandbox run as `user` (never as root:
+    files the agent leaves must not be root's). bwrap itself must run as `user` for
+    that, but the bottle's files sit in root-only directories (the state dir, the
+    agents prefix under root's HOME) that `user` cannot walk to. So a first bwrap,
+    still root, makes a mount namespace where each of them is also bound under
+    `STAGE` (reachable, on a tmpfs over /tmp that only this namespace sees), then
+    `setpriv` drops to `user` (no groups, no new privileges) and runs the bottle's
+    bwrap, which binds them from there. The host's mounts are untouched."""
+    # Its own PID namespace too: when the launcher dies, this bwrap dies
+    # (--die-with-parent), and with the namespace's init every process in it. The
+    # inner bwrap's own --die-with-parent did not reliably fire across the privilege
+    # drop (seen: the sandbox outliving a killed launcher).
+    out = [bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent",
+           "--perms", "0755", "--tmpfs", "/tmp", "--perms", "0711", "--dir", STAGE]  # fmt: skip
+    for path, name, ro in staged:
+        out += ["--ro-bind" if ro else "--bind", path, f"{STAGE}/{name}"]
+    out += ["--", SETPRIV, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--no-new-privs", "--"]  # fmt: skip
+    return out

@@ -163,6 +163,8 @@ def test_mounted_workspace_is_edited_as_its_owner(
     from pathlib import Path
 
     ws = Path(spec.workspace_path)
+    if os.geteuid() == 0:  # a root-owned workspace is refused: it is a user's directory
+        os.chown(ws, 1000, 1000)
     mounted = dataclasses.replace(spec, workspace_mode="mount")
     target = backend.prepare(mounted)  # type: ignore[attr-defined]
     target.put_file("~/.config/x", b"1")

@@ -66,6 +66,8 @@ def bottle(tmp_path: Path) -> Iterator[Bottle]:
     (host_home / ".aws" / "credentials").write_text("[default]\nkey=FAKE\n")
     ws = tmp_path / "ws"
     ws.mkdir()
+    if os.geteuid() == 0:  # a root launcher refuses a root-owned workspace
+        os.chown(ws, 1000, 1000)
     state = tmp_path / "state"
     sock = state / "sockets" / "egress.sock"
     spec = BottleSpec(

@@ -39,7 +39,8 @@ def _attach(tmp_path: Path, **kw: object) -> tuple[list[str], dict[str, str]]:
     assert be.attach(spec, ["claude", "-p", "hi"]) == 0
     cmd = rec.calls[-1]
     assert cmd.env is not None
-    return list(cmd.argv), dict(cmd.env)
+    argv = [cmd.fd_files.get(a.removeprefix("@fd:"), a) for a in cmd.argv]
+    return argv, dict(cmd.env)
 
 
 def test_every_namespace_is_new_and_caps_dropped(tmp_path: Path) -> None:
@@ -55,7 +56,8 @@ def test_every_namespace_is_new_and_caps_dropped(tmp_path: Path) -> None:
     ):
         assert flag in argv
     assert argv[argv.index("--cap-drop") + 1] == "ALL"
-    assert argv[argv.index("--seccomp") + 1] == "@fd:seccomp"
+    filters = [argv[i + 1] for i, a in enumerate(argv) if a == "--add-seccomp-fd"]
+    assert filters == [str(tmp_path / "state" / f) for f in ("seccomp.bpf", "file-modes.bpf")]
     assert "--share-net" not in argv
 
 

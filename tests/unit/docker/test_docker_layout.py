@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot_bottle.backends import host_user
 from bot_bottle.backends.base import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.backends.docker import layout, seccomp
+from bot_bottle.errors import UnsafeWorkspace
 
 
 def spec(**kw: object) -> BottleSpec:
@@ -97,15 +99,26 @@ def test_parse_memory_rejects(bad: str) -> None:
         layout.parse_memory(bad)
 
 
-def test_workspace_modes(tmp_path: Path) -> None:
+def test_workspace_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", "bb-dev-amber-1a2b-work", "volume") in copy.mounts
     assert layout.agent_user(spec()) == "1000:1000"
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (1234, 1235))
     s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
     mount = layout.agent_config(s, "a", runtime=None, launcher_pid=1)
     assert layout.Mount("/workspace", str(tmp_path), "bind") in mount.mounts
-    st = tmp_path.stat()
-    assert layout.agent_user(s) == f"{st.st_uid}:{st.st_gid}"  # the files' owner edits them
+    assert layout.agent_user(s) == "1234:1235"  # the files' owner edits them
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (1234, 0))
+    assert layout.agent_user(s) == "1234:1234"  # never root's group
+
+
+def test_a_root_owned_workspace_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:  # fmt: skip
+    """uid 0 without capabilities still owns root's files and could chmod them u+s."""
+    monkeypatch.setattr(host_user, "_owner_of", lambda p: (0, 0))
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path))
+    with pytest.raises(UnsafeWorkspace, match="owned by root"):
+        layout.agent_user(s)  # what prepare asks first, before any engine object exists
 
 
 def test_agent_env_points_at_the_forwarded_egress_and_tools() -> None:
