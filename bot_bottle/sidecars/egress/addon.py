@@ -1,8 +1,14 @@
 """The mitmproxy addon: wires each flow to the `Gate` checks, in the documented order.
 
-requestheaders: route -> host agreement (CONNECT/SNI/Host) -> git push -> DLP(URL, headers)
-request:        DLP(body) -> strip agent credentials -> inject sidecar credential -> SSRF
+client_connected: only the bottle's Unix-socket relay may connect (when there is one)
+next_layer:     only HTTP to the proxy, TLS in a CONNECT tunnel, HTTP in that TLS
+http_connect:   route for the host -> DLP(host)
+requestheaders: request syntax valid on every HTTP version -> route -> host agreement
+                (CONNECT/SNI/Host) -> WebSocket-only upgrades -> git push -> DLP(host, URL, headers)
+request:        trailers syntax + DLP(body, trailers) -> strip agent credentials
+                -> inject sidecar credential -> SSRF
 server_connect: SSRF again on the address actually dialled (pinned, no rebinding)
+websocket:      DLP on every frame the agent sends, control frames included; a hit kills
 
 Denials answer 403 with `denial_body` and are audited; so is every finished request.
 """
@@ -16,8 +22,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
+from mitmproxy.proxy import layer
 
 from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.http_syntax import (
+    RequestHead,
+    check_fields,
+    check_request,
+    is_websocket_upgrade,
+)
+from bot_bottle.policy.tunnel import decide_protocol
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import (
     Gate,
@@ -25,6 +39,8 @@ from bot_bottle.sidecars.egress.gate import (
     dropped_headers,
     is_ip,
 )
+from bot_bottle.sidecars.egress.layers import Refused, position_of, protocol_of
+from bot_bottle.sidecars.egress.relay import RelayAdmission
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -47,15 +63,53 @@ class EgressAddon:
     """bot-bottle's egress policy as mitmproxy hooks; one instance per sidecar."""
 
     def __init__(
-        self, routes: RoutesFile, audit: AuditWriter | None, resolve: Resolver = system_resolve
+        self,
+        routes: RoutesFile,
+        audit: AuditWriter | None,
+        resolve: Resolver = system_resolve,
+        admission: RelayAdmission | None = None,
     ) -> None:
         self.routes = routes
         self.audit = audit
         self.resolve = resolve
+        # Set when the agent reaches the proxy through a Unix-socket relay: then the
+        # loopback TCP listener admits that relay's connections and nothing else.
+        self.admission = admission
         self._connect: dict[str, tuple[str, int]] = {}
         self._passthrough: set[str] = set()
         # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
         self._sni: dict[str, dict[tuple[str, int], str]] = {}
+
+    # --- connections and protocols ----------------------------------------------------
+
+    def client_connected(self, client: Any) -> None:
+        """The TCP listener is on loopback, where every local user can reach it; only the
+        bottle's own relay (mode-0600 Unix socket, same process) may use it."""
+        if self.admission is None or self.admission.admit(client.peername):
+            return
+        client.error = "bot-bottle egress: not the bottle's socket relay"
+        d = Decision.denied("local-client", "connection not through the bottle's socket")
+        self._deny_connection(self.routes.current(), f"{client.peername}", d)
+
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        """Runs after mitmproxy's own choice: keep it only where the policy inspects what it
+        carries (DNS, raw TCP/UDP, QUIC and plaintext tunnels are refused)."""
+        chosen = nextlayer.layer
+        if chosen is None:  # mitmproxy wants more bytes before it decides
+            return
+        ctx = nextlayer.context
+        # Constructing a layer appends it (and its children) to the context's stack, so
+        # what came before the choice is the stack up to the chosen layer.
+        layers = ctx.layers
+        below = layers[: layers.index(chosen)] if chosen in layers else list(layers)
+        d = decide_protocol(position_of(below), protocol_of(chosen))
+        if d.allow:
+            return
+        del layers[len(below) :]
+        nextlayer.layer = Refused(ctx)
+        cid = ctx.client.id
+        host = self._connect.get(cid, (ctx.server.address or ("", 0)))[0]
+        self._deny_connection(self.routes.current(), str(host), d)
 
     # --- CONNECT and TLS -------------------------------------------------------------
 
@@ -64,6 +118,10 @@ class EgressAddon:
         host, port = flow.request.host, flow.request.port
         flow.metadata[_T0] = time.monotonic()
         d = gate.check_connect(host)
+        if d.allow:
+            # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
+            leak = gate.scan(host)
+            d = d if leak.allow else leak
         if not d.allow:
             self._deny(flow, gate, d, host, "")
             return
@@ -101,6 +159,11 @@ class EgressAddon:
     def _check_headers(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
         cid = flow.client_conn.id
+        data = req.data
+        line = RequestHead(data.method, data.scheme, data.authority, data.path)
+        d = check_request(line, req.headers.fields, req.is_http2)
+        if not d.allow:
+            return d
         m = gate.check_route(req.method, req.host, req.path)
         flow.metadata[_PATH] = m.path
         if not m.decision.allow:
@@ -114,6 +177,11 @@ class EgressAddon:
             return d
         if connect is not None:
             req.data.port = connect[1]
+        upgrade = req.headers.get("upgrade")
+        if upgrade is not None and not is_websocket_upgrade(upgrade):
+            return Decision.denied(
+                "protocol", f"upgrade to {upgrade[:40]!r} refused (only WebSocket is inspected)"
+            )
         query = req.path.partition("?")[2]
         d = gate.check_git_push(req.method, m.path, query)
         if not d.allow:
@@ -126,6 +194,7 @@ class EgressAddon:
         head = "\n".join(
             f"{k}: {v}" for k, v in headers.items(multi=True) if k.lower() not in dropped
         )
+        head += f"\n:authority: {req.authority}\n:host: {req.host}"
         # Forward exactly the path that was checked, so upstream cannot read it differently.
         # Normalizing decodes escaped unreserved characters ("%73k-..." -> "sk-..."), so the
         # forwarded form is scanned as well as the raw one: the sidecar must not reassemble
@@ -151,7 +220,15 @@ class EgressAddon:
         req = flow.request
         raw = req.raw_content or b""
         decoded = req.get_content(strict=False) or b""
-        d = gate.scan(raw, decoded if decoded != raw else b"")
+        trailers = b""
+        if req.trailers:
+            # Trailers are headers sent after the body (HTTP/2, chunked HTTP/1.1): the
+            # same syntax rules and the same DLP apply.
+            d = check_fields(req.trailers.fields, req.is_http2, "trailer")
+            if not d.allow:
+                return d
+            trailers = b"\n".join(k + b": " + v for k, v in req.trailers.fields)
+        d = gate.scan(raw, decoded if decoded != raw else b"", trailers)
         if not d.allow:
             return d
         route = flow.metadata[_ROUTE]
@@ -258,18 +335,13 @@ class EgressAddon:
         if live.killable:
             live.kill()
 
-    def tcp_start(self, flow: Any) -> None:
-        """Raw TCP inside a tunnel would bypass every HTTP check: only passthrough routes."""
-        if flow.client_conn.id in self._passthrough:
-            return
-        gate = self.routes.current()
-        target = self._connect.get(flow.client_conn.id, ("", 0))[0]
-        d = Decision.denied("protocol", "non-HTTP traffic inside a CONNECT tunnel")
-        self._deny_connection(gate, target, d)
-        flow.kill()
+    def tcp_message(self, flow: Any) -> None:
+        """Defence in depth: `next_layer` never lets an inspected raw TCP/UDP flow start
+        (passthrough tunnels have no flow), and mitmproxy ignores `kill()` on a running
+        one, so should one appear anyway, its bytes are blanked rather than relayed."""
+        flow.messages[-1].content = b""
 
-    def udp_start(self, flow: Any) -> None:
-        flow.kill()
+    udp_message = tcp_message
 
     def client_disconnected(self, client: Any) -> None:
         self._connect.pop(client.id, None)
