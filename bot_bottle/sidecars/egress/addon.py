@@ -231,6 +231,11 @@ class EgressAddon:
         d = gate.scan(raw, decoded if decoded != raw else b"", trailers)
         if not d.allow:
             return d
+        if raw and "transfer-encoding" not in req.headers:
+            # mitmproxy downgrades an HTTP/2 request that has a body but no content-length
+            # to HTTP/1.1 with no framing at all, so the upstream would read the body as
+            # the next request (smuggling). The body is buffered: state its length.
+            req.headers["content-length"] = str(len(raw))
         route = flow.metadata[_ROUTE]
         for name in dropped_headers(route):
             req.headers.pop(name, None)

@@ -11,6 +11,7 @@ import contextlib
 import random
 import socket
 import struct
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -298,3 +299,28 @@ def test_connect_to_dns_ports(make_egress: Callable[..., Egress], port: int) -> 
         _deny_audited(eg, "protocol")
     finally:
         rec.stop()
+
+
+def test_h2_body_without_content_length_is_framed(egress: Egress, upstream: Upstream) -> None:
+    # Found by the hypothesis client: mitmproxy wrote such a body to an HTTP/1.1 upstream
+    # with no framing, so the upstream read it as a second request.
+    marker = f"cl{uuid.uuid4().hex[:10]}"
+    smuggled = f"GET /v2/smuggled-{marker} HTTP/1.1\r\nHost: {API}\r\n\r\n".encode()
+    tls = tls_tunnel(egress, API, upstream.port, alpn=["h2"])
+    res = h2_request(tls, h2_head(API, upstream.port, f"/v1/{marker}", "POST"), body=smuggled)
+    tls.close()
+    assert res.status == 200, res
+    time.sleep(0.3)  # the upstream would handle a smuggled request after the first
+    seen = [f"{r.method} {r.path}" for r in list(upstream.records) if marker in r.path]
+    assert seen == [f"POST /v1/{marker}"], seen
+    assert upstream.last().body == smuggled
+
+
+def test_h2_clean_trailers_do_not_break_the_request(egress: Egress, upstream: Upstream) -> None:
+    marker = f"ct{uuid.uuid4().hex[:10]}"
+    tls = tls_tunnel(egress, API, upstream.port, alpn=["h2"])
+    head = h2_head(API, upstream.port, f"/v1/{marker}", "POST")
+    res = h2_request(tls, head, body=b"hello", trailers=[(b"x-checksum", b"abc")])
+    tls.close()
+    got = [r for r in list(upstream.records) if marker in r.path]
+    assert res.status == 200 and got and got[0].body == b"hello", (res, got)
