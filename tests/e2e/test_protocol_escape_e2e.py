@@ -104,8 +104,11 @@ def h2_head(path, method=b"GET"):
     return [(b":method", method), (b":scheme", b"https"), (b":authority", auth), (b":path", path)]
 
 smuggled = f"GET /v2/smuggled-{P['m']} HTTP/1.1\r\nHost: api.example.test\r\n\r\n".encode()
+# Ends in a header, not CRLF (HTTP/2 itself refuses surrounding whitespace): the proxy's
+# own header lines and final CRLF complete the smuggled request, injected token and all.
+inject = b"v\r\n\r\n" + smuggled.rstrip() + b"\r\nx-m: " + P["m"].encode()
 attempt("h2_crlf_header", lambda: h2(h2_head(f"/v1/h2crlf-{P['m']}".encode())
-                                       + [(b"x-a", b"v\r\n\r\n" + smuggled)]))
+                                       + [(b"x-a", inject)]))
 attempt("h2_unframed_body", lambda: h2(h2_head(f"/v1/h2body-{P['m']}".encode(), b"POST"),
                                        body=smuggled))
 
@@ -244,16 +247,20 @@ agents:
     ok = [q for q in up.records if q.path == f"/v1/ok-{marker}"]
     assert ok and ok[0].header("authorization") == f"Bearer {TOKEN}", results
 
+    # Every class is checked, so one run shows each that got through.
     paths = [q.path for q in up.records]
-    assert not any("/v2/smuggled-" in p for p in paths), (paths, results)
-    assert not any(f"h2crlf-{marker}" in p for p in paths), (paths, results)
     body = [q for q in up.records if q.path == f"/v1/h2body-{marker}"]
-    assert all(q.header("content-length") == str(len(q.body)) for q in body), body
-    assert raw.all_bytes() == b"", (raw.received, results)
-    assert "RAW-SERVER-REPLY" not in results["raw_in_connect"], results
-    assert not any(marker.encode() in d for d in up.upgraded), (up.upgraded, results)
-    assert "101" not in results["non_ws_upgrade"], results
-    assert dns.all_bytes() == b"", (dns.received, results)
     frames = list(up.ws_frames)
-    assert not any(TOKEN.encode() in d for _, d in frames), (frames, results)
-    assert (1, f"after-{marker}".encode()) not in frames, (frames, results)
+    leaks = {
+        "h2_crlf_header": [p for p in paths if f"h2crlf-{marker}" in p or "/v2/smuggled-" in p],
+        "h2_unframed_body": [
+            q.path for q in body if q.header("content-length") != str(len(q.body))
+        ],
+        "raw_in_connect": raw.received if raw.all_bytes() else [],
+        "raw_reply_reached_bottle": "RAW-SERVER-REPLY" in results["raw_in_connect"],
+        "non_ws_upgrade": [d for d in up.upgraded if marker.encode() in d]
+        or ("101" in results["non_ws_upgrade"]),
+        "dns_over_connect": dns.received if dns.all_bytes() else [],
+        "ws_secret_ping": [d for _, d in frames if TOKEN.encode() in d or marker.encode() in d],
+    }
+    assert {k: v for k, v in leaks.items() if v} == {}, results
