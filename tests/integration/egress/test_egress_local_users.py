@@ -109,3 +109,54 @@ def test_other_user_is_refused(unix_egress: Egress, upstream: Upstream) -> None:
             or ("Empty reply" in out.stderr)
         ), out.stderr
     assert len(upstream.records) == before
+
+
+def test_warm_zygote_sidecar_is_only_reachable_through_its_socket(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """The warm path forks the sidecar from a pre-imported zygote: same guarantee."""
+    import json
+    import sys
+
+    from egress_harness import DEFAULT_ROUTES, PROTECTED, routes_doc
+
+    from bot_bottle.backends.sidecar_proc import EgressRequest, kill_group
+    from bot_bottle.backends.zygote import request_egress
+
+    short = Path(tempfile.mkdtemp(prefix="bbz"))
+    zsock = short / "zygote.sock"
+    zygote = subprocess.Popen(
+        [sys.executable, "-m", "bot_bottle.backends.zygote", str(zsock)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=str(Path(__file__).resolve().parents[3]), start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert zygote.stdout is not None and zygote.stdout.readline().startswith("READY")
+        routes = tmp_path / "routes.json"
+        routes.write_text(json.dumps(routes_doc(upstream, DEFAULT_ROUTES)))
+        req = EgressRequest(
+            routes=routes, socket=short / "egress.sock", audit_log=tmp_path / "audit.jsonl",
+            confdir=tmp_path / "conf", log=tmp_path / "egress.log",
+            env={"EGRESS_TOKEN_0": SECRET, "EGRESS_TOKEN_1": SECRET, "EGRESS_PROTECT_0": PROTECTED},
+        )  # fmt: skip
+        handle = request_egress(zsock, req)
+        try:
+            ca = tmp_path / "conf" / "mitmproxy-ca-cert.pem"
+            url = f"https://api.example.test:{upstream.port}/v1/warm-user"
+            ok = subprocess.run(
+                ["curl", "-sS", "--unix-socket", str(req.socket), "--proxy", "http://localhost",
+                 "--cacert", str(ca), url], capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert '"ok": true' in ok.stdout, ok.stderr
+            ports = listening_ports(handle.pid)
+            assert ports
+            before = len(upstream.records)
+            for port in ports:
+                out = curl_proxy(f"http://127.0.0.1:{port}", ca, url)
+                assert not out.stdout.endswith("\n200"), out.stdout
+            assert len(upstream.records) == before
+        finally:
+            kill_group(handle.pid)
+    finally:
+        os.killpg(zygote.pid, 15)
+        zygote.wait(10)
