@@ -77,6 +77,8 @@ class EgressAddon:
         self.admission = admission
         self._connect: dict[str, tuple[str, int]] = {}
         self._passthrough: set[str] = set()
+        # Clients with at least one audited decision; the others are audited on disconnect.
+        self._decided: set[str] = set()
         # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
         self._sni: dict[str, dict[tuple[str, int], str]] = {}
 
@@ -88,6 +90,7 @@ class EgressAddon:
         if self.admission is None or self.admission.admit(client.peername):
             return
         client.error = "bot-bottle egress: not the bottle's socket relay"
+        self._decided.add(client.id)
         d = Decision.denied("local-client", "connection not through the bottle's socket")
         self._deny_connection(self.routes.current(), f"{client.peername}", d)
 
@@ -108,6 +111,7 @@ class EgressAddon:
         del layers[len(below) :]
         nextlayer.layer = Refused(ctx)
         cid = ctx.client.id
+        self._decided.add(cid)
         host = self._connect.get(cid, (ctx.server.address or ("", 0)))[0]
         self._deny_connection(self.routes.current(), str(host), d)
 
@@ -145,6 +149,9 @@ class EgressAddon:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         flow.metadata[_T0] = time.monotonic()
+        # A request mitmproxy could parse: whatever follows (allow, deny, upstream error)
+        # is audited by its flow, so the connection needs no audit line of its own.
+        self._decided.add(flow.client_conn.id)
         gate = self.routes.current()
         req = flow.request
         host = req.host
@@ -349,9 +356,21 @@ class EgressAddon:
     udp_message = tcp_message
 
     def client_disconnected(self, client: Any) -> None:
-        self._connect.pop(client.id, None)
+        """mitmproxy refuses some bytes itself before any hook sees a request (an HTTP/2
+        frame h2 rejects, a request line it cannot parse, a failed TLS handshake): such a
+        connection is audited here, so that no refusal goes unrecorded."""
+        target = self._connect.pop(client.id, None)
         self._passthrough.discard(client.id)
         self._sni.pop(client.id, None)
+        if client.id in self._decided:
+            self._decided.discard(client.id)
+            return
+        d = Decision.denied(
+            "protocol",
+            "connection ended before any well-formed request (malformed or non-HTTP bytes, "
+            "or a failed TLS handshake)",
+        )
+        self._deny_connection(self.routes.current(), target[0] if target else "", d)
 
     # --- denial and audit ------------------------------------------------------------
 
@@ -405,6 +424,7 @@ class EgressAddon:
         decision: str = "",
     ) -> None:
         flow.metadata[_AUDITED] = True
+        self._decided.add(flow.client_conn.id)
         rec = self._fields(flow, d, status)
         rec["bytes_in"] = bytes_in
         if decision:

@@ -271,13 +271,13 @@ def test_only_the_relay_may_connect(tmp_path: Path) -> None:
     env = Env(tmp_path)
     env.addon.admission = RelayAdmission("127.0.0.1")
     env.addon.admission.expect(40001)
-    ok = SimpleNamespace(peername=("127.0.0.1", 40001), error=None)
+    ok = SimpleNamespace(id="c1", peername=("127.0.0.1", 40001), error=None)
     env.addon.client_connected(ok)
     assert ok.error is None
-    again = SimpleNamespace(peername=("127.0.0.1", 40001), error=None)
+    again = SimpleNamespace(id="c2", peername=("127.0.0.1", 40001), error=None)
     env.addon.client_connected(again)  # one registration admits one connection
     assert again.error
-    other = SimpleNamespace(peername=("127.0.0.1", 40002), error=None)
+    other = SimpleNamespace(id="c3", peername=("127.0.0.1", 40002), error=None)
     env.addon.client_connected(other)
     assert other.error
     rec = env.audit()[-1]
@@ -287,9 +287,20 @@ def test_only_the_relay_may_connect(tmp_path: Path) -> None:
 def test_without_a_relay_every_client_is_served(env: Env) -> None:
     from types import SimpleNamespace
 
-    c = SimpleNamespace(peername=("127.0.0.1", 40003), error=None)
+    c = SimpleNamespace(id="c4", peername=("127.0.0.1", 40003), error=None)
     env.addon.client_connected(c)
     assert c.error is None
+
+
+def test_connection_without_any_decision_is_audited_when_it_ends(env: Env) -> None:
+    f = run(env, flow())  # a decided client: nothing more is written when it leaves
+    n = len(env.audit())
+    env.addon.client_disconnected(f.client_conn)
+    assert len(env.audit()) == n
+    quiet = tflow.tflow().client_conn  # e.g. its HTTP/2 frames were refused by h2 itself
+    env.addon.client_disconnected(quiet)
+    rec = env.audit()[-1]
+    assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "protocol", "deny")
 
 
 def test_lowercase_method_refused(env: Env) -> None:
