@@ -1,7 +1,5 @@
 """The mitmproxy addon: wires each flow to the `Gate` checks, in the documented order.
 
-client_connected: only the bottle's Unix-socket relay may connect (when there is one)
-next_layer:     only HTTP to the proxy, TLS in a CONNECT tunnel, HTTP in that TLS
 http_connect:   route for the host -> DLP(host)
 requestheaders: request syntax valid on every HTTP version -> route -> host agreement
                 (CONNECT/SNI/Host) -> WebSocket-only upgrades -> git push -> DLP(host, URL, headers)
@@ -11,6 +9,7 @@ server_connect: SSRF again on the address actually dialled (pinned, no rebinding
 websocket:      DLP on every frame the agent sends, control frames included; a hit kills
 
 Denials answer 403 with `denial_body` and are audited; so is every finished request.
+Connection-level rules (who may connect, which protocols run) are `guard.ConnectionGuard`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mitmproxy import http
-from mitmproxy.proxy import layer
 
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.http_syntax import (
@@ -31,7 +29,6 @@ from bot_bottle.policy.http_syntax import (
     check_request,
     is_websocket_upgrade,
 )
-from bot_bottle.policy.tunnel import decide_protocol
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import (
     Gate,
@@ -39,8 +36,7 @@ from bot_bottle.sidecars.egress.gate import (
     dropped_headers,
     is_ip,
 )
-from bot_bottle.sidecars.egress.layers import Refused, position_of, protocol_of
-from bot_bottle.sidecars.egress.relay import RelayAdmission
+from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -49,7 +45,7 @@ _T0 = "bb.t0"
 _HOST = "bb.host"
 _PATH = "bb.path"
 _ROUTE = "bb.route"
-_AUDITED = "bb.audited"
+_AUDITED = AUDITED
 _BYTES_IN = "bb.bytes_in"
 
 
@@ -67,53 +63,14 @@ class EgressAddon:
         routes: RoutesFile,
         audit: AuditWriter | None,
         resolve: Resolver = system_resolve,
-        admission: RelayAdmission | None = None,
     ) -> None:
         self.routes = routes
         self.audit = audit
         self.resolve = resolve
-        # Set when the agent reaches the proxy through a Unix-socket relay: then the
-        # loopback TCP listener admits that relay's connections and nothing else.
-        self.admission = admission
         self._connect: dict[str, tuple[str, int]] = {}
         self._passthrough: set[str] = set()
-        # Clients with at least one audited decision; the others are audited on disconnect.
-        self._decided: set[str] = set()
         # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
         self._sni: dict[str, dict[tuple[str, int], str]] = {}
-
-    # --- connections and protocols ----------------------------------------------------
-
-    def client_connected(self, client: Any) -> None:
-        """The TCP listener is on loopback, where every local user can reach it; only the
-        bottle's own relay (mode-0600 Unix socket, same process) may use it."""
-        if self.admission is None or self.admission.admit(client.peername):
-            return
-        client.error = "bot-bottle egress: not the bottle's socket relay"
-        self._decided.add(client.id)
-        d = Decision.denied("local-client", "connection not through the bottle's socket")
-        self._deny_connection(self.routes.current(), f"{client.peername}", d)
-
-    def next_layer(self, nextlayer: layer.NextLayer) -> None:
-        """Runs after mitmproxy's own choice: keep it only where the policy inspects what it
-        carries (DNS, raw TCP/UDP, QUIC and plaintext tunnels are refused)."""
-        chosen = nextlayer.layer
-        if chosen is None:  # mitmproxy wants more bytes before it decides
-            return
-        ctx = nextlayer.context
-        # Constructing a layer appends it (and its children) to the context's stack, so
-        # what came before the choice is the stack up to the chosen layer.
-        layers = ctx.layers
-        below = layers[: layers.index(chosen)] if chosen in layers else list(layers)
-        d = decide_protocol(position_of(below), protocol_of(chosen))
-        if d.allow:
-            return
-        del layers[len(below) :]
-        nextlayer.layer = Refused(ctx)
-        cid = ctx.client.id
-        self._decided.add(cid)
-        host = self._connect.get(cid, (ctx.server.address or ("", 0)))[0]
-        self._deny_connection(self.routes.current(), str(host), d)
 
     # --- CONNECT and TLS -------------------------------------------------------------
 
@@ -149,9 +106,6 @@ class EgressAddon:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         flow.metadata[_T0] = time.monotonic()
-        # A request mitmproxy could parse: whatever follows (allow, deny, upstream error)
-        # is audited by its flow, so the connection needs no audit line of its own.
-        self._decided.add(flow.client_conn.id)
         gate = self.routes.current()
         req = flow.request
         host = req.host
@@ -347,30 +301,10 @@ class EgressAddon:
         if live.killable:
             live.kill()
 
-    def tcp_message(self, flow: Any) -> None:
-        """Defence in depth: `next_layer` never lets an inspected raw TCP/UDP flow start
-        (passthrough tunnels have no flow), and mitmproxy ignores `kill()` on a running
-        one, so should one appear anyway, its bytes are blanked rather than relayed."""
-        flow.messages[-1].content = b""
-
-    udp_message = tcp_message
-
     def client_disconnected(self, client: Any) -> None:
-        """mitmproxy refuses some bytes itself before any hook sees a request (an HTTP/2
-        frame h2 rejects, a request line it cannot parse, a failed TLS handshake): such a
-        connection is audited here, so that no refusal goes unrecorded."""
-        target = self._connect.pop(client.id, None)
+        self._connect.pop(client.id, None)
         self._passthrough.discard(client.id)
         self._sni.pop(client.id, None)
-        if client.id in self._decided:
-            self._decided.discard(client.id)
-            return
-        d = Decision.denied(
-            "protocol",
-            "connection ended before any well-formed request (malformed or non-HTTP bytes, "
-            "or a failed TLS handshake)",
-        )
-        self._deny_connection(self.routes.current(), target[0] if target else "", d)
 
     # --- denial and audit ------------------------------------------------------------
 
@@ -381,6 +315,10 @@ class EgressAddon:
             {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
         )
         self._audit(flow, gate, d, status=403)
+
+    def deny_connection(self, host: str, d: Decision) -> None:
+        """Audit a refused connection (for `ConnectionGuard`)."""
+        self._deny_connection(self.routes.current(), host, d)
 
     def _deny_connection(self, gate: Gate, host: str, d: Decision) -> None:
         """Audit a refused connection, which has no HTTP request to describe."""
@@ -424,7 +362,6 @@ class EgressAddon:
         decision: str = "",
     ) -> None:
         flow.metadata[_AUDITED] = True
-        self._decided.add(flow.client_conn.id)
         rec = self._fields(flow, d, status)
         rec["bytes_in"] = bytes_in
         if decision:

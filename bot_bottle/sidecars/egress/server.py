@@ -27,6 +27,7 @@ from bot_bottle.sidecars.egress import layers
 from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.guard import ConnectionGuard
 from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
@@ -128,9 +129,11 @@ def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> Any:
     return master
 
 
-async def _run(listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon) -> int:
+async def _run(
+    listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
+) -> int:
     master: Any = make_master(listen, confdir, bundle)
-    master.addons.add(addon, Ready(listen, addon.admission))
+    master.addons.add(addon, guard, Ready(listen, guard.admission))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
@@ -167,8 +170,9 @@ def serve(
         return 2
     try:
         admission = RelayAdmission(where.host) if where.unix is not None else None
-        addon = EgressAddon(routes, audit, admission=admission)
-        return asyncio.run(_run(where, conf, bundle, addon))
+        addon = EgressAddon(routes, audit)
+        guard = ConnectionGuard(addon.deny_connection, admission)
+        return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:
         if audit is not None:
             audit.close()

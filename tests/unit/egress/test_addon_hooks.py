@@ -220,7 +220,7 @@ def _decide(env: Env, ctx: Any, make: Any) -> Any:
 
     nl = NextLayer(ctx)
     nl.layer = make(ctx)
-    env.addon.next_layer(nl)
+    env.guard.next_layer(nl)
     return nl.layer
 
 
@@ -269,16 +269,16 @@ def test_only_the_relay_may_connect(tmp_path: Path) -> None:
     from bot_bottle.sidecars.egress.relay import RelayAdmission
 
     env = Env(tmp_path)
-    env.addon.admission = RelayAdmission("127.0.0.1")
-    env.addon.admission.expect(40001)
+    env.guard.admission = RelayAdmission("127.0.0.1")
+    env.guard.admission.expect(40001)
     ok = SimpleNamespace(id="c1", peername=("127.0.0.1", 40001), error=None)
-    env.addon.client_connected(ok)
+    env.guard.client_connected(ok)
     assert ok.error is None
     again = SimpleNamespace(id="c2", peername=("127.0.0.1", 40001), error=None)
-    env.addon.client_connected(again)  # one registration admits one connection
+    env.guard.client_connected(again)  # one registration admits one connection
     assert again.error
     other = SimpleNamespace(id="c3", peername=("127.0.0.1", 40002), error=None)
-    env.addon.client_connected(other)
+    env.guard.client_connected(other)
     assert other.error
     rec = env.audit()[-1]
     assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "local-client", "deny")
@@ -288,17 +288,18 @@ def test_without_a_relay_every_client_is_served(env: Env) -> None:
     from types import SimpleNamespace
 
     c = SimpleNamespace(id="c4", peername=("127.0.0.1", 40003), error=None)
-    env.addon.client_connected(c)
+    env.guard.client_connected(c)
     assert c.error is None
 
 
 def test_connection_without_any_decision_is_audited_when_it_ends(env: Env) -> None:
-    f = run(env, flow())  # a decided client: nothing more is written when it leaves
+    f = run(env, flow())  # a client that sent a request: its flow carries the audit
+    env.guard.requestheaders(f)
     n = len(env.audit())
-    env.addon.client_disconnected(f.client_conn)
+    env.guard.client_disconnected(f.client_conn)
     assert len(env.audit()) == n
     quiet = tflow.tflow().client_conn  # e.g. its HTTP/2 frames were refused by h2 itself
-    env.addon.client_disconnected(quiet)
+    env.guard.client_disconnected(quiet)
     rec = env.audit()[-1]
     assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "protocol", "deny")
 
