@@ -33,7 +33,7 @@ class ConnectionGuard:
         # loopback TCP listener admits that relay's connections and nothing else.
         self.admission = admission
         self._targets: dict[str, str] = {}
-        # Clients that sent a request mitmproxy parsed, or were already audited.
+        # Clients with at least one audit line; the others get one when they leave.
         self._decided: set[str] = set()
 
     def client_connected(self, client: Any) -> None:
@@ -50,13 +50,14 @@ class ConnectionGuard:
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         self._targets[flow.client_conn.id] = flow.request.host
-        if flow.response is not None or flow.metadata.get(AUDITED):
+        self._note(flow)
+
+    def _note(self, flow: http.HTTPFlow) -> None:
+        """Remember clients that have an audited flow (EgressAddon's hooks ran first)."""
+        if flow.metadata.get(AUDITED):
             self._decided.add(flow.client_conn.id)
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        # A request mitmproxy could parse: whatever follows (allow, deny, upstream error)
-        # is audited with its flow, so the connection needs no line of its own.
-        self._decided.add(flow.client_conn.id)
+    requestheaders = request = response = error = _note
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
         """Runs after mitmproxy's own choice: keep it only where the policy inspects what it
@@ -88,9 +89,10 @@ class ConnectionGuard:
     udp_message = tcp_message
 
     def client_disconnected(self, client: Any) -> None:
-        """mitmproxy refuses some bytes itself before any hook sees a request (an HTTP/2
-        frame h2 rejects, a request line it cannot parse, a failed TLS handshake): such a
-        connection is audited here, so that no refusal goes unrecorded."""
+        """mitmproxy refuses some bytes itself, before or between our hooks (an HTTP/2
+        frame h2 rejects, a request line it cannot parse, HTTP/1.1 chunked trailers, a
+        failed TLS handshake): a connection that leaves no audit line otherwise gets one
+        here, so that no refusal goes unrecorded."""
         target = self._targets.pop(client.id, "")
         if client.id in self._decided:
             self._decided.discard(client.id)
@@ -99,7 +101,7 @@ class ConnectionGuard:
             target,
             Decision.denied(
                 "protocol",
-                "connection ended before any well-formed request (malformed or non-HTTP "
-                "bytes, or a failed TLS handshake)",
+                "connection ended without a request the egress could complete (malformed "
+                "or non-HTTP bytes, framing the proxy refuses, or a failed TLS handshake)",
             ),
         )

@@ -293,11 +293,15 @@ def test_without_a_relay_every_client_is_served(env: Env) -> None:
 
 
 def test_connection_without_any_decision_is_audited_when_it_ends(env: Env) -> None:
-    f = run(env, flow())  # a client that sent a request: its flow carries the audit
+    f = run(env, flow(path="/v2/denied"))  # its flow carries the audit line
     env.guard.requestheaders(f)
     n = len(env.audit())
     env.guard.client_disconnected(f.client_conn)
     assert len(env.audit()) == n
+    allowed = run(env, flow())  # allowed, then mitmproxy failed it before any response
+    env.guard.requestheaders(allowed)
+    env.guard.client_disconnected(allowed.client_conn)
+    assert env.audit()[-1]["rule"] == "protocol"
     quiet = tflow.tflow().client_conn  # e.g. its HTTP/2 frames were refused by h2 itself
     env.guard.client_disconnected(quiet)
     rec = env.audit()[-1]
