@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 API = "api.example.test"
 FUZZ = settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
