@@ -1,10 +1,15 @@
 """The mitmproxy addon: wires each flow to the `Gate` checks, in the documented order.
 
-requestheaders: route -> host agreement (CONNECT/SNI/Host) -> git push -> DLP(URL, headers)
-request:        DLP(body) -> strip agent credentials -> inject sidecar credential -> SSRF
+http_connect:   route for the host -> DLP(host)
+requestheaders: request syntax valid on every HTTP version -> route -> host agreement
+                (CONNECT/SNI/Host) -> WebSocket-only upgrades -> git push -> DLP(host, URL, headers)
+request:        trailers syntax + DLP(body, trailers) -> strip agent credentials
+                -> inject sidecar credential -> SSRF
 server_connect: SSRF again on the address actually dialled (pinned, no rebinding)
+websocket:      DLP on every frame the agent sends, control frames included; a hit kills
 
 Denials answer 403 with `denial_body` and are audited; so is every finished request.
+Connection-level rules (who may connect, which protocols run) are `guard.ConnectionGuard`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from typing import Any
 from mitmproxy import http
 
 from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.http_syntax import (
+    RequestHead,
+    check_fields,
+    check_request,
+    is_websocket_upgrade,
+)
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import (
     Gate,
@@ -25,6 +36,7 @@ from bot_bottle.sidecars.egress.gate import (
     dropped_headers,
     is_ip,
 )
+from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -33,7 +45,7 @@ _T0 = "bb.t0"
 _HOST = "bb.host"
 _PATH = "bb.path"
 _ROUTE = "bb.route"
-_AUDITED = "bb.audited"
+_AUDITED = AUDITED
 _BYTES_IN = "bb.bytes_in"
 
 
@@ -47,7 +59,10 @@ class EgressAddon:
     """bot-bottle's egress policy as mitmproxy hooks; one instance per sidecar."""
 
     def __init__(
-        self, routes: RoutesFile, audit: AuditWriter | None, resolve: Resolver = system_resolve
+        self,
+        routes: RoutesFile,
+        audit: AuditWriter | None,
+        resolve: Resolver = system_resolve,
     ) -> None:
         self.routes = routes
         self.audit = audit
@@ -64,6 +79,10 @@ class EgressAddon:
         host, port = flow.request.host, flow.request.port
         flow.metadata[_T0] = time.monotonic()
         d = gate.check_connect(host)
+        if d.allow:
+            # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
+            leak = gate.scan(host)
+            d = d if leak.allow else leak
         if not d.allow:
             self._deny(flow, gate, d, host, "")
             return
@@ -101,6 +120,11 @@ class EgressAddon:
     def _check_headers(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
         cid = flow.client_conn.id
+        data = req.data
+        line = RequestHead(data.method, data.scheme, data.authority, data.path)
+        d = check_request(line, req.headers.fields, req.is_http2)
+        if not d.allow:
+            return d
         m = gate.check_route(req.method, req.host, req.path)
         flow.metadata[_PATH] = m.path
         if not m.decision.allow:
@@ -114,6 +138,11 @@ class EgressAddon:
             return d
         if connect is not None:
             req.data.port = connect[1]
+        upgrade = req.headers.get("upgrade")
+        if upgrade is not None and not is_websocket_upgrade(upgrade):
+            return Decision.denied(
+                "protocol", f"upgrade to {upgrade[:40]!r} refused (only WebSocket is inspected)"
+            )
         query = req.path.partition("?")[2]
         d = gate.check_git_push(req.method, m.path, query)
         if not d.allow:
@@ -126,6 +155,7 @@ class EgressAddon:
         head = "\n".join(
             f"{k}: {v}" for k, v in headers.items(multi=True) if k.lower() not in dropped
         )
+        head += f"\n:authority: {req.authority}\n:host: {req.host}"
         # Forward exactly the path that was checked, so upstream cannot read it differently.
         # Normalizing decodes escaped unreserved characters ("%73k-..." -> "sk-..."), so the
         # forwarded form is scanned as well as the raw one: the sidecar must not reassemble
@@ -151,9 +181,22 @@ class EgressAddon:
         req = flow.request
         raw = req.raw_content or b""
         decoded = req.get_content(strict=False) or b""
-        d = gate.scan(raw, decoded if decoded != raw else b"")
+        trailers = b""
+        if req.trailers:
+            # Trailers are headers sent after the body (HTTP/2, chunked HTTP/1.1): the
+            # same syntax rules and the same DLP apply.
+            d = check_fields(req.trailers.fields, req.is_http2, "trailer")
+            if not d.allow:
+                return d
+            trailers = b"\n".join(k + b": " + v for k, v in req.trailers.fields)
+        d = gate.scan(raw, decoded if decoded != raw else b"", trailers)
         if not d.allow:
             return d
+        if raw and "transfer-encoding" not in req.headers:
+            # mitmproxy downgrades an HTTP/2 request that has a body but no content-length
+            # to HTTP/1.1 with no framing at all, so the upstream would read the body as
+            # the next request (smuggling). The body is buffered: state its length.
+            req.headers["content-length"] = str(len(raw))
         route = flow.metadata[_ROUTE]
         for name in dropped_headers(route):
             req.headers.pop(name, None)
@@ -258,19 +301,6 @@ class EgressAddon:
         if live.killable:
             live.kill()
 
-    def tcp_start(self, flow: Any) -> None:
-        """Raw TCP inside a tunnel would bypass every HTTP check: only passthrough routes."""
-        if flow.client_conn.id in self._passthrough:
-            return
-        gate = self.routes.current()
-        target = self._connect.get(flow.client_conn.id, ("", 0))[0]
-        d = Decision.denied("protocol", "non-HTTP traffic inside a CONNECT tunnel")
-        self._deny_connection(gate, target, d)
-        flow.kill()
-
-    def udp_start(self, flow: Any) -> None:
-        flow.kill()
-
     def client_disconnected(self, client: Any) -> None:
         self._connect.pop(client.id, None)
         self._passthrough.discard(client.id)
@@ -285,6 +315,10 @@ class EgressAddon:
             {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
         )
         self._audit(flow, gate, d, status=403)
+
+    def deny_connection(self, host: str, d: Decision) -> None:
+        """Audit a refused connection (for `ConnectionGuard`)."""
+        self._deny_connection(self.routes.current(), host, d)
 
     def _deny_connection(self, gate: Gate, host: str, d: Decision) -> None:
         """Audit a refused connection, which has no HTTP request to describe."""

@@ -23,10 +23,12 @@ from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
 
 from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecars.egress import layers
 from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
-from bot_bottle.sidecars.egress.relay import start_unix_relay
+from bot_bottle.sidecars.egress.guard import ConnectionGuard
+from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
 
@@ -54,8 +56,9 @@ class Listen:
 class Ready:
     """Prints the READY line once mitmproxy listens (and the Unix relay, if any, is up)."""
 
-    def __init__(self, listen: Listen) -> None:
+    def __init__(self, listen: Listen, admission: RelayAdmission | None = None) -> None:
         self.listen = listen
+        self.admission = admission
         self.relay: asyncio.AbstractServer | None = None
 
     async def running(self) -> None:
@@ -69,7 +72,7 @@ class Ready:
             return
         host, port = addrs[0][0], addrs[0][1]
         if self.listen.unix is not None:
-            self.relay = await start_unix_relay(self.listen.unix, host, port)
+            self.relay = await start_unix_relay(self.listen.unix, host, port, self.admission)
             where = f"unix:{self.listen.unix}"
         else:
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -115,13 +118,22 @@ def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> Any:
         connection_strategy="lazy",
         http2=True,
         websocket=True,
+        # Protocols bot-bottle does not inspect stay off: raw TCP (also what a non-WebSocket
+        # `101 Switching Protocols` would become) and QUIC/HTTP/3. The addon's next_layer
+        # refuses whatever else mitmproxy would pick (DNS on ports 53/5353, plaintext in a
+        # tunnel), since no option turns those off.
+        rawtcp=False,
+        http3=False,
     )
+    layers.install()
     return master
 
 
-async def _run(listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon) -> int:
+async def _run(
+    listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
+) -> int:
     master: Any = make_master(listen, confdir, bundle)
-    master.addons.add(addon, Ready(listen))
+    master.addons.add(addon, guard, Ready(listen, guard.admission))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
@@ -157,7 +169,10 @@ def serve(
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
         return 2
     try:
-        return asyncio.run(_run(where, conf, bundle, EgressAddon(routes, audit)))
+        admission = RelayAdmission(where.host) if where.unix is not None else None
+        addon = EgressAddon(routes, audit)
+        guard = ConnectionGuard(addon.deny_connection, admission)
+        return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:
         if audit is not None:
             audit.close()

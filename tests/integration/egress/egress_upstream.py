@@ -42,6 +42,9 @@ class Upstream:
     records: list[Received] = field(default_factory=list)
     sse_seen_first: threading.Event = field(default_factory=threading.Event)
     sse_log: list[str] = field(default_factory=list)
+    # Raw bytes read after a non-WebSocket 101, and every WebSocket frame (opcode, data).
+    upgraded: list[bytes] = field(default_factory=list)
+    ws_frames: list[tuple[int, bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     def last(self) -> Received:
@@ -127,6 +130,8 @@ def start_upstream(tmp: Path) -> Upstream:
                 return self._sse()
             if self.path.startswith("/ws"):
                 return self._ws()
+            if self.headers.get("upgrade"):
+                return self._raw_upgrade()
             payload = json.dumps({"ok": True, "path": self.path, "len": len(body)}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -167,11 +172,29 @@ def start_upstream(tmp: Path) -> Upstream:
             self.wfile.flush()
             while (frame := _ws_read(self.connection)) is not None:
                 op, data = frame
+                up.ws_frames.append(frame)
                 if op == 8:
                     self.connection.sendall(ws_frame(8, data[:2]))
                     break
                 if op in (1, 2):
                     self.connection.sendall(ws_frame(op, data))
+            self.close_connection = True
+
+        def _raw_upgrade(self) -> None:
+            # Accepts any protocol switch and then echoes raw bytes, as a hostile or
+            # merely permissive server would.
+            self.send_response(101)
+            self.send_header("upgrade", self.headers.get("upgrade", ""))
+            self.send_header("connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            self.connection.settimeout(10)
+            try:
+                while data := self.connection.recv(65536):
+                    up.upgraded.append(data)
+                    self.connection.sendall(data)
+            except OSError:
+                pass
             self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle

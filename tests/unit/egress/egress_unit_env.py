@@ -9,6 +9,7 @@ from typing import Any
 from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.guard import ConnectionGuard
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 
 SECRET = "sk-fake-SECRET-unit-0123456789"
@@ -53,6 +54,7 @@ class Env:
         self.routes = RoutesFile(self.routes_path, creds, interval=0)
         self.writer = AuditWriter(self.audit_path, "unit")
         self.addon = EgressAddon(self.routes, self.writer, resolve=no_dns)
+        self.guard = ConnectionGuard(self.addon.deny_connection)
 
     def audit(self) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.audit_path.read_text().splitlines()]

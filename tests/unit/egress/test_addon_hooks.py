@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
+from typing import Any
 
 from egress_unit_env import CANARY, SECRET, Env
 from mitmproxy.test import tflow, tutils
@@ -198,17 +200,140 @@ def test_server_connect_pins_checked_address(env: Env) -> None:
     assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "ssrf", "127.0.0.1")
 
 
-def test_raw_tcp_in_a_tunnel_is_killed_and_audited(env: Env) -> None:
+def _tunnel_context(env: Env, f: tflow.HTTPFlow) -> Any:
+    """A connection's layer stack as mitmproxy builds it after a CONNECT."""
+    from mitmproxy import options
+    from mitmproxy.proxy.context import Context
+    from mitmproxy.proxy.layers import HttpLayer, modes
+    from mitmproxy.proxy.layers.http import HTTPMode, HttpStream
+
+    ctx = Context(f.client_conn, options.Options())
+    ctx.server.address = ("api.example.test", 443)
+    modes.HttpProxy(ctx)
+    HttpLayer(ctx, HTTPMode.regular)
+    HttpStream(ctx, 1)
+    return ctx
+
+
+def _decide(env: Env, ctx: Any, make: Any) -> Any:
+    from mitmproxy.proxy.layer import NextLayer
+
+    nl = NextLayer(ctx)
+    nl.layer = make(ctx)
+    env.guard.next_layer(nl)
+    return nl.layer
+
+
+def test_only_tls_inside_a_tunnel(env: Env) -> None:
+    from mitmproxy.proxy import layers
+
+    from bot_bottle.sidecars.egress.layers import Refused
+
+    f = run(env, flow())
+    for make in (layers.DNSLayer, layers.TCPLayer, layers.UDPLayer, _http_transparent):
+        ctx = _tunnel_context(env, f)
+        chosen = _decide(env, ctx, make)
+        assert isinstance(chosen, Refused), make
+        assert ctx.layers[-1] is chosen  # the refused layer is off the stack
+        rec = env.audit()[-1]
+        assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "protocol",
+                                                           "api.example.test")  # fmt: skip
+    ctx = _tunnel_context(env, f)
+    assert isinstance(_decide(env, ctx, layers.ServerTLSLayer), layers.ServerTLSLayer)
+
+
+def _http_transparent(ctx: Any) -> Any:
+    from mitmproxy.proxy.layers import HttpLayer
+    from mitmproxy.proxy.layers.http import HTTPMode
+
+    return HttpLayer(ctx, HTTPMode.transparent)
+
+
+def test_only_http_inside_the_tunnels_tls(env: Env) -> None:
+    from mitmproxy.proxy import layers
+
+    from bot_bottle.sidecars.egress.layers import Refused
+
+    f = run(env, flow())
+    ctx = _tunnel_context(env, f)
+    layers.ClientTLSLayer(ctx)
+    assert isinstance(_decide(env, ctx, layers.DNSLayer), Refused)
+    ctx = _tunnel_context(env, f)
+    layers.ClientTLSLayer(ctx)
+    assert isinstance(_decide(env, ctx, _http_transparent), layers.HttpLayer)
+
+
+def test_only_the_relay_may_connect(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    killed: list[bool] = []
-    f = run(env, flow())
-    env.addon.tcp_start(
-        SimpleNamespace(client_conn=f.client_conn, kill=lambda: killed.append(True))
-    )
-    assert killed == [True]
+    from bot_bottle.sidecars.egress.relay import RelayAdmission
+
+    env = Env(tmp_path)
+    env.guard.admission = RelayAdmission("127.0.0.1")
+    env.guard.admission.expect(40001)
+    ok = SimpleNamespace(id="c1", peername=("127.0.0.1", 40001), error=None)
+    env.guard.client_connected(ok)
+    assert ok.error is None
+    again = SimpleNamespace(id="c2", peername=("127.0.0.1", 40001), error=None)
+    env.guard.client_connected(again)  # one registration admits one connection
+    assert again.error
+    other = SimpleNamespace(id="c3", peername=("127.0.0.1", 40002), error=None)
+    env.guard.client_connected(other)
+    assert other.error
     rec = env.audit()[-1]
-    assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "protocol", "api.example.test")
+    assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "local-client", "deny")
+
+
+def test_without_a_relay_every_client_is_served(env: Env) -> None:
+    from types import SimpleNamespace
+
+    c = SimpleNamespace(id="c4", peername=("127.0.0.1", 40003), error=None)
+    env.guard.client_connected(c)
+    assert c.error is None
+
+
+def test_connection_without_any_decision_is_audited_when_it_ends(env: Env) -> None:
+    f = run(env, flow(path="/v2/denied"))  # its flow carries the audit line
+    env.guard.requestheaders(f)
+    n = len(env.audit())
+    env.guard.client_disconnected(f.client_conn)
+    assert len(env.audit()) == n
+    allowed = run(env, flow())  # allowed, then mitmproxy failed it before any response
+    env.guard.requestheaders(allowed)
+    env.guard.client_disconnected(allowed.client_conn)
+    assert env.audit()[-1]["rule"] == "protocol"
+    quiet = tflow.tflow().client_conn  # e.g. its HTTP/2 frames were refused by h2 itself
+    env.guard.client_disconnected(quiet)
+    rec = env.audit()[-1]
+    assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "protocol", "deny")
+
+
+def test_lowercase_method_refused(env: Env) -> None:
+    reason = denied(run(env, flow(method="get")), "method")
+    assert "uppercase" in reason
+
+
+def test_header_with_newline_refused(env: Env) -> None:
+    f = flow(headers={"x-a": "ok"})
+    f.request.headers.fields = (*f.request.headers.fields, (b"x-b", b"a\r\nHost: evil"))
+    denied(run(env, f), "header")
+
+
+def test_non_websocket_upgrade_refused(env: Env) -> None:
+    denied(run(env, flow(headers={"upgrade": "h2c", "connection": "upgrade"})), "protocol")
+    f = run(env, flow(headers={"upgrade": "websocket", "connection": "upgrade"}))
+    assert f.response is None
+
+
+def test_trailers_are_checked_and_scanned(env: Env) -> None:
+    from mitmproxy import http
+
+    f = flow(method="POST", content=b"x")
+    f.request.trailers = http.Headers([(b"x-t", CANARY.encode())])
+    denied(run(env, f), "canary")
+    f = flow(method="POST", content=b"x")
+    f.request.trailers = http.Headers([(b"x-t", b"a\nb")])
+    denied(run(env, f), "header")
 
 
 def test_exception_in_a_check_is_a_deny(env: Env, monkeypatch: object) -> None:
