@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, need
+from e2e_support import base_env, bb, hand_over, need
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
@@ -211,6 +211,7 @@ def run_attack(tmp_path: Path, backend: str, up: Upstream, raw: Recorder, dns: R
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "attack.py").write_text(ATTACK)
+    hand_over(ws)
     params = {"up": up.port, "raw": raw.port, "m": marker, "secret": TOKEN}
     (tmp_path / "bot-bottle.yaml").write_text(f"""
 bottles:
