@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bot_bottle.backends.base import BottleSpec, network_env
+from bot_bottle.backends.base import BottleSpec, network_env, workspace_binds
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
@@ -203,6 +203,10 @@ def agent_config(
     mounts = [Mount(HOME_VOLUME_AT, n.home, "volume")]
     if spec.workspace_mode == "mount":
         mounts.append(Mount(WORKSPACE, spec.workspace_path, "bind"))
+        # The files the launch read, read-only and unmovable (the engine mounts
+        # parents before children).
+        mounts += [Mount(f"{WORKSPACE}/{b.rel}", b.source, "bind", b.read_only)
+                   for b in workspace_binds(spec)]  # fmt: skip
     else:
         mounts.append(Mount(WORKSPACE, n.work, "volume"))
     mounts += [Mount(t.target, str(t.source), "bind", read_only=True) for t in spec.tools]

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd
+from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd, workspace_binds
 
 BOTTLE_USER = "agent"
 BOTTLE_UID = 1000
@@ -139,6 +139,8 @@ def bwrap_cmd(
     ws = lay.workspace(spec)
     if ws is not None:
         a += ["--bind", str(ws), BOTTLE_WORKSPACE, "--chdir", BOTTLE_WORKSPACE]
+        for b in workspace_binds(spec):  # the files the launch read: read-only, unmovable
+            a += ["--ro-bind" if b.read_only else "--bind", b.source, f"{BOTTLE_WORKSPACE}/{b.rel}"]
     else:
         a += ["--chdir", BOTTLE_HOME]
     for t in spec.tools:

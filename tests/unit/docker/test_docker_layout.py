@@ -106,3 +106,23 @@ def test_names_derive_from_the_slug() -> None:
     n = layout.Names.of("x-1")
     assert (n.network, n.sidecar, n.agent, n.home, n.work) == (
         "bb-x-1-internal", "bb-x-1-sidecar", "bb-x-1-agent", "bb-x-1-home", "bb-x-1-work")  # fmt: skip
+
+
+def test_files_the_launch_read_are_read_only_and_their_directories_unmovable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prompts").mkdir()
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+             read_only=(str(tmp_path / "bot-bottle.yaml"), str(tmp_path / "prompts" / "t.md"),
+                        "/elsewhere/ca.pem"))  # fmt: skip
+    mounts = layout.agent_config(s, "a", runtime=None, launcher_pid=1).mounts
+    ws = mounts.index(layout.Mount("/workspace", str(tmp_path), "bind"))
+    assert mounts[ws + 1 :][:3] == (
+        layout.Mount("/workspace/bot-bottle.yaml", str(tmp_path / "bot-bottle.yaml"), "bind", True),
+        layout.Mount("/workspace/prompts", str(tmp_path / "prompts"), "bind", False),
+        layout.Mount("/workspace/prompts/t.md", str(tmp_path / "prompts" / "t.md"), "bind", True),
+    )
+    assert not any(m.source == "/elsewhere/ca.pem" for m in mounts)  # not in the workspace
+    copy = layout.agent_config(spec(read_only=(str(tmp_path / "x"),)), "a", runtime=None,
+                               launcher_pid=1)  # fmt: skip
+    assert not any(m.target.startswith("/workspace/") for m in copy.mounts)
