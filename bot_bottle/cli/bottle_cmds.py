@@ -51,7 +51,7 @@ def _require_consent(yes: bool) -> None:
     if not yes and not sys.stdin.isatty():
         raise BotBottleError(
             "no terminal to confirm the launch on, and -y was not given",
-            "review `bot-bottle plan AGENT`, then pass -y to start without asking",
+            "review `bot-bottle plan AGENT`, approve it with `bot-bottle trust`, then pass -y",
         )
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import agent_cli, base_env, bb, grep_tree, wrapped_agents
+from e2e_support import agent_cli, base_env, bb, grep_tree, trust, wrapped_agents
 from fakes.provider_api import CODEX_REPLY, FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +53,7 @@ agents:
     env = base_env(tmp_path)
     env["CODEX_HOME"] = str(host_codex)
     env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "codex", real))
+    trust(env, tmp_path)
     r = bb(["run", "codex", "-y", "--", "exec", "--skip-git-repo-check", "hi"], env, tmp_path)
     seen = [(q.method, q.path) for q in fake_api.requests]
     assert r.returncode == 0, (r.stderr[-3000:], seen)

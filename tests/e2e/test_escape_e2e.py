@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree
+from e2e_support import base_env, bb, grep_tree, trust
 from netprobe import DEFAULT_ROUTES, HostServices, host_address, host_services
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +132,7 @@ agents:
 """.replace("{}", SECRET[12:])
     )
     env["FAKE_GH"] = SECRET
+    trust(env, tmp_path)
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "escape.json").read_text())

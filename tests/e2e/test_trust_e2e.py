@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from e2e_support import base_env, bb
+from e2e_support import base_env, bb, bottles
 
 pytestmark = pytest.mark.e2e
 
@@ -105,8 +105,7 @@ def refused(ws: Path, env: dict[str, str], *expected: str) -> None:
     for text in expected:
         assert text in r.stderr, (text, r.stderr)
     assert len(runs(ws)) == before, "a refused launch started the agent"
-    bottles_dir = Path(env["BOT_BOTTLE_HOME"]) / "bottles"
-    assert not bottles_dir.exists() or list(bottles_dir.iterdir()) == []
+    assert bottles(env, ws) == []
 
 
 def test_agent_cannot_change_its_rules(tmp_path: Path, bottle_backend: str) -> None:
@@ -146,6 +145,20 @@ def test_agent_cannot_change_its_rules(tmp_path: Path, bottle_backend: str) -> N
     (ws / "prompts" / "task.md").write_text("a new task\n")
     refused(ws, env, "- prompt:", "+ prompt:")
     assert bb(["trust", "--yes"], env, ws).returncode == 0
-    r = bb(["run", "probe", "-y"], env, ws, timeout=180)
+    r = bb(["run", "probe", "-y", "--keep"], env, ws, timeout=180)
     assert r.returncode == 0, r.stderr
     assert runs(ws)[-1]["prompt"] == "a new task\n"
+
+    # The approval survives into `resume`, and `ls` shows it ...
+    (kept,) = bottles(env, ws)
+    assert kept["approval"] == "approved", kept
+    r = bb(["resume", kept["slug"], "-y"], env, ws, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert len(runs(ws)) == 4
+    # ... and a host edit after it is refused there too.
+    manifest.write_text(manifest.read_text().replace("MARK: v2", "MARK: v3"))
+    assert bottles(env, ws)[0]["approval"] == "changed"
+    r = bb(["resume", kept["slug"], "-y"], env, ws, timeout=180)
+    assert r.returncode == 2 and "+ env MARK: = v3" in r.stderr, r.stderr
+    assert len(runs(ws)) == 4
+    assert bb(["rm", kept["slug"]], env, ws).returncode == 0
