@@ -192,8 +192,24 @@ class ApprovalStore:
         return "approved" if all(_current(i) == i.digest for i in inputs) else "changed"
 
 
+def _refuse_state_in_workspace(plan: BottlePlan, root: Path) -> None:
+    """A workspace holding bot-bottle's state root would let the agent write its own
+    approvals (and the plan cache the launcher unpickles): never mount one."""
+    ws = plan.workspace.path
+    if not ws:
+        return
+    state = os.path.realpath(root)
+    if any(a == b or a.startswith(b.rstrip("/") + "/") for a, b in ((state, ws), (ws, state))):
+        raise ManifestError(
+            f"workspace {ws} overlaps bot-bottle's state directory {state}",
+            f"bottles.{plan.bottle}.workspace.path",
+            fix="point the workspace at a project directory, or set BOT_BOTTLE_HOME elsewhere",
+        )
+
+
 def evaluate(store: ApprovalStore, plan: BottlePlan, extra_args: tuple[str, ...] = ()) -> Verdict:
     """Compare `plan` (with the host files it reads) against the recorded approval."""
+    _refuse_state_in_workspace(plan, store.dir.parent)
     inputs, pinned = read_inputs(plan)
     lines = describe(plan, extra_args, _digests(plan, inputs))
     old = store.approved_lines(plan.manifest_path, plan.agent)

@@ -12,6 +12,11 @@ bottle runs with the new plan.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +167,44 @@ def test_agent_cannot_change_its_rules(tmp_path: Path, bottle_backend: str) -> N
     assert r.returncode == 2 and "+ env MARK: = v3" in r.stderr, r.stderr
     assert len(runs(ws)) == 4
     assert bb(["rm", kept["slug"]], env, ws).returncode == 0
+
+
+def converse(args: list[str], env: dict[str, str], cwd: Path, question: str, answer: str
+             ) -> tuple[int, str]:  # fmt: skip
+    """Run bot-bottle on a terminal (a pty), answer `question`, return (exit code, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: bot-bottle with the pty as its terminal
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "bot_bottle", *args], env)
+    out, answered, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and question.encode() in out:
+                os.write(fd, answer.encode() + b"\n")
+                answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_on_a_terminal_y_is_the_approval(tmp_path: Path, bwrap_ok: None) -> None:
+    ws = workspace(tmp_path, "namespace")
+    env = base_env(tmp_path)
+    question = "Approve this configuration and start the bottle?"
+    rc, out = converse(["run", "probe"], env, ws, question, "n")
+    assert rc == 1 and question in out and "NOT APPROVED" in out, out
+    assert runs(ws) == []
+    assert bb(["run", "probe", "-y"], env, ws).returncode == 2  # "n" approved nothing
+
+    rc, out = converse(["run", "probe"], env, ws, question, "y")
+    assert rc == 0, out
+    assert len(runs(ws)) == 1
+    r = bb(["run", "probe", "-y"], env, ws, timeout=180)  # recorded by the "y"
+    assert r.returncode == 0 and "approval: approved" in r.stderr, r.stderr

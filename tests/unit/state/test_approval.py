@@ -39,14 +39,16 @@ agents:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, ApprovalStore, dict[str, str]]:
-    (tmp_path / "bot-bottle.yaml").write_text(MANIFEST)
-    (tmp_path / "p.md").write_text("the task")
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    skills = tmp_path / "skills"
+    proj = tmp_path / "proj"  # the manifest's directory, and the workspace
+    proj.mkdir()
+    (proj / "bot-bottle.yaml").write_text(MANIFEST)
+    (proj / "p.md").write_text("the task")
+    trustme.CA().cert_pem.write_to_path(str(proj / "ca.pem"))
+    skills = proj / "skills"
     (skills / "lint").mkdir(parents=True)
     (skills / "lint" / "SKILL.md").write_text("lint things")
     env = {"HOME": str(tmp_path), "BOT_BOTTLE_SKILLS_DIR": str(skills), "GH_TOKEN": TOKEN}
-    return tmp_path / "bot-bottle.yaml", ApprovalStore(tmp_path / "state"), env
+    return proj / "bot-bottle.yaml", ApprovalStore(tmp_path / "state"), env
 
 
 def plan_of(manifest: Path, env: dict[str, str], agent: str = "a") -> BottlePlan:
@@ -105,7 +107,7 @@ def test_keyed_by_the_resolved_path(
     other = tmp_path / "elsewhere"
     other.mkdir()
     for name in ("bot-bottle.yaml", "p.md", "ca.pem"):
-        (other / name).write_bytes((tmp_path / name).read_bytes())
+        (other / name).write_bytes((manifest.parent / name).read_bytes())
     link.unlink()
     link.symlink_to(other / "bot-bottle.yaml")
     assert evaluate(store, plan_of(link, env)).status == "unapproved"
@@ -158,3 +160,13 @@ def test_warm_path_checks_approval_without_the_schema(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
     assert out.stdout.strip() == "approved False False", out.stderr
+
+
+def test_a_workspace_over_the_state_root_is_refused(
+    setup: tuple[Path, ApprovalStore, dict[str, str]], tmp_path: Path
+) -> None:
+    manifest, _, env = setup
+    proj = manifest.parent
+    for root in (proj / "state", proj, tmp_path):  # inside, the same, or around it
+        with pytest.raises(ManifestError, match="overlaps bot-bottle's state directory"):
+            evaluate(ApprovalStore(root), plan_of(manifest, env))
