@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot_bottle.plan.model import BottlePlan
 
 LONG_ARG = 80  # argv elements longer than this (a whole prompt) show as a digest
+TREE_DETAIL = 64  # directories with at most this many entries are shown file by file
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,17 @@ def manifest_dir(plan: BottlePlan) -> str:
 
 
 def describe(
-    plan: BottlePlan, extra_args: Sequence[str], digests: Mapping[str, str]
+    plan: BottlePlan,
+    extra_args: Sequence[str],
+    digests: Mapping[str, str],
+    trees: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[Line, ...]:
     """The lines of `plan`. `extra_args` (the operator's own words after `--`) are left
     out of argv: they are typed at each launch, not read from a file. `digests` maps
-    each host file or directory the launch reads to the digest of its content."""
+    each host file or directory the launch reads to the digest of its content; `trees`
+    maps a directory to its entries (relative path -> what it holds), so a small one
+    shows which file changed."""
+    trees = trees or {}
     home = manifest_dir(plan)
     out = [
         Line("manifest", f"{plan.manifest_path} ({_short(plan.manifest_digest)})"),
@@ -90,8 +97,8 @@ def describe(
     if plan.image:
         out.append(Line("image", plan.image))
     if plan.dockerfile:
-        d = digests.get(plan.dockerfile, "?")
-        out.append(Line("dockerfile", f"{plan.dockerfile} with its directory ({_short(d)})"))
+        out.append(Line("dockerfile", plan.dockerfile))
+        out += _tree_lines("build context", os.path.dirname(plan.dockerfile), digests, trees)
     res = plan.resources
     if res.cpus is not None or res.memory is not None:
         out.append(Line("resources", f"cpus={res.cpus or '-'} memory={res.memory or '-'}"))
@@ -99,15 +106,23 @@ def describe(
     out += _env_lines(plan)
     out += _git_lines(plan)
     for path in plan.skills:
-        out.append(
-            Line(f"skill {os.path.basename(path)}", f"{path} ({_short(digests.get(path, '?'))})")
-        )
+        out += _tree_lines(f"skill {os.path.basename(path)}", path, digests, trees)
     for f in plan.files:
         out.append(Line(f"file {f.path}", f"mode {f.mode:o} ({_short(sha256(f.content))})"))
     for k, v in sorted(plan.provider_options.items()):
         out.append(Line(f"provider option {k}", v))
     out.append(Line("supervise", "on" if plan.supervise else "off"))
     return tuple(out)
+
+
+def _tree_lines(
+    key: str, root: str, digests: Mapping[str, str], trees: Mapping[str, Mapping[str, str]]
+) -> list[Line]:
+    out = [Line(key, f"{root} ({_short(digests.get(root, '?'))})")]
+    entries = trees.get(root, {})
+    if len(entries) <= TREE_DETAIL:
+        out += [Line(f"{key} {rel}", what) for rel, what in sorted(entries.items())]
+    return out
 
 
 def _shown(arg: str) -> str:
@@ -171,7 +186,9 @@ def _git_lines(plan: BottlePlan) -> list[Line]:
         value += f"; allowed {' '.join(r.allowed_refs) or '*'}"
         if r.token_ref:
             value += f"; credential from host ${r.token_ref}"
-        out.append(Line(f"git remote {r.name}", value))
+        local = r.url.startswith(("/", ".", "file:"))
+        loud = "a host path: the git gate writes pushes into this host directory" if local else ""
+        out.append(Line(f"git remote {r.name}", value, loud))
     return out
 
 

@@ -61,24 +61,33 @@ class Verdict:
         return self.status == "approved"
 
 
-def tree_digest(root: str) -> str:
-    """Paths, kinds, permission bits, link targets and file contents under `root`,
-    without following links (a link's target is part of what is hashed)."""
-    h = hashlib.sha256()
+def tree_entries(root: str) -> dict[str, str]:
+    """What a directory holds, entry by entry (relative path -> kind, permission bits and
+    content digest or link target), without following links: a link's target is part
+    of what is hashed, not what it points at."""
+    out: dict[str, str] = {}
     for dirpath, dirs, files in os.walk(root):
         dirs.sort()
-        for name in sorted([*dirs, *files]):
+        for name in [*dirs, *files]:
             p = os.path.join(dirpath, name)
             st = os.lstat(p)
-            rel = os.path.relpath(p, root)
-            h.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{st.st_mode & 0o7777}\0".encode())
+            mode = f"{st.st_mode & 0o7777:o}"
             if stat.S_ISLNK(st.st_mode):
-                h.update(os.readlink(p).encode())
+                what = f"link -> {os.readlink(p)}"
             elif stat.S_ISREG(st.st_mode):
                 with open(p, "rb") as f:
-                    h.update(hashlib.sha256(f.read()).digest())
-            h.update(b"\n")
-    return "sha256:" + h.hexdigest()
+                    what = f"file mode {mode} ({sha256(f.read()).removeprefix('sha256:')})"
+            elif stat.S_ISDIR(st.st_mode):
+                what = f"dir mode {mode}"
+            else:
+                what = f"special {stat.S_IFMT(st.st_mode):o}"
+            out[os.path.relpath(p, root)] = what
+    return out
+
+
+def tree_digest(root: str, entries: dict[str, str] | None = None) -> str:
+    entries = tree_entries(root) if entries is None else entries
+    return sha256(json.dumps(sorted(entries.items())).encode())
 
 
 def _current(inp: Input) -> str:
@@ -93,9 +102,12 @@ def _current(inp: Input) -> str:
         return ""
 
 
-def read_inputs(plan: BottlePlan) -> tuple[tuple[Input, ...], BottlePlan]:
-    """The launch's host inputs with their digests, and the plan with its upstream CA
-    pinned to the exact bytes hashed (egress takes PEM text as well as a path)."""
+def read_inputs(
+    plan: BottlePlan,
+) -> tuple[tuple[Input, ...], dict[str, dict[str, str]], BottlePlan]:
+    """The launch's host inputs with their digests, the entries of the directories
+    among them, and the plan with its upstream CA pinned to the exact bytes hashed
+    (egress takes PEM text as well as a path)."""
     inputs = [Input(plan.manifest_path, "bytes", plan.manifest_digest)]
     if plan.prompt_file:
         inputs.append(Input(plan.prompt_file, "text", plan.prompt_digest))
@@ -110,19 +122,16 @@ def read_inputs(plan: BottlePlan) -> tuple[tuple[Input, ...], BottlePlan]:
             raise ManifestError(f"the upstream CA bundle {ca} holds no PEM certificate")
         inputs.append(Input(ca, "bytes", sha256(data)))
         plan = replace(plan, egress=replace(plan.egress, upstream_ca=pem))
-    inputs += [Input(s, "tree", tree_digest(s)) for s in plan.skills]
-    if plan.dockerfile:
-        # The Dockerfile's directory is its build context, Dockerfile included.
-        inputs.append(Input(os.path.dirname(plan.dockerfile), "tree",
-                            tree_digest(os.path.dirname(plan.dockerfile))))  # fmt: skip
-    return tuple(inputs), plan
-
-
-def _digests(plan: BottlePlan, inputs: tuple[Input, ...]) -> dict[str, str]:
-    out = {i.path: i.digest for i in inputs}
-    if plan.dockerfile:
-        out[plan.dockerfile] = out.get(os.path.dirname(plan.dockerfile), "?")
-    return out
+    # The Dockerfile's directory is its build context, Dockerfile included.
+    dirs = [*plan.skills, *([os.path.dirname(plan.dockerfile)] if plan.dockerfile else [])]
+    trees: dict[str, dict[str, str]] = {}
+    for d in dirs:
+        try:
+            trees[d] = tree_entries(d)
+        except OSError as e:
+            raise ManifestError(f"cannot read {d}: {e.strerror}") from None
+        inputs.append(Input(d, "tree", tree_digest(d, trees[d])))
+    return tuple(inputs), trees, plan
 
 
 class ApprovalStore:
@@ -210,8 +219,8 @@ def _refuse_state_in_workspace(plan: BottlePlan, root: Path) -> None:
 def evaluate(store: ApprovalStore, plan: BottlePlan, extra_args: tuple[str, ...] = ()) -> Verdict:
     """Compare `plan` (with the host files it reads) against the recorded approval."""
     _refuse_state_in_workspace(plan, store.dir.parent)
-    inputs, pinned = read_inputs(plan)
-    lines = describe(plan, extra_args, _digests(plan, inputs))
+    inputs, trees, pinned = read_inputs(plan)
+    lines = describe(plan, extra_args, {i.path: i.digest for i in inputs}, trees)
     old = store.approved_lines(plan.manifest_path, plan.agent)
     if old is None:
         return Verdict("unapproved", lines, diff((), lines), inputs, pinned)

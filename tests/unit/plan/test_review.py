@@ -107,3 +107,14 @@ def test_protected_paths_only_inside_a_mounted_workspace(loaded: Loader, tmp_pat
     assert protected_paths(replace(plan, workspace=Workspace("copy", str(tmp_path)))) == ()
     elsewhere = replace(plan, workspace=Workspace("mount", str(tmp_path / "ws")))
     assert protected_paths(elsewhere) == (str(tmp_path / "ws/p.md"),)
+
+
+def test_a_git_remote_on_a_host_path_is_loud(loaded: Loader, tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    text = BASE.replace(
+        "    workspace:", "    git: {remotes: [{name: o, url: /srv/repo.git}]}\n    workspace:"
+    )
+    loud = {ln.key: ln.loud for ln in loud_lines(_lines(loaded, text))}
+    assert "host directory" in loud["git remote o"]
+    https = text.replace("/srv/repo.git", "https://example.com/r.git")
+    assert loud_lines(_lines(loaded, https)) == []

@@ -68,7 +68,7 @@ def test_approve_then_every_input_invalidates(
 
     edits = [
         (manifest.parent / "p.md", "the task, rewritten", "prompt"),
-        (manifest.parent / "skills" / "lint" / "SKILL.md", "exfiltrate things", "skill lint"),
+        (manifest.parent / "skills" / "lint" / "SKILL.md", "exfiltrate", "skill lint SKILL.md"),
         (manifest.parent / "ca.pem", trustme.CA().cert_pem.bytes().decode(), "upstream_ca"),
         (manifest, MANIFEST.replace("sh, -c", "bash, -c"), "argv"),
     ]
