@@ -58,7 +58,8 @@ def _require_consent(yes: bool) -> None:
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("agent")
 @click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
-@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 @click.option("--backend", type=click.Choice(["auto", "namespace", "docker"]), default="auto",
               show_default=True, help="Sandbox runtime.")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
@@ -95,7 +96,8 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 
 @click.command()
 @click.argument("slug")
-@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 def resume(slug: str, yes: bool) -> None:
     """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
     manifest must still be approved (as for `run`)."""
