@@ -225,5 +225,6 @@ def evaluate(store: ApprovalStore, plan: BottlePlan, extra_args: tuple[str, ...]
     if old is None:
         return Verdict("unapproved", lines, diff((), lines), inputs, pinned)
     changes = diff(old, lines)
-    status: Status = "changed" if changes else "approved"
+    # The digest decides, over every line in order; the diff is for reading.
+    status: Status = "approved" if digest(old) == digest(lines) else "changed"
     return Verdict(status, lines, changes, inputs, pinned)
