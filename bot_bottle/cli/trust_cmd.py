@@ -48,7 +48,7 @@ def gate(store: ApprovalStore, plan: BottlePlan, extra: tuple[str, ...], unatten
     configuration stops here, before anything starts: exit 2 with the changes."""
     from bot_bottle.state.approval import NotApproved, evaluate
 
-    v = evaluate(store, plan, extra)
+    v = evaluate(store, plan, extra, pin=True)
     if unattended and not v.approved:
         click.echo(describe_verdict(v), err=True)
         what = "has never been approved" if v.status == "unapproved" else "changed since approval"

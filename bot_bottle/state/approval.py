@@ -8,7 +8,8 @@ path, with one entry per agent. It holds paths, names and digests; no secret val
 
 Hash what is used, not a second read of it: the manifest and the prompt are hashed
 from the bytes the plan was built from (`plan.manifest_digest`, `plan.prompt_digest`),
-and the upstream CA is read once, hashed, and handed to egress as that same PEM text.
+the upstream CA is read once, hashed, and handed to egress as that same PEM text, and
+skills are provisioned from a copy of the bytes hashed (`state.snapshot`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from filelock import FileLock
 from bot_bottle.errors import BotBottleError, ManifestError
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import Change, Line, describe, diff, digest, sha256
+from bot_bottle.state.snapshot import Tree, read_tree, write_snapshot
 
 Status = Literal["approved", "changed", "unapproved"]
 Kind = Literal["bytes", "text", "tree"]
@@ -61,33 +62,8 @@ class Verdict:
         return self.status == "approved"
 
 
-def tree_entries(root: str) -> dict[str, str]:
-    """What a directory holds, entry by entry (relative path -> kind, permission bits and
-    content digest or link target), without following links: a link's target is part
-    of what is hashed, not what it points at."""
-    out: dict[str, str] = {}
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in [*dirs, *files]:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            mode = f"{st.st_mode & 0o7777:o}"
-            if stat.S_ISLNK(st.st_mode):
-                what = f"link -> {os.readlink(p)}"
-            elif stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    what = f"file mode {mode} ({sha256(f.read()).removeprefix('sha256:')})"
-            elif stat.S_ISDIR(st.st_mode):
-                what = f"dir mode {mode}"
-            else:
-                what = f"special {stat.S_IFMT(st.st_mode):o}"
-            out[os.path.relpath(p, root)] = what
-    return out
-
-
-def tree_digest(root: str, entries: dict[str, str] | None = None) -> str:
-    entries = tree_entries(root) if entries is None else entries
-    return sha256(json.dumps(sorted(entries.items())).encode())
+def tree_digest(root: str) -> str:
+    return read_tree(root).digest
 
 
 def _current(inp: Input) -> str:
@@ -103,11 +79,12 @@ def _current(inp: Input) -> str:
 
 
 def read_inputs(
-    plan: BottlePlan,
+    plan: BottlePlan, snapshots: Path | None = None
 ) -> tuple[tuple[Input, ...], dict[str, dict[str, str]], BottlePlan]:
     """The launch's host inputs with their digests, the entries of the directories
-    among them, and the plan with its upstream CA pinned to the exact bytes hashed
-    (egress takes PEM text as well as a path)."""
+    among them, and the plan to launch: its upstream CA pinned to the exact bytes
+    hashed (egress takes PEM text as well as a path) and, given `snapshots` (the state
+    root), its skills replaced by copies of exactly the bytes hashed."""
     inputs = [Input(plan.manifest_path, "bytes", plan.manifest_digest)]
     if plan.prompt_file:
         inputs.append(Input(plan.prompt_file, "text", plan.prompt_digest))
@@ -122,16 +99,31 @@ def read_inputs(
             raise ManifestError(f"the upstream CA bundle {ca} holds no PEM certificate")
         inputs.append(Input(ca, "bytes", sha256(data)))
         plan = replace(plan, egress=replace(plan.egress, upstream_ca=pem))
-    # The Dockerfile's directory is its build context, Dockerfile included.
-    dirs = [*plan.skills, *([os.path.dirname(plan.dockerfile)] if plan.dockerfile else [])]
     trees: dict[str, dict[str, str]] = {}
-    for d in dirs:
-        try:
-            trees[d] = tree_entries(d)
-        except OSError as e:
-            raise ManifestError(f"cannot read {d}: {e.strerror}") from None
-        inputs.append(Input(d, "tree", tree_digest(d, trees[d])))
+    pinned_skills = []
+    for d in plan.skills:
+        tree = _read(d, keep_bytes=snapshots is not None)
+        trees[d] = tree.entries
+        inputs.append(Input(d, "tree", tree.digest))
+        if snapshots is not None:
+            pinned_skills.append(write_snapshot(tree, snapshots, os.path.basename(d)))
+    if snapshots is not None:
+        plan = replace(plan, skills=tuple(pinned_skills))
+    if plan.dockerfile:
+        # Its directory is the build context, Dockerfile included. Hashed here and read
+        # again by the image build (see docs/security.md).
+        ctx = os.path.dirname(plan.dockerfile)
+        tree = _read(ctx)
+        trees[ctx] = tree.entries
+        inputs.append(Input(ctx, "tree", tree.digest))
     return tuple(inputs), trees, plan
+
+
+def _read(d: str, keep_bytes: bool = False) -> Tree:
+    try:
+        return read_tree(d, keep_bytes)
+    except OSError as e:
+        raise ManifestError(f"cannot read {d}: {e.strerror}") from None
 
 
 class ApprovalStore:
@@ -216,10 +208,13 @@ def _refuse_state_in_workspace(plan: BottlePlan, root: Path) -> None:
         )
 
 
-def evaluate(store: ApprovalStore, plan: BottlePlan, extra_args: tuple[str, ...] = ()) -> Verdict:
-    """Compare `plan` (with the host files it reads) against the recorded approval."""
+def evaluate(
+    store: ApprovalStore, plan: BottlePlan, extra_args: tuple[str, ...] = (), pin: bool = False
+) -> Verdict:
+    """Compare `plan` (with the host files it reads) against the recorded approval.
+    `pin` (for a launch) makes `Verdict.plan` use copies of the bytes hashed."""
     _refuse_state_in_workspace(plan, store.dir.parent)
-    inputs, trees, pinned = read_inputs(plan)
+    inputs, trees, pinned = read_inputs(plan, store.dir.parent if pin else None)
     lines = describe(plan, extra_args, {i.path: i.digest for i in inputs}, trees)
     old = store.approved_lines(plan.manifest_path, plan.agent)
     if old is None:

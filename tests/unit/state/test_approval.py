@@ -170,3 +170,23 @@ def test_a_workspace_over_the_state_root_is_refused(
     for root in (proj / "state", proj, tmp_path):  # inside, the same, or around it
         with pytest.raises(ManifestError, match="overlaps bot-bottle's state directory"):
             evaluate(ApprovalStore(root), plan_of(manifest, env))
+
+
+def test_skills_launch_from_a_copy_of_the_bytes_hashed(
+    setup: tuple[Path, ApprovalStore, dict[str, str]], tmp_path: Path
+) -> None:
+    manifest, store, env = setup
+    skill = manifest.parent / "skills" / "lint"
+    (tmp_path / "host-secret").write_text("host secret")
+    (skill / "leak").symlink_to(tmp_path / "host-secret")
+    (skill / "sub").symlink_to(tmp_path)  # a linked directory is not walked either
+    v = evaluate(store, plan_of(manifest, env), pin=True)
+    (copy,) = v.plan.skills
+    assert copy.startswith(str(store.dir.parent / "snapshots")) and copy.endswith("/lint")
+    (skill / "SKILL.md").write_text("changed after the check")  # too late: not used
+    assert sorted(p.name for p in Path(copy).rglob("*")) == ["SKILL.md"]
+    assert (Path(copy) / "SKILL.md").read_text() == "lint things"
+    lines = {ln.key: ln.value for ln in v.lines}
+    assert lines["skill lint leak"] == f"link -> {tmp_path / 'host-secret'}"
+    unpinned = evaluate(store, plan_of(manifest, env))
+    assert unpinned.plan.skills == (str(skill),)
