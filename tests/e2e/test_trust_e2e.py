@@ -166,6 +166,18 @@ def test_agent_cannot_change_its_rules(tmp_path: Path, bottle_backend: str) -> N
     r = bb(["resume", kept["slug"], "-y"], env, ws, timeout=180)
     assert r.returncode == 2 and "+ env MARK: = v3" in r.stderr, r.stderr
     assert len(runs(ws)) == 4
+    # Approved again, now with another file to protect: a kept Docker container's
+    # mounts are fixed, so it refuses to resume; a namespace bottle binds it anew.
+    (ws / "prompts" / "next.md").write_text("a new task\n")
+    manifest.write_text(manifest.read_text().replace("task.md", "next.md"))
+    assert bb(["trust", "--yes"], env, ws).returncode == 0
+    r = bb(["resume", kept["slug"], "-y"], env, ws, timeout=180)
+    if bottle_backend == "docker":
+        assert r.returncode == 2 and "/workspace/prompts/next.md" in r.stderr, r.stderr
+        assert len(runs(ws)) == 4
+    else:
+        assert r.returncode == 0, r.stderr
+        assert runs(ws)[-1]["prompt"] == "a new task\n"
     assert bb(["rm", kept["slug"]], env, ws).returncode == 0
 
 

@@ -187,6 +187,13 @@ class DockerBackend:
         if sidecar is None or agent is None:
             raise StateError(f"bottle {spec.slug} has no containers left to resume",
                              f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
+        missing = layout.unprotected(agent.attrs.get("Mounts") or [], spec)
+        if missing:
+            raise StateError(
+                f"bottle {spec.slug} was created before {', '.join(missing)} had to be "
+                "read-only in it, and a container's mounts cannot change",
+                f"`bot-bottle rm {spec.slug}` and start a new one",
+            )
         with engine_errors(f"resuming {spec.slug}"):
             sidecar.reload()
             if sidecar.status != "running":

@@ -194,6 +194,15 @@ def agent_env(spec: BottleSpec) -> dict[str, str]:
     return env
 
 
+def unprotected(mounts: list[dict[str, Any]], spec: BottleSpec) -> list[str]:
+    """Which of the spec's protective workspace binds a kept agent container lacks
+    (`mounts` as the engine reports them): a container's mounts are fixed when it is
+    created, so a manifest approved since with other files cannot be resumed in it."""
+    have = {(m.get("Destination"), bool(m.get("RW"))) for m in mounts}
+    return [f"{WORKSPACE}/{b.rel}" for b in workspace_binds(spec)
+            if (f"{WORKSPACE}/{b.rel}", not b.read_only) not in have]  # fmt: skip
+
+
 def agent_config(
     spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
 ) -> ContainerConfig:

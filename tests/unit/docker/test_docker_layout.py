@@ -126,3 +126,16 @@ def test_files_the_launch_read_are_read_only_and_their_directories_unmovable(
     copy = layout.agent_config(spec(read_only=(str(tmp_path / "x"),)), "a", runtime=None,
                                launcher_pid=1)  # fmt: skip
     assert not any(m.target.startswith("/workspace/") for m in copy.mounts)
+
+
+def test_a_kept_container_without_the_protective_binds_is_detected(tmp_path: Path) -> None:
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+             read_only=(str(tmp_path / "bot-bottle.yaml"),))  # fmt: skip
+    created = [{"Destination": m.target, "RW": not m.read_only}
+               for m in layout.agent_config(s, "a", runtime=None, launcher_pid=1).mounts]  # fmt: skip
+    assert layout.unprotected(created, s) == []
+    later = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+                 read_only=(str(tmp_path / "bot-bottle.yaml"), str(tmp_path / "p.md")))  # fmt: skip
+    assert layout.unprotected(created, later) == ["/workspace/p.md"]
+    rw = [{**m, "RW": True} for m in created]
+    assert layout.unprotected(rw, s) == ["/workspace/bot-bottle.yaml"]
