@@ -26,6 +26,7 @@ from bot_bottle.backends.sidecar_proc import (
 )
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.plan.model import BottlePlan
+from bot_bottle.plan.review import protected_paths
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ def bottle_spec(
         workspace_path=plan.workspace.path, env=dict(agent_env), sidecars=tuple(links),
         tools=tuple(tools), image=plan.image, dockerfile=plan.dockerfile,
         cpus=plan.resources.cpus, memory=plan.resources.memory,
+        read_only=protected_paths(plan),
     )  # fmt: skip
 
 

@@ -232,9 +232,43 @@ class BottleSpec:
     dockerfile: str = ""
     cpus: float | None = None
     memory: str | None = None
+    read_only: tuple[str, ...] = ()  # host paths inside a mounted workspace: see workspace_binds
 
     def sidecar(self, name: str) -> SidecarLink | None:
         return next((s for s in self.sidecars if s.name == name), None)
+
+
+@dataclass(frozen=True)
+class WorkspaceBind:
+    """A bind over the mounted workspace: `source` (a host path) at `rel` inside it."""
+
+    source: str
+    rel: str
+    read_only: bool
+
+
+def workspace_binds(spec: BottleSpec) -> tuple[WorkspaceBind, ...]:
+    """What keeps the files a launch read (`spec.read_only`: manifest, prompt file,
+    CA, ...) out of the agent's reach in a mounted workspace, parents before children.
+
+    Each is bound read-only over itself, so writing, chmod and hard links fail, and
+    unlink or rename fail too: a mount point cannot be moved (EBUSY). Every directory
+    between it and the workspace root is bound over itself, writable: renaming that
+    directory away (and putting the agent's own in its place) fails the same way."""
+    if spec.workspace_mode != "mount" or not spec.workspace_path:
+        return ()
+    root = os.path.realpath(spec.workspace_path)
+    protected: dict[str, bool] = {}
+    for path in spec.read_only:
+        rel = os.path.relpath(path, root)
+        if rel == "." or rel.startswith(".."):
+            continue
+        parts = rel.split(os.sep)
+        for i in range(1, len(parts)):
+            protected.setdefault(os.path.join(*parts[:i]), False)
+        protected[rel] = True
+    ordered = sorted(protected, key=lambda r: (r.count(os.sep), r))
+    return tuple(WorkspaceBind(os.path.join(root, r), r, protected[r]) for r in ordered)
 
 
 TRUST_BUNDLE = "~/.bot-bottle/ca-bundle.pem"

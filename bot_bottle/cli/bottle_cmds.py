@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -13,6 +14,8 @@ from bot_bottle.cli.options import SLUG, manifest_option
 from bot_bottle.errors import BotBottleError
 
 if TYPE_CHECKING:
+    from bot_bottle.plan.model import BottlePlan
+    from bot_bottle.state.approval import ApprovalStore, Verdict
     from bot_bottle.state.store import StateStore
 
 
@@ -22,21 +25,24 @@ def _store() -> StateStore:
     return StateStore()
 
 
-def _confirm_factory(yes: bool):  # type: ignore[no-untyped-def]
+def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, verdict: Verdict):  # type: ignore[no-untyped-def]
+    """Show the summary of `shown` (the plan as resolved, before the approval pinned
+    file contents into it), then the approval verdict; ask, or not with -y."""
+
     def confirm(plan, backend) -> bool:  # type: ignore[no-untyped-def]
         from rich.console import Console
+
+        from bot_bottle.cli.trust_cmd import ask
 
         console = Console(stderr=True)
         try:
             from bot_bottle.cli.summary import render_plan
 
-            console.print(render_plan(plan))
+            console.print(render_plan(shown))
         except ImportError:
-            console.print(f"agent {plan.agent}  bottle {plan.bottle}  argv {list(plan.argv)}")
+            console.print(f"agent {shown.agent}  bottle {shown.bottle}  argv {list(shown.argv)}")
         console.print(f"backend: {backend.id}")
-        if yes:
-            return True
-        return click.confirm("Start this bottle?", default=False, err=True)
+        return ask(approvals, verdict, yes)
 
     return confirm
 
@@ -45,14 +51,15 @@ def _require_consent(yes: bool) -> None:
     if not yes and not sys.stdin.isatty():
         raise BotBottleError(
             "no terminal to confirm the launch on, and -y was not given",
-            "review `bot-bottle plan AGENT`, then pass -y to start without asking",
+            "review `bot-bottle plan AGENT`, approve it with `bot-bottle trust`, then pass -y",
         )
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("agent")
 @click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
-@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 @click.option("--backend", type=click.Choice(["auto", "namespace", "docker"]), default="auto",
               show_default=True, help="Sandbox runtime.")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
@@ -61,19 +68,26 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
         manifest_file: str | None) -> None:  # fmt: skip
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
     to the agent. The bottle is removed on exit unless --keep."""
+    from bot_bottle.cli.trust_cmd import gate
     from bot_bottle.launch import RunOptions, run_bottle
     from bot_bottle.manifest.location import manifest_path
     from bot_bottle.plan.cache import cached_resolve
+    from bot_bottle.state.approval import ApprovalStore
 
     _require_consent(yes)
-    path = manifest_path(manifest_file)
+    # One resolved path for everything: approvals are keyed by it, and a symlinked
+    # manifest that is re-pointed later is a different, unapproved manifest.
+    path = Path(os.path.realpath(manifest_path(manifest_file)))
     store = _store()
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
+    approvals = ApprovalStore(store.root)
+    verdict = gate(approvals, plan, agent_args, unattended=yes)
     slugs: list[str] = []
     rc = run_bottle(
-        plan, manifest_path=str(path), host_env=os.environ,
-        options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()),
-        store=store, confirm=_confirm_factory(yes), on_started=lambda m: slugs.append(m.slug),
+        verdict.plan, manifest_path=str(path), host_env=os.environ,
+        options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()), store=store,
+        confirm=_confirm_factory(yes, plan, approvals, verdict),
+        on_started=lambda m: slugs.append(m.slug),
     )  # fmt: skip
     if keep and slugs:
         click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
@@ -82,11 +96,12 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 
 @click.command()
 @click.argument("slug", type=SLUG)
-@click.option("-y", "--yes", is_flag=True, help="Start without the y/N confirmation.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 def resume(slug: str, yes: bool) -> None:
-    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars."""
-    from pathlib import Path
-
+    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
+    manifest must still be approved (as for `run`)."""
+    from bot_bottle.cli.trust_cmd import gate
     from bot_bottle.launch import RunOptions, resumable, run_bottle
     from bot_bottle.manifest.loader import load_manifest
     from bot_bottle.plan.resolver import resolve
@@ -100,10 +115,14 @@ def resume(slug: str, yes: bool) -> None:
             "note: the manifest changed since this bottle was created", err=True, fg="yellow"
         )
     plan = resolve(loaded, meta.agent, os.environ)
+    from bot_bottle.state.approval import ApprovalStore
+
+    approvals = ApprovalStore(store.root)
+    verdict = gate(approvals, plan, (), unattended=yes)
     rc = run_bottle(
-        plan, manifest_path=meta.manifest_path, host_env=os.environ,
+        verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
-        store=store, confirm=_confirm_factory(yes), existing=meta,
+        store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
     )  # fmt: skip
     sys.exit(rc)
 
@@ -113,8 +132,11 @@ def resume(slug: str, yes: bool) -> None:
 def ls(as_json: bool) -> None:
     """List bottles with their live status (`degraded`: a sidecar died)."""
     from bot_bottle.launch import status_of
+    from bot_bottle.state.approval import ApprovalStore
 
-    rows = [(m, status_of(m)) for m in _store().all()]
+    store = _store()
+    approvals = ApprovalStore(store.root)
+    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in store.all()]
     if as_json:
         click.echo(
             json.dumps(
@@ -125,8 +147,9 @@ def ls(as_json: bool) -> None:
                         "backend": m.backend,
                         "status": s,
                         "created": m.created,
+                        "approval": a,
                     }
-                    for m, s in rows
+                    for m, s, a in rows
                 ],
                 indent=2,
             )
@@ -135,9 +158,9 @@ def ls(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("slug", "agent", "backend", "status", "created")
-    for m, s in rows:
-        t.add_row(m.slug, m.agent, m.backend, s, m.created)
+    t = Table("slug", "agent", "backend", "status", "approval", "created")
+    for m, s, a in rows:
+        t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
     Console().print(t)
 
 

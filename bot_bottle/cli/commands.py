@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("bot_bottle.cli.manifest_cmds:plan", "Show the preflight summary for an agent."),
     "doctor": ("bot_bottle.cli.doctor_cmd:doctor", "Which backends can run here, and what is missing."),
     "version": ("bot_bottle.cli.manifest_cmds:version", "Print bot-bottle's version."),
+    "trust": ("bot_bottle.cli.trust_cmd:trust", "Approve the manifest's configuration for -y runs."),
     "run": ("bot_bottle.cli.bottle_cmds:run", "Start an agent in a new bottle."),
     "resume": ("bot_bottle.cli.bottle_cmds:resume", "Restart a kept bottle."),
     "ls": ("bot_bottle.cli.bottle_cmds:ls", "List bottles and their status."),

@@ -6,6 +6,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -13,11 +14,16 @@ from rich.console import Console
 from bot_bottle import __version__
 from bot_bottle.cli.options import manifest_option
 from bot_bottle.cli.summary import plan_dict, render_plan
+from bot_bottle.cli.trust_cmd import describe_verdict
 from bot_bottle.errors import ManifestError
 from bot_bottle.manifest.loader import load_manifest
 from bot_bottle.manifest.location import manifest_path
 from bot_bottle.manifest.model import Manifest
 from bot_bottle.plan.resolver import resolve
+
+if TYPE_CHECKING:
+    from bot_bottle.plan.model import BottlePlan
+    from bot_bottle.state.approval import Verdict
 
 
 @click.command()
@@ -43,15 +49,18 @@ def check(manifest_file: str | None, as_json: bool) -> None:
     """
     loaded = load_manifest(manifest_path(manifest_file))
     plans = [resolve(loaded, name, os.environ) for name in sorted(loaded.manifest.agents)]
+    verdicts = [_verdict(p) for p in plans]
     if as_json:
-        click.echo(json.dumps([plan_dict(p) for p in plans], indent=2))
+        click.echo(json.dumps([_with_approval(p, v) for p, v in zip(plans, verdicts, strict=True)],
+                              indent=2))  # fmt: skip
         return
     console = Console()
     console.print(f"[green]ok[/green] {loaded.path} ({len(plans)} agents, "
                   f"{len(loaded.manifest.bottles)} bottles)")  # fmt: skip
-    for p in plans:
+    for p, v in zip(plans, verdicts, strict=True):
         console.rule(p.agent)
         console.print(render_plan(p))
+        console.print(describe_verdict(v), markup=False)
         passthrough = [r.host for r in p.egress.routes if r.tls_passthrough]
         if passthrough:
             console.print(
@@ -74,10 +83,25 @@ def plan(agent: str, manifest_file: str | None, as_json: bool) -> None:
     """Show the preflight summary a launch of AGENT will show; start nothing."""
     loaded = load_manifest(manifest_path(manifest_file))
     p = resolve(loaded, agent, os.environ)
+    v = _verdict(p)
     if as_json:
-        click.echo(json.dumps(plan_dict(p), indent=2))
+        click.echo(json.dumps(_with_approval(p, v), indent=2))
     else:
         Console().print(render_plan(p))
+        Console().print(describe_verdict(v), markup=False)
+
+
+def _verdict(p: BottlePlan) -> Verdict:
+    from bot_bottle.state.approval import ApprovalStore, evaluate
+    from bot_bottle.state.store import StateStore
+
+    return evaluate(ApprovalStore(StateStore().root), p)
+
+
+def _with_approval(p: BottlePlan, v: Verdict) -> dict[str, Any]:
+    from bot_bottle.plan.review import render_changes
+
+    return {**plan_dict(p), "approval": {"status": v.status, "changes": render_changes(v.changes)}}
 
 
 @click.command()

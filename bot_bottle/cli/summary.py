@@ -5,6 +5,7 @@ Names only: token slots and the variables they come from, never a value.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Group
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot_bottle.plan.model import BottlePlan
+from bot_bottle.plan.review import describe, loud_lines, protected_paths
 
 
 def plan_dict(plan: BottlePlan) -> dict[str, Any]:
@@ -65,6 +67,9 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
         "hidden_env": len(plan.env) - len(visible),
         "skills": list(plan.skills),
         "supervise": "not available yet (ignored)" if plan.supervise else "off",
+        "read_only_in_bottle": list(protected_paths(plan)),
+        "loud": [{"field": ln.key, "value": ln.value, "why": ln.loud}
+                 for ln in loud_lines(describe(plan, (), {}))],
     }  # fmt: skip
 
 
@@ -116,6 +121,12 @@ def render_plan(plan: BottlePlan) -> Group:
     extras.append(
         Text(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))
     )
+    ro = protected_paths(plan)
+    if ro:
+        rel = [os.path.relpath(p, plan.workspace.path) for p in ro]
+        extras.append(Text("read-only in the bottle (the launch read them): " + ", ".join(rel)))
+    for ln in loud_lines(describe(plan, (), {})):
+        extras.append(Text(f"! {ln.key}: {ln.value}: {ln.loud}", style="bold yellow"))
     if plan.supervise:
         extras.append(
             Text("supervise: not available yet; the bottle runs without it", style="yellow")

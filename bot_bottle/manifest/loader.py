@@ -53,9 +53,11 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_manifest(path: Path) -> LoadedManifest:
+def load_manifest(path: Path, data: bytes | None = None) -> LoadedManifest:
+    """Load `path`; `data`, when given, is its bytes as the caller already read them, so
+    what is parsed is exactly what the caller hashed (no second read to race)."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except FileNotFoundError:
         raise ManifestError(
             f"no manifest at {path}", fix="run `bot-bottle init` or pass -f FILE"

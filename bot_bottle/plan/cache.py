@@ -24,7 +24,7 @@ from pathlib import Path
 from bot_bottle import __version__
 from bot_bottle.plan.model import BottlePlan
 
-FORMAT = 1
+FORMAT = 2
 RESOLVE_ENV = ("HOME", "BOT_BOTTLE_SKILLS_DIR")
 _CODE_DIRS = ("manifest", "plan", "providers", "policy")
 Signature = tuple[int, int, int] | None
@@ -83,7 +83,7 @@ def cached_resolve(
     from bot_bottle.manifest.loader import load_manifest
     from bot_bottle.plan.resolver import resolve
 
-    plan = resolve(load_manifest(manifest), agent, host_env, extra)
+    plan = resolve(load_manifest(manifest, data or None), agent, host_env, extra)
     _store(entry, plan)
     return plan
 

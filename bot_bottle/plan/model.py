@@ -109,6 +109,9 @@ class BottlePlan:
     manifest_digest: str = ""
     provider_options: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()  # host files and dirs the plan was derived from
+    manifest_path: str = ""  # the manifest's resolved absolute path
+    prompt_file: str = ""  # resolved host path of agents.<a>.prompt_file, if any
+    prompt_digest: str = ""  # sha256 of the prompt text the plan carries
 
     def visible_env_names(self) -> list[str]:
         return [e.name for e in self.env if e.name not in self.hidden_env]

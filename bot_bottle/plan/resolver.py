@@ -9,6 +9,7 @@ passthrough route, is a *conflict* and an error.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -69,9 +70,11 @@ def resolve(
 
     prompt = agent.prompt or ""
     sources: list[str] = []
+    prompt_file = ""
     if agent.prompt_file:
         pf = (loaded.base_dir / agent.prompt_file).resolve()
-        sources.append(str(pf))
+        prompt_file = str(pf)
+        sources.append(prompt_file)
         try:
             prompt = pf.read_text()
         except OSError as e:
@@ -155,6 +158,9 @@ def resolve(
         skills_dir=contribution.skills_dir,
         supervise=bottle.supervise.enabled,
         manifest_digest=loaded.digest,
+        manifest_path=str(loaded.path),
+        prompt_file=prompt_file,
+        prompt_digest="sha256:" + hashlib.sha256(prompt.encode()).hexdigest(),
         provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
         sources=tuple(sources),
     )

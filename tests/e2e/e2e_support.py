@@ -78,6 +78,13 @@ def bb(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
                           timeout=timeout, check=False)  # fmt: skip
 
 
+def trust(env: dict[str, str], cwd: Path, *args: str) -> None:
+    """Approve the manifest in `cwd` (or `-f FILE` in args) as an operator would before
+    an unattended `run -y` (which refuses an unapproved configuration)."""
+    r = bb(["trust", "--yes", *args], env, cwd)
+    assert r.returncode == 0, r.stderr
+
+
 def bottles(env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
     """The bottles `bot-bottle ls --json` reports (each has `slug` and `status`)."""
     r = bb(["ls", "--json"], env, cwd)

@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import agent_cli, base_env, bb, bottles, grep_tree, hand_over, wrapped_agents
+from e2e_support import (
+    agent_cli,
+    base_env,
+    bb,
+    bottles,
+    grep_tree,
+    hand_over,
+    trust,
+    wrapped_agents,
+)
 from fakes.provider_api import CLAUDE_REPLY, FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +47,7 @@ agents:
     env["FAKE_CLAUDE_TOKEN_VAR"] = TOKEN
     env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "claude", real))
     hand_over(tmp_path / "ws")
+    trust(env, tmp_path)
     r = bb(["run", "claude", "-y", "--keep", "--", "-p", "hi"], env, tmp_path)
     assert r.returncode == 0, r.stderr
     assert CLAUDE_REPLY in r.stdout

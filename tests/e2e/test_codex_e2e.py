@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import agent_cli, base_env, bb, grep_tree, hand_over, wrapped_agents
+from e2e_support import agent_cli, base_env, bb, grep_tree, hand_over, trust, wrapped_agents
 from fakes.provider_api import CODEX_REPLY, FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -54,6 +54,7 @@ agents:
     env["CODEX_HOME"] = str(host_codex)
     env["BOT_BOTTLE_AGENTS"] = str(wrapped_agents(tmp_path, "codex", real))
     hand_over(tmp_path / "ws")
+    trust(env, tmp_path)
     r = bb(["run", "codex", "-y", "--", "exec", "--skip-git-repo-check", "hi"], env, tmp_path)
     seen = [(q.method, q.path) for q in fake_api.requests]
     assert r.returncode == 0, (r.stderr[-3000:], seen)

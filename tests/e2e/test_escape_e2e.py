@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree, hand_over
+from e2e_support import base_env, bb, grep_tree, hand_over, trust
 from netprobe import DEFAULT_ROUTES, HostServices, host_address, host_services
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +134,7 @@ agents:
     )
     env["FAKE_GH"] = SECRET
     hand_over(ws)
+    trust(env, tmp_path)
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "escape.json").read_text())

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, bottles, grep_tree, hand_over
+from e2e_support import base_env, bb, bottles, grep_tree, hand_over, trust
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "git_gate"))
 from git_gate_harness import Upstream, git
@@ -68,6 +68,7 @@ agents:
     env["BOT_BOTTLE_GIT_SSH_KEY"] = str(upstream.key)
     env["BOT_BOTTLE_GIT_SSH_KNOWN_HOSTS"] = str(upstream.known_hosts)
     hand_over(ws)
+    trust(env, tmp_path)
     r = bb(["run", "pusher", "-y", "--keep"], env, tmp_path, timeout=180)
     log = (ws / "agent.log").read_text() if (ws / "agent.log").exists() else ""
     assert r.returncode == 0, r.stderr + log

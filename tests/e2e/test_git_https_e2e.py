@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree, hand_over
+from e2e_support import base_env, bb, grep_tree, hand_over, trust
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "git_gate"))
 from git_gate_harness import EXPECTED_AUTH, HTTPS_TOKEN, HttpsUpstream, git
@@ -53,6 +53,7 @@ agents:
     env["GIT_HTTPS_TOKEN"] = HTTPS_TOKEN
     env["GIT_SSL_CAINFO"] = str(https_upstream.ca_path)  # the gate trusts the private CA
     hand_over(ws)
+    trust(env, tmp_path)
     r = bb(["run", "pusher", "-y"], env, tmp_path, timeout=180)
     log = (ws / "agent.log").read_text() if (ws / "agent.log").exists() else ""
     assert r.returncode == 0, r.stderr + log

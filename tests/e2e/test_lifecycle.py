@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, bottles, hand_over, wait_for
+from e2e_support import base_env, bb, bottles, hand_over, trust, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +44,7 @@ def manifest(tmp: Path) -> Path:
 def test_warm_sidecar_fail_closed_and_degraded(tmp_path: Path, bwrap_ok: None) -> None:
     ws = manifest(tmp_path)
     env = base_env(tmp_path)
+    trust(env, tmp_path)
     warm = bb(["egress", "warm"], env, tmp_path)
     assert warm.returncode == 0 and "warm egress running" in warm.stdout, warm.stderr
     try:

@@ -182,6 +182,13 @@ class DockerBackend:
             raise StateError(f"bottle {spec.slug} was made by an earlier bot-bottle (a relay "
                              "container on a Docker network) and cannot be resumed",
                              f"`bot-bottle rm {spec.slug}` and start a new one")  # fmt: skip
+        missing = layout.unprotected(agent.attrs.get("Mounts") or [], spec)
+        if missing:
+            raise StateError(
+                f"bottle {spec.slug} was created before {', '.join(missing)} had to be "
+                "read-only in it, and a container's mounts cannot change",
+                f"`bot-bottle rm {spec.slug}` and start a new one",
+            )
         with engine_errors(f"resuming {spec.slug}"):
             agent.reload()
             if agent.status != "running":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot_bottle.backends.base import BottleSpec, network_env
+from bot_bottle.backends.base import BottleSpec, network_env, workspace_binds
 from bot_bottle.backends.docker import seccomp
 from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
@@ -177,6 +177,15 @@ def main_user(spec: BottleSpec) -> str:
     return f"{os.getuid()}:{os.getgid()}" if spec.sidecars else agent_user(spec)
 
 
+def unprotected(mounts: list[dict[str, Any]], spec: BottleSpec) -> list[str]:
+    """Which of the spec's protective workspace binds a kept agent container lacks
+    (`mounts` as the engine reports them): a container's mounts are fixed when it is
+    created, so a manifest approved since with other files cannot be resumed in it."""
+    have = {(m.get("Destination"), bool(m.get("RW"))) for m in mounts}
+    return [f"{WORKSPACE}/{b.rel}" for b in workspace_binds(spec)
+            if (f"{WORKSPACE}/{b.rel}", not b.read_only) not in have]  # fmt: skip
+
+
 def agent_config(
     spec: BottleSpec, image: str, *, runtime: str | None, launcher_pid: int
 ) -> ContainerConfig:
@@ -186,6 +195,10 @@ def agent_config(
     mounts = [Mount(HOME_VOLUME_AT, n.home, "volume")]
     if spec.workspace_mode == "mount":
         mounts.append(Mount(WORKSPACE, spec.workspace_path, "bind"))
+        # The files the launch read, read-only and unmovable (the engine mounts
+        # parents before children).
+        mounts += [Mount(f"{WORKSPACE}/{b.rel}", b.source, "bind", b.read_only)
+                   for b in workspace_binds(spec)]  # fmt: skip
     else:
         mounts.append(Mount(WORKSPACE, n.work, "volume"))
     mounts += [Mount(t.target, str(t.source), "bind", read_only=True) for t in spec.tools]

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd
+from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd, workspace_binds
 from bot_bottle.backends.host_user import HostUser
 
 BOTTLE_USER = "agent"
@@ -161,6 +161,10 @@ def bwrap_cmd(
     ws = lay.workspace(spec)
     if ws is not None:
         a += ["--bind", src("workspace", ws), BOTTLE_WORKSPACE, "--chdir", BOTTLE_WORKSPACE]
+        # The files the launch read: read-only, unmovable (`workspace_binds`).
+        for i, b in enumerate(workspace_binds(spec)):
+            flag = "--ro-bind" if b.read_only else "--bind"
+            a += [flag, src(f"read-{i}", b.source, ro=b.read_only), f"{BOTTLE_WORKSPACE}/{b.rel}"]
     else:
         a += ["--chdir", BOTTLE_HOME]
     for i, t in enumerate(spec.tools):

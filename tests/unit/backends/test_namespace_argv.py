@@ -140,3 +140,19 @@ def test_bwrap_is_probed_once_per_launch(tmp_path: Path) -> None:
     be.launch(spec)
     assert be.attach(spec, ["true"]) == 0
     assert probes == [1]
+
+
+def test_files_the_launch_read_are_bound_read_only_after_the_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "a" / "b").mkdir(parents=True)
+    manifest, prompt = ws / "bot-bottle.yaml", ws / "a" / "b" / "p.md"
+    argv, _ = _attach(tmp_path, read_only=(str(prompt), str(manifest), str(tmp_path / "out")))
+    start = argv.index("/workspace")  # the workspace bind's destination
+    binds = argv[start + 3 : start + 3 + 12]  # after `--chdir /workspace`
+    assert binds == [
+        "--bind", str(ws / "a"), "/workspace/a",
+        "--ro-bind", str(manifest), "/workspace/bot-bottle.yaml",
+        "--bind", str(ws / "a" / "b"), "/workspace/a/b",
+        "--ro-bind", str(prompt), "/workspace/a/b/p.md",
+    ]  # fmt: skip
+    assert str(tmp_path / "out") not in argv

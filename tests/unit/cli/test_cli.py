@@ -90,3 +90,33 @@ def test_supervise_says_it_is_not_available(tmp_path: Path) -> None:
     assert json.loads(bb("plan", "a", "--json", cwd=tmp_path).stdout)["supervise"].startswith(
         "not available"
     )
+
+
+def test_check_plan_and_trust_say_whether_approved(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "BOT_BOTTLE_HOME": str(tmp_path / "state")}
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles: {dev: {workspace: none, env: {K: {from_host: HOME}}}}\n"
+        "agents: {a: {bottle: dev}}\n"
+    )
+    plan = json.loads(bb("plan", "a", "--json", cwd=tmp_path, env=env).stdout)
+    assert plan["approval"]["status"] == "unapproved"
+    assert plan["loud"] == [{"field": "env K", "value": "from host $HOME",
+                             "why": "copies the host's $HOME into the bottle"}]  # fmt: skip
+    assert "approval: NOT APPROVED" in bb("check", cwd=tmp_path, env=env).stdout
+    no_tty = bb("trust", cwd=tmp_path, env=env)
+    assert no_tty.returncode == 2 and "--yes" in no_tty.stderr
+    ok = bb("trust", "--yes", cwd=tmp_path, env=env)
+    assert ok.returncode == 0 and "approved a in" in ok.stderr, ok.stderr
+    assert "approval: approved" in bb("check", cwd=tmp_path, env=env).stdout
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles: {dev: {workspace: none, egress: {dlp: {enabled: false}}}}\n"
+        "agents: {a: {bottle: dev}}\n"
+    )
+    plan = json.loads(bb("plan", "a", "--json", cwd=tmp_path, env=env).stdout)
+    assert plan["approval"]["status"] == "changed"
+    changes = plan["approval"]["changes"]
+    assert "- env K: from host $HOME" in changes
+    assert "+ dlp: OFF   <-- dlp.enabled: false: nothing scans what the agent sends" in changes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot-bottle.yaml", "state"]

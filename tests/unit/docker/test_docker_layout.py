@@ -134,3 +134,36 @@ def test_agent_env_points_at_the_forwarded_egress_and_tools() -> None:
 def test_names_derive_from_the_slug() -> None:
     n = layout.Names.of("x-1")
     assert (n.agent, n.home, n.work) == ("bb-x-1-agent", "bb-x-1-home", "bb-x-1-work")
+
+
+def test_files_the_launch_read_are_read_only_and_their_directories_unmovable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prompts").mkdir()
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+             read_only=(str(tmp_path / "bot-bottle.yaml"), str(tmp_path / "prompts" / "t.md"),
+                        "/elsewhere/ca.pem"))  # fmt: skip
+    mounts = layout.agent_config(s, "a", runtime=None, launcher_pid=1).mounts
+    ws = mounts.index(layout.Mount("/workspace", str(tmp_path), "bind"))
+    assert mounts[ws + 1 :][:3] == (
+        layout.Mount("/workspace/bot-bottle.yaml", str(tmp_path / "bot-bottle.yaml"), "bind", True),
+        layout.Mount("/workspace/prompts", str(tmp_path / "prompts"), "bind", False),
+        layout.Mount("/workspace/prompts/t.md", str(tmp_path / "prompts" / "t.md"), "bind", True),
+    )
+    assert not any(m.source == "/elsewhere/ca.pem" for m in mounts)  # not in the workspace
+    copy = layout.agent_config(spec(read_only=(str(tmp_path / "x"),)), "a", runtime=None,
+                               launcher_pid=1)  # fmt: skip
+    assert not any(m.target.startswith("/workspace/") for m in copy.mounts)
+
+
+def test_a_kept_container_without_the_protective_binds_is_detected(tmp_path: Path) -> None:
+    s = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+             read_only=(str(tmp_path / "bot-bottle.yaml"),))  # fmt: skip
+    created = [{"Destination": m.target, "RW": not m.read_only}
+               for m in layout.agent_config(s, "a", runtime=None, launcher_pid=1).mounts]  # fmt: skip
+    assert layout.unprotected(created, s) == []
+    later = spec(workspace_mode="mount", workspace_path=str(tmp_path),
+                 read_only=(str(tmp_path / "bot-bottle.yaml"), str(tmp_path / "p.md")))  # fmt: skip
+    assert layout.unprotected(created, later) == ["/workspace/p.md"]
+    rw = [{**m, "RW": True} for m in created]
+    assert layout.unprotected(rw, s) == ["/workspace/bot-bottle.yaml"]
