@@ -3,6 +3,9 @@
 Order is what makes failure safe: everything that can fail on user input (manifest,
 credentials, backend availability) is checked before any process starts; sidecars
 are ready before the agent exists; the agent's only network is the sidecar sockets.
+
+Longer than 300 lines: the launch order and its cleanup are one story, kept in one
+place so that every started resource has its stop beside it.
 """
 
 from __future__ import annotations
@@ -15,18 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot_bottle.backends import base
-from bot_bottle.backends.base import Backend, BottleSpec, Executor, SidecarLink, ToolMount
-from bot_bottle.backends.sidecar_proc import (
-    EgressRequest,
-    SidecarHandle,
-    alive,
-    kill_group,
-    start_egress,
-)
+from bot_bottle.backends import registry
+from bot_bottle.backends.registry import Backend
+from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.executor import Executor, ProcessExecutor
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
+from bot_bottle.sidecars.egress.request import EgressRequest
+from bot_bottle.sidecars.egress.starter import start_egress
+from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -73,11 +74,11 @@ def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None =
         choice = "namespace"
         if plan.dockerfile:
             try:
-                if base.get("docker", executor).probe().ok:
+                if registry.get("docker", executor).probe().ok:
                     choice = "docker"
             except BackendUnavailable:
                 pass
-    backend = base.get(choice, executor)
+    backend = registry.get(choice, executor)
     av = backend.probe()
     if not av.ok:
         need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
@@ -200,7 +201,7 @@ def run_bottle(
     from bot_bottle.provision.steps import ProvisionInputs, provision
 
     store = store or StateStore()
-    executor = executor or base.ProcessExecutor()
+    executor = executor or ProcessExecutor()
     inputs = materialize(plan, host_env)
     backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
     if backend.id == "namespace":  # its agent CLIs come from bot-bottle's prefix, not an image
@@ -291,7 +292,7 @@ def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None
     meta = stop_bottle(store, slug)
     if store.dir(slug).exists():
         try:
-            backend = base.get(meta.backend, executor)
+            backend = registry.get(meta.backend, executor)
             backend.remove(_spec_from_meta(store, meta))
         except BackendUnavailable:
             pass

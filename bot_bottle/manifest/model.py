@@ -3,6 +3,9 @@
 Pydantic models at this one boundary give precise, path-addressed errors and a JSON
 Schema for editors. Everything is `extra="forbid"`: a misspelt key is an error, not
 a silently ignored setting that weakens a sandbox.
+
+Longer than 300 lines: the schema is one tree, read top to bottom as a manifest is,
+and the JSON Schema and docs/manifest.md are generated from and checked against it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """`DockerBackend`: a bottle is one container with no network, whose main process
-forwards loopback ports to the host sidecars' sockets (see `layout.py` for the shape)."""
+forwards loopback ports to the host sidecars' sockets (see `layout.py` for the shape).
+
+Longer than 300 lines: one method per lifecycle step of the `Backend` protocol, each
+small; the container's shape is in `layout.py`, the engine's errors in `docker_engine`.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot_bottle.backends.base import Availability, BottleSpec, Cmd, Executor
 from bot_bottle.backends.docker import layout, runtime
-from bot_bottle.backends.docker.engine import connect, engine_errors
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
+from bot_bottle.backends.spec import Availability, BottleSpec
+from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.executor import Cmd, Executor
 
 READY_TIMEOUT = 20.0
 STATE_FILE = "docker.json"

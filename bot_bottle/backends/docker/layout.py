@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot_bottle.backends.base import BottleSpec, network_env, workspace_binds
 from bot_bottle.backends.docker import seccomp
 from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
+from bot_bottle.backends.spec import BottleSpec, network_env, workspace_binds
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"

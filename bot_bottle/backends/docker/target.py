@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot_bottle.backends.docker.engine import engine_errors
 from bot_bottle.backends.docker.layout import AGENT_USER, HOME, WORKSPACE
+from bot_bottle.docker_engine import engine_errors
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.provision.target import CommandResult
 

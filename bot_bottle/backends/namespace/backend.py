@@ -13,14 +13,6 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot_bottle.backends.base import (
-    Availability,
-    BottleSpec,
-    Cmd,
-    Executor,
-    ProcessExecutor,
-    network_env,
-)
 from bot_bottle.backends.confined_dir import ConfinedDir
 from bot_bottle.backends.host_user import (
     DEDICATED,
@@ -36,9 +28,10 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
-from bot_bottle.backends.sidecar_proc import alive
+from bot_bottle.backends.spec import Availability, BottleSpec, network_env
 from bot_bottle.errors import BackendUnavailable
-from bot_bottle.provision.target import CommandResult
+from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
+from bot_bottle.sidecars.process import alive
 
 DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
 

@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd, workspace_binds
 from bot_bottle.backends.host_user import HostUser
+from bot_bottle.backends.spec import BottleSpec, workspace_binds
+from bot_bottle.executor import FD_PREFIX, Cmd
 
 BOTTLE_USER = "agent"
 BOTTLE_UID = 1000

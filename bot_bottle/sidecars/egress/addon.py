@@ -10,6 +10,9 @@ websocket:      DLP on every frame the agent sends, control frames included; a h
 
 Denials answer 403 with `denial_body` and are audited; so is every finished request.
 Connection-level rules (who may connect, which protocols run) are `guard.ConnectionGuard`.
+
+Longer than 300 lines: one method per mitmproxy event, in the order mitmproxy calls
+them, each a thin adapter over `Gate`; the events are the seam, not the file.
 """
 
 from __future__ import annotations
