@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle.plan import environment
+from bot_bottle.plan.environment import bottle_env
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class BottleSpec:
 
     `state_dir` is the bottle's private state directory (the backend keeps its HOME,
     workspace copy and runtime files there). `env` is the agent's environment without
-    proxy/CA variables: the backend adds those with `network_env`, since only it knows
+    proxy/CA variables: the backend adds those with `agent_env`, since only it knows
     where the forwarded proxy and the trust bundle appear inside.
     """
 
@@ -102,8 +102,18 @@ def workspace_binds(spec: BottleSpec) -> tuple[WorkspaceBind, ...]:
     return tuple(WorkspaceBind(os.path.join(root, r), r, protected[r]) for r in ordered)
 
 
-def network_env(spec: BottleSpec, home: str) -> dict[str, str]:
-    """Proxy and CA variables every backend sets the same way: HTTP(S)_PROXY at the
-    forwarded egress port, NO_PROXY for loopback only, CA variables at the bundle."""
+def agent_env(
+    spec: BottleSpec,
+    home: str,
+    base: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The agent's environment for this backend: its defaults (`base`) < the spec's env
+    and `extra` < bot-bottle's proxy, CA and HOME wiring (`plan.environment`)."""
     egress = spec.sidecar("egress")
-    return environment.network_env(egress.port if egress else None, home)
+    return bottle_env(
+        {**spec.env, **(extra or {})},
+        home=home,
+        proxy_port=egress.port if egress else None,
+        base=base,
+    )

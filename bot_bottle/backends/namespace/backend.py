@@ -28,7 +28,7 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
-from bot_bottle.backends.spec import Availability, BottleSpec, network_env
+from bot_bottle.backends.spec import Availability, BottleSpec
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
 from bot_bottle.sidecars.process import alive
@@ -184,7 +184,7 @@ class NamespaceBackend:
         self.require()
 
     def env(self, spec: BottleSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return sandbox.bottle_env(spec, {**network_env(spec, BOTTLE_HOME), **(extra or {})})
+        return sandbox.bottle_env(spec, extra)
 
     def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
         self.require()
