@@ -23,6 +23,7 @@ from bot_bottle.backends.registry import Backend
 from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.executor import Executor, ProcessExecutor
+from bot_bottle.names import BACKENDS
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
 from bot_bottle.sidecars.egress.request import EgressRequest
@@ -67,17 +68,20 @@ def zygote_socket(store: StateStore) -> Path:
 
 
 def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None = None) -> Backend:
-    """`auto`: docker when the bottle prefers it (a custom image) and an engine answers,
-    else namespace. An explicit choice that cannot run is an error, never a fallback."""
+    """`auto`: a backend that runs images when the bottle has a `dockerfile` and that
+    backend can run here, else the first built-in. An explicit choice that cannot run
+    is an error, never a fallback."""
     choice = requested if requested != "auto" else plan.backend
     if choice == "auto":
-        choice = "namespace"
-        if plan.dockerfile:
+        choice = BACKENDS[0]
+        for candidate in BACKENDS if plan.dockerfile else ():
             try:
-                if registry.get("docker", executor).probe().ok:
-                    choice = "docker"
+                found = registry.get(candidate, executor)
+                if found.capabilities.images and found.probe().ok:
+                    choice = candidate
+                    break
             except BackendUnavailable:
-                pass
+                continue
     backend = registry.get(choice, executor)
     av = backend.probe()
     if not av.ok:
@@ -204,7 +208,7 @@ def run_bottle(
     executor = executor or ProcessExecutor()
     inputs = materialize(plan, host_env)
     backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
-    if backend.id == "namespace":  # its agent CLIs come from bot-bottle's prefix, not an image
+    if backend.capabilities.host_agents:  # not from an image: they must be installed
         from bot_bottle.agents import require_installed
 
         require_installed(plan.argv[0], agents_dir(store))

@@ -1,8 +1,8 @@
 """The backend protocol and the one registry of backends, keyed by a stable id.
 
 Built-ins register the same way an outside plugin would (`register("docker", factory)`);
-the CLI's choices, the manifest's `backend` field and `auto` all read `BUILTIN` or
-the registry, so a backend name is written once.
+the CLI's choices, the manifest's `backend` field and `auto` all read `names.BACKENDS`
+or the registry, so a backend name is written once.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot_bottle.backends.spec import Availability, BottleSpec
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
 from bot_bottle.executor import Executor, ProcessExecutor
+from bot_bottle.names import BACKENDS
 from bot_bottle.provision.target import Target
 
-BUILTIN = ("namespace", "docker")
-"""The built-in backends' ids, in `auto`'s order of preference (the module of each is
-`bot_bottle.backends.<id>`)."""
+BUILTIN = BACKENDS
 
 
 # ---------------------------------------------------------------- the protocol
@@ -33,6 +32,7 @@ class Backend(Protocol):
     """
 
     id: str
+    capabilities: Capabilities
 
     def probe(self) -> Availability: ...
 

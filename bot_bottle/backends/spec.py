@@ -23,6 +23,18 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so the launcher asks this instead of its id.
+
+    `images`: runs the bottle from a container image (a bottle's `dockerfile` wants it).
+    `host_agents`: runs the agent CLIs from bot-bottle's own prefix on the host, which
+    must hold them before launch (an image brings its own)."""
+
+    images: bool
+    host_agents: bool
+
+
+@dataclass(frozen=True)
 class SidecarLink:
     """A sidecar the agent reaches: the host listens on Unix socket `socket`; inside the
     bottle it appears at `127.0.0.1:port` (the backend provides the forwarding)."""

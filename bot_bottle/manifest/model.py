@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from bot_bottle.names import NAME_RULE, is_name
+from bot_bottle.names import BACKENDS, NAME_RULE, is_name
+
+if TYPE_CHECKING:
+    BackendChoice = str
+else:  # the one list of backend ids (mypy cannot read a Literal built from it)
+    BackendChoice = Literal[("auto", *BACKENDS)]
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
@@ -269,7 +274,7 @@ class BottleSpec(Strict):
         default_factory=list, description="Env names hidden in summaries."
     )
     workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec)
-    backend: Literal["auto", "namespace", "docker"] = "auto"
+    backend: BackendChoice = "auto"
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     supervise: SuperviseSpec = Field(default_factory=SuperviseSpec)
 

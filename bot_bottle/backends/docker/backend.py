@@ -22,7 +22,7 @@ from typing import Any
 from bot_bottle.backends.docker import layout, runtime
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
-from bot_bottle.backends.spec import Availability, BottleSpec
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
 from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.executor import Cmd, Executor
@@ -38,6 +38,7 @@ class DockerBackend:
     """Docker Engine through the Python SDK; interactive attach through `docker exec`."""
 
     id = "docker"
+    capabilities = Capabilities(images=True, host_agents=False)
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor

@@ -28,7 +28,7 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
-from bot_bottle.backends.spec import Availability, BottleSpec
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
 from bot_bottle.sidecars.process import alive
@@ -84,6 +84,7 @@ class NamespaceBackend:
     no capabilities and a seccomp deny list (see `sandbox.py`, `seccomp.py`)."""
 
     id = "namespace"
+    capabilities = Capabilities(images=False, host_agents=True)
 
     def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
         self.executor = executor or ProcessExecutor()
