@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, hand_over, need
+from e2e_support import base_env, bb, hand_over, need, trust
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
@@ -238,6 +238,7 @@ agents:
 """)
     env = base_env(tmp_path)
     env["FAKE_PROTO_TOKEN"] = TOKEN
+    trust(env, tmp_path)
     r = bb(["run", "attack", "-y"], env, tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "attack.json").read_text())
