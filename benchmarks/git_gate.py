@@ -196,7 +196,9 @@ def hook_time(repo: Path, update: RefUpdate) -> float:
     argv = [sys.executable, "-m", "bot_bottle.sidecars.git_gate.hook", "--config", str(cfg),
             "--remote", "o"]  # fmt: skip
     line = f"{update.old} {update.new} {update.ref}\n".encode()
-    env = {**os.environ, "GIT_DIR": str(repo)}
+    from bot_bottle.sidecars.git_gate.upstream import UPSTREAM_ENV_NAMES
+
+    env = {**os.environ, "GIT_DIR": str(repo), UPSTREAM_ENV_NAMES: "PATH,HOME"}
     t = time.perf_counter()
     subprocess.run(argv, input=line, env=env, cwd=repo, capture_output=True)
     return time.perf_counter() - t

@@ -22,6 +22,7 @@ from bot_bottle.sidecars.git_gate.audit import write_push_record
 from bot_bottle.sidecars.git_gate.config import load_config
 from bot_bottle.sidecars.git_gate.git import Git
 from bot_bottle.sidecars.git_gate.push_check import PushVerdict, check_push, load_detector
+from bot_bottle.sidecars.git_gate.upstream import forward_env
 
 MAX_LISTED = 50
 
@@ -121,7 +122,7 @@ def run(config: Path, remote_name: str, audit_log: Path | None, stdin: str) -> i
         report(verdict, remote.name)
         if not verdict.allow:
             result = "rejected"
-        elif forward(git, remote.url, updates):
+        elif forward(Git(Path("."), forward_env(os.environ)), remote.url, updates):
             result = "accepted"
         else:
             result = "upstream-rejected"
