@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,3 +49,39 @@ class Git:
         return subprocess.Popen(
             self.argv(*args), env=dict(self.env), stdout=subprocess.PIPE, bufsize=1 << 16
         )
+
+    def objects(self, oids: Sequence[str]) -> Iterator[tuple[str, str, bytes]]:
+        """(oid, type, raw content) of each object, in order, from one
+        `git cat-file --batch`; raises `GitFailed` for a missing object."""
+        argv = self.argv("cat-file", "--batch")
+        p = subprocess.Popen(
+            argv, env=dict(self.env), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert p.stdin is not None and p.stdout is not None
+        stdin, stdout = p.stdin, p.stdout
+
+        def feed() -> None:  # a thread, so a long list cannot deadlock against the output
+            try:
+                stdin.write(b"".join(oid.encode("ascii") + b"\n" for oid in oids))
+            except BrokenPipeError:
+                pass
+            finally:
+                stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        try:
+            for oid in oids:
+                header = stdout.readline().split()
+                if len(header) != 3:
+                    raise GitFailed(
+                        argv, -1, f"{oid}: {b' '.join(header).decode(errors='replace')}"
+                    )
+                data = stdout.read(int(header[2]))
+                stdout.read(1)
+                yield header[0].decode("ascii"), header[1].decode("ascii"), data
+        finally:
+            stdout.close()
+            p.kill()
+            p.wait()
+            writer.join()
