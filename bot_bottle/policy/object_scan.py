@@ -209,10 +209,10 @@ def scan_pieces(
 def _dedupe(findings: list[PushFinding]) -> list[PushFinding]:
     """One finding per secret and place: a UTF-16 view and a declared-encoding view
     may find what the raw bytes already showed."""
-    seen: set[tuple[str, str, str, str]] = set()
+    seen: set[tuple[str, str, str, str, str]] = set()
     out: list[PushFinding] = []
     for f in findings:
-        key = (f.object, f.field, f.path, f.fingerprint)
+        key = (f.object, f.field, f.path, f.detector, f.fingerprint)
         if key not in seen:
             seen.add(key)
             out.append(f)

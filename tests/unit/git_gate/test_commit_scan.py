@@ -175,3 +175,18 @@ def test_allowlist(allow: str, path: str, fp: str, allowed: bool) -> None:
 def test_allowlist_warns_on_unknown_lines() -> None:
     a = Allowlist.parse("AKIA...\nfingerprint:\n")
     assert len(a.warnings) == 2 and not a.fingerprints
+
+
+class TwoDetectors(AkiaShim):
+    """A canary that is also a built-in format: two findings, one fingerprint."""
+
+    def scan(self, data: bytes) -> list[F]:
+        found = super().scan(data)
+        return found + [F("canary", f.fingerprint, f.start, f.end) for f in found]
+
+
+def test_each_detector_is_reported_once_per_place() -> None:
+    data = KEY.encode("utf-16-le") + b"\n" + KEY.encode()
+    pieces = list(object_pieces(GitObject(B1, "blob", data, "k"), 20))
+    found = scan_pieces(pieces, TwoDetectors())
+    assert sorted(f.detector for f in found) == ["aws-access-key", "canary"]
