@@ -136,20 +136,39 @@ def refs_reaching(git: Git, updates: Sequence[RefUpdate], oids: set[str]) -> dic
     return out
 
 
+def parent_fingerprints(git: Git, commit: str, path: str, detector: Detector) -> set[str]:
+    """Fingerprints of the secrets the parents' versions of `path` already hold."""
+    found: set[str] = set()
+    for parent in git.out("rev-parse", f"{commit}^@").split():
+        p = git.run("cat-file", "blob", f"{parent}:{path}", check=False)
+        if p.returncode == 0:
+            found |= {f.fingerprint for f in detector.scan(p.stdout)}
+    return found
+
+
 def locate(
     git: Git, updates: Sequence[RefUpdate], findings: list[PushFinding], detector: Detector
 ) -> list[PushFinding]:
     """Findings with the commit that added each blob and the ref that carries it
-    (redacted: a ref name can hold a secret)."""
+    (redacted: a ref name can hold a secret).
+
+    A blob is scanned whole, so a secret its file already held before the commit that
+    changed it (a reviewed fixture upstream has, say) would be found again on every
+    edit: such a finding is dropped. Sound because every new blob is scanned: the
+    parent's version is either upstream already or new, and then reported itself unless
+    its own parent's version had the secret, down to a blob upstream has."""
     tips = sorted({u.new for u in updates if not u.deleted})
     blobs = {f.object for f in findings if f.field == CONTENT}
     origins = blob_origins(git, tips, blobs) if blobs else {}
     refs = refs_reaching(git, updates, {f.object for f in findings if f.object})
     located = []
     for f in findings:
-        commit, path = origins.get(f.object, ("", f.path))
+        commit, path = origins.get(f.object, ("", ""))
+        if commit and f.fingerprint in parent_fingerprints(git, commit, path, detector):
+            continue
         ref = redact(detector, refs.get(f.object, ""))
-        located.append(replace(f, commit=commit, path=f.path or redact(detector, path), ref=ref))
+        path = f.path or redact(detector, path)
+        located.append(replace(f, commit=commit, path=path, ref=ref))
     return located
 
 

@@ -19,6 +19,8 @@ from git_gate_harness import (
     Agent,
     GateProc,
     Upstream,
+    git,
+    host_clone,
     make_agent,
     ssh_env,
     start_gate,
@@ -251,3 +253,29 @@ def test_same_shapes_without_a_secret_are_accepted(
 def nested_tag_clean(a: Agent) -> str:
     inner = tag(a, run(a, "rev-parse", "HEAD"), "commit", "ok-inner", "inner notes")
     return tag(a, inner, "tag", "ok-nested", "outer notes")
+
+
+def test_secret_the_file_already_had_upstream_is_not_reported_again(
+    clone: Agent, upstream: Upstream, tag_gate: GateProc, tmp_path: Path
+) -> None:
+    """Blobs are scanned whole: editing a file whose upstream version already holds a
+    key-shaped string (put there by the operator, outside the gate) is not refused for
+    it, twice in one push too; a key the push adds to that file still is."""
+    old_key = "AKIA" + "ZX3CV4BN5MQ7WE2R"
+    op = host_clone(upstream, tmp_path / "operator")
+    (op / "fixtures").mkdir()
+    (op / "fixtures" / "keys.txt").write_text(f"# test fixture\nkey = {old_key}\n")
+    ident = ("-c", "user.name=op", "-c", "user.email=op@x")
+    git(*ident, "add", ".", cwd=op)
+    git(*ident, "commit", "-qm", "fixture", cwd=op)
+    git("push", "-q", "origin", "main", cwd=op)
+    clone.git("pull", "-q", "--ff-only", "origin", "main")
+    clone.commit("fixtures/keys.txt", f"# test fixture, edited\nkey = {old_key}\n", "edit 1")
+    clone.commit("fixtures/keys.txt", f"# test fixture, edited twice\nkey = {old_key}\n", "edit 2")
+    p = clone.try_git("push", "origin", "HEAD:refs/heads/agent/fixture-edit")
+    assert p.returncode == 0, p.stderr
+    added = clone.commit("fixtures/keys.txt", f"# edited\nkey = {old_key}\nnew = {KEY}\n")
+    p = clone.try_git("push", "origin", "HEAD:refs/heads/agent/fixture-edit")
+    assert p.returncode != 0
+    assert f"{added[:12]} fixtures/keys.txt:3: aws-access-key" in p.stderr, p.stderr
+    assert p.stderr.count("secret: ") == 1, p.stderr
