@@ -21,6 +21,7 @@ import codecs
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bot_bottle.policy.commit_scan import (
     CONTENT,
@@ -32,6 +33,7 @@ from bot_bottle.policy.commit_scan import (
 )
 
 _UTF8 = frozenset({"utf-8", "utf8"})
+_GITLINK = b"160000"
 _NOTHING_ALLOWED = Allowlist()
 
 
@@ -82,13 +84,23 @@ def utf16_views(data: bytes) -> list[bytes]:
     return [data[0::2], data[1::2]]
 
 
-def tree_entries(data: bytes, oid_len: int) -> Iterator[tuple[bytes, bool]]:
-    """(name, is_tree) of each entry of a raw tree: `<mode> <name>\\0<binary oid>`."""
+class TreeEntry(NamedTuple):
+    mode: bytes
+    name: bytes
+    oid: bytes  # binary
+
+
+def tree_entries(data: bytes, oid_len: int) -> Iterator[TreeEntry]:
+    """Each entry of a raw tree: `<mode> <name>\\0<binary oid>`; raises `ValueError`
+    for a malformed one."""
     pos = 0
     while pos < len(data):
         space = data.index(b" ", pos)
         nul = data.index(b"\0", space)
-        yield data[space + 1 : nul], data[pos:space] in (b"40000", b"040000")
+        oid = data[nul + 1 : nul + 1 + oid_len]
+        if len(oid) != oid_len:
+            raise ValueError("truncated tree entry")
+        yield TreeEntry(data[pos:space], data[space + 1 : nul], oid)
         pos = nul + 1 + oid_len
 
 
@@ -129,9 +141,17 @@ def object_pieces(obj: GitObject, oid_len: int) -> Iterator[_Piece]:
             yield _Piece(obj.oid, CONTENT, obj.path, view)
     elif obj.kind == "tree":
         base = f"{obj.path}/" if obj.path else ""
-        for name, is_tree in tree_entries(obj.data, oid_len):
-            path = base + name.decode("utf-8", "surrogateescape") + ("/" if is_tree else "")
-            yield _Piece(obj.oid, "tree entry", path, name)
+        for e in tree_entries(obj.data, oid_len):
+            slash = "/" if e.mode in (b"40000", b"040000") else ""
+            path = base + e.name.decode("utf-8", "surrogateescape") + slash
+            # The mode too: written with --literally it can be any bytes, and a
+            # plain upstream stores it as is.
+            yield _Piece(obj.oid, "tree entry", path, e.mode + b" " + e.name)
+            if e.mode == _GITLINK:
+                # A submodule's commit id is never fetched or checked, so it can be
+                # any bytes the agent likes: read them raw and as the hex git shows.
+                yield _Piece(obj.oid, "tree entry", path, e.oid)
+                yield _Piece(obj.oid, "tree entry", path, e.oid.hex().encode())
     elif obj.kind in ("commit", "tag"):
         headers, message = _split_headers(obj.data)
         for key, line in headers:

@@ -69,11 +69,13 @@ def blob(a: Agent, text: str) -> str:
 
 
 def tree(a: Agent, entries: dict[str, str]) -> str:
-    """A tree of blobs and subtrees (`name/` for a tree entry) over HEAD's tree."""
+    """A tree of blobs, subtrees (`name/`) and submodules (`name@`) over HEAD's tree."""
     lines = run(a, "ls-tree", "HEAD").splitlines()
     for name, oid in entries.items():
         kind, mode = ("tree", "040000") if name.endswith("/") else ("blob", "100644")
-        lines.append(f"{mode} {kind} {oid}\t{name.rstrip('/')}")
+        if name.endswith("@"):  # a submodule: its commit id is never checked
+            kind, mode = "commit", "160000"
+        lines.append(f"{mode} {kind} {oid}\t{name.rstrip('/@')}")
     return run(a, "mktree", data="\n".join(lines).encode() + b"\n")
 
 
@@ -112,6 +114,9 @@ CONTENT: dict[str, Shape] = {
     ),
     "annotated-tag-at-blob": lambda a, n: (
         f"{tag(a, blob(a, f'key={KEY}'), 'blob', n, 'release')}:refs/tags/{n}"
+    ),
+    "submodule-id": lambda a, n: (
+        f"{commit(a, tree(a, {'sub@': KEY.encode().hex()}))}:refs/heads/agent/{n}"
     ),
     "octopus-merge-adds-file": lambda a, n: (
         f"{octopus(a, {'leak.txt': blob(a, f'key={KEY}')})}:refs/heads/agent/{n}"

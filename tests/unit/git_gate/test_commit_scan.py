@@ -105,7 +105,21 @@ def test_tree_entry_names_under_their_path_redacted() -> None:
 
 def test_tree_entries_skip_binary_ids() -> None:
     tree = b"100644 a\0" + b"\0 AKIA" + bytes(14) + b"40000 b\0" + bytes(20)
-    assert list(tree_entries(tree, 20)) == [(b"a", False), (b"b", True)]
+    assert [(e.mode, e.name) for e in tree_entries(tree, 20)] == [
+        (b"100644", b"a"),
+        (b"40000", b"b"),
+    ]
+    with pytest.raises(ValueError):
+        list(tree_entries(tree[:-1], 20))
+
+
+def test_tree_modes_and_gitlink_ids_are_scanned() -> None:
+    """A literal tree can carry bytes in a mode, and a submodule's id is never
+    checked: both reach upstream."""
+    tree = f"{KEY} x\0".encode() + bytes(20)
+    tree += b"160000 sub\0" + KEY.encode()[:20]
+    found = scan(GitObject(T1, "tree", tree))
+    assert [(f.field, f.path) for f in found] == [("tree entry", "x"), ("tree entry", "sub")]
 
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
