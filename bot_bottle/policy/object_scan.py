@@ -17,7 +17,6 @@ ref names it carries have any secret in them replaced by its fingerprint.
 
 from __future__ import annotations
 
-import codecs
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -126,11 +125,10 @@ def declared_text(message: bytes, encoding: str) -> bytes | None:
     name = encoding.strip().lower()
     if not name or name in _UTF8:
         return None
-    try:
-        codecs.lookup(name)
+    try:  # LookupError also for codecs that are not text encodings (rot13, base64)
+        return message.decode(name, "replace").encode("utf-8", "surrogatepass")
     except LookupError:
         raise ValueError(f"declares encoding {encoding!r}, which the gate cannot decode") from None
-    return message.decode(name, "replace").encode("utf-8", "surrogatepass")
 
 
 def object_pieces(obj: GitObject, oid_len: int) -> Iterator[_Piece]:
@@ -211,7 +209,9 @@ def scan_pieces(
                 continue
             line = p.data.count(b"\n", 0, f.start - starts[i]) + 1 if p.numbered else 0
             path = redact(detector, p.path) if p.path else p.path
-            findings.append(PushFinding("", path, line, f.detector, f.fingerprint, p.obj, p.field))
+            # An extra header's key is the agent's too (`commit header <key>`).
+            field = redact(detector, p.field)[:80]
+            findings.append(PushFinding("", path, line, f.detector, f.fingerprint, p.obj, field))
         batch.clear()
         starts.clear()
         size = 0

@@ -88,6 +88,13 @@ def test_commit_headers_and_message_are_fields() -> None:
     )
 
 
+def test_header_key_holding_a_secret_is_redacted() -> None:
+    raw = f"tree {T1}\n{KEY} value\n\nmsg\n".encode()
+    (found,) = scan(GitObject(C1, "commit", raw))
+    assert found.field == "commit header [secret fp-MNOP]"
+    assert KEY not in found.describe()
+
+
 def test_tag_name_tagger_and_message() -> None:
     raw = f"object {C1}\ntype commit\ntag v-{KEY}\ntagger {KEY} <t@x> 0 +0000\n\nmsg {KEY}\n"
     found = scan(GitObject(B1, "tag", raw.encode()))
@@ -139,8 +146,9 @@ def test_declared_encoding_is_decoded() -> None:
     assert declared_text(KEY.encode("utf-16"), "UTF-16") == KEY.encode()
     assert declared_text(b"+AEEASwBJAEE-", "UTF-7") == b"AKIA"
     assert declared_text(b"x", "utf-8") is None and declared_text(b"x", "") is None
-    with pytest.raises(ValueError, match="cannot decode"):
-        declared_text(b"x", "x-no-such-codec")
+    for odd in ("x-no-such-codec", "rot13", "base64"):
+        with pytest.raises(ValueError, match="cannot decode"):
+            declared_text(b"x", odd)
     raw = f"tree {T1}\nencoding UTF-7\n\n".encode() + b"+AEEASwBJAEE-" + KEY[4:].encode()
     found = scan(GitObject(C1, "commit", raw))
     assert [(f.field, f.line) for f in found] == [("commit message", 1)]
