@@ -9,6 +9,12 @@ push, not the repository.
    commits, allowlist, scan). It should stay flat.
 
 Run: python benchmarks/git_gate.py [--commits 1000] [--sizes 1000,10000,100000]
+
+Measured (git 2.39, 2 cores, two runs each, alternating, same machine state): the
+1,000-commit push took 0.20 s to scan as `git log -p` added lines (8.0 MB) and takes
+0.26-0.27 s as whole new objects (10.2 MB: blobs whole, trees, commits), the same
+~38 MB/s; a one-commit check on 1k/10k/100k commits went from 12.5-13.5 ms to
+10-12.5 ms, and without a commit-graph on 100k from ~1.2 s to ~0.8-0.9 s.
 """
 
 from __future__ import annotations
