@@ -17,6 +17,15 @@ class GitFailed(Exception):
         self.argv, self.code, self.stderr = argv, code, stderr
 
 
+class ObjectTooLarge(Exception):
+    """An object bigger than the caller is prepared to hold in memory."""
+
+    def __init__(self, oid: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"object {oid[:12]} is {size:,} bytes, over the {limit:,} the gate reads whole"
+        )
+
+
 @dataclass(frozen=True)
 class Git:
     """`git` against one repository (`GIT_DIR`) with an explicit environment."""
@@ -50,9 +59,12 @@ class Git:
             self.argv(*args), env=dict(self.env), stdout=subprocess.PIPE, bufsize=1 << 16
         )
 
-    def objects(self, oids: Sequence[str]) -> Iterator[tuple[str, str, bytes]]:
+    def objects(
+        self, oids: Sequence[str], max_size: int | None = None
+    ) -> Iterator[tuple[str, str, bytes]]:
         """(oid, type, raw content) of each object, in order, from one
-        `git cat-file --batch`; raises `GitFailed` for a missing object."""
+        `git cat-file --batch`; raises `GitFailed` for a missing object and
+        `ObjectTooLarge` for one over `max_size` bytes (before reading it)."""
         argv = self.argv("cat-file", "--batch")
         p = subprocess.Popen(
             argv, env=dict(self.env), stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -77,7 +89,10 @@ class Git:
                     raise GitFailed(
                         argv, -1, f"{oid}: {b' '.join(header).decode(errors='replace')}"
                     )
-                data = stdout.read(int(header[2]))
+                size = int(header[2])
+                if max_size is not None and size > max_size:
+                    raise ObjectTooLarge(oid, size, max_size)
+                data = stdout.read(size)
                 stdout.read(1)
                 yield header[0].decode("ascii"), header[1].decode("ascii"), data
         finally:

@@ -37,6 +37,9 @@ from bot_bottle.sidecars.git_gate.git import Git
 
 CANARIES_ENV = "BOT_BOTTLE_CANARIES"  # JSON list of the decoy values planted in the bottle
 PROTECT_PREFIX = "EGRESS_PROTECT_"
+MAX_OBJECT = 512 << 20
+"""Each object is read whole to be scanned: a push with a bigger one (a decompression
+bomb fits in a small pack) is refused rather than exhaust the gate's memory."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def scan_push(
     commits: list[str] = []
 
     def objects() -> Iterator[GitObject]:
-        for oid, kind, data in git.objects([oid for oid, _ in listed]):
+        for oid, kind, data in git.objects([oid for oid, _ in listed], MAX_OBJECT):
             if kind == "commit":
                 commits.append(oid)
             yield GitObject(oid, kind, data, paths.get(oid, ""))
