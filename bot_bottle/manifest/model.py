@@ -182,7 +182,9 @@ class GitUser(Strict):
 
 class GitRemoteSpec(Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")]
-    url: str = Field(description="ssh (git@host:repo or ssh://), https, or a local path.")
+    url: str = Field(
+        description="ssh (git@host:repo or ssh://), https, or a local path or file:// URL."
+    )
     protected_refs: list[str] = Field(
         default_factory=list, description="Refs that may not be force-pushed or deleted."
     )
