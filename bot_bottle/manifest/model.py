@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,6 +57,12 @@ class RouteSpec(Strict):
     """One allowed destination: host, path prefixes, methods, optional injected auth."""
 
     host: str = Field(description="Exact host, or `*.example.com` for its subdomains.")
+    scheme: Literal["https", "http"] = Field(
+        "https", description="`https` (default) or `http`: cleartext, never with `auth`."
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port the route allows; default 443 (http: 80)."
+    )
     path_allowlist: list[str] = Field(
         default_factory=list, description="Allowed path prefixes; empty allows every path."
     )
@@ -83,6 +90,20 @@ class RouteSpec(Strict):
             )
         return h
 
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (443 if self.scheme == "https" else 80)
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_over_tls(cls, v: RouteAuthSpec | None, info: ValidationInfo) -> RouteAuthSpec | None:
+        if v is not None and info.data.get("scheme") == "http":
+            raise ValueError(
+                "a credential is injected only over verified TLS, never on an `http` route; "
+                "use scheme https (the default) or remove auth"
+            )
+        return v
+
     @field_validator("path_allowlist")
     @classmethod
     def _paths(cls, v: list[str]) -> list[str]:
@@ -107,6 +128,8 @@ class RouteSpec(Strict):
                 "tls_passthrough routes are not decrypted, so `auth` and `path_allowlist` "
                 "cannot apply to them; remove those or drop tls_passthrough"
             )
+        if self.tls_passthrough and self.scheme == "http":
+            raise ValueError("tls_passthrough relays TLS; it cannot be an `http` route")
         return self
 
 

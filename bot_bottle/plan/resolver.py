@@ -175,7 +175,16 @@ def merge_routes(
     added: list[Route] = []
     for pr in provider_routes:
         auth = RouteAuth(pr.scheme, pr.token_ref, pr.header)
-        idx = next((i for i, r in enumerate(routes) if r.host == pr.host), None)
+        # Provider routes are https to 443; a manifest route on another port of the
+        # same host is a different service and stays as written.
+        idx = next(
+            (
+                i
+                for i, r in enumerate(routes)
+                if r.host == pr.host and r.scheme == "https" and r.port == 443
+            ),
+            None,
+        )
         if idx is None:
             added.append(Route(pr.host, auth=auth, source=provider))
             continue
@@ -208,6 +217,8 @@ def _route(r: RouteSpec) -> Route:
         methods=tuple(r.methods),
         auth=auth,
         tls_passthrough=r.tls_passthrough,
+        scheme=r.scheme,
+        port=r.effective_port,
     )
 
 

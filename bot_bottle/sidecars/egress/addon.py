@@ -63,7 +63,7 @@ class EgressAddon:
         gate = self.routes.current()
         host, port = flow.request.host, flow.request.port
         flow.metadata[_T0] = time.monotonic()
-        d = gate.check_connect(host)
+        d = gate.check_connect(host, port)
         if not d.allow:
             self._deny(flow, gate, d, host, "")
             return
@@ -101,13 +101,15 @@ class EgressAddon:
     def _check_headers(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
         cid = flow.client_conn.id
-        m = gate.check_route(req.method, req.host, req.path)
+        connect = self._connect.get(cid)
+        # Inside a tunnel the request goes to the CONNECT port, whatever Host says.
+        port = connect[1] if connect is not None else req.port
+        m = gate.check_route(req.method, req.host, req.path, req.scheme, port)
         flow.metadata[_PATH] = m.path
         if not m.decision.allow:
             return m.decision
         assert m.route is not None
         flow.metadata[_ROUTE] = m.route
-        connect = self._connect.get(cid)
         sni = flow.client_conn.sni if flow.client_conn.tls else None
         d = gate.check_agreement(req.host, connect[0] if connect else None, sni, req.host_header)
         if not d.allow:
@@ -158,6 +160,9 @@ class EgressAddon:
         for name in dropped_headers(route):
             req.headers.pop(name, None)
         if route.auth is not None:
+            d = gate.check_injection(route, req.scheme, req.port)
+            if not d.allow:
+                return d
             header = gate.auth_header(route)
             if header is None:
                 return Decision.denied(
