@@ -151,9 +151,9 @@ class EgressAddon:
 
     async def _check_body_and_dial(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
-        raw = req.raw_content or b""
-        decoded = req.get_content(strict=False) or b""
-        d = gate.scan(raw, decoded if decoded != raw else b"")
+        headers: Any = req.headers  # mitmproxy's multidict methods are untyped
+        coding = ",".join(headers.get_all("content-encoding"))
+        d = gate.scan_body(req.raw_content or b"", coding)
         if not d.allow:
             return d
         route = flow.metadata[_ROUTE]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
 
+from bot_bottle.policy.content_coding import UndecodableBody, codings, decode_body
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.dlp import Scanner
 from bot_bottle.policy.egress_policy import EgressPolicy, Route
@@ -60,6 +61,7 @@ DEFAULT_HINTS = {
     "ssrf": "add the address to egress.ssrf_ip_allowlist if it really is intended",
     "git-push": "push through the git gate (the bottle's git remote), not over HTTPS",
     "credential": "give the launcher the host credential this route's token_ref names",
+    "encoding": "send the body uncompressed or as gzip, deflate, br or zstd",
     "protocol": "use HTTP(S) through the proxy, or a tls_passthrough route",
     "internal": "report this as a bot-bottle bug",
 }
@@ -211,6 +213,24 @@ class Gate:
                 fingerprint=f.fingerprint,
             )
         return Decision.allowed("dlp")
+
+    @fail_closed("dlp")
+    def scan_body(self, raw: bytes, content_encoding: str) -> Decision:
+        """DLP over a request body as sent and as the upstream will decode it. A body
+        whose Content-Encoding cannot be undone is refused: it cannot be scanned."""
+        if self.scanner is None:
+            return Decision.allowed("dlp")
+        if not codings(content_encoding):
+            return self.scan(raw)
+        try:
+            decoded = decode_body(raw, content_encoding)
+        except UndecodableBody as e:
+            return Decision.denied(
+                "encoding",
+                f"request body cannot be decoded for scanning: {e}",
+                "send the body uncompressed or as gzip, deflate, br or zstd",
+            )
+        return self.scan(raw, decoded)
 
     def mapped_address(self, host: str) -> str | None:
         """The `hosts`-map address for a host; it wins over DNS."""
