@@ -27,6 +27,7 @@ from bot_bottle.plan.model import (
     TokenSlot,
     Workspace,
 )
+from bot_bottle.plan.upstream_ca import ca_bundle_error
 from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
 from bot_bottle.providers import ProviderRoute, provider_for
 
@@ -91,6 +92,9 @@ def resolve(
         ca = (loaded.base_dir / bottle.egress.upstream_ca).resolve()
         if not ca.is_file():
             raise ManifestError(f"no CA bundle at {ca}", f"{where}.egress.upstream_ca")
+        problem = ca_bundle_error(ca)
+        if problem is not None:
+            raise ManifestError(problem, f"{where}.egress.upstream_ca")
         upstream_ca = str(ca)
         sources.append(upstream_ca)
     egress = EgressPolicy(

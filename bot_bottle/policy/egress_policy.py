@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bot_bottle.policy.patterns import pattern_error
+
 AuthScheme = Literal["Bearer", "Basic", "header"]
 RouteScheme = Literal["https", "http"]
 DEFAULT_PORTS: Mapping[str, int] = {"https": 443, "http": 80}
@@ -129,10 +131,9 @@ class EgressPolicy:
             canaries=tuple(d.get("canaries", ())),
         )
         for i, pat in enumerate(dlp.patterns):
-            try:
-                re.compile(pat)
-            except re.error as e:
-                raise ValueError(f"dlp.patterns[{i}]: invalid regex: {e}") from e
+            error = pattern_error(pat) if isinstance(pat, str) else "must be a string"
+            if error is not None:
+                raise ValueError(f"dlp.patterns[{i}]: invalid regex: {error}")
         return cls(
             bottle=str(raw.get("bottle", "")),
             routes=routes,
