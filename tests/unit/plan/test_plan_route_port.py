@@ -26,3 +26,19 @@ def test_provider_route_is_separate_from_other_port(
     by_port = {(r.scheme, r.port): r for r in plan.egress.routes}
     assert by_port[("https", 443)].auth is not None
     assert by_port[("http", 8080)].auth is None
+
+
+def test_summary_shows_scheme_and_port(loaded: Callable[[str], LoadedManifest]) -> None:
+    from rich.console import Console
+
+    from bot_bottle.cli.summary import plan_dict, render_plan
+
+    plan = resolve(loaded(B % "{host: a.com, scheme: http, port: 8080}, {host: b.com}"), "c", {})
+    console = Console(width=200, record=True)
+    console.print(render_plan(plan))
+    text = console.export_text()
+    assert "http://a.com:8080" in text and "https://b.com" not in text
+    assert [(r["scheme"], r["port"]) for r in plan_dict(plan)["routes"]] == [
+        ("http", 8080),
+        ("https", 443),
+    ]
