@@ -1,8 +1,8 @@
 """Transfer encodings an agent can wrap a secret in, undone before DLP matches.
 
 The scanner's one Hyperscan pass also looks for *signs* of an encoding: a
-percent-escape or JSON `\\u` escape of a character a secret is made of (an honest
-encoder leaves letters and digits alone, so these are rare in ordinary traffic), a
+percent-escape or JSON `\\u` escape of a letter, digit or other character an honest
+encoder leaves alone (so these are rare in ordinary traffic), a
 MIME part header declaring quoted-printable, or the base64 / hex form of a built-in
 token's prefix. Only
 where a sign appears is the text around it decoded and scanned again, so ordinary
@@ -30,16 +30,28 @@ MAX_SIGNS = 64
 # A base64 or hex run longer than this around a sign is decoded only this far.
 MAX_RUN = 32768
 
-_PRINTABLE_HEX = rb"(?:2[1-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e])"  # 0x21-0x7e
+# Characters an honest encoder never escapes (RFC 3986 unreserved): an escape of one
+# is a sign someone is hiding text. Reserved characters (`/`, `+`, `=`) are escaped
+# all the time, so they count only when a known value contains them.
+UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
-# Signs: (kind, Hyperscan expression, caseless).
-SIGNS: tuple[tuple[str, bytes, bool], ...] = (
-    # %20 (space) is left out: it is the everyday escape and no token contains a space.
-    ("percent", b"%" + _PRINTABLE_HEX, False),
-    ("json", rb"\\(?:u00" + _PRINTABLE_HEX + rb"|x" + _PRINTABLE_HEX + b")", False),
-    # Servers undo quoted-printable only in MIME parts that declare it in this header.
-    ("qp", rb"content-transfer-encoding[\t ]*:[\t ]*\"?quoted-printable", True),
-)
+
+def signs(known: Iterable[bytes] = ()) -> list[tuple[str, bytes, bool]]:
+    """Signs of an encoding as (kind, Hyperscan expression, caseless): a percent- or
+    JSON-escape of an unreserved character or of any printable character a known value
+    contains, and a MIME header declaring quoted-printable."""
+    chars = set(UNRESERVED)
+    for value in known:
+        chars.update(c for c in value if 0x20 <= c < 0x7F)
+    codes = b"|".join(sorted(b"%02x" % c for c in chars))
+    return [
+        # `%2541` is `%41` escaped again: servers that decode twice see `A`.
+        ("percent", b"%(?:25)*(?:" + codes + b")", True),
+        ("json", rb"\\(?:u00|x)(?:" + codes + b")", True),
+        # Servers undo quoted-printable only in MIME parts that declare it in this header.
+        ("qp", rb"content-transfer-encoding[\t ]*:[\t ]*\"?quoted-printable", True),
+    ]
+
 
 _JSON_ESCAPE = re.compile(rb"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\\/\"']))")
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")

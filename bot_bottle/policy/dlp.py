@@ -35,12 +35,12 @@ from bot_bottle.policy.decoding import (
     MAX_DEPTH,
     MAX_SIGNS,
     REPEATABLE,
-    SIGNS,
     WINDOW,
     EncodedAnchor,
     b64_forms,
     encoded_anchors,
     run_views,
+    signs,
     windows,
 )
 from bot_bottle.policy.detectors import ALNUM, BUILTIN, Detector
@@ -227,9 +227,10 @@ class Scanner:
         custom = [_Custom(f"custom:{i}", p.encode("utf-8")) for i, p in enumerate(patterns)]
         detectors = BUILTIN if builtin else ()
         literal = [a for d in detectors if not d.caseless for a in d.anchors]
-        signs = [_Sign(kind, expr, caseless) for kind, expr, caseless in SIGNS]
+        known = [v.encode("utf-8", "surrogatepass") for v in kept]
+        found_signs = [_Sign(kind, expr, caseless) for kind, expr, caseless in signs(known)]
         self._anchors = _Anchors(
-            [*exact_forms, *detectors, *custom, *signs, *encoded_anchors(literal)]
+            [*exact_forms, *detectors, *custom, *found_signs, *encoded_anchors(literal)]
         )
         # A known value percent-encodes to at most three times its length.
         longest = max((len(v.encode("utf-8", "surrogatepass")) for v in kept), default=0)
