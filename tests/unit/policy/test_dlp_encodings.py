@@ -132,3 +132,13 @@ def test_quoted_printable_needs_the_mime_header(scanner: Scanner) -> None:
     assert qp == TOKEN  # letters never need escaping: the agent escapes one on purpose
     body = TOKEN[:3] + "=" + format(ord(TOKEN[3]), "02X") + TOKEN[4:]
     assert scanner.first(f"Content-Transfer-Encoding: quoted-printable\n\n{body}") is not None
+
+
+def test_many_escapes_decode_the_whole_buffer() -> None:
+    long_value = "svc-" + "k9Xq2Lm7Vt4Rw1Zp8Ny3Bc6Hd0Gf5Js2Ke8Aa9Bq" * 3
+    s = Scanner(exact={"EGRESS_PROTECT_0": long_value}, builtin=False)
+    filler = "&".join(f"f{i}=%7E{i}" for i in range(500))  # escapes everywhere, > MAX_SIGNS
+    text = filler + "&v=" + pct_one(long_value, 50) + "&" + filler
+    f = s.first(text)
+    assert f is not None and f.detector == "EGRESS_PROTECT_0"
+    assert s.first(filler) is None
