@@ -1,10 +1,9 @@
 """Transfer encodings an agent can wrap a secret in, undone before DLP matches.
 
-The scanner's one Hyperscan pass also looks for *signs* of an encoding: a
-percent-escape or JSON `\\u` escape of a letter, digit or other character an honest
-encoder leaves alone (so these are rare in ordinary traffic), a
-MIME part header declaring quoted-printable, or the base64 / hex form of a built-in
-token's prefix. Only
+The scanner also looks for *signs* of an encoding: a percent-escape or JSON `\\u`
+escape of a letter, digit or other character an honest encoder leaves alone (so
+these are rare in ordinary traffic), a MIME part header declaring quoted-printable,
+or the base64 / hex form of a built-in token's prefix. Only
 where a sign appears is the text around it decoded and scanned again, so ordinary
 bodies cost nothing extra and an encoded secret is matched like a plain one.
 """
@@ -16,6 +15,7 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from urllib.parse import unquote_to_bytes
 
 # How far either side of a sign the decoded window reaches; the scanner widens it to
@@ -36,21 +36,71 @@ MAX_RUN = 32768
 UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
-def signs(known: Iterable[bytes] = ()) -> list[tuple[str, bytes, bool]]:
-    """Signs of an encoding as (kind, Hyperscan expression, caseless): a percent- or
-    JSON-escape of an unreserved character or of any printable character a known value
-    contains, and a MIME header declaring quoted-printable."""
+# Servers undo quoted-printable only in MIME parts that declare it in this header; it
+# is found in the scanner's Hyperscan pass (any letter case).
+QP_SIGN = rb"content-transfer-encoding[\t ]*:[\t ]*\"?quoted-printable"
+# Past this many `%` looked at one by one, a regex finds the rest.
+MAX_LOOKS = 4096
+
+
+@dataclass(frozen=True)
+class EscapeSign:
+    """Escapes of sign characters of one kind: `mark` (one byte, found by memchr), then
+    one of `prefixes`, then a sign code; `regex` finds the same where marks are many."""
+
+    kind: str
+    mark: bytes
+    prefixes: tuple[bytes, ...]
+    codes: frozenset[bytes]
+    regex: re.Pattern[bytes]
+
+    def find(self, buf: bytes) -> list[tuple[int, int]] | None:
+        """Where the signs are; None when there are more than MAX_SIGNS (the caller
+        then decodes the whole buffer)."""
+        out: list[tuple[int, int]] = []
+        i, looks = buf.find(self.mark), 0
+        while i != -1:
+            looks += 1
+            if looks > MAX_LOOKS:
+                out += [m.span() for m in islice(self.regex.finditer(buf, i), MAX_SIGNS + 1)]
+                break
+            j = self._code_at(buf, i + 1)
+            if j:
+                out.append((i, j))
+            i = buf.find(self.mark, i + 1)
+        return out if len(out) <= MAX_SIGNS else None
+
+    def _code_at(self, buf: bytes, j: int) -> int:
+        for prefix in self.prefixes:
+            if buf.startswith(prefix, j):
+                k = j + len(prefix)
+                while self.kind == "percent" and buf.startswith(b"25", k):
+                    k += 2  # `%2541` is `%41` escaped again: servers that decode twice see `A`
+                return k + 2 if buf[k : k + 2].lower() in self.codes else 0
+        return 0
+
+
+def sign_codes(known: Iterable[bytes] = ()) -> frozenset[bytes]:
+    """Lowercase hex codes of the characters whose escape is a sign: unreserved ones
+    (an honest encoder leaves them alone), and every printable one a known value has."""
     chars = set(UNRESERVED)
     for value in known:
         chars.update(c for c in value if 0x20 <= c < 0x7F)
-    codes = b"|".join(sorted(b"%02x" % c for c in chars))
-    return [
-        # `%2541` is `%41` escaped again: servers that decode twice see `A`.
-        ("percent", b"%(?:25)*(?:" + codes + b")", True),
-        ("json", rb"\\(?:u00|x)(?:" + codes + b")", True),
-        # Servers undo quoted-printable only in MIME parts that declare it in this header.
-        ("qp", rb"content-transfer-encoding[\t ]*:[\t ]*\"?quoted-printable", True),
-    ]
+    return frozenset(b"%02x" % c for c in chars)
+
+
+def percent_sign(codes: frozenset[bytes]) -> EscapeSign:
+    """Percent-escapes of sign characters, found with memchr rather than in the
+    Hyperscan pass: `%` is common in code and absent from most bodies, and a Hyperscan
+    expression for it slowed every scan by a tenth; a body without `%` costs one memchr."""
+    alt = b"|".join(sorted(codes))
+    return EscapeSign("percent", b"%", (b"",), codes, re.compile(b"%(?:25)*(?:" + alt + b")", re.I))
+
+
+def json_sign(codes: frozenset[bytes]) -> bytes:
+    """JSON `\\u00XX` and JavaScript `\\xXX` escapes of sign characters, as a Hyperscan
+    expression (caseless): `\\` followed by `u00` is rare enough for its pass."""
+    return rb"\\(?:u00|x)(?:" + b"|".join(sorted(codes)) + b")"
 
 
 _JSON_ESCAPE = re.compile(rb"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\\/\"']))")

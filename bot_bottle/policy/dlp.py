@@ -34,13 +34,16 @@ from bot_bottle.policy.decoding import (
     DECODERS,
     MAX_DEPTH,
     MAX_SIGNS,
+    QP_SIGN,
     REPEATABLE,
     WINDOW,
     EncodedAnchor,
     b64_forms,
     encoded_anchors,
+    json_sign,
+    percent_sign,
     run_views,
-    signs,
+    sign_codes,
     windows,
 )
 from bot_bottle.policy.detectors import ALNUM, BUILTIN, Detector
@@ -130,7 +133,7 @@ class _Found:
     """What one Hyperscan pass found: candidates by start offset, then signs of encodings."""
 
     candidates: list[tuple[int, int, _Target]]
-    signs: dict[str, list[tuple[int, int]]]
+    signs: dict[str, list[tuple[int, int]] | None]
     encoded: list[tuple[int, int, EncodedAnchor]]
 
 
@@ -180,8 +183,10 @@ class _Anchors:
             target = targets[i]
             if isinstance(target, _Sign):
                 at = signs.setdefault(target.kind, [])
-                if len(at) <= MAX_SIGNS:
+                if at is not None:
                     at.append((start, end))
+                    if len(at) > MAX_SIGNS:
+                        signs[target.kind] = None  # too many: decode the whole buffer
                 return False
             if isinstance(target, EncodedAnchor):
                 encoded.append((start, end, target))
@@ -227,8 +232,9 @@ class Scanner:
         custom = [_Custom(f"custom:{i}", p.encode("utf-8")) for i, p in enumerate(patterns)]
         detectors = BUILTIN if builtin else ()
         literal = [a for d in detectors if not d.caseless for a in d.anchors]
-        known = [v.encode("utf-8", "surrogatepass") for v in kept]
-        found_signs = [_Sign(kind, expr, caseless) for kind, expr, caseless in signs(known)]
+        codes = sign_codes(v.encode("utf-8", "surrogatepass") for v in kept)
+        self._percent = percent_sign(codes)
+        found_signs = [_Sign("json", json_sign(codes), True), _Sign("qp", QP_SIGN, True)]
         self._anchors = _Anchors(
             [*exact_forms, *detectors, *custom, *found_signs, *encoded_anchors(literal)]
         )
@@ -306,16 +312,17 @@ class Scanner:
         self, buf: bytes, found: _Found, skip: frozenset[str]
     ) -> Iterator[tuple[str, int, int, bytes]]:
         """(kind, lo, hi, decoded bytes of buf[lo:hi]) wherever an encoding was seen."""
-        for kind, at in found.signs.items():
+        signs: dict[str, list[tuple[int, int]] | None] = dict(found.signs)
+        at = self._percent.find(buf)
+        if at != []:
+            signs["percent"] = at
+        for kind, at in signs.items():
             if kind in skip:
                 continue
             decode = DECODERS[kind]
-            spans = windows(at, len(buf), self._width)
-            if (
-                kind == "qp"
-                or len(at) > MAX_SIGNS
-                or sum(h - lo for lo, h in spans) > len(buf) // 2
-            ):
+            # None: a sign without positions (qp), or too many to decode one by one.
+            spans = [(0, len(buf))] if at is None else windows(at, len(buf), self._width)
+            if sum(h - lo for lo, h in spans) > len(buf) // 2:
                 spans = [(0, len(buf))]
             for lo, hi in spans:
                 view = decode(buf[lo:hi])
