@@ -43,43 +43,6 @@ QP_SIGN = rb"content-transfer-encoding[\t ]*:[\t ]*\"?quoted-printable"
 MAX_LOOKS = 4096
 
 
-@dataclass(frozen=True)
-class EscapeSign:
-    """Escapes of sign characters of one kind: `mark` (one byte, found by memchr), then
-    one of `prefixes`, then a sign code; `regex` finds the same where marks are many."""
-
-    kind: str
-    mark: bytes
-    prefixes: tuple[bytes, ...]
-    codes: frozenset[bytes]
-    regex: re.Pattern[bytes]
-
-    def find(self, buf: bytes) -> list[tuple[int, int]] | None:
-        """Where the signs are; None when there are more than MAX_SIGNS (the caller
-        then decodes the whole buffer)."""
-        out: list[tuple[int, int]] = []
-        i, looks = buf.find(self.mark), 0
-        while i != -1:
-            looks += 1
-            if looks > MAX_LOOKS:
-                out += [m.span() for m in islice(self.regex.finditer(buf, i), MAX_SIGNS + 1)]
-                break
-            j = self._code_at(buf, i + 1)
-            if j:
-                out.append((i, j))
-            i = buf.find(self.mark, i + 1)
-        return out if len(out) <= MAX_SIGNS else None
-
-    def _code_at(self, buf: bytes, j: int) -> int:
-        for prefix in self.prefixes:
-            if buf.startswith(prefix, j):
-                k = j + len(prefix)
-                while self.kind == "percent" and buf.startswith(b"25", k):
-                    k += 2  # `%2541` is `%41` escaped again: servers that decode twice see `A`
-                return k + 2 if buf[k : k + 2].lower() in self.codes else 0
-        return 0
-
-
 def sign_codes(known: Iterable[bytes] = ()) -> frozenset[bytes]:
     """Lowercase hex codes of the characters whose escape is a sign: unreserved ones
     (an honest encoder leaves them alone), and every printable one a known value has."""
@@ -89,12 +52,38 @@ def sign_codes(known: Iterable[bytes] = ()) -> frozenset[bytes]:
     return frozenset(b"%02x" % c for c in chars)
 
 
-def percent_sign(codes: frozenset[bytes]) -> EscapeSign:
-    """Percent-escapes of sign characters, found with memchr rather than in the
-    Hyperscan pass: `%` is common in code and absent from most bodies, and a Hyperscan
-    expression for it slowed every scan by a tenth; a body without `%` costs one memchr."""
-    alt = b"|".join(sorted(codes))
-    return EscapeSign("percent", b"%", (b"",), codes, re.compile(b"%(?:25)*(?:" + alt + b")", re.I))
+@dataclass(frozen=True)
+class PercentSigns:
+    """Percent-escapes of sign characters (`%41`, and `%2541` for servers that decode
+    twice). Found with memchr rather than in the Hyperscan pass: `%` is common in code
+    and absent from most bodies, and a Hyperscan expression for it slowed every scan
+    by a tenth; a body without `%` costs one memchr."""
+
+    codes: frozenset[bytes]
+    regex: re.Pattern[bytes]
+
+    @classmethod
+    def build(cls, codes: frozenset[bytes]) -> PercentSigns:
+        alt = b"|".join(sorted(codes))
+        return cls(codes, re.compile(b"%(?:25)*(?:" + alt + b")", re.I))
+
+    def find(self, buf: bytes) -> list[tuple[int, int]] | None:
+        """Where the signs are; None when there are more than MAX_SIGNS (the caller
+        then decodes the whole buffer). Past MAX_LOOKS `%`, the regex finds the rest."""
+        out: list[tuple[int, int]] = []
+        i, looks = buf.find(b"%"), 0
+        while i != -1:
+            looks += 1
+            if looks > MAX_LOOKS:
+                out += [m.span() for m in islice(self.regex.finditer(buf, i), MAX_SIGNS + 1)]
+                break
+            k = i + 1
+            while buf.startswith(b"25", k):
+                k += 2
+            if buf[k : k + 2].lower() in self.codes:
+                out.append((i, k + 2))
+            i = buf.find(b"%", i + 1)
+        return out if len(out) <= MAX_SIGNS else None
 
 
 def json_sign(codes: frozenset[bytes]) -> bytes:

@@ -38,10 +38,10 @@ from bot_bottle.policy.decoding import (
     REPEATABLE,
     WINDOW,
     EncodedAnchor,
+    PercentSigns,
     b64_forms,
     encoded_anchors,
     json_sign,
-    percent_sign,
     run_views,
     sign_codes,
     windows,
@@ -233,7 +233,7 @@ class Scanner:
         detectors = BUILTIN if builtin else ()
         literal = [a for d in detectors if not d.caseless for a in d.anchors]
         codes = sign_codes(v.encode("utf-8", "surrogatepass") for v in kept)
-        self._percent = percent_sign(codes)
+        self._percent = PercentSigns.build(codes)
         found_signs = [_Sign("json", json_sign(codes), True), _Sign("qp", QP_SIGN, True)]
         self._anchors = _Anchors(
             [*exact_forms, *detectors, *custom, *found_signs, *encoded_anchors(literal)]
