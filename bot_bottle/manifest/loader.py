@@ -57,7 +57,11 @@ def load_manifest(path: Path, data: bytes | None = None) -> LoadedManifest:
     """Load `path`; `data`, when given, is its bytes as the caller already read them, so
     what is parsed is exactly what the caller hashed (no second read to race)."""
     try:
-        data = path.read_bytes() if data is None else data
+        if data is None:
+            _check_size(path.stat().st_size, str(path))  # before reading it all
+            data = path.read_bytes()
+        else:
+            _check_size(len(data), str(path))
     except FileNotFoundError:
         raise ManifestError(
             f"no manifest at {path}", fix="run `bot-bottle init` or pass -f FILE"
@@ -71,8 +75,46 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# Real manifests are a few KiB; these refuse a huge or alias-bombed one before it costs
+# seconds and gigabytes (list limits are in model.LIMITS; docs/manifest.md lists all).
+MAX_BYTES = 128 << 10
+MAX_NODES = 20000
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_BYTES:
+        raise ManifestError(
+            f"{source} is {size / 1024:.0f} KiB; a manifest may be at most {MAX_BYTES >> 10} KiB",
+            fix="split it, or use wildcard hosts and `extends` instead of repeating entries",
+        )
+
+
+def _check_nodes(raw: Any, source: str) -> None:
+    """Count values as validation will walk them: a YAML alias counts every time it is
+    used, so `&a [*b, *b, ...]` chains cannot multiply into millions of values."""
+    stack, seen = [raw], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ManifestError(
+                f"{source} expands to more than {MAX_NODES} values (counting every use "
+                "of a YAML alias)",
+                fix="declare fewer entries (after `extends` is applied, each bottle carries "
+                "its parent's entries too)",
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
     """Parse YAML text into a validated `Manifest` or raise `ManifestError`."""
+    _check_size(
+        len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data), source
+    )
     try:
         raw = yaml.load(data, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
@@ -84,14 +126,18 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
         raise ManifestError(f"{source} is not valid YAML{where}: {problem}") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise ManifestError(f"{source} is not readable text: {e}") from None
+    except RecursionError:
+        raise ManifestError(f"{source} nests mappings or lists too deeply") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ManifestError(f"expected a mapping with `bottles` and `agents`; found {_kind(raw)}")
+    _check_nodes(raw, source)
     raw = dict(raw)
     bottles = raw.get("bottles")
     if isinstance(bottles, dict):
         raw["bottles"] = resolve_extends(bottles)
+        _check_nodes(raw, source)
     try:
         return Manifest.model_validate(raw)
     except ValidationError as e:
