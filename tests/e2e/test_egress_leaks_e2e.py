@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree
+from e2e_support import base_env, bb, grep_tree, hand_over, trust
 from fakes.provider_api import FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +99,7 @@ def _run(tmp_path: Path, backend: str, api: FakeProviderAPI, probe_env: str) -> 
     (ws / "probe.py").write_text(PROBE)
     # The agent came across a protected value (a config file, a log): DLP must stop it.
     (ws / "found.txt").write_text(PROTECTED + "\n")
+    hand_over(ws)
     (tmp_path / "bot-bottle.yaml").write_text(f"""
 bottles:
   b:
@@ -122,6 +123,7 @@ agents:
     env = base_env(tmp_path)
     env["FAKE_TOKEN"] = TOKEN
     env["HOST_SECRET"] = PROTECTED
+    trust(env, tmp_path)
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr
     assert TOKEN not in r.stdout + r.stderr

@@ -141,6 +141,7 @@ def test_agent_push_shapes_to_a_local_upstream(tmp_path: Path, bottle_backend: s
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "agent.sh").write_text(SHAPES_AGENT)
+    hand_over(ws)
     (tmp_path / "bot-bottle.yaml").write_text(f"""
 bottles:
   g:
@@ -159,6 +160,7 @@ agents:
   pusher: {{bottle: g}}
 """)
     env = base_env(tmp_path)
+    trust(env, tmp_path)
     r = bb(["run", "pusher", "-y", "--keep"], env, tmp_path, timeout=180)
     try:
         check_shapes(r, ws, bare, env, tmp_path, bottle_backend)

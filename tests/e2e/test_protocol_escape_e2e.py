@@ -226,9 +226,12 @@ bottles:
       ssrf_ip_allowlist: [127.0.0.1/32, {dns.host}/32]
       routes:
         - host: api.example.test
+          port: {up.port}
           auth: {{scheme: Bearer, token_ref: FAKE_PROTO_TOKEN}}
         - host: raw.example.test
+          port: {raw.port}
         - host: dns.example.test
+          port: 53
     env:
       ATTACK_PARAMS: '{json.dumps(params)}'
     workspace: {{mode: mount, path: ws}}
