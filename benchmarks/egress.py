@@ -65,6 +65,7 @@ def routes_doc(up: Upstream, dlp: bool = True) -> dict[str, object]:
     routes.append(
         {
             "host": "api.example.test",
+            "port": up.port,
             "paths": ["/v1"],
             "auth": {"scheme": "Bearer", "slot": "EGRESS_TOKEN_0"},
         }

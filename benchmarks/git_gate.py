@@ -1,14 +1,20 @@
 """Git gate benchmarks: how fast a push is scanned, and that its cost follows the
 push, not the repository.
 
-1. Scan throughput: a synthetic push of 1,000 commits; MB of added lines per second
-   through the gate's scan (`git log -p` + parsing + the shared DLP scanner) against
-   `git log -p` alone over the same range with the same arguments (the floor).
+1. Scan throughput: a synthetic push of 1,000 commits; MB of new objects per second
+   through the gate's scan (`rev-list --objects` + `cat-file --batch` + parsing +
+   the shared DLP scanner) against the two git commands alone (the floor).
 2. One-commit push on a history of 1,000 / 10,000 / 100,000 commits (built with
    `git fast-import`): the full check (ref rules with the fast-forward test, incoming
    commits, allowlist, scan). It should stay flat.
 
 Run: python benchmarks/git_gate.py [--commits 1000] [--sizes 1000,10000,100000]
+
+Measured (git 2.39, 2 cores, two runs each, alternating, same machine state): the
+1,000-commit push took 0.20 s to scan as `git log -p` added lines (8.0 MB) and takes
+0.26-0.27 s as whole new objects (10.2 MB: blobs whole, trees, commits), the same
+~38 MB/s; a one-commit check on 1k/10k/100k commits went from 12.5-13.5 ms to
+10-12.5 ms, and without a commit-graph on 100k from ~1.2 s to ~0.8-0.9 s.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot_bottle.policy.commit_scan import LOG_FORMAT_ARGS, Allowlist, added_lines
+from bot_bottle.policy.commit_scan import Allowlist
 from bot_bottle.policy.dlp import Scanner
+from bot_bottle.policy.object_scan import GitObject, object_pieces
 from bot_bottle.policy.refs import RefRules, RefUpdate
 from bot_bottle.sidecars.git_gate.git import Git
-from bot_bottle.sidecars.git_gate.push_check import check_push, scan_incoming
+from bot_bottle.sidecars.git_gate.push_check import check_push, new_objects, scan_push
 
 WORDS = ["def", "return", "self", "value", "import", "class", "for", "while", "if", "else",
          "try", "except", "yield", "lambda", "config", "server", "client", "request",
@@ -86,38 +93,36 @@ def throughput(commits: int, lines: int) -> None:
         subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
         _, tip = build_push(repo, commits, lines)
         git = Git(repo, dict(os.environ))
-        log_args = ("log", *LOG_FORMAT_ARGS, tip, "--not", "--all")
-        proc = git.stream(*log_args)
-        assert proc.stdout is not None
-        added = sum(len(a.text) + 1 for a in added_lines(proc.stdout))
-        proc.wait()
-        raw = len(git.run(*log_args).stdout)
+        update = RefUpdate("refs/heads/incoming", "0" * 40, tip)
+        oids = [oid for oid, _ in new_objects(git, [tip])]
+        size = sum(len(data) for _, _, data in git.objects(oids))
         scanner = Scanner()
 
         def floor() -> None:
-            subprocess.run(git.argv(*log_args), env=dict(git.env), stdout=subprocess.DEVNULL)
+            listed = [oid for oid, _ in new_objects(git, [tip])]
+            for _ in git.objects(listed):
+                pass
 
         def parse_only() -> None:
-            p = git.stream(*log_args)
-            assert p.stdout is not None
-            for _ in added_lines(p.stdout):
-                pass
-            p.wait()
+            new_objects(git, [tip])
+            for oid, kind, data in git.objects(oids):
+                for _ in object_pieces(GitObject(oid, kind, data), len(oid) // 2):
+                    pass
 
         def gate() -> None:
-            found = scan_incoming(git, [tip], scanner, Allowlist())
+            found, _, _ = scan_push(git, [update], scanner, Allowlist())
             assert not found, found
 
-        mb = added / 1e6
+        mb = size / 1e6
         t_floor, t_parse, t_gate = (min(timed(f, 3)) for f in (floor, parse_only, gate))
-        print(f"\n## Scan throughput: {commits} commits, {mb:.1f} MB added lines "
-              f"({raw / 1e6:.1f} MB of git log -p output)\n")  # fmt: skip
-        print("| stage | time (s) | MB added lines / s | x floor |")
+        print(f"\n## Scan throughput: {commits} commits, {len(oids)} new objects, "
+              f"{mb:.1f} MB\n")  # fmt: skip
+        print("| stage | time (s) | MB new objects / s | x floor |")
         print("| --- | ---: | ---: | ---: |")
         for name, t in (
-            ("git log -p (floor)", t_floor),
-            ("git log -p + added-line parse", t_parse),
-            ("gate scan (parse + DLP scanner)", t_gate),
+            ("rev-list --objects + cat-file --batch (floor)", t_floor),
+            ("+ object parse", t_parse),
+            ("gate scan (list, read, parse, DLP scanner)", t_gate),
         ):
             print(f"| {name} | {t:.3f} | {mb / t:.1f} | {t / t_floor:.2f} |")
 
@@ -196,7 +201,9 @@ def hook_time(repo: Path, update: RefUpdate) -> float:
     argv = [sys.executable, "-m", "bot_bottle.sidecars.git_gate.hook", "--config", str(cfg),
             "--remote", "o"]  # fmt: skip
     line = f"{update.old} {update.new} {update.ref}\n".encode()
-    env = {**os.environ, "GIT_DIR": str(repo)}
+    from bot_bottle.sidecars.git_gate.upstream import UPSTREAM_ENV_NAMES
+
+    env = {**os.environ, "GIT_DIR": str(repo), UPSTREAM_ENV_NAMES: "PATH,HOME"}
     t = time.perf_counter()
     subprocess.run(argv, input=line, env=env, cwd=repo, capture_output=True)
     return time.perf_counter() - t

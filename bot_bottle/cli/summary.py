@@ -31,6 +31,8 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
         "routes": [
             {
                 "host": r.host,
+                "scheme": r.scheme,
+                "port": r.port,
                 "paths": list(r.paths),
                 "methods": list(r.methods),
                 "auth": (
@@ -89,8 +91,11 @@ def render_plan(plan: BottlePlan) -> Group:
         auth_text = f"{auth['scheme']} {auth['slot']} <- ${auth['from']}" if auth else "-"
         if r["tls_passthrough"]:
             auth_text = "passthrough (no inspection, DLP or injection)"
+        host = r["host"]
+        if (r["scheme"], r["port"]) != ("https", 443):  # cleartext or an unusual port shows
+            host = f"{r['scheme']}://{host}:{r['port']}"
         routes.add_row(
-            r["host"], " ".join(r["paths"]) or "*", " ".join(r["methods"]) or "*", auth_text,
+            host, " ".join(r["paths"]) or "*", " ".join(r["methods"]) or "*", auth_text,
             r["source"],
         )  # fmt: skip
     if not d["routes"]:

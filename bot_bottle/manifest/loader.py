@@ -6,17 +6,17 @@ Every failure is a `ManifestError` whose path names the exact field
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from bot_bottle.errors import ManifestError
 from bot_bottle.manifest.model import Manifest
+from bot_bottle.manifest.validation import did_you_mean, kind, to_manifest_error
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,11 @@ def load_manifest(path: Path, data: bytes | None = None) -> LoadedManifest:
     """Load `path`; `data`, when given, is its bytes as the caller already read them, so
     what is parsed is exactly what the caller hashed (no second read to race)."""
     try:
-        data = path.read_bytes() if data is None else data
+        if data is None:
+            _check_size(path.stat().st_size, str(path))  # before reading it all
+            data = path.read_bytes()
+        else:
+            _check_size(len(data), str(path))
     except FileNotFoundError:
         raise ManifestError(
             f"no manifest at {path}", fix="run `bot-bottle init` or pass -f FILE"
@@ -71,8 +75,46 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# Real manifests are a few KiB; these refuse a huge or alias-bombed one before it costs
+# seconds and gigabytes (list limits are in model.LIMITS; docs/manifest.md lists all).
+MAX_BYTES = 128 << 10
+MAX_NODES = 20000
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_BYTES:
+        raise ManifestError(
+            f"{source} is {size / 1024:.0f} KiB; a manifest may be at most {MAX_BYTES >> 10} KiB",
+            fix="split it, or use wildcard hosts and `extends` instead of repeating entries",
+        )
+
+
+def _check_nodes(raw: Any, source: str) -> None:
+    """Count values as validation will walk them: a YAML alias counts every time it is
+    used, so `&a [*b, *b, ...]` chains cannot multiply into millions of values."""
+    stack, seen = [raw], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ManifestError(
+                f"{source} expands to more than {MAX_NODES} values (counting every use "
+                "of a YAML alias)",
+                fix="declare fewer entries (after `extends` is applied, each bottle carries "
+                "its parent's entries too)",
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
     """Parse YAML text into a validated `Manifest` or raise `ManifestError`."""
+    _check_size(
+        len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data), source
+    )
     try:
         raw = yaml.load(data, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
@@ -84,18 +126,22 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> Manifest:
         raise ManifestError(f"{source} is not valid YAML{where}: {problem}") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise ManifestError(f"{source} is not readable text: {e}") from None
+    except RecursionError:
+        raise ManifestError(f"{source} nests mappings or lists too deeply") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ManifestError(f"expected a mapping with `bottles` and `agents`; found {_kind(raw)}")
+        raise ManifestError(f"expected a mapping with `bottles` and `agents`; found {kind(raw)}")
+    _check_nodes(raw, source)
     raw = dict(raw)
     bottles = raw.get("bottles")
     if isinstance(bottles, dict):
         raw["bottles"] = resolve_extends(bottles)
+        _check_nodes(raw, source)
     try:
         return Manifest.model_validate(raw)
     except ValidationError as e:
-        raise _to_manifest_error(e) from None
+        raise to_manifest_error(e) from None
 
 
 def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
@@ -116,10 +162,10 @@ def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
         parent = body["extends"]
         where = f"bottles.{name}.extends"
         if not isinstance(parent, str):
-            raise ManifestError(f"expected a bottle name; found {_kind(parent)}", where)
+            raise ManifestError(f"expected a bottle name; found {kind(parent)}", where)
         if parent not in bottles:
             raise ManifestError(
-                f"no bottle named {parent!r}{_did_you_mean(parent, [str(b) for b in bottles])}",
+                f"no bottle named {parent!r}{did_you_mean(parent, [str(b) for b in bottles])}",
                 where,
             )
         if parent in chain or parent == name:
@@ -143,138 +189,3 @@ def _deep_merge(base: dict[Any, Any], child: dict[Any, Any]) -> dict[Any, Any]:
             _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
         )
     return out
-
-
-def _to_manifest_error(exc: ValidationError) -> ManifestError:
-    """The first validation error, as one message: path, what was expected, what was found."""
-    errors = exc.errors(include_url=False)
-    # A misspelt key also shows up as "missing" for the key it was meant to be;
-    # the misspelling, with its "did you mean", is the more useful message.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = _field_path(err["loc"])
-    path = _format_loc(loc)
-    typ = err["type"]
-    if typ == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
-        parent = _format_loc(loc[:-1])
-        options = _fields_at(loc[:-1])
-        hint = _did_you_mean(key, options)
-        known = f" (known keys: {', '.join(options)})" if options and not hint else ""
-        if key == "remotes" and parent.endswith(".git") and parent.startswith("agents."):
-            return ManifestError(
-                "git remotes belong on the bottle: a remote carries trust (where pushes go), "
-                "so an agent may not add one",
-                path,
-                fix="move it to bottles.<bottle>.git.remotes; agents may set only git.user",
-            )
-        return ManifestError(f"unknown key {key!r}{hint}{known}", path)
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if typ == "missing":
-        return ManifestError("required field is missing", path)
-    found = (
-        f"; found {_kind(err.get('input'))}"
-        if typ not in ("value_error", "assertion_error")
-        else ""
-    )
-    return ManifestError(f"{msg}{found}", path)
-
-
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
-    """An error location without pydantic's union-branch tags (`str`, `FromHost`,
-    `function-after[...]`): where the schema has a union, the next part names the
-    branch the value was tried against, not a field. Walking the schema alongside
-    tells the two apart, so a user's key that happens to be called `str` stays."""
-    out: list[Any] = []
-    ann: Any = Manifest
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for a dict key's own error
-            continue
-        if ann is not None and _is_union(ann) and _step(ann, part) is None:
-            ann = _branch(ann, part)
-            continue
-        out.append(part)
-        ann = _step(ann, part) if ann is not None else None
-    return out
-
-
-def _is_union(ann: Any) -> bool:
-    """A union pydantic tags branches of: two or more members besides None
-    (`X | None` is validated as nullable X, with no tag)."""
-    import types
-    import typing
-
-    if typing.get_origin(ann) not in (typing.Union, types.UnionType):
-        return False
-    return len([a for a in typing.get_args(ann) if a is not type(None)]) >= 2
-
-
-def _branch(union: Any, tag: Any) -> Any:
-    """The member of `union` that pydantic's tag names, if it can be told; else None."""
-    import typing
-
-    for member in typing.get_args(union):
-        if getattr(member, "__name__", None) == tag:
-            return member
-    return None
-
-
-def _format_loc(loc: list[Any] | tuple[Any, ...]) -> str:
-    out = ""
-    for p in loc:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _fields_at(loc: list[Any]) -> list[str]:
-    """Field names of the model at `loc`, for "did you mean" hints."""
-    ann: Any = Manifest
-    for p in loc:
-        ann = _step(ann, p)
-        if ann is None:
-            return []
-    model = _model_of(ann)
-    return sorted(model.model_fields) if model is not None else []
-
-
-def _step(ann: Any, part: Any) -> Any:
-    """The annotation one step down `part` (a field name, a user-chosen key, an index)."""
-    import typing
-
-    model = _model_of(ann)
-    if isinstance(part, str) and model is not None and part in model.model_fields:
-        return model.model_fields[part].annotation
-    for arg in (ann, *typing.get_args(ann)):
-        origin = typing.get_origin(arg)
-        if origin is dict and isinstance(part, str):
-            return typing.get_args(arg)[1]
-        if origin is list and isinstance(part, int):
-            return typing.get_args(arg)[0]
-    return None
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (dict, list):
-        return None
-    for arg in typing.get_args(annotation):
-        m = _model_of(arg)
-        if m is not None:
-            return m
-    return None
-
-
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"

@@ -20,16 +20,36 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from bot_bottle.names import BACKENDS, NAME_RULE, is_name
+from bot_bottle.policy.patterns import pattern_error
 
 if TYPE_CHECKING:
     BackendChoice = str
 else:  # the one list of backend ids (mypy cannot read a Literal built from it)
     BackendChoice = Literal[("auto", *BACKENDS)]
+
+# A manifest is a policy, not data: these bound what one may declare, so a huge or
+# hostile manifest is refused quickly with a clear message instead of taking minutes
+# and gigabytes to validate. docs/manifest.md lists them.
+LIMITS = {
+    "bottles": 100,
+    "agents": 100,
+    "routes": 500,
+    "path_allowlist": 100,
+    "methods": 20,
+    "patterns": 100,
+    "protect_env": 100,
+    "ssrf_ip_allowlist": 100,
+    "hosts": 500,
+    "remotes": 50,
+    "env": 500,
+    "skills": 100,
+}
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
@@ -78,11 +98,21 @@ class RouteSpec(Strict):
     """One allowed destination: host, path prefixes, methods, optional injected auth."""
 
     host: str = Field(description="Exact host, or `*.example.com` for its subdomains.")
+    scheme: Literal["https", "http"] = Field(
+        "https", description="`https` (default) or `http`: cleartext, never with `auth`."
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port the route allows; default 443 (http: 80)."
+    )
     path_allowlist: list[str] = Field(
-        default_factory=list, description="Allowed path prefixes; empty allows every path."
+        default_factory=list,
+        max_length=LIMITS["path_allowlist"],
+        description="Allowed path prefixes; empty allows every path.",
     )
     methods: list[str] = Field(
-        default_factory=list, description="Allowed methods; empty allows all."
+        default_factory=list,
+        max_length=LIMITS["methods"],
+        description="Allowed methods; empty allows all.",
     )
     auth: RouteAuthSpec | None = None
     tls_passthrough: bool = Field(
@@ -104,6 +134,20 @@ class RouteSpec(Strict):
                 "(no scheme, port, path or wildcard in the middle)"
             )
         return h
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (443 if self.scheme == "https" else 80)
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_over_tls(cls, v: RouteAuthSpec | None, info: ValidationInfo) -> RouteAuthSpec | None:
+        if v is not None and info.data.get("scheme") == "http":
+            raise ValueError(
+                "a credential is injected only over verified TLS, never on an `http` route; "
+                "use scheme https (the default) or remove auth"
+            )
+        return v
 
     @field_validator("path_allowlist")
     @classmethod
@@ -129,35 +173,48 @@ class RouteSpec(Strict):
                 "tls_passthrough routes are not decrypted, so `auth` and `path_allowlist` "
                 "cannot apply to them; remove those or drop tls_passthrough"
             )
+        if self.tls_passthrough and self.scheme == "http":
+            raise ValueError("tls_passthrough relays TLS; it cannot be an `http` route")
         return self
+
+
+def _dlp_pattern(p: str) -> str:
+    # Operator patterns run over agent-controlled bytes, so they are compiled by
+    # Hyperscan (linear time), never by a backtracking engine; refuse here what it cannot.
+    error = pattern_error(p)
+    if error is not None:
+        raise ValueError(f"invalid regex {p!r}: {error}")
+    return p
+
+
+DlpPattern = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_dlp_pattern)]
 
 
 class DlpSpec(Strict):
     enabled: bool = True
-    patterns: list[str] = Field(default_factory=list, description="Extra regexes to block.")
+    patterns: list[DlpPattern] = Field(
+        default_factory=list,
+        max_length=LIMITS["patterns"],
+        description="Extra regexes to block (Hyperscan syntax: no lookaround or back-references).",
+    )
     protect_env: list[EnvName] = Field(
         default_factory=list,
+        max_length=LIMITS["protect_env"],
         description="Host env vars whose values must never leave the bottle.",
     )
 
-    @field_validator("patterns")
-    @classmethod
-    def _regex(cls, v: list[str]) -> list[str]:
-        for p in v:
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise ValueError(f"invalid regex {p!r}: {e}") from e
-        return v
-
 
 class EgressSpec(Strict):
-    routes: list[RouteSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list, max_length=LIMITS["routes"])
     ssrf_ip_allowlist: list[str] = Field(
-        default_factory=list, description="CIDRs the agent may reach although private."
+        default_factory=list,
+        max_length=LIMITS["ssrf_ip_allowlist"],
+        description="CIDRs the agent may reach although private.",
     )
     hosts: dict[str, str] = Field(
-        default_factory=dict, description="Static host -> IP map for the sidecar's resolver."
+        default_factory=dict,
+        max_length=LIMITS["hosts"],
+        description="Static host -> IP map for the sidecar's resolver.",
     )
     upstream_ca: str | None = Field(None, description="Extra CA bundle trusted for upstream TLS.")
     dlp: DlpSpec = Field(default_factory=DlpSpec)
@@ -190,7 +247,9 @@ class GitUser(Strict):
 
 class GitRemoteSpec(Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")]
-    url: str = Field(description="ssh (git@host:repo or ssh://), https, or a local path.")
+    url: str = Field(
+        description="ssh (git@host:repo or ssh://), https, or a local path or file:// URL."
+    )
     protected_refs: list[str] = Field(
         default_factory=list, description="Refs that may not be force-pushed or deleted."
     )
@@ -207,7 +266,7 @@ class GitRemoteSpec(Strict):
 
 class GitSpec(Strict):
     user: GitUser = Field(default_factory=GitUser)
-    remotes: list[GitRemoteSpec] = Field(default_factory=list)
+    remotes: list[GitRemoteSpec] = Field(default_factory=list, max_length=LIMITS["remotes"])
 
     @model_validator(mode="after")
     def _unique_remotes(self) -> GitSpec:
@@ -269,7 +328,7 @@ class BottleSpec(Strict):
     agent_provider: AgentProviderSpec = Field(default_factory=AgentProviderSpec)
     egress: EgressSpec = Field(default_factory=EgressSpec)
     git: GitSpec = Field(default_factory=GitSpec)
-    env: dict[EnvName, str | FromHost] = Field(default_factory=dict)
+    env: dict[EnvName, str | FromHost] = Field(default_factory=dict, max_length=LIMITS["env"])
     secret_env: list[EnvName] = Field(
         default_factory=list, description="Env names hidden in summaries."
     )
@@ -312,7 +371,11 @@ class AgentSpec(Strict):
     bottle: Name
     prompt: str | None = None
     prompt_file: str | None = None
-    skills: list[Name] = Field(default_factory=list, description="Host skill directory names.")
+    skills: list[Name] = Field(
+        default_factory=list,
+        max_length=LIMITS["skills"],
+        description="Host skill directory names.",
+    )
     git: AgentGit = Field(default_factory=AgentGit)
 
     @model_validator(mode="after")
@@ -325,8 +388,8 @@ class AgentSpec(Strict):
 class Manifest(Strict):
     """A bot-bottle manifest (`bot-bottle.yaml`)."""
 
-    bottles: dict[Name, BottleSpec] = Field(default_factory=dict)
-    agents: dict[Name, AgentSpec] = Field(default_factory=dict)
+    bottles: dict[Name, BottleSpec] = Field(default_factory=dict, max_length=LIMITS["bottles"])
+    agents: dict[Name, AgentSpec] = Field(default_factory=dict, max_length=LIMITS["agents"])
 
     @model_validator(mode="after")
     def _agents_name_bottles(self) -> Manifest:

@@ -29,6 +29,7 @@ from bot_bottle.plan.model import (
     TokenSlot,
     Workspace,
 )
+from bot_bottle.plan.upstream_ca import ca_bundle_error
 from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
 from bot_bottle.providers import ProviderRoute, provider_for
 
@@ -86,6 +87,9 @@ def resolve(
         ca = (loaded.base_dir / bottle.egress.upstream_ca).resolve()
         if not ca.is_file():
             raise ManifestError(f"no CA bundle at {ca}", f"{where}.egress.upstream_ca")
+        problem = ca_bundle_error(ca)
+        if problem is not None:
+            raise ManifestError(problem, f"{where}.egress.upstream_ca")
         upstream_ca = str(ca)
         sources.append(upstream_ca)
     egress = EgressPolicy(
@@ -173,7 +177,16 @@ def merge_routes(
     added: list[Route] = []
     for pr in provider_routes:
         auth = RouteAuth(pr.scheme, pr.token_ref, pr.header)
-        idx = next((i for i, r in enumerate(routes) if r.host == pr.host), None)
+        # Provider routes are https to 443; a manifest route on another port of the
+        # same host is a different service and stays as written.
+        idx = next(
+            (
+                i
+                for i, r in enumerate(routes)
+                if r.host == pr.host and r.scheme == "https" and r.port == 443
+            ),
+            None,
+        )
         if idx is None:
             added.append(Route(pr.host, auth=auth, source=provider))
             continue
@@ -206,6 +219,8 @@ def _route(r: RouteSpec) -> Route:
         methods=tuple(r.methods),
         auth=auth,
         tls_passthrough=r.tls_passthrough,
+        scheme=r.scheme,
+        port=r.effective_port,
     )
 
 

@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bot_bottle.policy.patterns import pattern_error
+
 AuthScheme = Literal["Bearer", "Basic", "header"]
+RouteScheme = Literal["https", "http"]
+DEFAULT_PORTS: Mapping[str, int] = {"https": 443, "http": 80}
 FORMAT_VERSION = 1
 SLOT_RE = re.compile(r"^EGRESS_(TOKEN|PROTECT)_[0-9]+$")
 
@@ -32,9 +36,12 @@ class RouteAuth:
 
 @dataclass(frozen=True)
 class Route:
-    """One allowed destination: host (exact or `*.suffix`), path prefixes, methods.
+    """One allowed destination: host (exact or `*.suffix`), scheme and port, path
+    prefixes, methods.
 
-    Empty `paths` means every path; empty `methods` means every method.
+    Empty `paths` means every path; empty `methods` means every method. A request
+    reaches the route only with its `scheme` to its `port`; an `http` route never
+    carries `auth`, since a credential must only travel over verified TLS.
     `source` is provenance for summaries (`manifest` or a provider name).
     """
 
@@ -44,6 +51,8 @@ class Route:
     auth: RouteAuth | None = None
     tls_passthrough: bool = False
     source: str = "manifest"
+    scheme: RouteScheme = "https"
+    port: int = 443
 
     @property
     def label(self) -> str:
@@ -122,10 +131,9 @@ class EgressPolicy:
             canaries=tuple(d.get("canaries", ())),
         )
         for i, pat in enumerate(dlp.patterns):
-            try:
-                re.compile(pat)
-            except re.error as e:
-                raise ValueError(f"dlp.patterns[{i}]: invalid regex: {e}") from e
+            error = pattern_error(pat) if isinstance(pat, str) else "must be a string"
+            if error is not None:
+                raise ValueError(f"dlp.patterns[{i}]: invalid regex: {error}")
         return cls(
             bottle=str(raw.get("bottle", "")),
             routes=routes,
@@ -153,6 +161,12 @@ def _route(raw: Any, where: str) -> Route:
         if a["scheme"] == "header" and not a.get("header"):
             raise ValueError(f"{where}.auth.header: required when scheme is header")
         auth = RouteAuth(scheme=a["scheme"], slot=a["slot"], header=a.get("header", ""))
+    scheme = raw.get("scheme", "https")
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError(f"{where}.scheme: must be https or http")
+    port = raw.get("port", DEFAULT_PORTS[scheme])
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ValueError(f"{where}.port: must be a port number 1-65535")
     route = Route(
         host=raw["host"].lower(),
         paths=tuple(raw.get("paths", ())),
@@ -160,7 +174,11 @@ def _route(raw: Any, where: str) -> Route:
         auth=auth,
         tls_passthrough=bool(raw.get("tls_passthrough", False)),
         source=str(raw.get("source", "manifest")),
+        scheme=scheme,
+        port=port,
     )
     if route.tls_passthrough and (route.auth or route.paths):
         raise ValueError(f"{where}: tls_passthrough excludes auth and paths")
+    if scheme == "http" and (route.auth or route.tls_passthrough):
+        raise ValueError(f"{where}.scheme: an http route carries no auth and no passthrough")
     return route

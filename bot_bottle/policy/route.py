@@ -259,8 +259,9 @@ def _table(routes: Routes) -> RouteTable:
     return routes if isinstance(routes, RouteTable) else RouteTable.build(routes)
 
 
-def find_host_route(routes: Routes, host: str) -> Route | None:
-    """First route whose host pattern names `host`, passthrough routes included.
+def find_host_route(routes: Routes, host: str, port: int | None = None) -> Route | None:
+    """First route whose host pattern names `host` (and, given `port`, declares that
+    port), passthrough routes included.
 
     Used to gate CONNECT before any TLS is seen; returns None for invalid hosts.
     """
@@ -268,14 +269,31 @@ def find_host_route(routes: Routes, host: str) -> Route | None:
         h = normalize_host(host)
     except ValueError:
         return None
-    matched = _table(routes).for_host(h)
+    matched = [r for r in _table(routes).for_host(h) if port is None or r.port == port]
     return matched[0] if matched else None
 
 
-def decide_route(routes: Routes, method: str, host: str, target: str) -> RouteMatch:
-    """Allow or deny one inspected request against the declared routes. Never raises."""
+def declared_ports(routes: Sequence[Route]) -> str:
+    """`https:443, http:8080`: where a host's routes may be reached, for denial reasons."""
+    return ", ".join(sorted({f"{r.scheme}:{r.port}" for r in routes}))
+
+
+def decide_route(
+    routes: Routes,
+    method: str,
+    host: str,
+    target: str,
+    *,
+    scheme: str = "https",
+    port: int = 443,
+) -> RouteMatch:
+    """Allow or deny one inspected request against the declared routes. Never raises.
+
+    `scheme` and `port` are those the request will be forwarded with; a route
+    matches only with its own (a host allowed over https is not allowed in
+    cleartext, nor on another port of the same host)."""
     try:
-        return _decide(routes, method, host, target)
+        return _decide(routes, method, host, target, scheme, port)
     except Exception as e:  # a buggy policy must fail closed, never open
         return RouteMatch(
             Decision.denied("policy-error", f"internal policy error: {type(e).__name__}: {e}"),
@@ -284,7 +302,9 @@ def decide_route(routes: Routes, method: str, host: str, target: str) -> RouteMa
         )
 
 
-def _decide(routes: Routes, method: str, host: str, target: str) -> RouteMatch:
+def _decide(
+    routes: Routes, method: str, host: str, target: str, scheme: str, port: int
+) -> RouteMatch:
     try:
         path = normalize_path(target)
         path_error = ""
@@ -310,6 +330,22 @@ def _decide(routes: Routes, method: str, host: str, target: str) -> RouteMatch:
             None,
             path,
         )
+    on_port = [r for r in candidates if r.scheme == scheme and r.port == port]
+    if not on_port:
+        return RouteMatch(
+            Decision.denied(
+                "port",
+                f"{h} is allowed only as {declared_ports(candidates)}, not {scheme} to port {port}",
+                f"use {candidates[0].scheme}://{h}:{candidates[0].port}, or declare "
+                f"`port: {port}`"
+                + (" and `scheme: http`" if scheme == "http" else "")
+                + f" on a route for {h} (credentials only travel over https)",
+                route=candidates[0].label,
+            ),
+            None,
+            path,
+        )
+    candidates = on_port
     first = candidates[0]
     if path_error:
         return RouteMatch(

@@ -95,8 +95,11 @@ def read_inputs(
             pem = data.decode("ascii")
         except (OSError, UnicodeDecodeError) as e:
             raise ManifestError(f"cannot read the upstream CA bundle {ca}: {e}") from None
-        if "-----BEGIN" not in pem:
-            raise ManifestError(f"the upstream CA bundle {ca} holds no PEM certificate")
+        from bot_bottle.plan.upstream_ca import ca_pem_error  # cryptography: only here
+
+        problem = ca_pem_error(data, ca)  # the bytes egress will trust, not a re-read
+        if problem is not None:
+            raise ManifestError(problem)
         inputs.append(Input(ca, "bytes", sha256(data)))
         plan = replace(plan, egress=replace(plan.egress, upstream_ca=pem))
     trees: dict[str, dict[str, str]] = {}

@@ -215,6 +215,7 @@ agents:
   probe: {{bottle: b}}
 """
     )
+    trust(env, tmp_path)
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "families.json").read_text())

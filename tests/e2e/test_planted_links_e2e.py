@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_support import agent_workspace, base_env, bb, bottles
+from e2e_support import agent_workspace, base_env, bb, bottles, trust
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +101,7 @@ def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> 
         )
         trees = {d: _tree(d) for d in (outside, real_home, ws / "victims")}
 
+        trust(env, tmp_path)
         r = bb(["run", "a", "-y", "--keep"], env, tmp_path, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         (bottle,) = bottles(env, tmp_path)

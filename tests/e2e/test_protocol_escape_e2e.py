@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, hand_over, need
+from e2e_support import base_env, bb, hand_over, need, trust
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
@@ -226,9 +226,12 @@ bottles:
       ssrf_ip_allowlist: [127.0.0.1/32, {dns.host}/32]
       routes:
         - host: api.example.test
+          port: {up.port}
           auth: {{scheme: Bearer, token_ref: FAKE_PROTO_TOKEN}}
         - host: raw.example.test
+          port: {raw.port}
         - host: dns.example.test
+          port: 53
     env:
       ATTACK_PARAMS: '{json.dumps(params)}'
     workspace: {{mode: mount, path: ws}}
@@ -238,6 +241,7 @@ agents:
 """)
     env = base_env(tmp_path)
     env["FAKE_PROTO_TOKEN"] = TOKEN
+    trust(env, tmp_path)
     r = bb(["run", "attack", "-y"], env, tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr
     results = json.loads((ws / "attack.json").read_text())

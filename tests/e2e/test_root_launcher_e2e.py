@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import AGENT_TEST_UID, base_env, bb, bottles, need
+from e2e_support import AGENT_TEST_UID, base_env, bb, bottles, need, trust
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +91,7 @@ def test_agent_leaves_nothing_privileged(tmp_path: Path, bottle_backend: str) ->
     os.chown(ws, AGENT_TEST_UID, AGENT_TEST_UID)  # the user the workspace belongs to
     before = _scan(ws)
     assert before == {"attempts.sh": "owned 0:0"}
+    trust(env, tmp_path)
     r = bb(["run", "a", "-y"], env, tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     # The agent did work here: its files exist, owned by the workspace's owner.
@@ -103,6 +104,7 @@ def test_root_owned_workspace_is_refused(tmp_path: Path, bottle_backend: str) ->
     _root_launcher()
     env = base_env(tmp_path)
     ws = _manifest(tmp_path, bottle_backend)
+    trust(env, tmp_path)
     r = bb(["run", "a", "-y"], env, tmp_path, timeout=300)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "owned by root" in r.stderr and "chown" in r.stderr, r.stderr
@@ -122,6 +124,7 @@ def test_sandbox_dies_with_a_killed_root_launcher(tmp_path: Path, bwrap_ok: None
         "    workspace: none\n    backend: namespace\n"
         "agents:\n  a: {bottle: b}\n"
     )
+    trust(env, tmp_path)
     launcher = subprocess.Popen([sys.executable, "-m", "bot_bottle", "run", "a", "-y"], env=env,
                                 cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from e2e_support import base_env, bb, bottles
+from e2e_support import base_env, bb, bottles, hand_over
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +84,7 @@ def workspace(tmp: Path, backend: str) -> Path:
     (ws / "bot-bottle.yaml").write_text(MANIFEST.format(backend=backend))
     (ws / "prompts" / "task.md").write_text("the approved task\n")
     trustme.CA().cert_pem.write_to_path(str(ws / "ca" / "extra.pem"))
+    hand_over(ws)
     return ws
 
 

@@ -19,8 +19,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "bot_bottle"
 FLOORS: tuple[tuple[str, ...], ...] = (
     # Shared leaves: errors, names, the subprocess seam, the Docker engine client.
     ("errors", "names", "agents", "executor", "docker_engine", ""),
-    ("manifest",),
+    # Pure decisions over plain values; the manifest validates with them (patterns).
     ("policy",),
+    ("manifest",),
     ("providers",),
     ("plan",),
     ("state",),

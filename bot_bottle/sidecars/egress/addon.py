@@ -81,7 +81,7 @@ class EgressAddon:
         gate = self.routes.current()
         host, port = flow.request.host, flow.request.port
         flow.metadata[_T0] = time.monotonic()
-        d = gate.check_connect(host)
+        d = gate.check_connect(host, port)
         if d.allow:
             # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
             leak = gate.scan(host)
@@ -128,13 +128,15 @@ class EgressAddon:
         d = check_request(line, req.headers.fields, req.is_http2)
         if not d.allow:
             return d
-        m = gate.check_route(req.method, req.host, req.path)
+        connect = self._connect.get(cid)
+        # Inside a tunnel the request goes to the CONNECT port, whatever Host says.
+        port = connect[1] if connect is not None else req.port
+        m = gate.check_route(req.method, req.host, req.path, req.scheme, port)
         flow.metadata[_PATH] = m.path
         if not m.decision.allow:
             return m.decision
         assert m.route is not None
         flow.metadata[_ROUTE] = m.route
-        connect = self._connect.get(cid)
         sni = flow.client_conn.sni if flow.client_conn.tls else None
         d = gate.check_agreement(req.host, connect[0] if connect else None, sni, req.host_header)
         if not d.allow:
@@ -183,7 +185,6 @@ class EgressAddon:
     async def _check_body_and_dial(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
         raw = req.raw_content or b""
-        decoded = req.get_content(strict=False) or b""
         trailers = b""
         if req.trailers:
             # Trailers are headers sent after the body (HTTP/2, chunked HTTP/1.1): the
@@ -192,7 +193,11 @@ class EgressAddon:
             if not d.allow:
                 return d
             trailers = b"\n".join(k + b": " + v for k, v in req.trailers.fields)
-        d = gate.scan(raw, decoded if decoded != raw else b"", trailers)
+        headers: Any = req.headers  # mitmproxy's multidict methods are untyped
+        coding = ",".join(headers.get_all("content-encoding"))
+        d = gate.scan_body(raw, coding)
+        if d.allow and trailers:
+            d = gate.scan(trailers)
         if not d.allow:
             return d
         if raw and "transfer-encoding" not in req.headers:
@@ -204,6 +209,9 @@ class EgressAddon:
         for name in dropped_headers(route):
             req.headers.pop(name, None)
         if route.auth is not None:
+            d = gate.check_injection(route, req.scheme, req.port)
+            if not d.allow:
+                return d
             header = gate.auth_header(route)
             if header is None:
                 return Decision.denied(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
 
+from bot_bottle.policy.content_coding import UndecodableBody, codings, decode_body
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.dlp import Scanner
 from bot_bottle.policy.egress_policy import EgressPolicy, Route
@@ -21,6 +22,7 @@ from bot_bottle.policy.route import (
     RouteMatch,
     RouteTable,
     decide_route,
+    declared_ports,
     find_host_route,
     normalize_host,
 )
@@ -52,12 +54,14 @@ DEFAULT_HINTS = {
     "connect": "add a route for this host to the bottle's egress.routes",
     "path": "add this path prefix to the route's paths",
     "method": "add this method to the route's methods",
+    "port": "declare the port (and `scheme: http` for cleartext) on the host's route",
     "host-mismatch": "send the request to the same host you CONNECTed to (no domain fronting)",
     "dlp": "remove the secret from the request; credentials are injected by the sidecar",
     "canary": "none: a decoy credential planted in the bottle was sent out",
     "ssrf": "add the address to egress.ssrf_ip_allowlist if it really is intended",
     "git-push": "push through the git gate (the bottle's git remote), not over HTTPS",
     "credential": "give the launcher the host credential this route's token_ref names",
+    "encoding": "send the body uncompressed or as gzip, deflate, br or zstd",
     "protocol": "use HTTP(S) through the proxy, or a tls_passthrough route",
     "internal": "report this as a bot-bottle bug",
 }
@@ -132,11 +136,21 @@ class Gate:
         return cls(policy, credentials, scanner, RouteTable.build(policy.routes))
 
     @fail_closed("connect")
-    def check_connect(self, host: str) -> Decision:
-        """A CONNECT is answered only for a host some route names; nothing else gets TLS.
-        The allow says `passthrough` when that route's tunnel is relayed undecrypted."""
-        route = find_host_route(self.routes, bracket(host))
+    def check_connect(self, host: str, port: int = 443) -> Decision:
+        """A CONNECT is answered only for a host and port some route names; nothing else
+        gets TLS. The allow says `passthrough` when that route's tunnel is relayed
+        undecrypted."""
+        route = find_host_route(self.routes, bracket(host), port)
         if route is None:
+            other = find_host_route(self.routes, bracket(host))
+            if other is not None:
+                return Decision.denied(
+                    "port",
+                    f"CONNECT to port {port} of {host}: its routes declare only "
+                    f"{declared_ports(self.routes.for_host(normalize_host(bracket(host))))}",
+                    f"declare `port: {port}` on a route for {host}",
+                    route=other.label,
+                )
             return Decision.denied(
                 "connect", f"no route for host {host}", f"add a route with host: {host}"
             )
@@ -162,8 +176,10 @@ class Gate:
             return Decision.denied("host-mismatch", f"hosts disagree ({parts})")
         return Decision.allowed("host-mismatch")
 
-    def check_route(self, method: str, host: str, target: str) -> RouteMatch:
-        return decide_route(self.routes, method, bracket(host), target)
+    def check_route(
+        self, method: str, host: str, target: str, scheme: str = "https", port: int = 443
+    ) -> RouteMatch:
+        return decide_route(self.routes, method, bracket(host), target, scheme=scheme, port=port)
 
     @fail_closed("git-push")
     def check_git_push(self, method: str, path: str, query: str) -> Decision:
@@ -198,6 +214,24 @@ class Gate:
             )
         return Decision.allowed("dlp")
 
+    @fail_closed("dlp")
+    def scan_body(self, raw: bytes, content_encoding: str) -> Decision:
+        """DLP over a request body as sent and as the upstream will decode it. A body
+        whose Content-Encoding cannot be undone is refused: it cannot be scanned."""
+        if self.scanner is None:
+            return Decision.allowed("dlp")
+        if not codings(content_encoding):
+            return self.scan(raw)
+        try:
+            decoded = decode_body(raw, content_encoding)
+        except UndecodableBody as e:
+            return Decision.denied(
+                "encoding",
+                f"request body cannot be decoded for scanning: {e}",
+                "send the body uncompressed or as gzip, deflate, br or zstd",
+            )
+        return self.scan(raw, decoded)
+
     def mapped_address(self, host: str) -> str | None:
         """The `hosts`-map address for a host; it wins over DNS."""
         try:
@@ -222,3 +256,19 @@ class Gate:
 
     def auth_header(self, route: Route) -> tuple[str, str] | None:
         return None if route.auth is None else self.credentials.header_for(route.auth)
+
+    @fail_closed("credential")
+    def check_injection(self, route: Route, scheme: str, port: int) -> Decision:
+        """A credential leaves only over TLS (which mitmproxy verifies against the
+        upstream bundle) to the port its route declares: never in cleartext, never to
+        another service on the same host. Route matching already ensures this; checked
+        again where the value is written, since that is the step that must not go wrong."""
+        if route.scheme != "https" or scheme != "https" or port != route.port:
+            return Decision.denied(
+                "credential",
+                f"route {route.label} injects its credential only over https to port "
+                f"{route.port}, not {scheme} to port {port}",
+                f"use https://{route.host}:{route.port}",
+                route=route.label,
+            )
+        return Decision.allowed("credential", route.label)

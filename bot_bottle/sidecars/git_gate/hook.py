@@ -10,18 +10,21 @@ stderr reaches the agent's `git push` as `remote:` lines. Any error is a rejecti
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot_bottle.policy.commit_scan import ALLOWLIST_FILE
+from bot_bottle.policy.object_scan import redact
 from bot_bottle.policy.refs import RefUpdate
 from bot_bottle.sidecars.git_gate.audit import write_push_record
 from bot_bottle.sidecars.git_gate.config import load_config
 from bot_bottle.sidecars.git_gate.git import Git
 from bot_bottle.sidecars.git_gate.push_check import PushVerdict, check_push, load_detector
+from bot_bottle.sidecars.git_gate.upstream import forward_env
 
 MAX_LISTED = 50
 
@@ -53,46 +56,62 @@ def forward(git: Git, url: str, updates: Sequence[RefUpdate]) -> bool:
     return p.returncode == 0
 
 
-def report(verdict: PushVerdict, remote: str) -> None:
-    say(f"checked {len(verdict.commits)} new commit(s) on {len(verdict.decisions)} ref(s)")
+def _unreadable(text: str) -> str:
+    """The redaction when no detector could be loaded: show nothing of a name."""
+    return "[unchecked]"
+
+
+def report(verdict: PushVerdict, remote: str, clean: Callable[[str], str] = str) -> None:
+    say(
+        f"checked {len(verdict.commits)} new commit(s), {verdict.objects} new object(s) in all,"
+        f" on {len(verdict.decisions)} ref(s)"
+    )
     for note in verdict.notes:
         say(f"note: {note}")
     if verdict.allow:
         return
     say(f"REJECTED: push to {remote!r} not forwarded")
-    reasons = verdict.reasons()
+    # Decision reasons name the ref, which may be a secret; findings come redacted.
+    reasons = [clean(f"{d.rule}: {d.reason}") for _, d in verdict.decisions if not d.allow]
+    reasons += [f"secret: {f.describe()}" for f in verdict.findings]
     for r in reasons[:MAX_LISTED]:
         say(f"  {r}")
     if len(reasons) > MAX_LISTED:
         say(f"  ... and {len(reasons) - MAX_LISTED} more")
     for _, d in verdict.decisions:
         if not d.allow and d.hint:
-            say(f"  hint: {d.hint}")
+            say(f"  hint: {clean(d.hint)}")
     if verdict.findings:
         say("  a secret stays in the commit that added it even if a later commit removes it:")
-        say("  rewrite those commits (git rebase -i / git commit --amend), then push again;")
+        say("  rewrite those commits (git rebase -i / git commit --amend), or rename the ref,")
+        say("  file, tag or identity that carries it, then push again;")
         fp = verdict.findings[0].fingerprint
         say(f"  a false positive is allowed by a line 'fingerprint:{fp}' in {ALLOWLIST_FILE}")
         say("  on upstream's default branch (reviewed like code; this push cannot add it)")
 
 
 def record(
-    verdict: PushVerdict | None, updates: Sequence[RefUpdate], result: str
+    verdict: PushVerdict | None,
+    updates: Sequence[RefUpdate],
+    result: str,
+    clean: Callable[[str], str] = str,
 ) -> dict[str, Any]:
+    """The audit record; `clean` redacts secrets from ref names and reasons (a ref
+    name can be one), so the audit log never holds one."""
     return {
         "kind": "git-push",
         "decision": "allow" if result == "accepted" else "deny",
         "verdict": result,
         "refs": [
             {
-                "ref": u.ref,
+                "ref": clean(u.ref),
                 "old": u.old,
                 "new": u.new,
-                **({"rule": d.rule, "reason": d.reason} if not d.allow else {}),
+                **({"rule": d.rule, "reason": clean(d.reason)} if not d.allow else {}),
             }
             for u, d in (verdict.decisions if verdict else ())
         ]
-        or [{"ref": u.ref, "old": u.old, "new": u.new} for u in updates],
+        or [{"ref": clean(u.ref), "old": u.old, "new": u.new} for u in updates],
         "commits": list(verdict.commits) if verdict else [],
         "findings": [
             {
@@ -101,6 +120,9 @@ def record(
                 "line": f.line,
                 "detector": f.detector,
                 "fingerprint": f.fingerprint,
+                "object": f.object,
+                "field": f.field,
+                "ref": f.ref,
             }
             for f in (verdict.findings if verdict else ())
         ],
@@ -111,17 +133,20 @@ def run(config: Path, remote_name: str, audit_log: Path | None, stdin: str) -> i
     updates: list[RefUpdate] = []
     verdict: PushVerdict | None = None
     result = "error"
+    clean: Callable[[str], str] = _unreadable
     try:
+        detector = load_detector()
+        clean = functools.partial(redact, detector)
         updates = [RefUpdate.parse(line) for line in stdin.splitlines() if line.strip()]
         remote = load_config(config).remote(remote_name)
         if remote is None:
             raise LookupError(f"remote {remote_name!r} is not in the gate config")
         git = Git(Path("."), dict(os.environ))
-        verdict = check_push(git, updates, remote.rules, load_detector())
-        report(verdict, remote.name)
+        verdict = check_push(git, updates, remote.rules, detector)
+        report(verdict, remote.name, clean)
         if not verdict.allow:
             result = "rejected"
-        elif forward(git, remote.url, updates):
+        elif forward(Git(Path("."), forward_env(os.environ)), remote.url, updates):
             result = "accepted"
         else:
             result = "upstream-rejected"
@@ -132,7 +157,7 @@ def run(config: Path, remote_name: str, audit_log: Path | None, stdin: str) -> i
         if audit_log is not None:
             try:
                 write_push_record(
-                    audit_log, {"remote": remote_name, **record(verdict, updates, result)}
+                    audit_log, {"remote": remote_name, **record(verdict, updates, result, clean)}
                 )
             except Exception as e:  # the push is decided (and maybe upstream): say so
                 say(f"warning: audit log not writable ({e})")

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from bot_bottle.sidecars.git_gate.config import GateConfig
 from bot_bottle.sidecars.git_gate.git import GitFailed
 from bot_bottle.sidecars.git_gate.mirror import Mirror
-from bot_bottle.sidecars.git_gate.upstream import upstream_env
+from bot_bottle.sidecars.git_gate.upstream import hook_env, upstream_env
 
 _PATH = re.compile(
     r"^/([A-Za-z0-9][A-Za-z0-9._-]*)\.git/(info/refs|git-upload-pack|git-receive-pack)$"
@@ -160,7 +160,7 @@ class GateHandler(BaseHTTPRequestHandler):
                     shutil.copyfileobj(_Limited(self.rfile, n), body)
             length = body.tell()
             body.seek(0)
-            env = dict(mirror.git.env)
+            env = hook_env(mirror.git.env)
             env.update(
                 GIT_PROJECT_ROOT=str(mirror.path.parent),
                 GIT_HTTP_EXPORT_ALL="1",

@@ -17,6 +17,13 @@ from collections.abc import Mapping
 from bot_bottle.errors import CredentialError
 from bot_bottle.sidecars.git_gate.config import RemoteConfig
 
+UPSTREAM_ENV_NAMES = "BOT_BOTTLE_GATE_UPSTREAM_ENV"
+"""Set by the gate for its hook: the names (never values) of the variables that make
+up the upstream environment, so the hook can forward with exactly those."""
+# What lets the forwarding `git push` read the pushed objects while they still sit in
+# receive-pack's quarantine. Git strips both from a local transport's child (they are
+# in its `local_repo_env`), unlike GIT_QUARANTINE_PATH.
+QUARANTINE_OBJECT_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
 SSH_KEY_ENV = "BOT_BOTTLE_GIT_SSH_KEY"
 SSH_KNOWN_HOSTS_ENV = "BOT_BOTTLE_GIT_SSH_KNOWN_HOSTS"
 
@@ -46,4 +53,27 @@ def upstream_env(remote: RemoteConfig, host_env: Mapping[str, str]) -> dict[str,
         env[f"GIT_CONFIG_KEY_{n}"] = f"http.{remote.url}.extraHeader"
         env[f"GIT_CONFIG_VALUE_{n}"] = f"Authorization: Basic {basic}"
         env["GIT_CONFIG_COUNT"] = str(n + 1)
+    return env
+
+
+def hook_env(upstream: Mapping[str, str]) -> dict[str, str]:
+    """`upstream` plus the list of its names, for http-backend and so the hook."""
+    return {**upstream, UPSTREAM_ENV_NAMES: ",".join(sorted(upstream))}
+
+
+def forward_env(hook: Mapping[str, str]) -> dict[str, str]:
+    """The environment to forward a push with, from the hook's own: the upstream
+    environment the gate set up and the quarantine's object directories, nothing else.
+
+    The hook runs inside receive-pack's quarantine (GIT_QUARANTINE_PATH, GIT_DIR, ...)
+    and under http-backend's CGI variables, some the agent's request chose
+    (GIT_PROTOCOL, QUERY_STRING, CONTENT_TYPE). Passed on, they reach a local
+    upstream's receive-pack, which then refuses every ref update ("ref updates
+    forbidden inside quarantine environment"), or another transport's helpers.
+    """
+    names = hook.get(UPSTREAM_ENV_NAMES)
+    if names is None:
+        raise RuntimeError(f"{UPSTREAM_ENV_NAMES} is not set: the hook runs only under the gate")
+    env = {k: hook[k] for k in names.split(",") if k in hook}
+    env.update({k: hook[k] for k in QUARANTINE_OBJECT_ENV if k in hook})
     return env

@@ -33,10 +33,12 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 
 def routes_doc(up: Upstream, routes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    # The fake upstream listens on an ephemeral port, which a route must declare
+    # (routes default to 443); a test that names a port keeps it.
     doc: dict[str, Any] = {
         "version": 1,
         "bottle": "test-bottle",
-        "routes": routes,
+        "routes": [{"port": up.port, **r} for r in routes],
         "hosts": {
             "api.example.test": "127.0.0.1",
             "other.example.test": "127.0.0.1",

@@ -259,8 +259,11 @@ def recorder() -> Iterator[Recorder]:
     ids=["binary", "ssh", "smtp", "plaintext-http"],
 )  # fmt: skip
 def test_non_tls_bytes_in_connect_tunnel(
-    egress: Egress, recorder: Recorder, payload: bytes
+    make_egress: Callable[..., Egress], recorder: Recorder, payload: bytes
 ) -> None:
+    # The route declares the recorder's port, so the tunnel opens and what is refused
+    # is the protocol inside it (an undeclared port is refused earlier, rule `port`).
+    egress = make_egress(routes=[{"host": "loop.example.test", "port": recorder.port}])
     raw, head = open_tunnel(egress, "loop.example.test", recorder.port)
     if b" 200 " in head:
         with contextlib.suppress(OSError):
@@ -311,7 +314,7 @@ def test_connect_to_dns_ports(make_egress: Callable[..., Egress], port: int) -> 
     rec = Recorder(addr, port=port, reply=b"\x00\x02ok").start()
     try:
         eg = make_egress(
-            routes=[{"host": "dns.example.test"}],
+            routes=[{"host": "dns.example.test", "port": port}],
             doc_extra={"hosts": {"dns.example.test": addr}, "ssrf_ip_allowlist": [f"{addr}/32"]},
         )
         raw, head = open_tunnel(eg, "dns.example.test", port)

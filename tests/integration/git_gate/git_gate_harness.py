@@ -61,6 +61,18 @@ def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     return p.stdout.strip()
 
 
+def seed_bare(bare: Path) -> Path:
+    """A bare repository with one commit (README) on `main`, as an upstream."""
+    git("init", "--bare", "-q", "-b", "main", str(bare))
+    seed = bare.parent / f"{bare.name}-seed"
+    git("init", "-q", "-b", "main", str(seed))
+    (seed / "README").write_text("hello\n")
+    git("-c", "user.name=h", "-c", "user.email=h@x", "add", ".", cwd=seed)
+    git("-c", "user.name=h", "-c", "user.email=h@x", "commit", "-qm", "seed", cwd=seed)
+    git("push", "-q", str(bare), "main", cwd=seed)
+    return bare
+
+
 @dataclass
 class Upstream:
     bare: Path
@@ -140,32 +152,48 @@ def read_ready(proc: subprocess.Popen[str]) -> str:
     raise RuntimeError(f"gate not ready (exit {proc.poll()})")
 
 
-@pytest.fixture(scope="module")
-def gate(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProc]:
-    d = tmp_path_factory.mktemp("gate")
+def start_gate(d: Path, remote: dict[str, object], env: dict[str, str] | None = None) -> GateProc:
+    """`bot-bottle git-gate serve` for one remote (config written to `d`), with the given
+    extra environment (the host's upstream credentials); stop it with `stop_gate`."""
     cfg = d / "gate.json"
-    remote = {"name": "origin", "url": upstream.url, "protected_refs": ["main"],
-              "allowed_refs": ["main", "agent/**"]}  # fmt: skip
     cfg.write_text(json.dumps({"remotes": [remote]}))
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(d / "home"),
-        "BOT_BOTTLE_GIT_SSH_KEY": str(upstream.key),
-        "BOT_BOTTLE_GIT_SSH_KNOWN_HOSTS": str(upstream.known_hosts),
-    }
-    (d / "home").mkdir()
+    (d / "home").mkdir(exist_ok=True)
+    full_env = {"PATH": os.environ["PATH"], "HOME": str(d / "home"), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot_bottle", "git-gate", "serve", "--config", str(cfg),
          "--listen", "127.0.0.1:0", "--audit-log", str(d / "audit.jsonl"),
          "--state", str(d / "state")],
-        env=env, stdout=subprocess.PIPE, text=True,
+        env=full_env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         addr = read_ready(proc)
-        yield GateProc(int(addr.rsplit(":", 1)[1]), d / "audit.jsonl", d / "state", proc)
+    except BaseException:
+        stop_gate(proc)
+        raise
+    return GateProc(int(addr.rsplit(":", 1)[1]), d / "audit.jsonl", d / "state", proc)
+
+
+def stop_gate(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(10)
+
+
+def ssh_env(upstream: Upstream) -> dict[str, str]:
+    return {
+        "BOT_BOTTLE_GIT_SSH_KEY": str(upstream.key),
+        "BOT_BOTTLE_GIT_SSH_KNOWN_HOSTS": str(upstream.known_hosts),
+    }
+
+
+@pytest.fixture(scope="module")
+def gate(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProc]:
+    remote = {"name": "origin", "url": upstream.url, "protected_refs": ["main"],
+              "allowed_refs": ["main", "agent/**"]}  # fmt: skip
+    g = start_gate(tmp_path_factory.mktemp("gate"), remote, ssh_env(upstream))
+    try:
+        yield g
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_gate(g.proc)
 
 
 @dataclass
@@ -193,8 +221,8 @@ class Agent:
         return self.git("rev-parse", "HEAD")
 
 
-@pytest.fixture
-def agent(gate: GateProc, tmp_path: Path) -> Agent:
+def make_agent(gate: GateProc, tmp_path: Path, remote: str = "origin") -> Agent:
+    """A clone through `gate` by plain git with an empty HOME and no key."""
     home = tmp_path / "agent-home"
     home.mkdir()
     env = {
@@ -205,8 +233,13 @@ def agent(gate: GateProc, tmp_path: Path) -> Agent:
         "GIT_COMMITTER_NAME": "agent", "GIT_COMMITTER_EMAIL": "agent@bottle",
     }  # fmt: skip
     repo = tmp_path / "work"
-    git("clone", "-q", gate.url(), str(repo), env=env)
+    git("clone", "-q", gate.url(remote), str(repo), env=env)
     return Agent(repo, env, home)
+
+
+@pytest.fixture
+def agent(gate: GateProc, tmp_path: Path) -> Agent:
+    return make_agent(gate, tmp_path)
 
 
 def host_clone(upstream: Upstream, dest: Path) -> Path:

@@ -59,6 +59,9 @@ def test_secret_is_rejected_with_file_and_line(
             "line": 2,
             "detector": "aws-access-key",
             "fingerprint": rec["findings"][0]["fingerprint"],  # type: ignore[index]
+            "object": rec["findings"][0]["object"],  # type: ignore[index]
+            "field": "content",
+            "ref": "refs/heads/main",
         }
     ]
     assert FAKE_KEY not in gate.audit.read_text()

@@ -167,8 +167,10 @@ def test_canary() -> None:
 
 
 def test_custom_patterns_and_empty_matches() -> None:
-    scanner = Scanner(patterns=[r"ACME-[0-9]{6}", r"x*"], builtin=False)
+    scanner = Scanner(patterns=[r"ACME-[0-9]{6}"], builtin=False)
     assert [f.detector for f in scanner.scan("id ACME-123456")] == ["custom:0"]
+    with pytest.raises(ValueError, match=r"dlp.patterns\[1\]: .*empty string"):
+        Scanner(patterns=[r"ACME-[0-9]{6}", r"x*"], builtin=False)
 
 
 def test_findings_never_contain_the_secret() -> None:

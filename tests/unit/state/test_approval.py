@@ -120,7 +120,7 @@ def test_upstream_ca_is_pinned_to_the_bytes_hashed(
     v = evaluate(store, plan_of(manifest, env))
     assert v.plan.egress.upstream_ca == (manifest.parent / "ca.pem").read_text()
     (manifest.parent / "ca.pem").write_text("/etc/shadow")  # a path, not a PEM
-    with pytest.raises(ManifestError, match="no PEM certificate"):
+    with pytest.raises(ManifestError, match="not a PEM certificate bundle"):
         evaluate(store, plan_of(manifest, env))
 
 
