@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot_bottle.names import BACKENDS, NAME_RULE, is_name
+from bot_bottle.policy.host import EXPECTED, route_pattern
 from bot_bottle.policy.patterns import pattern_error
 
 if TYPE_CHECKING:
@@ -53,10 +54,6 @@ LIMITS = {
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
-# Host patterns: an exact DNS name or `*.` + DNS name. IPs are allowed as exact hosts.
-_HOST_RE = re.compile(
-    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-)
 
 
 def _check_name(v: str) -> str:
@@ -122,18 +119,10 @@ class RouteSpec(Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        h = v.strip().lower().rstrip(".")
         try:
-            ipaddress.ip_address(h.strip("[]"))
-            return h.strip("[]")
-        except ValueError:
-            pass
-        if not _HOST_RE.match(h):
-            raise ValueError(
-                "expected a host name like `api.github.com` or `*.github.com` "
-                "(no scheme, port, path or wildcard in the middle)"
-            )
-        return h
+            return route_pattern(v)
+        except ValueError as e:
+            raise ValueError(f"{e}; {EXPECTED}") from None
 
     @property
     def effective_port(self) -> int:
