@@ -17,7 +17,7 @@ HOSTS = [
     # refused everywhere: IPv4 aliases a resolver reads as 127.0.0.1, a wildcard over
     # an address, junk
     "127.1", "2130706433", "0x7f.0.0.1", "*.1.2", "*.10.0.0.1", "a.*.b", "*", "[::1]:443",
-    "exa mple.com", "a..b", "fe80::1%eth0", "ｅxample.com",
+    "exa mple.com", "a..b", "fe80::1%eth0", "\uff45xample.com",
     # accepted everywhere
     "api.github.com", "*.github.com", "API.GitHub.com.", "127.0.0.1", "::1", "[::1]",
     "2001:db8::1", "bücher.example", "_dmarc.example.com",
