@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def ca_cert(confdir: Path) -> Path:
+    """The egress CA certificate the bottle trusts: mitmproxy writes it in its confdir."""
+    return confdir / "mitmproxy-ca-cert.pem"
+
+
 @dataclass(frozen=True)
 class EgressRequest:
     """One bottle's egress sidecar. `env` carries the credential slots: it is passed as
