@@ -94,7 +94,7 @@ def route_pattern(pattern: str) -> str:
     h = pattern.strip()
     if h.startswith("*."):
         rest = normalize_host(h[2:])
-        if rest.startswith("[") or _is_ipv4(rest):
+        if rest.startswith("[") or is_ip(rest):
             raise ValueError(f"host {pattern!r}: a wildcard needs a host name, not an address")
         return "*." + rest
     if ":" in h:
@@ -103,9 +103,10 @@ def route_pattern(pattern: str) -> str:
     return normalize_host(h)
 
 
-def _is_ipv4(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether `host` (unbracketed) is an IP literal."""
     try:
-        ipaddress.IPv4Address(host)
+        ipaddress.ip_address(host)
     except ValueError:
         return False
     return True

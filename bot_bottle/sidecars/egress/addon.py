@@ -26,6 +26,7 @@ from typing import Any
 from mitmproxy import http
 
 from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.host import is_ip
 from bot_bottle.policy.http_syntax import (
     RequestHead,
     check_fields,
@@ -33,12 +34,7 @@ from bot_bottle.policy.http_syntax import (
     is_websocket_upgrade,
 )
 from bot_bottle.sidecars.egress.audit import AuditWriter
-from bot_bottle.sidecars.egress.gate import (
-    Gate,
-    denial_body,
-    dropped_headers,
-    is_ip,
-)
+from bot_bottle.sidecars.egress.gate import Gate, denial_body, dropped_headers
 from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 

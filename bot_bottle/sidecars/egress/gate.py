@@ -8,7 +8,6 @@ fail-closed: an exception inside a decision becomes a deny (rule `internal`).
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
@@ -88,14 +87,6 @@ def host_only(authority: str) -> str:
 def bracket(host: str) -> str:
     """mitmproxy hands IPv6 hosts unbracketed; route matching wants them bracketed."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
