@@ -32,6 +32,7 @@ from bot_bottle.plan.model import (
 from bot_bottle.plan.upstream_ca import ca_bundle_error
 from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
 from bot_bottle.providers import ProviderRoute, provider_for
+from bot_bottle.providers.base import ProviderOptions
 
 DEFAULT_GIT_NAME = "bot-bottle agent"
 DEFAULT_GIT_EMAIL = "agent@bot-bottle.invalid"
@@ -157,7 +158,7 @@ def resolve(
         manifest_path=str(loaded.path),
         prompt_file=prompt_file,
         prompt_digest="sha256:" + hashlib.sha256(prompt.encode()).hexdigest(),
-        provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
+        provider_options=ProviderOptions(spec.forward_host_credentials),
         sources=tuple(sources),
     )
 
