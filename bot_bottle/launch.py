@@ -276,6 +276,7 @@ def run_bottle(
         bottle = Bottle(meta, spec, backend)
         stack.callback(sidecars.stop, bottle)
         sidecars.start(bottle, plan, inputs, store, executor)
+        target.ready()  # a backend may create the bottle meanwhile; its error is raised here
         meta = store.update(
             meta.slug,
             pids={**meta.pids, **{s.name: s.pid for s in bottle.sidecars}},

@@ -20,6 +20,10 @@ class Target(Protocol):
     @property
     def workspace(self) -> str: ...
 
+    def ready(self) -> None:
+        """Block until the bottle takes files and commands; raise what went wrong
+        creating it (a backend may still be creating it in the background)."""
+
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write `data` at `path` (absolute in the bottle, or `~/...`), creating parents."""
 

@@ -47,6 +47,9 @@ class NamespaceTarget:
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
         self._owner = (user.uid, user.gid) if user else None
 
+    def ready(self) -> None:
+        """Nothing runs in the background: `prepare` returned a finished bottle."""
+
     @property
     def home(self) -> str:
         return BOTTLE_HOME

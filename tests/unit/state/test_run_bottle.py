@@ -54,6 +54,9 @@ class FakeTarget:
     home: str = "/home/agent"
     workspace: str = "/workspace"
 
+    def ready(self) -> None:
+        self.world.step("ready")
+
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         pass
 
@@ -157,7 +160,7 @@ def launch(
         return None, e, started
 
 
-STEPS = ["prepare", "start egress", "start git-gate", "egress_ca", "launch", "attach"]
+STEPS = ["prepare", "start egress", "start git-gate", "ready", "egress_ca", "launch", "attach"]
 
 
 def cleanup_for(done: list[str]) -> list[str]:
