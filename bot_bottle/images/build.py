@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import ssl
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -166,7 +167,7 @@ def ensure(
         return tag, False
     with tempfile.TemporaryDirectory(prefix=f"bot-bottle-{spec.name}-") as tmp:
         ctx = Path(tmp) / "context"
-        shutil.copytree(spec.context, ctx, ignore=shutil.ignore_patterns("__pycache__"))
+        copy_context(spec.context, ctx)
         (ctx / "ca-bundle.pem").write_bytes(ca_pem)
         if spec.wheelhouse:
             progress(f"{spec.name}: building the wheelhouse (pip wheel on the host)")
@@ -178,6 +179,24 @@ def ensure(
                 )
         _docker_build(ctx, tag, spec, progress)
     return tag, True
+
+
+def copy_context(src: Path, dst: Path) -> None:
+    """Copy a build context as it is: a symlink stays a link (the engine's COPY never
+    follows it out of the context), and FIFOs, sockets and devices are left out. A
+    custom context may sit in the agent's workspace: following a link it planted would
+    copy a host file (`~/.ssh/id_ed25519`) into the image it then runs in, and opening
+    a FIFO would hang the launcher."""
+
+    def special(directory: str, names: list[str]) -> set[str]:
+        out = {n for n in names if n == "__pycache__"}
+        for n in names:
+            mode = os.lstat(os.path.join(directory, n)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                out.add(n)
+        return out
+
+    shutil.copytree(src, dst, symlinks=True, ignore=special)
 
 
 def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> None:

@@ -138,3 +138,27 @@ def test_gc_keeps_live_and_kept_bottles(tmp_path: Path) -> None:
     assert garbage_reason(store, kept) is None
     dead = store.update(meta.slug, status="running", pids={"launcher": 2**22 + 7})
     assert garbage_reason(store, dead) == f"status running, launcher {2**22 + 7} is gone"
+
+
+def test_build_context_copy_follows_no_link_and_opens_no_fifo(tmp_path: Path) -> None:
+    """A custom context may sit in the agent's workspace: a planted link must not pull a
+    host file into the image, and a planted FIFO must not hang the launcher."""
+    import os
+
+    from bot_bottle.images.build import copy_context
+
+    host_secret = tmp_path / "host-secret"
+    host_secret.write_text("HOST-ONLY\n")
+    src = tmp_path / "ctx"
+    (src / "sub").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    (src / "sub" / "key").symlink_to(host_secret)
+    (src / "linked-dir").symlink_to(tmp_path)
+    os.mkfifo(src / "pipe")
+    dst = tmp_path / "copy"
+    copy_context(src, dst)
+    assert (dst / "Dockerfile").read_text() == "FROM scratch\n"
+    assert (dst / "sub" / "key").is_symlink() and (dst / "linked-dir").is_symlink()
+    assert not (dst / "pipe").exists()
+    copied = [p.read_bytes() for p in dst.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert b"HOST-ONLY\n" not in copied
