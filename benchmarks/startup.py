@@ -89,7 +89,7 @@ def main() -> None:
         )
         rows.append(("run -y, cold sidecar: exit", statistics.median(c[1] for c in cold)))
         sock = tmp / "home" / "run" / "egress-zygote.sock"
-        zy = subprocess.Popen([sys.executable, "-m", "bot_bottle.backends.zygote", str(sock)],
+        zy = subprocess.Popen([sys.executable, "-m", "bot_bottle.sidecars.egress.zygote", str(sock)],
                               env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert zy.stdout is not None
         if not zy.stdout.readline().startswith("READY"):  # readiness line, no sleep

@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot_bottle.backends.base import BottleSpec, ProcessExecutor, SidecarLink
 from bot_bottle.backends.docker.backend import DockerBackend
+from bot_bottle.backends.spec import BottleSpec, SidecarLink
+from bot_bottle.executor import ProcessExecutor
 from bot_bottle.images.build import BUNDLED, ensure
 
 CLOCK = ("date", "+%s.%N")

@@ -3,6 +3,9 @@
 Order is what makes failure safe: everything that can fail on user input (manifest,
 credentials, backend availability) is checked before any process starts; sidecars
 are ready before the agent exists; the agent's only network is the sidecar sockets.
+
+Longer than 300 lines: the launch order and its cleanup are one story, kept in one
+place so that every started resource has its stop beside it.
 """
 
 from __future__ import annotations
@@ -13,20 +16,19 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from bot_bottle.backends import base
-from bot_bottle.backends.base import Backend, BottleSpec, Executor, SidecarLink, ToolMount
-from bot_bottle.backends.sidecar_proc import (
-    EgressRequest,
-    SidecarHandle,
-    alive,
-    kill_group,
-    start_egress,
-)
+from bot_bottle.backends import registry
+from bot_bottle.backends.registry import Backend
+from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.executor import Executor, ProcessExecutor
+from bot_bottle.names import BACKENDS
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
+from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
+from bot_bottle.sidecars.egress.starter import start_egress
+from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -66,18 +68,21 @@ def zygote_socket(store: StateStore) -> Path:
 
 
 def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None = None) -> Backend:
-    """`auto`: docker when the bottle prefers it (a custom image) and an engine answers,
-    else namespace. An explicit choice that cannot run is an error, never a fallback."""
+    """`auto`: a backend that runs images when the bottle has a `dockerfile` and that
+    backend can run here, else the first built-in. An explicit choice that cannot run
+    is an error, never a fallback."""
     choice = requested if requested != "auto" else plan.backend
     if choice == "auto":
-        choice = "namespace"
-        if plan.dockerfile:
+        choice = BACKENDS[0]
+        for candidate in BACKENDS if plan.dockerfile else ():
             try:
-                if base.get("docker", executor).probe().ok:
-                    choice = "docker"
+                found = registry.get(candidate, executor)
+                if found.capabilities.images and found.probe().ok:
+                    choice = candidate
+                    break
             except BackendUnavailable:
-                pass
-    backend = base.get(choice, executor)
+                continue
+    backend = registry.get(choice, executor)
     av = backend.probe()
     if not av.ok:
         need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
@@ -162,12 +167,6 @@ def start_sidecars(
         bottle.sidecars.append(
             start_git_gate(plan, inputs, gdir, gate.socket, StateStore.audit_log(sd))
         )
-    launcher = store.load(bottle.meta.slug).pids  # keep the launcher's pid: `ls` needs it
-    store.update(
-        bottle.meta.slug,
-        pids={**launcher, **{s.name: s.pid for s in bottle.sidecars}},
-        extra={**bottle.meta.extra, "sidecar_mode": bottle.sidecars[0].mode},
-    )
 
 
 def stop_sidecars(bottle: Bottle) -> None:
@@ -175,6 +174,37 @@ def stop_sidecars(bottle: Bottle) -> None:
         kill_group(s.pid)
     for s in bottle.sidecars:
         _reap(s.pid)
+
+
+class Sidecars(Protocol):
+    """How a launch starts and stops a bottle's sidecars (host processes in production;
+    a fake in the launcher's unit tests). `start` appends each handle to
+    `bottle.sidecars` as soon as it runs, so `stop` stops what a failed start began."""
+
+    def start(
+        self, bottle: Bottle, plan: BottlePlan, inputs: LaunchInputs, store: StateStore,
+        executor: Executor,
+    ) -> None: ...  # fmt: skip
+
+    def stop(self, bottle: Bottle) -> None: ...
+
+    def egress_ca(self, bottle: Bottle) -> bytes: ...
+
+
+class HostSidecars:
+    """The sidecars as host processes in their own sessions."""
+
+    def start(
+        self, bottle: Bottle, plan: BottlePlan, inputs: LaunchInputs, store: StateStore,
+        executor: Executor,
+    ) -> None:  # fmt: skip
+        start_sidecars(bottle, plan, inputs, store, executor)
+
+    def stop(self, bottle: Bottle) -> None:
+        stop_sidecars(bottle)
+
+    def egress_ca(self, bottle: Bottle) -> bytes:
+        return ca_cert(sidecar_dir(bottle.spec.state_dir, "egress") / "conf").read_bytes()
 
 
 def _reap(pid: int) -> None:
@@ -193,17 +223,24 @@ def run_bottle(
     confirm: Callable[[BottlePlan, Backend], bool] = lambda p, b: True,
     existing: BottleMetadata | None = None,
     on_started: Callable[[BottleMetadata], None] = lambda m: None,
+    sidecars: Sidecars | None = None,
 ) -> int:
     """Launch `plan` (or resume `existing`), attach the agent, clean up. Returns the
-    agent's exit code. Raises a `BotBottleError` before anything starts on bad input."""
+    agent's exit code. Raises a `BotBottleError` before anything starts on bad input.
+
+    Every resource registers its own cleanup on one `ExitStack` as it is started, so
+    a failure (or SIGTERM) at any step stops exactly what had started, and one
+    cleanup that fails does not skip the others (they run, then its error is raised).
+    """
     from bot_bottle.plan.materialize import materialize
     from bot_bottle.provision.steps import ProvisionInputs, provision
 
     store = store or StateStore()
-    executor = executor or base.ProcessExecutor()
+    executor = executor or ProcessExecutor()
+    sidecars = sidecars or HostSidecars()
     inputs = materialize(plan, host_env)
     backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
-    if backend.id == "namespace":  # its agent CLIs come from bot-bottle's prefix, not an image
+    if backend.capabilities.host_agents:  # not from an image: they must be installed
         from bot_bottle.agents import require_installed
 
         require_installed(plan.argv[0], agents_dir(store))
@@ -219,46 +256,51 @@ def run_bottle(
         )
     else:
         meta = existing
-    meta = store.update(meta.slug, pids={"launcher": os.getpid()}, status="starting")
     state_dir = store.dir(meta.slug)
     spec = bottle_spec(plan, meta, state_dir, inputs.agent_env, store, bool(plan.git_remotes))
-    store.update(
-        meta.slug,
-        extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path},
-    )
-    bottle = Bottle(store.load(meta.slug), spec, backend)
     keep = options.keep or existing is not None
-    rc = 1
-    old_term = signal.signal(signal.SIGTERM, _raise_exit)
-    try:
+    result = {"rc": 1}
+    with contextlib.ExitStack() as stack:
+        old_term = signal.signal(signal.SIGTERM, _raise_exit)
+        stack.callback(signal.signal, signal.SIGTERM, old_term)  # restored last
+        stack.callback(_finish, store, meta.slug, keep, result)
+        meta = store.update(
+            meta.slug,
+            status="starting",
+            pids={"launcher": os.getpid()},
+            extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path},
+        )
+        stack.callback(backend.preserve if keep else backend.remove, spec)
+        stack.callback(backend.stop, spec)
         target = backend.resume(spec) if existing else backend.prepare(spec)
-        start_sidecars(bottle, plan, inputs, store, executor)
-        ca = (sidecar_dir(state_dir, "egress") / "conf" / "mitmproxy-ca-cert.pem").read_bytes()
+        bottle = Bottle(meta, spec, backend)
+        stack.callback(sidecars.stop, bottle)
+        sidecars.start(bottle, plan, inputs, store, executor)
+        target.ready()  # a backend may create the bottle meanwhile; its error is raised here
+        meta = store.update(
+            meta.slug,
+            pids={**meta.pids, **{s.name: s.pid for s in bottle.sidecars}},
+            extra={"sidecar_mode": bottle.sidecars[0].mode} if bottle.sidecars else None,
+        )
         provision(target, ProvisionInputs(
-            egress_ca_pem=ca, files=inputs.files, skills=plan.skills, skills_dir=plan.skills_dir,
-            git_identity=plan.git_identity, git_remotes=plan.git_remotes,
+            egress_ca_pem=sidecars.egress_ca(bottle), files=inputs.files, skills=plan.skills,
+            skills_dir=plan.skills_dir, git_identity=plan.git_identity,
+            git_remotes=plan.git_remotes,
             git_gate_url=f"http://127.0.0.1:{GIT_GATE_PORT}" if spec.sidecar("git-gate") else "",
         ))  # fmt: skip
         backend.launch(spec)
-        meta = store.update(meta.slug, status="running")
-        on_started(meta)
-        rc = backend.attach(spec, plan.argv, tty=options.tty)
-        return rc
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        stop_sidecars(bottle)
-        backend.stop(spec)
-        if keep:
-            backend.preserve(spec)
-            store.update(
-                meta.slug,
-                status="stopped",
-                pids={},
-                extra={**store.load(meta.slug).extra, "exit_code": rc},
-            )
-        else:
-            backend.remove(spec)
-            store.retire(meta.slug)
+        on_started(store.update(meta.slug, status="running"))
+        result["rc"] = backend.attach(spec, plan.argv, tty=options.tty)
+    return result["rc"]
+
+
+def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) -> None:
+    """The metadata a launch leaves: a kept bottle is `stopped` with its exit code and
+    no pids; any other is retired (its state removed, its audit log kept)."""
+    if keep:
+        store.update(slug, status="stopped", pids={}, extra={"exit_code": result["rc"]})
+    else:
+        store.retire(slug)
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -291,7 +333,7 @@ def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None
     meta = stop_bottle(store, slug)
     if store.dir(slug).exists():
         try:
-            backend = base.get(meta.backend, executor)
+            backend = registry.get(meta.backend, executor)
             backend.remove(_spec_from_meta(store, meta))
         except BackendUnavailable:
             pass

@@ -1,23 +1,10 @@
-"""Sandbox runtimes, registered by stable id. See `base.py` for the protocol."""
+"""Sandbox runtimes, registered by stable id. See `registry.py` for the protocol."""
 
 from __future__ import annotations
 
-from bot_bottle.backends.base import (
-    REGISTRY,
-    Availability,
-    Backend,
-    BottleSpec,
-    Cmd,
-    Executor,
-    ProcessExecutor,
-    RecordingExecutor,
-    SidecarLink,
-    ToolMount,
-    get,
-    network_env,
-    probe_all,
-    register,
-)
+from bot_bottle.backends.registry import REGISTRY, Backend, get, probe_all, register
+from bot_bottle.backends.spec import Availability, BottleSpec, SidecarLink, ToolMount
+from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 
 __all__ = [
     "REGISTRY",
@@ -27,11 +14,9 @@ __all__ = [
     "Cmd",
     "Executor",
     "ProcessExecutor",
-    "RecordingExecutor",
     "SidecarLink",
     "ToolMount",
     "get",
-    "network_env",
     "probe_all",
     "register",
 ]

@@ -12,6 +12,7 @@ import click
 
 from bot_bottle.cli.options import SLUG, manifest_option
 from bot_bottle.errors import BotBottleError
+from bot_bottle.names import BACKENDS
 
 if TYPE_CHECKING:
     from bot_bottle.plan.model import BottlePlan
@@ -60,7 +61,7 @@ def _require_consent(yes: bool) -> None:
 @click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("-y", "--yes", is_flag=True,
               help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
-@click.option("--backend", type=click.Choice(["auto", "namespace", "docker"]), default="auto",
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto",
               show_default=True, help="Sandbox runtime.")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
 @manifest_option

@@ -29,10 +29,10 @@ def warm(stop: bool) -> None:
     second: it forks one sidecar per bottle (each bottle's credentials live only in
     its own child). Without it, each `run` pays mitmproxy's ~0.7 s import."""
     import signal
-    import subprocess
 
-    from bot_bottle.backends.sidecar_proc import READY_TIMEOUT, alive, wait_ready
+    from bot_bottle.executor import Cmd, ProcessExecutor
     from bot_bottle.launch import zygote_socket
+    from bot_bottle.sidecars.process import alive, spawn_sidecar
     from bot_bottle.state.store import StateStore
 
     sock = zygote_socket(StateStore())
@@ -53,18 +53,10 @@ def warm(stop: bool) -> None:
         click.echo(f"warm egress already running (pid {running}, {sock})")
         return
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(sock.with_suffix(".log"), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot_bottle.backends.zygote", str(sock)],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    assert proc.stdout is not None
-    wait_ready(proc.stdout.fileno(), time.monotonic() + READY_TIMEOUT)
-    pidfile.write_text(f"{proc.pid}\n")
-    click.echo(
-        f"warm egress running (pid {proc.pid}); stop it with `bot-bottle egress warm --stop`"
-    )
+    cmd = Cmd((sys.executable, "-m", "bot_bottle.sidecars.egress.zygote", str(sock)))
+    zy = spawn_sidecar("egress zygote", cmd, sock.with_suffix(".log"), sock, ProcessExecutor())
+    pidfile.write_text(f"{zy.pid}\n")
+    click.echo(f"warm egress running (pid {zy.pid}); stop it with `bot-bottle egress warm --stop`")
 
 
 @egress.command("serve")

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
-from bot_bottle.backends.docker.engine import connect, engine_errors
+from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
+from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 from bot_bottle.images.apt_sources import host_sources, mirror_for, suite_sources
 
 BASE_TAG = "debian:bookworm-slim"

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot_bottle.agents import PACKAGES
-from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
-from bot_bottle.backends.docker.engine import connect, engine_errors
+from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
+from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 
 if TYPE_CHECKING:
     import docker

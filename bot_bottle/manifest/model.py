@@ -3,13 +3,16 @@
 Pydantic models at this one boundary give precise, path-addressed errors and a JSON
 Schema for editors. Everything is `extra="forbid"`: a misspelt key is an error, not
 a silently ignored setting that weakens a sandbox.
+
+Longer than 300 lines: the schema is one tree, read top to bottom as a manifest is,
+and the JSON Schema and docs/manifest.md are generated from and checked against it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,8 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from bot_bottle.names import NAME_RULE, is_name
+from bot_bottle.names import BACKENDS, NAME_RULE, is_name
+from bot_bottle.policy.host import EXPECTED, route_pattern
 from bot_bottle.policy.patterns import pattern_error
+
+if TYPE_CHECKING:
+    BackendChoice = str
+else:  # the one list of backend ids (mypy cannot read a Literal built from it)
+    BackendChoice = Literal[("auto", *BACKENDS)]
 
 # A manifest is a policy, not data: these bound what one may declare, so a huge or
 # hostile manifest is refused quickly with a clear message instead of taking minutes
@@ -45,10 +54,6 @@ LIMITS = {
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
-# Host patterns: an exact DNS name or `*.` + DNS name. IPs are allowed as exact hosts.
-_HOST_RE = re.compile(
-    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-)
 
 
 def _check_name(v: str) -> str:
@@ -114,18 +119,10 @@ class RouteSpec(Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        h = v.strip().lower().rstrip(".")
         try:
-            ipaddress.ip_address(h.strip("[]"))
-            return h.strip("[]")
-        except ValueError:
-            pass
-        if not _HOST_RE.match(h):
-            raise ValueError(
-                "expected a host name like `api.github.com` or `*.github.com` "
-                "(no scheme, port, path or wildcard in the middle)"
-            )
-        return h
+            return route_pattern(v)
+        except ValueError as e:
+            raise ValueError(f"{e}; {EXPECTED}") from None
 
     @property
     def effective_port(self) -> int:
@@ -325,7 +322,7 @@ class BottleSpec(Strict):
         default_factory=list, description="Env names hidden in summaries."
     )
     workspace: WorkspaceSpec = Field(default_factory=WorkspaceSpec)
-    backend: Literal["auto", "namespace", "docker"] = "auto"
+    backend: BackendChoice = "auto"
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     supervise: SuperviseSpec = Field(default_factory=SuperviseSpec)
 

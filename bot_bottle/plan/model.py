@@ -6,12 +6,11 @@ var (or provider-held credential) they will be filled from at launch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bot_bottle.policy.egress_policy import EgressPolicy
-from bot_bottle.providers.base import ProvisionFile
+from bot_bottle.providers.base import ProviderOptions, ProvisionFile
 
 __all__ = [
     "BottlePlan", "EnvVar", "GitIdentity", "GitRemotePlan", "ProvisionFile", "Resources",
@@ -107,7 +106,7 @@ class BottlePlan:
     skills_dir: str = "~/.bot-bottle/skills"  # where the agent finds them in the bottle
     supervise: bool = False
     manifest_digest: str = ""
-    provider_options: Mapping[str, str] = field(default_factory=dict)
+    provider_options: ProviderOptions = field(default_factory=ProviderOptions)
     sources: tuple[str, ...] = ()  # host files and dirs the plan was derived from
     manifest_path: str = ""  # the manifest's resolved absolute path
     prompt_file: str = ""  # resolved host path of agents.<a>.prompt_file, if any

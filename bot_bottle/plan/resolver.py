@@ -18,6 +18,7 @@ from pathlib import Path
 from bot_bottle.errors import ManifestError
 from bot_bottle.manifest.loader import LoadedManifest
 from bot_bottle.manifest.model import BottleSpec, RouteSpec
+from bot_bottle.plan.environment import RESERVED_ENV
 from bot_bottle.plan.model import (
     BottlePlan,
     EnvVar,
@@ -31,16 +32,8 @@ from bot_bottle.plan.model import (
 from bot_bottle.plan.upstream_ca import ca_bundle_error
 from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
 from bot_bottle.providers import ProviderRoute, provider_for
+from bot_bottle.providers.base import ProviderOptions
 
-# The backend owns these: a manifest that set them could route around egress.
-RESERVED_ENV = frozenset(
-    {
-        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-        "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-        "CODEX_CA_CERTIFICATE", "GIT_SSL_CAINFO", "HOME",
-    }
-)  # fmt: skip
 DEFAULT_GIT_NAME = "bot-bottle agent"
 DEFAULT_GIT_EMAIL = "agent@bot-bottle.invalid"
 
@@ -165,7 +158,7 @@ def resolve(
         manifest_path=str(loaded.path),
         prompt_file=prompt_file,
         prompt_digest="sha256:" + hashlib.sha256(prompt.encode()).hexdigest(),
-        provider_options={"forward_host_credentials": str(spec.forward_host_credentials).lower()},
+        provider_options=ProviderOptions(spec.forward_host_credentials),
         sources=tuple(sources),
     )
 

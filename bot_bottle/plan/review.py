@@ -109,7 +109,7 @@ def describe(
         out += _tree_lines(f"skill {os.path.basename(path)}", path, digests, trees)
     for f in plan.files:
         out.append(Line(f"file {f.path}", f"mode {f.mode:o} ({_short(sha256(f.content))})"))
-    for k, v in sorted(plan.provider_options.items()):
+    for k, v in plan.provider_options.lines():
         out.append(Line(f"provider option {k}", v))
     out.append(Line("supervise", "on" if plan.supervise else "off"))
     return tuple(out)

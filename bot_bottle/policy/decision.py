@@ -9,9 +9,9 @@ from dataclasses import dataclass
 class Decision:
     """Outcome of one policy check.
 
-    `rule` is a stable id (`route`, `sni-mismatch`, `dlp`, `ssrf`, `git-push`, ...);
+    `rule` is a stable id from `rules.RULES` (`route`, `host-mismatch`, `dlp`, ...);
     `reason` is for the agent's 403 body and the audit log; `hint` is the manifest
-    change that would allow the request, when one would.
+    change that would allow this request, when it is more precise than the rule's.
     """
 
     allow: bool

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bot_bottle.policy.host import route_pattern
 from bot_bottle.policy.patterns import pattern_error
 
 AuthScheme = Literal["Bearer", "Basic", "header"]
@@ -167,8 +168,12 @@ def _route(raw: Any, where: str) -> Route:
     port = raw.get("port", DEFAULT_PORTS[scheme])
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ValueError(f"{where}.port: must be a port number 1-65535")
+    try:
+        host = route_pattern(raw["host"])
+    except ValueError as e:
+        raise ValueError(f"{where}.host: {e}") from None
     route = Route(
-        host=raw["host"].lower(),
+        host=host,
         paths=tuple(raw.get("paths", ())),
         methods=tuple(m.upper() for m in raw.get("methods", ())),
         auth=auth,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.rules import hint_for
 
 # RFC 9110 §5.6.2 token: the grammar of field names and methods.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -28,7 +29,7 @@ _AUTHORITY = re.compile(rb"[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]+\Z")
 _TARGET = re.compile(rb"[\x21-\x7e]+\Z")
 _SCHEMES = (b"", b"http", b"https")
 
-HINT = "send well-formed HTTP: header names are lowercase tokens, values have no controls"
+HINT = hint_for("header")
 
 
 @dataclass(frozen=True)

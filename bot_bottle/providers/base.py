@@ -16,6 +16,17 @@ if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
 
 
 @dataclass(frozen=True)
+class ProviderOptions:
+    """The launch options a provider reads from the plan (typed, not strings)."""
+
+    forward_host_credentials: bool = False
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        """As the approval review shows them (name, value), in a stable order."""
+        return (("forward_host_credentials", str(self.forward_host_credentials).lower()),)
+
+
+@dataclass(frozen=True)
 class ProvisionFile:
     """A file placed in the bottle. `path` is absolute, or starts with `~/` for the
     bottle's HOME. Content here is never a secret (placeholders and decoys only)."""
@@ -57,13 +68,13 @@ class Provider(Protocol):
         """The agent command line, with the prompt wired the provider's way."""
 
     def launch_secrets(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> dict[str, str]:
         """Credentials the provider reads from host auth files at launch: ref -> value.
         Merged over the host env so provider refs resolve like any token_ref."""
 
     def launch_files(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> tuple[ProvisionFile, ...]:
         """Files derived from host state at launch (placeholders only, never a secret)."""
 
@@ -72,11 +83,11 @@ class NoHostState:
     """For providers that read nothing from the host at launch."""
 
     def launch_secrets(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> dict[str, str]:
         return {}
 
     def launch_files(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> tuple[ProvisionFile, ...]:
         return ()

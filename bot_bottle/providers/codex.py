@@ -7,7 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bot_bottle.providers import codex_auth
-from bot_bottle.providers.base import Contribution, ProviderRoute, ProvisionFile
+from bot_bottle.providers.base import (
+    Contribution,
+    ProviderOptions,
+    ProviderRoute,
+    ProvisionFile,
+)
 
 if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
     from bot_bottle.manifest.model import AgentProviderSpec
@@ -38,17 +43,17 @@ class CodexProvider:
         return ("codex", *extra)
 
     def launch_secrets(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> dict[str, str]:
-        if options.get("forward_host_credentials") != "true":
+        if not options.forward_host_credentials:
             return {}
         _, token = codex_auth.read_host_auth(host_env)
         return {HOST_TOKEN_REF: token}
 
     def launch_files(
-        self, options: Mapping[str, str], host_env: Mapping[str, str]
+        self, options: ProviderOptions, host_env: Mapping[str, str]
     ) -> tuple[ProvisionFile, ...]:
-        if options.get("forward_host_credentials") != "true":
+        if not options.forward_host_credentials:
             return ()
         raw, _ = codex_auth.read_host_auth(host_env)
         body = json.dumps(codex_auth.placeholder_auth(raw), indent=2) + "\n"

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_bottle.backends.base import TRUST_BUNDLE
+from bot_bottle.plan.environment import TRUST_BUNDLE
 from bot_bottle.plan.model import GitIdentity, GitRemotePlan, ProvisionFile
 from bot_bottle.provision.target import Target
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from bot_bottle.executor import CommandResult
 
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str
-    stderr: str
+__all__ = ["CommandResult", "Target"]
 
 
 class Target(Protocol):
@@ -23,6 +19,10 @@ class Target(Protocol):
 
     @property
     def workspace(self) -> str: ...
+
+    def ready(self) -> None:
+        """Block until the bottle takes files and commands; raise what went wrong
+        creating it (a backend may still be creating it in the background)."""
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write `data` at `path` (absolute in the bottle, or `~/...`), creating parents."""

@@ -134,8 +134,23 @@ class StateStore:
         tmp.write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)
 
-    def update(self, slug: str, **changes: Any) -> BottleMetadata:
-        meta = replace(self.load(slug), **changes)
+    def update(
+        self,
+        slug: str,
+        *,
+        status: str | None = None,
+        pids: Mapping[str, int] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> BottleMetadata:
+        """Change what a launch changes: `status` and `pids` replace theirs; `extra` is
+        merged in (the keys given replace theirs), so callers never merge by hand."""
+        meta = self.load(slug)
+        meta = replace(
+            meta,
+            status=meta.status if status is None else status,
+            pids=dict(meta.pids if pids is None else pids),
+            extra={**meta.extra, **(extra or {})},
+        )
         self.save(meta)
         return meta
 

@@ -4,7 +4,8 @@ heavy; the SDK loads on use."""
 
 from __future__ import annotations
 
-from bot_bottle.backends.base import Backend, Executor, register
+from bot_bottle.backends.registry import Backend, register
+from bot_bottle.executor import Executor
 
 
 def _factory(executor: Executor) -> Backend:

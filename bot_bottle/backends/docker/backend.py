@@ -1,9 +1,12 @@
 """`DockerBackend`: a bottle is one container with no network, whose main process
-forwards loopback ports to the host sidecars' sockets (see `layout.py` for the shape)."""
+forwards loopback ports to the host sidecars' sockets (see `layout.py` for the shape).
+
+Longer than 300 lines: one method per lifecycle step of the `Backend` protocol, each
+small; the container's shape is in `layout.py`, the engine's errors in `docker_engine`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -15,12 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot_bottle.backends.base import Availability, BottleSpec, Cmd, Executor
 from bot_bottle.backends.docker import layout, runtime
-from bot_bottle.backends.docker.engine import connect, engine_errors
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
+from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.executor import Cmd, Executor
 
 READY_TIMEOUT = 20.0
 STATE_FILE = "docker.json"
@@ -33,6 +37,7 @@ class DockerBackend:
     """Docker Engine through the Python SDK; interactive attach through `docker exec`."""
 
     id = "docker"
+    capabilities = Capabilities(images=True, host_agents=False)
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
@@ -88,8 +93,8 @@ class DockerBackend:
 
     def prepare(self, spec: BottleSpec) -> DockerTarget:
         """Resolve (or build) the images, then create and start the bottle in the
-        background: the launcher starts its host sidecars meanwhile, and the returned
-        Target waits for the containers on first use. Errors surface there."""
+        background: the launcher starts its host sidecars meanwhile, then waits on the
+        returned Target's `ready`, which raises the creation's error, if any."""
         from concurrent.futures import ThreadPoolExecutor
 
         user = layout.agent_user(spec)  # refuses a root-owned workspace before any work
@@ -100,7 +105,7 @@ class DockerBackend:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
         future = pool.submit(self._create_bottle, spec, agent_image)
         pool.shutdown(wait=False)
-        target = DockerTarget(future.result, user)
+        target = DockerTarget(future, user)
         self._targets[spec.slug] = target
         return target
 
@@ -153,12 +158,11 @@ class DockerBackend:
         return Cmd(argv_full, env=env)
 
     def _settle(self, spec: BottleSpec) -> None:
-        """Wait for a creation still running in the background (its errors are the
-        caller's business elsewhere), so stop/remove never race it and leak objects."""
+        """Wait for a creation still running in the background, so stop/remove never
+        race it and leak objects. Its error, if any, is raised by `Target.ready`."""
         target = self._targets.get(spec.slug)
         if target is not None:
-            with contextlib.suppress(Exception):
-                target.container  # noqa: B018 - waits for the creation to finish
+            target.settle()
 
     def stop(self, spec: BottleSpec) -> None:
         self._settle(spec)
@@ -196,7 +200,7 @@ class DockerBackend:
                 agent.start()
                 self._wait_ready(agent, seen)
         self._record(spec, os.getpid(), None)
-        target = DockerTarget(agent, layout.agent_user(spec))
+        target = DockerTarget.of(agent, layout.agent_user(spec))
         self._targets[spec.slug] = target
         return target
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_STATE
-from bot_bottle.backends.sidecar_proc import alive
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.names import is_slug
+from bot_bottle.sidecars.process import alive
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 ACTIVE = ("created", "starting", "running", "degraded")
@@ -78,7 +78,7 @@ def collect(*, dry_run: bool = False, store: StateStore | None = None) -> list[R
 
 def _client_or_none(out: list[Removed]) -> Any:
     try:
-        from bot_bottle.backends.docker.engine import connect
+        from bot_bottle.docker_engine import connect
 
         return connect(timeout=30)
     except BackendUnavailable as e:
@@ -133,7 +133,8 @@ def _labels(obj: Any) -> dict[str, str]:
 
 def _remove_other(store: StateStore, meta: BottleMetadata) -> None:
     """Another backend's bottle: let that backend clean up what it knows about."""
-    from bot_bottle.backends.base import BottleSpec, get
+    from bot_bottle.backends.registry import get
+    from bot_bottle.backends.spec import BottleSpec
 
     # Its state dir goes regardless; a backend bug must not stop gc.
     with contextlib.suppress(Exception):

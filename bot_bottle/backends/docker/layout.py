@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot_bottle.backends.base import BottleSpec, network_env, workspace_binds
 from bot_bottle.backends.docker import seccomp
 from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
+from bot_bottle.backends.spec import BottleSpec, workspace_binds
+from bot_bottle.backends.spec import agent_env as merged_env
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
@@ -144,10 +145,9 @@ def agent_user(spec: BottleSpec) -> str:
 
 
 def agent_env(spec: BottleSpec) -> dict[str, str]:
-    """The agent's environment: the spec's, then proxy/CA variables, HOME and PATH."""
-    env = dict(spec.env)
-    env.update(network_env(spec, HOME))
-    env["HOME"] = HOME
+    """The agent's environment: the spec's, then proxy/CA variables and HOME (they win:
+    `plan.environment`), then PATH with the tools' directories first."""
+    env = merged_env(spec, HOME)
     path_dirs = [
         str(PurePosixPath(t.target) / t.path_dir) if not t.path_dir.startswith("/") else t.path_dir
         for t in spec.tools

@@ -14,11 +14,12 @@ import posixpath
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, wait
 from typing import Any
 
-from bot_bottle.backends.docker.engine import engine_errors
 from bot_bottle.backends.docker.layout import AGENT_USER, HOME, WORKSPACE
+from bot_bottle.docker_engine import engine_errors
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.provision.target import CommandResult
 
@@ -67,15 +68,30 @@ class DockerTarget:
     agent user. Writable places are HOME, the workspace and tmpfs; the root is
     read-only, so a step writing elsewhere fails loudly instead of silently."""
 
-    def __init__(self, container: Any | Callable[[], Any], user: str = AGENT_USER) -> None:
-        self._get = container if callable(container) else (lambda: container)
+    def __init__(self, creation: Future[Any], user: str = AGENT_USER) -> None:
+        """`creation` resolves to the agent container (a finished one for `resume`)."""
+        self._creation = creation
         self._user = user
         self._pending: list[tuple[str, bytes, int]] = []
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, container: Any, user: str = AGENT_USER) -> DockerTarget:
+        """A target over a container that already exists."""
+        done: Future[Any] = Future()
+        done.set_result(container)
+        return cls(done, user)
+
+    def ready(self) -> None:
+        self._creation.result()
+
+    def settle(self) -> None:
+        """Wait for the creation to end, however it ends (its error is `ready`'s)."""
+        wait([self._creation])
+
     @property
     def container(self) -> Any:
-        return self._get()
+        return self._creation.result()
 
     @property
     def home(self) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot_bottle.backends.base import register
 from bot_bottle.backends.namespace.backend import NamespaceBackend
+from bot_bottle.backends.registry import register
 
 register("namespace", NamespaceBackend)
 

@@ -13,14 +13,6 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot_bottle.backends.base import (
-    Availability,
-    BottleSpec,
-    Cmd,
-    Executor,
-    ProcessExecutor,
-    network_env,
-)
 from bot_bottle.backends.confined_dir import ConfinedDir
 from bot_bottle.backends.host_user import (
     DEDICATED,
@@ -36,9 +28,10 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
-from bot_bottle.backends.sidecar_proc import alive
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
 from bot_bottle.errors import BackendUnavailable
-from bot_bottle.provision.target import CommandResult
+from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
+from bot_bottle.sidecars.process import alive
 
 DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
 
@@ -53,6 +46,9 @@ class NamespaceTarget:
         self._layout = Layout(spec.state_dir)
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
         self._owner = (user.uid, user.gid) if user else None
+
+    def ready(self) -> None:
+        """Nothing runs in the background: `prepare` returned a finished bottle."""
 
     @property
     def home(self) -> str:
@@ -91,6 +87,7 @@ class NamespaceBackend:
     no capabilities and a seccomp deny list (see `sandbox.py`, `seccomp.py`)."""
 
     id = "namespace"
+    capabilities = Capabilities(images=False, host_agents=True)
 
     def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
         self.executor = executor or ProcessExecutor()
@@ -191,7 +188,7 @@ class NamespaceBackend:
         self.require()
 
     def env(self, spec: BottleSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return sandbox.bottle_env(spec, {**network_env(spec, BOTTLE_HOME), **(extra or {})})
+        return sandbox.bottle_env(spec, extra)
 
     def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int:
         self.require()

@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import FD_PREFIX, BottleSpec, Cmd, workspace_binds
 from bot_bottle.backends.host_user import HostUser
+from bot_bottle.backends.spec import BottleSpec, agent_env, workspace_binds
+from bot_bottle.executor import FD_PREFIX, Cmd
 
 BOTTLE_USER = "agent"
 BOTTLE_UID = 1000
@@ -95,14 +96,14 @@ def merged_usr_args() -> list[str]:
     return out
 
 
-def bottle_env(spec: BottleSpec, extra: Mapping[str, str]) -> dict[str, str]:
-    """The complete environment of the agent process: nothing inherited from the host."""
+def bottle_env(spec: BottleSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The complete environment of the agent process: nothing inherited from the host;
+    bot-bottle's proxy and CA variables win over the spec's (`plan.environment`)."""
     path = BASE_PATH
     for t in reversed(spec.tools):
         if t.path_dir:
             path = f"{t.target}/{t.path_dir}:{path}"
-    env = {
-        "HOME": BOTTLE_HOME,
+    base = {
         "USER": BOTTLE_USER,
         "LOGNAME": BOTTLE_USER,
         "SHELL": "/bin/sh",
@@ -111,9 +112,7 @@ def bottle_env(spec: BottleSpec, extra: Mapping[str, str]) -> dict[str, str]:
         "TMPDIR": "/tmp",
         "TERM": os.environ.get("TERM", "dumb"),
     }
-    env.update(extra)
-    env.update(spec.env)
-    return env
+    return agent_env(spec, BOTTLE_HOME, base, extra)
 
 
 def bwrap_cmd(

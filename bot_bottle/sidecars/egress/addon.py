@@ -10,6 +10,9 @@ websocket:      DLP on every frame the agent sends, control frames included; a h
 
 Denials answer 403 with `denial_body` and are audited; so is every finished request.
 Connection-level rules (who may connect, which protocols run) are `guard.ConnectionGuard`.
+
+Longer than 300 lines: one method per mitmproxy event, in the order mitmproxy calls
+them, each a thin adapter over `Gate`; the events are the seam, not the file.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
 from bot_bottle.policy.decision import Decision
+from bot_bottle.policy.host import is_ip
 from bot_bottle.policy.http_syntax import (
     RequestHead,
     check_fields,
@@ -30,14 +34,13 @@ from bot_bottle.policy.http_syntax import (
     is_websocket_upgrade,
 )
 from bot_bottle.sidecars.egress.audit import AuditWriter
-from bot_bottle.sidecars.egress.gate import (
-    Gate,
-    denial_body,
-    dropped_headers,
-    is_ip,
-)
+from bot_bottle.sidecars.egress.gate import Gate, denial_body, dropped_headers
 from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
+
+if TYPE_CHECKING:
+    from mitmproxy import connection, tls
+    from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -91,7 +94,7 @@ class EgressAddon:
             self._passthrough.add(flow.client_conn.id)
             self._audit(flow, gate, d, status=200)
 
-    def tls_clienthello(self, data: Any) -> None:
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         """Passthrough routes are relayed without decryption, only when SNI names the
         CONNECT host; anything else is intercepted and then denied by the request checks."""
         cid = data.context.client.id
@@ -240,9 +243,10 @@ class EgressAddon:
         except OSError:
             return []
 
-    async def server_connect(self, data: Any) -> None:
+    async def server_connect(self, data: ServerConnectionHookData) -> None:
         server = data.server
         gate = self.routes.current()
+        assert server.address is not None  # mitmproxy sets it before this hook
         host, port = server.address
         try:
             ip, d = gate.pick_address(await self._resolve(gate, host, port))
@@ -296,20 +300,19 @@ class EgressAddon:
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
-        msg: Any = flow.websocket.messages[-1]
+        msg = flow.websocket.messages[-1]
         if not msg.from_client:
             return
         gate = self.routes.current()
         d = gate.scan(msg.content)
         if d.allow:
             return
-        msg.drop()
+        msg.drop()  # type: ignore[no-untyped-call]  # unannotated in mitmproxy 11
         self._write(gate, self._fields(flow, d, status=0) | {"kind": "websocket"})
-        live: Any = flow
-        if live.killable:
-            live.kill()
+        if flow.killable:
+            flow.kill()  # type: ignore[no-untyped-call]
 
-    def client_disconnected(self, client: Any) -> None:
+    def client_disconnected(self, client: connection.Client) -> None:
         self._connect.pop(client.id, None)
         self._passthrough.discard(client.id)
         self._sni.pop(client.id, None)

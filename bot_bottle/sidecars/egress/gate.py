@@ -8,7 +8,6 @@ fail-closed: an exception inside a decision becomes a deny (rule `internal`).
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
@@ -26,6 +25,7 @@ from bot_bottle.policy.route import (
     find_host_route,
     normalize_host,
 )
+from bot_bottle.policy.rules import hint_for
 from bot_bottle.policy.ssrf import check_address
 from bot_bottle.sidecars.egress.credentials import Credentials
 
@@ -49,24 +49,6 @@ def dropped_headers(route: Route) -> frozenset[str]:
     return frozenset(names)
 
 
-DEFAULT_HINTS = {
-    "route": "add a route for this host to the bottle's egress.routes",
-    "connect": "add a route for this host to the bottle's egress.routes",
-    "path": "add this path prefix to the route's paths",
-    "method": "add this method to the route's methods",
-    "port": "declare the port (and `scheme: http` for cleartext) on the host's route",
-    "host-mismatch": "send the request to the same host you CONNECTed to (no domain fronting)",
-    "dlp": "remove the secret from the request; credentials are injected by the sidecar",
-    "canary": "none: a decoy credential planted in the bottle was sent out",
-    "ssrf": "add the address to egress.ssrf_ip_allowlist if it really is intended",
-    "git-push": "push through the git gate (the bottle's git remote), not over HTTPS",
-    "credential": "give the launcher the host credential this route's token_ref names",
-    "encoding": "send the body uncompressed or as gzip, deflate, br or zstd",
-    "protocol": "use HTTP(S) through the proxy, or a tls_passthrough route",
-    "internal": "report this as a bot-bottle bug",
-}
-
-
 def fail_closed(rule: str) -> Callable[[Callable[P, Decision]], Callable[P, Decision]]:
     """Turn any exception escaping a check into a deny; a buggy policy must not open up."""
 
@@ -86,7 +68,7 @@ def fail_closed(rule: str) -> Callable[[Callable[P, Decision]], Callable[P, Deci
 def denial_body(method: str, host: str, path: str, d: Decision, bottle: str = "") -> str:
     """The 403 text the agent reads: what was denied, why, and how it could be allowed.
     Policy hints say `bottles.<name>`; the sidecar knows which bottle it serves."""
-    hint = d.hint or DEFAULT_HINTS.get(d.rule, DEFAULT_HINTS["internal"])
+    hint = d.hint or hint_for(d.rule)
     if bottle:
         hint = hint.replace("bottles.<name>.", f"bottles.{bottle}.")
     return f"bot-bottle egress denied {method} {host}{path}: {d.reason}\nto allow: {hint}\n"
@@ -105,14 +87,6 @@ def host_only(authority: str) -> str:
 def bracket(host: str) -> str:
     """mitmproxy hands IPv6 hosts unbracketed; route matching wants them bracketed."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -244,7 +218,7 @@ class Gate:
         first_denial = Decision.denied(
             "resolve",
             "the host name did not resolve",
-            "check the name; a host the sidecar's DNS cannot see goes in egress.hosts (name: IP)",
+            hint_for("resolve"),
         )
         for i, ip in enumerate(candidates):
             d = check_address(ip, self.policy.ssrf_ip_allowlist)

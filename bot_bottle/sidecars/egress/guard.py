@@ -9,7 +9,7 @@ denial or a passthrough tunnel) when this one's does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mitmproxy import http
 from mitmproxy.proxy import layer
@@ -18,6 +18,9 @@ from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.tunnel import decide_protocol
 from bot_bottle.sidecars.egress.layers import Refused, position_of, protocol_of
 from bot_bottle.sidecars.egress.relay import RelayAdmission
+
+if TYPE_CHECKING:
+    from mitmproxy import connection, tcp, udp
 
 DenyConnection = Callable[[str, Decision], None]
 AUDITED = "bb.audited"  # flow metadata: EgressAddon has audited this flow
@@ -36,7 +39,7 @@ class ConnectionGuard:
         # Clients with at least one audit line; the others get one when they leave.
         self._decided: set[str] = set()
 
-    def client_connected(self, client: Any) -> None:
+    def client_connected(self, client: connection.Client) -> None:
         """The TCP listener is on loopback, where every local user can reach it; only the
         bottle's own relay (mode-0600 Unix socket, same process) may use it."""
         if self.admission is None or self.admission.admit(client.peername):
@@ -80,7 +83,7 @@ class ConnectionGuard:
         address = ctx.server.address
         self.deny(self._targets.get(cid, str(address[0]) if address else ""), d)
 
-    def tcp_message(self, flow: Any) -> None:
+    def tcp_message(self, flow: tcp.TCPFlow | udp.UDPFlow) -> None:
         """Defence in depth: `next_layer` never lets an inspected raw TCP/UDP flow start
         (passthrough tunnels have no flow), and mitmproxy ignores `kill()` on a running
         one, so should one appear anyway, its bytes are blanked rather than relayed."""
@@ -88,7 +91,7 @@ class ConnectionGuard:
 
     udp_message = tcp_message
 
-    def client_disconnected(self, client: Any) -> None:
+    def client_disconnected(self, client: connection.Client) -> None:
         """mitmproxy refuses some bytes itself, before or between our hooks (an HTTP/2
         frame h2 rejects, a request line it cannot parse, HTTP/1.1 chunked trailers, a
         failed TLS handshake): a connection that leaves no audit line otherwise gets one

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot_bottle.backends.base import Cmd, Executor, ProcessExecutor
-from bot_bottle.backends.sidecar_proc import SidecarHandle, spawn_sidecar
+from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 from bot_bottle.plan.model import BottlePlan, gate_token_slots
 from bot_bottle.sidecars.git_gate.config import config_json
 from bot_bottle.sidecars.git_gate.push_check import CANARIES_ENV
 from bot_bottle.sidecars.git_gate.upstream import SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV
+from bot_bottle.sidecars.process import SidecarHandle, spawn_sidecar
 
 # The host's ways to reach upstreams: ssh agent or key, and the CA settings an https
 # remote behind a private or intercepting CA needs.

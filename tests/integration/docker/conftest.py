@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from docker_harness import FakeSidecar
 
-from bot_bottle.backends.base import BottleSpec, ProcessExecutor, SidecarLink
+from bot_bottle.backends.spec import BottleSpec, SidecarLink
+from bot_bottle.executor import ProcessExecutor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/netprobe.py
 

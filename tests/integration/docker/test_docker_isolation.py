@@ -12,7 +12,7 @@ import pytest
 from docker_harness import FakeSidecar
 from netprobe import host_address
 
-from bot_bottle.backends.base import BottleSpec
+from bot_bottle.backends.spec import BottleSpec
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

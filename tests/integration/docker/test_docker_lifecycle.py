@@ -16,9 +16,9 @@ import docker
 import pytest
 from docker_harness import FakeSidecar
 
-from bot_bottle.backends.base import BottleSpec
 from bot_bottle.backends.docker.gc import collect
 from bot_bottle.backends.docker.layout import LABEL_SLUG
+from bot_bottle.backends.spec import BottleSpec
 from bot_bottle.state.store import StateStore
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -67,7 +67,8 @@ LAUNCHER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from bot_bottle.backends.base import BottleSpec, ProcessExecutor
+    from bot_bottle.backends.spec import BottleSpec
+    from bot_bottle.executor import ProcessExecutor
     from bot_bottle.backends.docker.backend import DockerBackend
     from bot_bottle.state.store import StateStore
 

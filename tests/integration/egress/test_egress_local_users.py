@@ -120,13 +120,14 @@ def test_warm_zygote_sidecar_is_only_reachable_through_its_socket(
 
     from egress_harness import DEFAULT_ROUTES, PROTECTED, routes_doc
 
-    from bot_bottle.backends.sidecar_proc import EgressRequest, kill_group
-    from bot_bottle.backends.zygote import request_egress
+    from bot_bottle.sidecars.egress.request import EgressRequest
+    from bot_bottle.sidecars.egress.zygote import request_egress
+    from bot_bottle.sidecars.process import kill_group
 
     short = Path(tempfile.mkdtemp(prefix="bbz"))
     zsock = short / "zygote.sock"
     zygote = subprocess.Popen(
-        [sys.executable, "-m", "bot_bottle.backends.zygote", str(zsock)],
+        [sys.executable, "-m", "bot_bottle.sidecars.egress.zygote", str(zsock)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         cwd=str(Path(__file__).resolve().parents[3]), start_new_session=True,
     )  # fmt: skip

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot_bottle.backends.base import BottleSpec, SidecarLink
 from bot_bottle.backends.namespace.backend import NamespaceBackend, NamespaceTarget
+from bot_bottle.backends.spec import BottleSpec, SidecarLink
 
 PONG_SERVER = """
 import socket, sys, threading

@@ -10,10 +10,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from fakes.executor import RecordingExecutor
 
-from bot_bottle.backends.base import BottleSpec, RecordingExecutor
 from bot_bottle.backends.confined_dir import ConfinedDir, UnsafePath
 from bot_bottle.backends.namespace.backend import NamespaceBackend
+from bot_bottle.backends.spec import BottleSpec
 
 HOST = b"host file, must stay byte-identical\n"
 

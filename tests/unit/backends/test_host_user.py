@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot_bottle.backends import host_user
-from bot_bottle.backends.base import BottleSpec
 from bot_bottle.backends.host_user import DEDICATED, HostUser, agent_host_user
 from bot_bottle.backends.namespace import sandbox
+from bot_bottle.backends.spec import BottleSpec
 from bot_bottle.errors import UnsafeWorkspace
 
 

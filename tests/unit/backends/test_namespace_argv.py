@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_bottle.backends.base import (
-    Availability,
-    BottleSpec,
-    RecordingExecutor,
-    SidecarLink,
-    ToolMount,
-)
+from fakes.executor import RecordingExecutor
+
 from bot_bottle.backends.namespace.backend import NamespaceBackend
+from bot_bottle.backends.spec import Availability, BottleSpec, SidecarLink, ToolMount
 
 
 def _spec(tmp_path: Path, **kw: object) -> BottleSpec:

@@ -7,10 +7,11 @@ from pathlib import Path
 import docker.errors as de
 import pytest
 import requests
+from fakes.executor import RecordingExecutor
 
-from bot_bottle.backends.base import BottleSpec, RecordingExecutor
 from bot_bottle.backends.docker.backend import DockerBackend
-from bot_bottle.backends.docker.engine import engine_errors, map_error
+from bot_bottle.backends.spec import BottleSpec
+from bot_bottle.docker_engine import engine_errors, map_error
 from bot_bottle.errors import BackendUnavailable, StateError
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot_bottle.backends import host_user
-from bot_bottle.backends.base import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.backends.docker import layout, seccomp
+from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import UnsafeWorkspace
 
 

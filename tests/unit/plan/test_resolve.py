@@ -40,7 +40,10 @@ def test_unknown_agent(loaded: Loader) -> None:
         resolve(loaded("bottles: {dev: {}}\nagents: {c: {bottle: dev}}"), "x", {})
 
 
-@pytest.mark.parametrize("name", ["HTTPS_PROXY", "no_proxy", "NODE_EXTRA_CA_CERTS", "HOME"])
+@pytest.mark.parametrize(
+    "name",
+    ["HTTPS_PROXY", "no_proxy", "all_proxy", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE", "HOME"],
+)
 def test_reserved_env_rejected(loaded: Loader, name: str) -> None:
     with pytest.raises(ManifestError) as info:
         resolve(

@@ -118,3 +118,16 @@ def test_a_git_remote_on_a_host_path_is_loud(loaded: Loader, tmp_path: Path) -> 
     assert "host directory" in loud["git remote o"]
     https = text.replace("/srv/repo.git", "https://example.com/r.git")
     assert loud_lines(_lines(loaded, https)) == []
+
+
+def test_provider_options_read_as_before(loaded: Loader) -> None:
+    """Typed options keep the review's lines, so an approval made before still holds."""
+    for value in ("true", "false"):
+        text = (
+            f"bottles: {{dev: {{agent_provider: {{template: codex, "
+            f"forward_host_credentials: {value}}}}}}}\nagents: {{a: {{bottle: dev}}}}"
+        )
+        found = [ln for ln in _lines(loaded, text) if ln.key.startswith("provider option")]
+        assert [(ln.key, ln.value) for ln in found] == [
+            ("provider option forward_host_credentials", value)
+        ]

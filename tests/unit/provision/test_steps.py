@@ -19,6 +19,9 @@ class RecordingTarget:
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, int]] = {}
 
+    def ready(self) -> None:
+        pass
+
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.files[path] = (data, mode)
 

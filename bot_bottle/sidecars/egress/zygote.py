@@ -8,7 +8,7 @@ environment. The zygote itself never holds a credential, runs no event loop and 
 threads (so forking it is safe), and each child leads its own session, so `stop`
 and fail-closed behaviour are the same as for a cold sidecar.
 
-Started by `bot-bottle egress warm` (or `python -m bot_bottle.backends.zygote SOCKET`,
+Started by `bot-bottle egress warm` (or `python -m bot_bottle.sidecars.egress.zygote SOCKET`,
 which prints `READY SOCKET`).
 """
 
@@ -23,10 +23,10 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot_bottle.backends.sidecar_proc import EgressRequest, SidecarHandle
+from bot_bottle.sidecars.egress.request import EgressRequest
+from bot_bottle.sidecars.process import SidecarError, SidecarHandle, kill_group, wait_ready
 
 
 def _serve_fn() -> Any:
@@ -104,9 +104,8 @@ def main(path: str) -> int:
 
 
 def request_egress(zygote: Path, req: EgressRequest, timeout: float = 30.0) -> SidecarHandle:
-    """Launcher side: ask the zygote for a sidecar; return once it printed READY."""
-    from bot_bottle.backends.sidecar_proc import SidecarError, SidecarHandle
-
+    """Launcher side: ask the zygote for a sidecar; return once it printed READY. The
+    child says `PID n` first, so a child that dies or hangs before READY is killed."""
     req.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
@@ -116,25 +115,25 @@ def request_egress(zygote: Path, req: EgressRequest, timeout: float = 30.0) -> S
                 "audit_log": str(req.audit_log), "confdir": str(req.confdir),
                 "log": str(req.log), "env": req.process_env()}  # fmt: skip
         conn.sendall(json.dumps(body).encode() + b"\n")
-        pid, buf = 0, b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-            for line in buf.split(b"\n")[:-1]:
-                if line.startswith(b"PID "):
-                    pid = int(line[4:])
-                elif line.startswith(b"READY") and pid:
-                    return SidecarHandle("egress", pid, req.socket, "warm")
-        if pid:
-            from bot_bottle.backends.sidecar_proc import kill_group
-
-            kill_group(pid)
-        raise SidecarError("egress sidecar (warm) exited before it was ready; see " + str(req.log))
+        seen: list[str] = []
+        try:
+            wait_ready(conn.fileno(), time.monotonic() + timeout, "egress sidecar (warm)", seen)
+        except SidecarError:
+            for pid in _pids(seen):
+                kill_group(pid)
+            raise SidecarError(
+                "egress sidecar (warm) exited before it was ready; see " + str(req.log)
+            ) from None
+        pids = _pids(seen)
+        if not pids:
+            raise SidecarError("egress zygote answered READY without a PID; see " + str(req.log))
+        return SidecarHandle("egress", pids[0], req.socket, "warm")
     finally:
         conn.close()
+
+
+def _pids(lines: list[str]) -> list[int]:
+    return [int(line[4:]) for line in lines if line.startswith("PID ") and line[4:].isdigit()]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
 """Sidecar processes on the host: started, awaited by their READY line, stopped.
 
-Two ways to start the egress sidecar, same result (a process in its own session,
-listening on the bottle's Unix socket, credentials only in its environment):
-- cold: spawn `python -m bot_bottle egress serve ...` (pays the ~0.7 s mitmproxy import);
-- warm: ask the egress zygote (`zygote.py`), a pre-imported process, to fork one.
-Readiness is the READY line, read with a deadline; never a sleep.
+Every sidecar (egress cold or through its zygote, the git gate, the zygote itself)
+is a process in its own session whose readiness is one `READY ...` line, read here
+with a deadline (`wait_ready`); never a sleep.
 """
 
 from __future__ import annotations
@@ -14,52 +12,18 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.base import Cmd, Executor
 from bot_bottle.errors import BotBottleError
+from bot_bottle.executor import Cmd, Executor
 
 READY_TIMEOUT = 30.0
 
 
 class SidecarError(BotBottleError):
     """A sidecar did not become ready."""
-
-
-@dataclass(frozen=True)
-class EgressRequest:
-    """One bottle's egress sidecar. `env` carries the credential slots: it is passed as
-    the sidecar's environment and nowhere else (not logged, not written)."""
-
-    routes: Path
-    socket: Path
-    audit_log: Path
-    confdir: Path
-    log: Path
-    env: dict[str, str]
-
-    def __repr__(self) -> str:
-        return f"EgressRequest(socket={self.socket}, slots={sorted(self.env)})"
-
-    def argv(self) -> tuple[str, ...]:
-        return (
-            sys.executable, "-m", "bot_bottle", "egress", "serve",
-            "--routes", str(self.routes), "--listen", self.listen,
-            "--audit-log", str(self.audit_log), "--confdir", str(self.confdir),
-        )  # fmt: skip
-
-    @property
-    def listen(self) -> str:
-        """Relative to the sidecar's cwd (the sockets dir): state dirs can be deep, and a
-        Unix socket path is limited to 107 bytes."""
-        return f"unix:{self.socket.name}"
-
-    def process_env(self) -> dict[str, str]:
-        base = {k: os.environ[k] for k in ("PATH", "LANG", "TZ") if k in os.environ}
-        return {**base, "HOME": str(self.confdir), **self.env}
 
 
 @dataclass(frozen=True)
@@ -70,8 +34,11 @@ class SidecarHandle:
     mode: str  # cold | warm
 
 
-def wait_ready(fd: int, deadline: float, name: str = "egress sidecar") -> str:
-    """Read from `fd` until a `READY ...` line; return it. Raise on EOF or timeout."""
+def wait_ready(
+    fd: int, deadline: float, name: str = "egress sidecar", seen: list[str] | None = None
+) -> str:
+    """Read from `fd` until a `READY ...` line; return it. Raise on EOF or timeout.
+    The complete lines read before it are appended to `seen` (e.g. the zygote's `PID`)."""
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
     buf = b""
@@ -85,10 +52,12 @@ def wait_ready(fd: int, deadline: float, name: str = "egress sidecar") -> str:
             chunk = os.read(fd, 4096)
             if not chunk:
                 raise SidecarError(f"{name} exited before it was ready")
-            buf += chunk
-            for line in buf.split(b"\n")[:-1]:
+            *lines, buf = (buf + chunk).split(b"\n")
+            for line in lines:
                 if line.startswith(b"READY"):
                     return line.decode()
+                if seen is not None:
+                    seen.append(line.decode(errors="replace"))
     finally:
         sel.close()
 
@@ -113,24 +82,6 @@ def spawn_sidecar(
         detail = "".join(f"\n    {line}" for line in tail)
         raise SidecarError(f"{e.message}{detail}", "`bot-bottle doctor`") from None
     return SidecarHandle(name, proc.pid, socket, "cold")
-
-
-def start_egress_cold(req: EgressRequest, executor: Executor) -> SidecarHandle:
-    req.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cmd = Cmd(req.argv(), env=req.process_env(), cwd=str(req.socket.parent))
-    return spawn_sidecar("egress", cmd, req.log, req.socket, executor)
-
-
-def start_egress(req: EgressRequest, executor: Executor, zygote: Path | None) -> SidecarHandle:
-    """Warm through the zygote at `zygote` when one answers, else cold."""
-    if zygote is not None and zygote.exists():
-        from bot_bottle.backends import zygote as zy
-
-        try:
-            return zy.request_egress(zygote, req)
-        except (OSError, SidecarError):
-            pass  # a stale zygote socket: start cold instead
-    return start_egress_cold(req, executor)
 
 
 def kill_group(pid: int, sig: int = signal.SIGTERM) -> None:
