@@ -1,0 +1,71 @@
+"""Red-team findings against the hardened egress: each test is an attack an agent that
+reads our code would try, asserting on what the recording upstream actually received.
+
+Domain fronting through a second host name: the egress checks that the CONNECT target,
+the SNI and the request's Host agree, but an HTTP/2 request carries its host twice
+(`:authority` and a `host` header). mitmproxy's `host_header` reads `:authority` only,
+and when it downgrades the request to HTTP/1.1 it keeps the `host` header the agent
+sent, so the upstream (a CDN serving many names at the allowed host's address) would
+route the request by the unchecked name.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+from egress_harness import Egress
+from egress_raw import h2_head, h2_request, proxy_addr, read_until_closed, tls_tunnel
+from egress_upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+API = "api.example.test"
+FRONTED = "evil.example.test"
+
+
+def _hosts_seen(up: Upstream, marker: str) -> list[str]:
+    return [str(r.header("host")) for r in list(up.records) if marker in r.path]
+
+
+def test_h2_host_header_disagreeing_with_authority(egress: Egress, upstream: Upstream) -> None:
+    marker = f"front{uuid.uuid4().hex[:10]}"
+    tls = tls_tunnel(egress, API, upstream.port, alpn=["h2"])
+    head = h2_head(API, upstream.port, f"/v1/{marker}", "GET", [(b"host", FRONTED.encode())])
+    res = h2_request(tls, head)
+    tls.close()
+    assert not any(FRONTED in h for h in _hosts_seen(upstream, marker)), res
+    assert res.status in (None, 400, 403), res
+
+
+def test_h2_host_header_agreeing_with_authority_still_works(
+    egress: Egress, upstream: Upstream
+) -> None:
+    marker = f"same{uuid.uuid4().hex[:10]}"
+    tls = tls_tunnel(egress, API, upstream.port, alpn=["h2"])
+    extra = [(b"host", f"{API}:{upstream.port}".encode())]
+    res = h2_request(tls, h2_head(API, upstream.port, f"/v1/{marker}", "GET", extra))
+    tls.close()
+    assert res.status == 200, res
+    assert _hosts_seen(upstream, marker) == [f"{API}:{upstream.port}"]
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        [f"{API}", FRONTED],
+        [FRONTED, f"{API}"],
+    ],
+)
+def test_h1_two_host_headers(egress: Egress, upstream: Upstream, hosts: list[str]) -> None:
+    marker = f"twohost{uuid.uuid4().hex[:10]}"
+    sock = socket.create_connection(proxy_addr(egress), timeout=10)
+    lines = "".join(f"Host: {h}:{upstream.port}\r\n" for h in hosts)
+    sock.sendall(
+        f"GET http://{API}:{upstream.port}/v1/{marker} HTTP/1.1\r\n{lines}"
+        "Connection: close\r\n\r\n".encode()
+    )
+    answer = read_until_closed(sock)
+    sock.close()
+    assert not any(FRONTED in h for h in _hosts_seen(upstream, marker)), answer[:200]
