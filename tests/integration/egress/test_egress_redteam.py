@@ -11,12 +11,21 @@ route the request by the unchecked name.
 
 from __future__ import annotations
 
+import gzip
 import socket
 import uuid
+import zlib
 
 import pytest
-from egress_harness import Egress
-from egress_raw import h2_head, h2_request, proxy_addr, read_until_closed, tls_tunnel
+from egress_harness import CANARY, Egress
+from egress_raw import (
+    Recorder,
+    h2_head,
+    h2_request,
+    proxy_addr,
+    read_until_closed,
+    tls_tunnel,
+)
 from egress_upstream import Upstream
 
 pytestmark = pytest.mark.integration
@@ -69,3 +78,52 @@ def test_h1_two_host_headers(egress: Egress, upstream: Upstream, hosts: list[str
     answer = read_until_closed(sock)
     sock.close()
     assert not any(FRONTED in h for h in _hosts_seen(upstream, marker)), answer[:200]
+
+
+# --- transfer codings the DLP does not decode ----------------------------------------
+#
+# A request body in `Transfer-Encoding: gzip, chunked` reaches the addon as the gzip
+# stream (mitmproxy removes only the chunking, and `get_content` decodes
+# Content-Encoding, not Transfer-Encoding), is scanned compressed, and is forwarded with
+# its transfer coding for the upstream to undo.
+
+
+def _chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate, chunked", "GZIP,chunked"])
+def test_request_transfer_coding_hides_no_secret(egress: Egress, coding: str) -> None:
+    rec = Recorder("127.0.0.1", reply=b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").start()
+    marker = f"tecode{uuid.uuid4().hex[:10]}"
+    body = f"leak={CANARY}".encode()
+    packed = gzip.compress(body) if "gzip" in coding.lower() else zlib.compress(body)
+    try:
+        sock = socket.create_connection(proxy_addr(egress), timeout=10)
+        sock.sendall(
+            f"POST http://loop.example.test:{rec.port}/{marker} HTTP/1.1\r\n"
+            f"Host: loop.example.test:{rec.port}\r\nTransfer-Encoding: {coding}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + _chunked(packed)
+        )
+        answer = read_until_closed(sock)
+        sock.close()
+        got = rec.all_bytes()
+    finally:
+        rec.stop()
+    # Whatever arrived, compressed or not, must not be the secret.
+    assert packed not in got and CANARY.encode() not in got, (answer[:200], got[:300])
+    assert answer.startswith(b"HTTP/1.1 403") and b"x-bot-bottle-denied: header" in answer
+
+
+def test_plain_chunked_body_still_forwarded(egress: Egress, upstream: Upstream) -> None:
+    marker = f"chunk{uuid.uuid4().hex[:10]}"
+    tls = tls_tunnel(egress, API, upstream.port)
+    tls.sendall(
+        f"POST /v1/{marker} HTTP/1.1\r\nHost: {API}:{upstream.port}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
+        + _chunked(b"hello")
+    )
+    answer = read_until_closed(tls)
+    tls.close()
+    assert [r.body for r in upstream.records if marker in r.path] == [b"hello"], answer[:300]
