@@ -180,7 +180,16 @@ class EgressAddon:
     async def _check_body_and_dial(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
         req = flow.request
         raw = req.raw_content or b""
-        decoded = req.get_content(strict=False) or b""
+        try:
+            decoded = req.get_content(strict=True) or b""
+        except ValueError:
+            # An unknown coding, a list of them or a body that fails to decode would be
+            # scanned as opaque bytes and decoded by the upstream: refuse what DLP cannot read.
+            coding = req.headers.get("content-encoding", "")[:40]
+            return Decision.denied(
+                "header", f"content-encoding {coding!r} the egress cannot decode",
+                "send one of gzip, deflate, br, zstd (one coding), or none",
+            )  # fmt: skip
         trailers = b""
         if req.trailers:
             # Trailers are headers sent after the body (HTTP/2, chunked HTTP/1.1): the

@@ -127,3 +127,62 @@ def test_plain_chunked_body_still_forwarded(egress: Egress, upstream: Upstream) 
     answer = read_until_closed(tls)
     tls.close()
     assert [r.body for r in upstream.records if marker in r.path] == [b"hello"], answer[:300]
+
+
+# --- content codings the DLP cannot decode --------------------------------------------
+#
+# The DLP scans the body decoded by mitmproxy's `get_content(strict=False)`, which hands
+# back the raw bytes when it does not know the coding: `x-gzip` (RFC 9110 §8.4.1.3: the
+# same as gzip), a list of codings (`gzip, gzip`), or a body that fails to decode. The
+# upstream, which does know, decompresses what the scan never read.
+
+
+@pytest.mark.parametrize("coding", ["x-gzip", "gzip, gzip", "identity, gzip"])
+def test_content_coding_hides_no_secret(egress: Egress, upstream: Upstream, coding: str) -> None:
+    marker = f"cecode{uuid.uuid4().hex[:10]}"
+    body = f"leak={CANARY}".encode()
+    packed = gzip.compress(body)
+    if coding == "gzip, gzip":
+        packed = gzip.compress(packed)
+    tls = tls_tunnel(egress, API, upstream.port)
+    tls.sendall(
+        f"POST /v1/{marker} HTTP/1.1\r\nHost: {API}:{upstream.port}\r\n"
+        f"Content-Encoding: {coding}\r\nContent-Length: {len(packed)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + packed
+    )
+    answer = read_until_closed(tls)
+    tls.close()
+    got = [r.body for r in upstream.records if marker in r.path]
+    assert got == [], answer[:300]
+    assert answer.startswith(b"HTTP/1.1 403") and b"x-bot-bottle-denied: header" in answer
+
+
+@pytest.mark.parametrize("coding", ["gzip", "GZIP", "deflate", "identity"])
+def test_decodable_content_coding_is_scanned_and_clean_one_forwarded(
+    egress: Egress, upstream: Upstream, coding: str
+) -> None:
+    def pack(data: bytes) -> bytes:
+        c = coding.lower()
+        return (
+            gzip.compress(data) if c == "gzip" else zlib.compress(data) if c == "deflate" else data
+        )
+
+    answers = {}
+    for name, body in (("secret", f"leak={CANARY}".encode()), ("clean", b"hello")):
+        marker = f"ce{name}{uuid.uuid4().hex[:8]}"
+        tls = tls_tunnel(egress, API, upstream.port)
+        packed = pack(body)
+        tls.sendall(
+            f"POST /v1/{marker} HTTP/1.1\r\nHost: {API}:{upstream.port}\r\n"
+            f"Content-Encoding: {coding}\r\nContent-Length: {len(packed)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + packed
+        )
+        answers[name] = (
+            read_until_closed(tls),
+            [r.body for r in upstream.records if marker in r.path],
+        )
+        tls.close()
+    assert answers["secret"][1] == [] and b"x-bot-bottle-denied: canary" in answers["secret"][0]
+    assert answers["clean"][1] == [pack(b"hello")], answers["clean"][0][:300]
