@@ -186,3 +186,34 @@ def test_decodable_content_coding_is_scanned_and_clean_one_forwarded(
         tls.close()
     assert answers["secret"][1] == [] and b"x-bot-bottle-denied: canary" in answers["secret"][0]
     assert answers["clean"][1] == [pack(b"hello")], answers["clean"][0][:300]
+
+
+# --- a request target that names another host -------------------------------------------
+#
+# An HTTP/2 `:path` must be origin-form (`/...`, or `*` for OPTIONS; RFC 9113 §8.3.1). An
+# absolute URI there survives the downgrade to HTTP/1.1 as an absolute-form request line,
+# whose host an upstream must prefer over Host (RFC 9112 §3.2.2): a CDN at the allowed
+# host's address would route the request to the host named in the path.
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "http://evil.example.test/v1/{m}",
+        "https://evil.example.test/v1/{m}",
+        "//evil.example.test/v1/{m}",
+        "v1/{m}",
+    ],
+)
+def test_h2_path_not_origin_form(egress: Egress, upstream: Upstream, path: str) -> None:
+    marker = f"abs{uuid.uuid4().hex[:10]}"
+    tls = tls_tunnel(egress, "other.example.test", upstream.port, alpn=["h2"])
+    head = h2_head("other.example.test", upstream.port, path.format(m=marker))
+    res = h2_request(tls, head)
+    tls.close()
+    seen = [(r.path, r.header("host")) for r in upstream.records if marker in r.path]
+    # Refused, or (`//host/...`) forwarded as the normalized path it was checked as: never
+    # as a target naming another host.
+    fronted = [(p, h) for p, h in seen if not p.startswith("/") or p.startswith("//")
+               or "other.example.test" not in str(h)]  # fmt: skip
+    assert fronted == [], res
