@@ -5,7 +5,8 @@ seccomp filters leave.
 
 The agent tries to: signal, read or write the forwarder (its environment, its memory
 through /proc, not the ptrace syscall); take the forwarder's port on another address;
-make a socket of a refused family through the x32 syscall table; give a file in the
+make a socket of a refused family through the x32 syscall table; use an fd the
+launcher, bwrap or setpriv left open (a state directory, a seccomp file); give a file in the
 workspace a file capability (security.capability) or hard-link a root-owned file into
 it. Each must fail, and the forwarder must still serve a request afterwards (a bottle
 that lost its network would pass the other checks by accident).
@@ -51,6 +52,29 @@ for p in fwd:
     attempt(f"mem_{p}", lambda: open(f"/proc/{p}/mem", "r+b").close() or "opened")
     attempt(f"fd_{p}", lambda: os.listdir(f"/proc/{p}/fd"))
     attempt(f"signal_{p}", lambda: os.kill(p, 0) or "signalled")
+def inherited_fds():
+    # Every open fd of every process the agent can see: one left open by the launcher,
+    # bwrap or setpriv (a state or host directory, a seccomp file) would be a way out.
+    odd = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                t = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            ok = t.startswith(("pipe:", "socket:", "anon_inode:", "/dev/", "/workspace",
+                               "/proc/", "/home/agent", "/tmp", "/run/bot-bottle"))
+            if not ok and not t.startswith("/usr/"):
+                odd[f"{p}/{fd}"] = t
+    if not odd: raise LookupError("none")
+    return odd
+attempt("inherited_fds", inherited_fds)
 def squat(host):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
