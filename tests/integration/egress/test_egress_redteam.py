@@ -258,3 +258,23 @@ def test_websocket_secret_split_across_fragments(egress: Egress, upstream: Upstr
     tls.close()
     frames = list(upstream.ws_frames)
     assert not any(SECRET[:half].encode() in d or SECRET[half:].encode() in d for _, d in frames)
+
+
+def test_chunk_extension_carries_no_secret(egress: Egress) -> None:
+    # Chunk extensions (`5;name=value`) are framing, not body: DLP never sees them, so
+    # they must not be relayed either (the proxy re-chunks or states a length).
+    rec = Recorder("127.0.0.1", reply=b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").start()
+    marker = f"chunkext{uuid.uuid4().hex[:10]}"
+    try:
+        sock = socket.create_connection(proxy_addr(egress), timeout=10)
+        sock.sendall(
+            f"POST http://loop.example.test:{rec.port}/{marker} HTTP/1.1\r\n"
+            f"Host: loop.example.test:{rec.port}\r\nTransfer-Encoding: chunked\r\n"
+            f"Connection: close\r\n\r\n5;leak={CANARY}\r\nhello\r\n0\r\n\r\n".encode()
+        )
+        answer = read_until_closed(sock)
+        sock.close()
+        got = rec.all_bytes()
+    finally:
+        rec.stop()
+    assert CANARY.encode() not in got, (answer[:200], got[:300])
