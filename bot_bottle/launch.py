@@ -353,4 +353,23 @@ def resumable(store: StateStore, slug: str) -> BottleMetadata:
     meta = store.load(slug)
     if status_of(meta) in ("running", "starting", "degraded"):
         raise StateError(f"bottle {slug} is still running", f"`bot-bottle stop {slug}` first")
+    _stop_leftover_sidecars(store, meta)
     return meta
+
+
+def _stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
+    """A launcher killed outright (SIGKILL, the OOM killer) ran no cleanup, and its
+    sidecars lead their own sessions, credentials in their environment: stop them before
+    new ones take over the sockets, or they would run on, unrecorded, for good. Only a
+    process still working in this bottle's sockets dir is signalled (every sidecar runs
+    there), never whoever has since been given a recorded pid."""
+    sockets = os.path.realpath(store.dir(meta.slug) / "sockets")
+    for name, pid in meta.pids.items():
+        if name == "launcher":
+            continue
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") != sockets:
+                continue
+        except OSError:
+            continue
+        kill_group(pid)

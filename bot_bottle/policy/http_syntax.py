@@ -100,12 +100,34 @@ def check_head(head: RequestHead) -> Decision:
     return Decision.allowed("header")
 
 
+def check_transfer_coding(fields: Iterable[tuple[bytes, bytes]]) -> Decision:
+    """A request body may be framed by chunking and nothing else. Other transfer codings
+    (`gzip, chunked`, `deflate, chunked`) reach the proxy still compressed once the
+    chunking is undone: DLP would scan the compressed stream, and the upstream would
+    decompress what the scan never saw. No client needs them (content is compressed with
+    Content-Encoding, which the DLP decodes), so they are refused, not decoded."""
+    codings = [v for k, v in fields if k.lower() == b"transfer-encoding"]
+    if not codings or [c.strip().lower() for c in codings] == [b"chunked"]:
+        return Decision.allowed("header")
+    shown = _show(b", ".join(codings))
+    return Decision.denied(
+        "header",
+        f"transfer-encoding {shown} refused: a request body is framed by chunking alone",
+        "send the body with Content-Length or `Transfer-Encoding: chunked`; compress with "
+        "Content-Encoding",
+    )
+
+
 def check_request(
     head: RequestHead, fields: Iterable[tuple[bytes, bytes]], http2: bool
 ) -> Decision:
-    """`check_head`, then `check_fields`; the first refusal wins."""
+    """`check_head`, then `check_fields`, then `check_transfer_coding`; the first refusal
+    wins."""
+    fields = list(fields)
     d = check_head(head)
-    return d if not d.allow else check_fields(fields, http2)
+    if d.allow:
+        d = check_fields(fields, http2)
+    return d if not d.allow else check_transfer_coding(fields)
 
 
 def is_websocket_upgrade(upgrade: str) -> bool:

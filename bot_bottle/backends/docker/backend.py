@@ -12,13 +12,14 @@ import json
 import os
 import posixpath
 import shutil
+import socket
 import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot_bottle.backends.docker import layout, runtime
+from bot_bottle.backends.docker import layout, lifeline, runtime
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
 from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
@@ -43,6 +44,8 @@ class DockerBackend:
         self._executor = executor
         self._client: Any = None
         self._targets: dict[str, DockerTarget] = {}
+        # Per bottle, the listener whose closing (this process's death) stops the bottle.
+        self._lifelines: dict[str, socket.socket] = {}
 
     @property
     def client(self) -> Any:
@@ -102,6 +105,7 @@ class DockerBackend:
         for link in spec.sidecars:
             # Bound into the bottle before the launcher starts the sidecars in it.
             link.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._hold(spec)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bb-{spec.slug}")
         future = pool.submit(self._create_bottle, spec, agent_image)
         pool.shutdown(wait=False)
@@ -193,16 +197,28 @@ class DockerBackend:
                 "read-only in it, and a container's mounts cannot change",
                 f"`bot-bottle rm {spec.slug}` and start a new one",
             )
+        self._hold(spec)
         with engine_errors(f"resuming {spec.slug}"):
             agent.reload()
-            if agent.status != "running":
-                seen = self._ready_lines(agent)
-                agent.start()
-                self._wait_ready(agent, seen)
+            if agent.status == "running":
+                # Nobody's bottle any more (its launcher is gone): whatever still runs in
+                # it goes, and the main process must hold this launcher's lifeline.
+                agent.stop(timeout=3)
+            seen = self._ready_lines(agent)
+            agent.start()
+            self._wait_ready(agent, seen)
         self._record(spec, os.getpid(), None)
         target = DockerTarget.of(agent, layout.agent_user(spec))
         self._targets[spec.slug] = target
         return target
+
+    def _hold(self, spec: BottleSpec) -> None:
+        """Listen on the lifeline before the container starts (its main process connects
+        to it before it reports ready)."""
+        if spec.sidecars and spec.slug not in self._lifelines:
+            directory = spec.sidecars[0].socket.parent
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lifelines[spec.slug] = lifeline.listen(directory)
 
     def remove(self, spec: BottleSpec) -> None:
         self._settle(spec)

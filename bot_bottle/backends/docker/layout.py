@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from bot_bottle.backends.docker import seccomp
+from bot_bottle.backends.docker import lifeline, seccomp
 from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
 from bot_bottle.backends.spec import BottleSpec, workspace_binds
@@ -159,13 +159,20 @@ def agent_env(spec: BottleSpec) -> dict[str, str]:
 
 def forwarder_command(spec: BottleSpec) -> tuple[str, ...]:
     """The container's main process: the forwarder binds every `127.0.0.1:PORT` first,
-    then execs a shell that prints `READY` (so the ready line means the listeners are
-    up) and sleeps for the container's life. Runs on the image's python3, found on the
-    image's own directories only: the container's PATH may name directories the agent
-    writes (from the manifest's env), and this process runs as the sockets' owner."""
+    then execs what prints `READY` (so the ready line means the listeners are up) and
+    lasts the container's life: with sidecars, a holder of the launcher's `lifeline`,
+    which exits (stopping the container) when the launcher dies; else a sleep. Runs on
+    the image's python3, found on the image's own directories only: the container's PATH
+    may name directories the agent writes (from the manifest's env), and this process
+    runs as the sockets' owner."""
     pairs = [f"{link.port}={LINKS_DIR}/{link.name}/{link.socket.name}" for link in spec.sidecars]
+    if spec.sidecars:
+        held = f"{LINKS_DIR}/{spec.sidecars[0].name}/{lifeline.NAME}"
+        main: tuple[str, ...] = ("python3", "-I", "-S", "-c", lifeline.HOLD, held, READY)
+    else:
+        main = ("sh", "-c", f"echo '{READY}' && exec sleep infinity")
     return ("/usr/bin/env", f"PATH={DEFAULT_PATH}", "python3", "-I", "-S", FORWARDER_INSIDE,
-            *pairs, "--", "sh", "-c", f"echo '{READY}' && exec sleep infinity")  # fmt: skip
+            *pairs, "--", *main)  # fmt: skip
 
 
 def main_user(spec: BottleSpec) -> str:

@@ -104,7 +104,8 @@ def test_agent_reaches_sidecar_and_nothing_else(
                          " s.connect('/run/bot-bottle/egress/egress.sock')"])  # fmt: skip
     assert direct.returncode != 0 and "PermissionError" in direct.stderr, direct
     kill = target.run(["python3", "-c", KILL_FORWARDER])
-    assert kill.returncode == 0 and kill.stdout.split() == ["PermissionError"], kill
+    # Both python3 processes of the launcher's uid: the forwarder and the lifeline holder.
+    assert kill.returncode == 0 and kill.stdout.split() == ["PermissionError"] * 2, kill
     after = target.run(["python3", "-c", PROBE, json.dumps([("127.0.0.1", 3128)])])
     assert json.loads(after.stdout)["127.0.0.1:3128"].endswith("hello from egress")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot_bottle.backends import host_user
-from bot_bottle.backends.docker import layout, seccomp
+from bot_bottle.backends.docker import layout, lifeline, seccomp
 from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import UnsafeWorkspace
 
@@ -66,7 +66,16 @@ def test_forwarder_ignores_a_path_the_agent_writes() -> None:
     assert cfg.environment["PATH"].startswith("/workspace/bin")  # the agent's own PATH
     assert cfg.command[0] == "/usr/bin/env"
     assert cfg.command[1] == f"PATH={layout.DEFAULT_PATH}" and "/workspace" not in cfg.command[1]
-    assert layout.READY in cfg.command[-1] and cfg.command[-1].endswith("exec sleep infinity")
+    main = cfg.command[cfg.command.index("--") + 1 :]
+    assert main[:3] == ("python3", "-I", "-S") and layout.READY in main
+
+
+def test_main_process_holds_the_launchers_lifeline() -> None:
+    # It exits, stopping the container and all the agent started, when the launcher dies.
+    cfg = layout.agent_config(spec(), "a", runtime=None, launcher_pid=1)
+    main = cfg.command[cfg.command.index("--") + 1 :]
+    assert main == ("python3", "-I", "-S", "-c", lifeline.HOLD,
+                    "/run/bot-bottle/egress/launcher.sock", layout.READY)  # fmt: skip
 
 
 def test_without_sidecars_everything_runs_as_the_agent() -> None:

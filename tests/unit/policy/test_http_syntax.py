@@ -10,6 +10,7 @@ from bot_bottle.policy.http_syntax import (
     check_head,
     check_method,
     check_request,
+    check_transfer_coding,
     is_websocket_upgrade,
 )
 
@@ -94,3 +95,25 @@ def test_check_request_checks_both() -> None:
                                            ("websocket, h2c", False), ("", False)])  # fmt: skip
 def test_only_websocket_upgrades(value: str, ok: bool) -> None:
     assert is_websocket_upgrade(value) is ok
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [[], [b"chunked"], [b"Chunked"], [b" chunked "]],
+)
+def test_chunking_alone_frames_a_body(codings: list[bytes]) -> None:
+    fields = [(b"transfer-encoding", c) for c in codings]
+    assert check_transfer_coding(fields).allow
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [[b"gzip, chunked"], [b"deflate,chunked"], [b"gzip"], [b"chunked", b"chunked"],
+     [b"identity"], [b"x-custom, chunked"]],
+)  # fmt: skip
+def test_other_transfer_codings_refused(codings: list[bytes]) -> None:
+    fields = [(b"Transfer-Encoding", c) for c in codings]
+    d = check_transfer_coding(fields)
+    assert not d.allow and d.rule == "header" and "Content-Encoding" in d.hint
+    head = RequestHead(b"POST", b"http", b"a.test", b"/")
+    assert not check_request(head, fields, http2=False).allow
