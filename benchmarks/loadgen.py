@@ -1,0 +1,119 @@
+"""Load generator for benchmarks/load.py and benchmarks/bulk.py; standard library only, so
+it runs unchanged on the host and inside a bottle (/usr/bin/python3, no site dir).
+
+    python3 loadgen.py '{"mode": "load", ...}'   -> one JSON line on stdout
+
+Speaks HTTP/1.1 over TLS, through an HTTP CONNECT proxy when `proxy` is set (inside a
+bottle that is $HTTPS_PROXY, the in-bottle forwarder). Modes:
+- load: `conns` keep-alive connections issue GETs back to back for `seconds`; a request
+  that takes longer than `timeout` counts as an error (and its connection is replaced).
+- bulk: one GET of `size` bytes, read to the end; reports MiB/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import sys
+import time
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+async def _open(cfg: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = cfg["host"], int(cfg["port"])
+    ctx = ssl.create_default_context(cafile=cfg["ca"])
+    proxy = cfg.get("proxy")
+    # `connect` is where the connection goes (direct) or what CONNECT names (proxy); TLS
+    # always names `host` (a bare mitmproxy has no hosts map: it is CONNECTed to the IP).
+    target = cfg.get("connect") or host
+    if not proxy:
+        return await asyncio.open_connection(target, port, ssl=ctx, server_hostname=host,
+                                             limit=4 * MIB)  # fmt: skip
+    phost, _, pport = proxy.rpartition(":")
+    r, w = await asyncio.open_connection(phost, int(pport), limit=4 * MIB)
+    w.write(f"CONNECT {target}:{port} HTTP/1.1\r\nHost: {target}:{port}\r\n\r\n".encode())
+    head = await r.readuntil(b"\r\n\r\n")
+    if b" 200" not in head.split(b"\r\n", 1)[0]:
+        raise ConnectionError(f"CONNECT refused: {head[:80]!r}")
+    await w.start_tls(ctx, server_hostname=host)
+    return r, w
+
+
+async def _get(r: asyncio.StreamReader, w: asyncio.StreamWriter, host: str, path: str) -> int:
+    """One GET on a keep-alive connection; returns the body length read."""
+    w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = await r.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    if status != b"200":
+        raise ConnectionError(f"status {status!r}")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    left = length
+    while left:
+        chunk = await r.read(min(left, 4 * MIB))
+        if not chunk:
+            raise ConnectionError("body cut short")
+        left -= len(chunk)
+    return length
+
+
+async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[str]) -> None:
+    timeout = float(cfg["timeout"])
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(_open(cfg), timeout)
+            await asyncio.wait_for(_get(*conn, cfg["host"], "/small"), timeout)
+            lat.append(time.monotonic() - t0)
+        except (OSError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as e:
+            errs.append(f"{type(e).__name__} after {time.monotonic() - t0:.1f}s")
+            if conn is not None:
+                conn[1].transport.abort()
+            conn = None
+    if conn is not None:
+        conn[1].transport.abort()
+
+
+async def load(cfg: dict[str, Any]) -> dict[str, Any]:
+    lat: list[float] = []
+    errs: list[str] = []
+    t0 = time.monotonic()
+    end = t0 + float(cfg["seconds"])
+    await asyncio.gather(*(_worker(cfg, end, lat, errs) for _ in range(int(cfg["conns"]))))
+    lat.sort()
+
+    def pct(q: float) -> float:
+        return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else -1.0
+
+    return {"requests": len(lat), "errors": len(errs), "error_kinds": sorted(set(errs))[:10],
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+            "elapsed_s": round(time.monotonic() - t0, 1)}  # fmt: skip
+
+
+async def bulk(cfg: dict[str, Any]) -> dict[str, Any]:
+    r, w = await _open(cfg)
+    await _get(r, w, cfg["host"], "/small")  # TLS and connection set up before the clock
+    t0 = time.monotonic()
+    n = await _get(r, w, cfg["host"], f"/bytes/{int(cfg['size'])}")
+    secs = time.monotonic() - t0
+    w.transport.abort()
+    return {"bytes": n, "seconds": round(secs, 3), "mib_s": round(n / MIB / secs, 1)}
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    cfg.setdefault("proxy", os.environ.get("HTTPS_PROXY", "").removeprefix("http://").rstrip("/"))
+    run = load if cfg["mode"] == "load" else bulk
+    print(json.dumps(asyncio.run(run(cfg))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
