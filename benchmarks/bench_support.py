@@ -39,7 +39,19 @@ def _free_port() -> int:
 
 
 @contextmanager
-def upstream(tmp: Path) -> Iterator[Upstream]:
+def upstream(tmp: Path, kind: str = "asyncio") -> Iterator[Upstream]:
+    """The fake HTTPS upstream: `asyncio` (fake_https.py, its own process) or `threaded`
+    (the integration tests' ThreadingHTTPServer, in this process)."""
+    if kind == "threaded":
+        sys.path.insert(0, str(ROOT / "tests" / "integration" / "egress"))
+        from egress_upstream import start_upstream
+
+        up = start_upstream(tmp)
+        try:
+            yield Upstream(up.port, up.ca_path)
+        finally:
+            up.stop()
+        return
     p = subprocess.Popen([sys.executable, str(HERE / "fake_https.py"), str(tmp)],
                          stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:

@@ -30,6 +30,7 @@ def main() -> int:
     ap.add_argument("-s", "--seconds", type=float, default=60)
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--backend", default="namespace")
+    ap.add_argument("--upstream", choices=["asyncio", "threaded"], default="asyncio")
     ap.add_argument("--only", choices=["direct", "mitmproxy", "bottle"], action="append")
     a = ap.parse_args()
     cfg = {"mode": "load", "conns": a.conns, "seconds": a.seconds, "timeout": a.timeout}
@@ -37,7 +38,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bb-load-"))
     rows: dict[str, tuple[dict[str, Any], str]] = {}
     try:
-        with upstream(tmp) as up:
+        with upstream(tmp, a.upstream) as up:
             if "direct" in only:
                 rows["(1) direct"] = (loadgen(cfg, up, "", up.ca), "")
             if "mitmproxy" in only:
@@ -56,6 +57,7 @@ def main() -> int:
     for name, (r, rss) in rows.items():
         print(f"{name:22} {r['requests']:9d} {r['errors']:7d} {r['p50_ms']:8.1f} "
               f"{r['p99_ms']:8.1f} {r['max_ms']:8.1f}  {rss}")
+        print(f"{'':22} slowest connection set-up (CONNECT + TLS): {r['open_max_ms']:.0f} ms")
         if r["errors"]:
             print(f"{'':22} errors: {r['error_kinds']}")
     bare, ours = rows.get("(2) bare mitmproxy"), rows.get(f"(3) {a.backend} bottle")

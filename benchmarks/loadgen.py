@@ -63,7 +63,8 @@ async def _get(r: asyncio.StreamReader, w: asyncio.StreamWriter, host: str, path
     return length
 
 
-async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[str]) -> None:
+async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[str],
+                  opens: list[float]) -> None:  # fmt: skip
     timeout = float(cfg["timeout"])
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     while time.monotonic() < end:
@@ -71,10 +72,12 @@ async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[
         try:
             if conn is None:
                 conn = await asyncio.wait_for(_open(cfg), timeout)
+                opens.append(time.monotonic() - t0)
             await asyncio.wait_for(_get(*conn, cfg["host"], "/small"), timeout)
             lat.append(time.monotonic() - t0)
         except (OSError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as e:
-            errs.append(f"{type(e).__name__} after {time.monotonic() - t0:.1f}s")
+            phase = "request" if conn else "connect"
+            errs.append(f"{type(e).__name__} in {phase} after {time.monotonic() - t0:.0f}s")
             if conn is not None:
                 conn[1].transport.abort()
             conn = None
@@ -85,9 +88,10 @@ async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[
 async def load(cfg: dict[str, Any]) -> dict[str, Any]:
     lat: list[float] = []
     errs: list[str] = []
+    opens: list[float] = []
     t0 = time.monotonic()
     end = t0 + float(cfg["seconds"])
-    await asyncio.gather(*(_worker(cfg, end, lat, errs) for _ in range(int(cfg["conns"]))))
+    await asyncio.gather(*(_worker(cfg, end, lat, errs, opens) for _ in range(int(cfg["conns"]))))
     lat.sort()
 
     def pct(q: float) -> float:
@@ -95,10 +99,32 @@ async def load(cfg: dict[str, Any]) -> dict[str, Any]:
 
     return {"requests": len(lat), "errors": len(errs), "error_kinds": sorted(set(errs))[:10],
             "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+            "open_max_ms": round(max(opens, default=0) * 1000, 1),
             "elapsed_s": round(time.monotonic() - t0, 1)}  # fmt: skip
 
 
+def curl_bulk(cfg: dict[str, Any], curl: str) -> dict[str, Any]:
+    """The bulk download by curl (C, OpenSSL): a Python client would cap the direct figure."""
+    import subprocess
+
+    host, port, target = cfg["host"], cfg["port"], cfg.get("connect") or cfg["host"]
+    argv = [curl, "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+            "--connect-to", f"{host}:{port}:{target}:{port}"]  # fmt: skip
+    argv += ["--proxy", f"http://{cfg['proxy']}"] if cfg["proxy"] else ["--noproxy", "*"]
+    argv += ["--cacert", cfg["ca"] or os.environ["SSL_CERT_FILE"]]
+    out = subprocess.run([*argv, f"https://{host}:{port}/bytes/{int(cfg['size'])}"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    n, secs = int(out[0]), float(out[1])
+    return {"bytes": n, "seconds": round(secs, 3), "mib_s": round(n / MIB / secs, 1),
+            "client": "curl"}  # fmt: skip
+
+
 async def bulk(cfg: dict[str, Any]) -> dict[str, Any]:
+    import shutil
+
+    curl = shutil.which("curl")
+    if curl and cfg.get("client") != "python":
+        return curl_bulk(cfg, curl)
     r, w = await _open(cfg)
     await _get(r, w, cfg["host"], "/small")  # TLS and connection set up before the clock
     t0 = time.monotonic()
@@ -108,10 +134,32 @@ async def bulk(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"bytes": n, "seconds": round(secs, 3), "mib_s": round(n / MIB / secs, 1)}
 
 
+async def opens(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Open `conns` connections at once; per phase, the slowest and the median (ms)."""
+    phases: dict[str, list[float]] = {"tcp": [], "connect": [], "tls": []}
+
+    async def one() -> None:
+        t0 = time.monotonic()
+        phost, _, pport = cfg["proxy"].rpartition(":")
+        r, w = await asyncio.open_connection(phost, int(pport))
+        t1 = time.monotonic()
+        w.write(f"CONNECT {cfg['host']}:{cfg['port']} HTTP/1.1\r\n\r\n".encode())
+        await r.readuntil(b"\r\n\r\n")
+        t2 = time.monotonic()
+        await w.start_tls(ssl.create_default_context(cafile=cfg["ca"]), server_hostname=cfg["host"])
+        t3 = time.monotonic()
+        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
+            phases[k].append(v * 1000)
+        w.transport.abort()
+
+    await asyncio.gather(*(one() for _ in range(int(cfg["conns"]))))
+    return {k: (round(sorted(v)[len(v) // 2]), round(max(v))) for k, v in phases.items()}
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     cfg.setdefault("proxy", os.environ.get("HTTPS_PROXY", "").removeprefix("http://").rstrip("/"))
-    run = load if cfg["mode"] == "load" else bulk
+    run = {"load": load, "bulk": bulk, "open": opens}[cfg["mode"]]
     print(json.dumps(asyncio.run(run(cfg))), flush=True)
 
 

@@ -19,6 +19,12 @@ import os
 import socket
 from pathlib import Path
 
+# Accept queues of the relay's socket and of the proxy's TCP listener (asyncio's default is
+# 100). A burst past it makes a Unix connect block and drops a TCP SYN, which the client
+# retries only after 1, 3, 7, 15, 31 ... s: under 200 concurrent new connections some
+# requests waited over 30 s. The kernel caps it at net.core.somaxconn.
+BACKLOG = 4096
+
 
 class RelayAdmission:
     """Source ports of the relay's connections that the proxy has not yet accepted."""
@@ -77,6 +83,16 @@ async def _dial(host: str, port: int, admission: RelayAdmission | None) -> socke
     return sock
 
 
+def widen_backlog(servers: list[asyncio.AbstractServer]) -> None:
+    """Raise the accept queue of servers already listening (mitmproxy starts its listener
+    with asyncio's default of 100 and has no option for it); listen() again on a socket
+    that listens only changes its backlog."""
+    for server in servers:
+        for tsock in getattr(server, "sockets", ()):
+            with socket.socket(fileno=os.dup(tsock.fileno())) as s:
+                s.listen(BACKLOG)
+
+
 async def start_unix_relay(
     path: Path, host: str, port: int, admission: RelayAdmission | None = None
 ) -> asyncio.AbstractServer:
@@ -103,7 +119,7 @@ async def start_unix_relay(
         path.unlink()
     old = os.umask(0o177)
     try:
-        server = await asyncio.start_unix_server(handle, path=str(path))
+        server = await asyncio.start_unix_server(handle, path=str(path), backlog=BACKLOG)
     finally:
         os.umask(old)
     return server

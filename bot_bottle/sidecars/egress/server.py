@@ -28,7 +28,7 @@ from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
-from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay
+from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
 
@@ -65,12 +65,15 @@ class Ready:
         from mitmproxy import ctx
 
         master: Any = ctx.master
-        addrs = master.addons.get("proxyserver").listen_addrs()
+        proxyserver = master.addons.get("proxyserver")
+        addrs = proxyserver.listen_addrs()
         if not addrs:
             print("egress: proxy did not start listening", file=sys.stderr, flush=True)
             master.shutdown()
             return
         host, port = addrs[0][0], addrs[0][1]
+        for instance in proxyserver.servers:
+            widen_backlog(getattr(instance, "_servers", []))
         if self.listen.unix is not None:
             self.relay = await start_unix_relay(self.listen.unix, host, port, self.admission)
             where = f"unix:{self.listen.unix}"
