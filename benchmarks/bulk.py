@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_support import RssSampler, in_bottle, loadgen, mitmdump, upstream  # noqa: E402
+from bench_support import RssSampler, in_bottle, loadgen, mitmdump, upstream
 
 
 def main() -> int:

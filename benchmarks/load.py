@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_support import RssSampler, in_bottle, loadgen, mitmdump, upstream  # noqa: E402
+from bench_support import RssSampler, in_bottle, loadgen, mitmdump, upstream
 
 
 def main() -> int:
@@ -52,20 +52,26 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{a.conns} connections, {a.seconds:g} s, timeout {a.timeout:g} s")
-    print(f"{'setup':22} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-          "  proxy RSS (MiB)")
+    print(
+        f"{'setup':22} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+        "  proxy RSS (MiB)"
+    )
     for name, (r, rss) in rows.items():
-        print(f"{name:22} {r['requests']:9d} {r['errors']:7d} {r['p50_ms']:8.1f} "
-              f"{r['p99_ms']:8.1f} {r['max_ms']:8.1f}  {rss}")
+        print(
+            f"{name:22} {r['requests']:9d} {r['errors']:7d} {r['p50_ms']:8.1f} "
+            f"{r['p99_ms']:8.1f} {r['max_ms']:8.1f}  {rss}"
+        )
         print(f"{'':22} slowest connection set-up (CONNECT + TLS): {r['open_max_ms']:.0f} ms")
         if r["errors"]:
             print(f"{'':22} errors: {r['error_kinds']}")
     bare, ours = rows.get("(2) bare mitmproxy"), rows.get(f"(3) {a.backend} bottle")
     if bare and ours:
         b, o = bare[0], ours[0]
-        print(f"ratio (3)/(2): requests {o['requests'] / max(1, b['requests']):.2f}, "
-              f"p50 {o['p50_ms'] / b['p50_ms']:.2f}, p99 {o['p99_ms'] / b['p99_ms']:.2f} "
-              "(goal: 0 errors, p99 <= 2.0)")
+        print(
+            f"ratio (3)/(2): requests {o['requests'] / max(1, b['requests']):.2f}, "
+            f"p50 {o['p50_ms'] / b['p50_ms']:.2f}, p99 {o['p99_ms'] / b['p99_ms']:.2f} "
+            "(goal: 0 errors, p99 <= 2.0)"
+        )
     return 0
 
 

@@ -75,7 +75,7 @@ async def _worker(cfg: dict[str, Any], end: float, lat: list[float], errs: list[
                 opens.append(time.monotonic() - t0)
             await asyncio.wait_for(_get(*conn, cfg["host"], "/small"), timeout)
             lat.append(time.monotonic() - t0)
-        except (OSError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as e:
+        except (TimeoutError, OSError, ConnectionError, ssl.SSLError) as e:
             phase = "request" if conn else "connect"
             errs.append(f"{type(e).__name__} in {phase} after {time.monotonic() - t0:.0f}s")
             if conn is not None:
@@ -148,7 +148,7 @@ async def opens(cfg: dict[str, Any]) -> dict[str, Any]:
         t2 = time.monotonic()
         await w.start_tls(ssl.create_default_context(cafile=cfg["ca"]), server_hostname=cfg["host"])
         t3 = time.monotonic()
-        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
+        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             phases[k].append(v * 1000)
         w.transport.abort()
 
