@@ -63,9 +63,11 @@ def upstream(tmp: Path, kind: str = "asyncio") -> Iterator[Upstream]:
         p.wait(10)
 
 
-def loadgen(cfg: dict[str, Any], up: Upstream, proxy: str, ca: Path) -> dict[str, Any]:
-    """Run loadgen.py on the host (direct or through `proxy`)."""
-    full = {**cfg, "host": HOST, "connect": "127.0.0.1", "port": up.port, "proxy": proxy,
+def loadgen(
+    cfg: dict[str, Any], up: Upstream, proxy: str, ca: Path, connect: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """Run loadgen.py on the host (direct or through `proxy`, CONNECTing to `connect`)."""
+    full = {**cfg, "host": HOST, "connect": connect, "port": up.port, "proxy": proxy,
             "ca": str(ca)}  # fmt: skip
     r = subprocess.run([sys.executable, str(HERE / "loadgen.py"), json.dumps(full)],
                        capture_output=True, text=True, check=True)  # fmt: skip

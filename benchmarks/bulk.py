@@ -27,9 +27,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=1024)
     ap.add_argument("--backend", default="namespace")
+    ap.add_argument("--http", choices=["1.1", "2"], default="1.1", help="what curl offers")
     ap.add_argument("--only", choices=["direct", "mitmproxy", "bottle"], action="append")
     a = ap.parse_args()
-    cfg = {"mode": "bulk", "size": a.mib * 1024 * 1024}
+    cfg = {"mode": "bulk", "size": a.mib * 1024 * 1024, "http": a.http}
     only = set(a.only or ["direct", "mitmproxy", "bottle"])
     tmp = Path(tempfile.mkdtemp(prefix="bb-bulk-"))
     rows: dict[str, tuple[dict[str, Any], str]] = {}
@@ -48,7 +49,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     direct = rows.get("(1) direct")
-    print(f"one {a.mib} MiB download over HTTPS")
+    print(f"one {a.mib} MiB download over HTTPS (curl, HTTP/{a.http})")
     print(f"{'setup':22} {'MiB/s':>8} {'x direct':>9}  proxy RSS (MiB)")
     for name, (r, rss) in rows.items():
         ratio = f"{r['mib_s'] / direct[0]['mib_s']:9.2f}" if direct else f"{'':9}"

@@ -112,6 +112,7 @@ def curl_bulk(cfg: dict[str, Any], curl: str) -> dict[str, Any]:
             "--connect-to", f"{host}:{port}:{target}:{port}"]  # fmt: skip
     argv += ["--proxy", f"http://{cfg['proxy']}"] if cfg["proxy"] else ["--noproxy", "*"]
     argv += ["--cacert", cfg["ca"] or os.environ["SSL_CERT_FILE"]]
+    argv += ["--http1.1"] if cfg.get("http") == "1.1" else ["--http2"]
     out = subprocess.run([*argv, f"https://{host}:{port}/bytes/{int(cfg['size'])}"],
                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     n, secs = int(out[0]), float(out[1])

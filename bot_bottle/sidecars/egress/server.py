@@ -54,11 +54,10 @@ class Listen:
 
 
 class Ready:
-    """Prints the READY line once mitmproxy listens (and the Unix relay, if any, is up)."""
+    """Prints the READY line once mitmproxy listens (and the Unix socket, if any, is up)."""
 
-    def __init__(self, listen: Listen, admission: RelayAdmission | None = None) -> None:
+    def __init__(self, listen: Listen) -> None:
         self.listen = listen
-        self.admission = admission
         self.relay: asyncio.AbstractServer | None = None
 
     async def running(self) -> None:
@@ -72,10 +71,13 @@ class Ready:
             master.shutdown()
             return
         host, port = addrs[0][0], addrs[0][1]
-        for instance in proxyserver.servers:
+        instances = list(proxyserver.servers)
+        for instance in instances:
             widen_backlog(getattr(instance, "_servers", []))
         if self.listen.unix is not None:
-            self.relay = await start_unix_relay(self.listen.unix, host, port, self.admission)
+            self.relay = await start_unix_relay(
+                self.listen.unix, instances[0].handle_stream, (host, port)
+            )
             where = f"unix:{self.listen.unix}"
         else:
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -136,7 +138,7 @@ async def _run(
     listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
 ) -> int:
     master: Any = make_master(listen, confdir, bundle)
-    master.addons.add(addon, guard, Ready(listen, guard.admission))
+    master.addons.add(addon, guard, Ready(listen))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
@@ -172,7 +174,7 @@ def serve(
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
         return 2
     try:
-        admission = RelayAdmission(where.host) if where.unix is not None else None
+        admission = RelayAdmission() if where.unix is not None else None
         addon = EgressAddon(routes, audit)
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))
