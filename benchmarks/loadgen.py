@@ -13,6 +13,7 @@ bottle that is $HTTPS_PROXY, the in-bottle forwarder). Modes:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import ssl
@@ -23,9 +24,16 @@ from typing import Any
 MIB = 1024 * 1024
 
 
+@functools.cache
+def _context(ca: str | None) -> ssl.SSLContext:
+    """One TLS context per process, as a real client keeps: building one loads the CA
+    bundle (inside a bottle, the system CAs too), milliseconds of CPU each time."""
+    return ssl.create_default_context(cafile=ca)
+
+
 async def _open(cfg: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     host, port = cfg["host"], int(cfg["port"])
-    ctx = ssl.create_default_context(cafile=cfg["ca"])
+    ctx = _context(cfg["ca"])
     proxy = cfg.get("proxy")
     # `connect` is where the connection goes (direct) or what CONNECT names (proxy); TLS
     # always names `host` (a bare mitmproxy has no hosts map: it is CONNECTed to the IP).
@@ -147,12 +155,13 @@ async def opens(cfg: dict[str, Any]) -> dict[str, Any]:
         w.write(f"CONNECT {cfg['host']}:{cfg['port']} HTTP/1.1\r\n\r\n".encode())
         await r.readuntil(b"\r\n\r\n")
         t2 = time.monotonic()
-        await w.start_tls(ssl.create_default_context(cafile=cfg["ca"]), server_hostname=cfg["host"])
+        await w.start_tls(_context(cfg["ca"]), server_hostname=cfg["host"])
         t3 = time.monotonic()
         for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             phases[k].append(v * 1000)
         w.transport.abort()
 
+    await asyncio.sleep(float(cfg.get("delay", 0)))  # let a fresh bottle settle first
     await asyncio.gather(*(one() for _ in range(int(cfg["conns"]))))
     return {k: (round(sorted(v)[len(v) // 2]), round(max(v))) for k, v in phases.items()}
 
