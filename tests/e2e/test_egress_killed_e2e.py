@@ -90,7 +90,7 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
 
 @pytest.mark.parametrize("mode", ["download", "upload"])
 def test_agent_sees_a_killed_egress_at_once(
-    tmp_path: Path, bwrap_ok: None, upstream: Upstream, mode: str
+    tmp_path: Path, bottle_backend: str, upstream: Upstream, mode: str
 ) -> None:
     marker = f"k{random.randrange(16**8):08x}"
     ws = tmp_path / "ws"
@@ -111,7 +111,7 @@ bottles:
     env:
       KILL_PARAMS: '{json.dumps(params)}'
     workspace: {{mode: mount, path: ws}}
-    backend: namespace
+    backend: {bottle_backend}
 agents:
   a: {{bottle: b}}
 """)
