@@ -28,7 +28,7 @@ from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
-from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay
+from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
 
@@ -54,25 +54,30 @@ class Listen:
 
 
 class Ready:
-    """Prints the READY line once mitmproxy listens (and the Unix relay, if any, is up)."""
+    """Prints the READY line once mitmproxy listens (and the Unix socket, if any, is up)."""
 
-    def __init__(self, listen: Listen, admission: RelayAdmission | None = None) -> None:
+    def __init__(self, listen: Listen) -> None:
         self.listen = listen
-        self.admission = admission
         self.relay: asyncio.AbstractServer | None = None
 
     async def running(self) -> None:
         from mitmproxy import ctx
 
         master: Any = ctx.master
-        addrs = master.addons.get("proxyserver").listen_addrs()
+        proxyserver = master.addons.get("proxyserver")
+        addrs = proxyserver.listen_addrs()
         if not addrs:
             print("egress: proxy did not start listening", file=sys.stderr, flush=True)
             master.shutdown()
             return
         host, port = addrs[0][0], addrs[0][1]
+        instances = list(proxyserver.servers)
+        for instance in instances:
+            widen_backlog(getattr(instance, "_servers", []))
         if self.listen.unix is not None:
-            self.relay = await start_unix_relay(self.listen.unix, host, port, self.admission)
+            self.relay = await start_unix_relay(
+                self.listen.unix, instances[0].handle_stream, (host, port)
+            )
             where = f"unix:{self.listen.unix}"
         else:
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -133,7 +138,7 @@ async def _run(
     listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
 ) -> int:
     master: Any = make_master(listen, confdir, bundle)
-    master.addons.add(addon, guard, Ready(listen, guard.admission))
+    master.addons.add(addon, guard, Ready(listen))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
@@ -169,7 +174,7 @@ def serve(
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
         return 2
     try:
-        admission = RelayAdmission(where.host) if where.unix is not None else None
+        admission = RelayAdmission() if where.unix is not None else None
         addon = EgressAddon(routes, audit)
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))

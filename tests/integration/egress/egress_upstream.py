@@ -2,7 +2,8 @@
 
 Serves names under `example.test` with a throwaway `trustme` CA. Endpoints:
 `/sse` streams events and waits for the test to say it saw the first one,
-`/ws` echoes WebSocket messages, anything else answers 200 with a JSON summary.
+`/ws` echoes WebSocket messages, `/bytes/N` downloads N bytes, anything else answers
+200 with a JSON summary.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def start_upstream(tmp: Path) -> Upstream:
             up.records.append(Received(self.command, self.path, list(self.headers.items()), body))
             if self.path.startswith("/sse"):
                 return self._sse()
+            if self.path.startswith("/bytes/"):
+                return self._bytes(int(self.path[7:].partition("?")[0]))
             if self.path.startswith("/ws"):
                 return self._ws()
             if self.headers.get("upgrade"):
@@ -138,6 +141,19 @@ def start_upstream(tmp: Path) -> Upstream:
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _bytes(self, n: int) -> None:
+            """`n` bytes of a download, written as fast as the client reads them."""
+            self.send_response(200)
+            self.send_header("content-length", str(n))
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                while n > 0:
+                    self.wfile.write(chunk[: min(n, len(chunk))])
+                    n -= len(chunk)
+            except OSError:
+                pass
 
         def _sse(self) -> None:
             self.send_response(200)

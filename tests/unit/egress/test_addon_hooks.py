@@ -270,20 +270,17 @@ def test_only_http_inside_the_tunnels_tls(env: Env) -> None:
 def test_only_the_relay_may_connect(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from bot_bottle.sidecars.egress.relay import RelayAdmission
+    from bot_bottle.sidecars.egress.relay import UNIX_PEER, RelayAdmission
 
     env = Env(tmp_path)
-    env.guard.admission = RelayAdmission("127.0.0.1")
-    env.guard.admission.expect(40001)
-    ok = SimpleNamespace(id="c1", peername=("127.0.0.1", 40001), error=None)
-    env.guard.client_connected(ok)
+    env.guard.admission = RelayAdmission()
+    ok = SimpleNamespace(id="c1", peername=UNIX_PEER, error=None)
+    env.guard.client_connected(ok)  # handed over from the bottle's Unix socket
     assert ok.error is None
-    again = SimpleNamespace(id="c2", peername=("127.0.0.1", 40001), error=None)
-    env.guard.client_connected(again)  # one registration admits one connection
-    assert again.error
-    other = SimpleNamespace(id="c3", peername=("127.0.0.1", 40002), error=None)
-    env.guard.client_connected(other)
-    assert other.error
+    for i, peer in enumerate([("127.0.0.1", 40001), ("127.0.0.2", 0), ("::1", 0), ""]):
+        other = SimpleNamespace(id=f"c{i + 2}", peername=peer, error=None)
+        env.guard.client_connected(other)  # any TCP client of the loopback listener
+        assert other.error, peer
     rec = env.audit()[-1]
     assert (rec["kind"], rec["rule"], rec["decision"]) == ("connection", "local-client", "deny")
 
