@@ -176,6 +176,7 @@ bottles:
       ssrf_ip_allowlist: [127.0.0.1/32]
       routes:
         - host: {host}
+          port: {port}
     env:
       LOADGEN: '{cfg}'
     workspace: {{mode: mount, path: ws}}
@@ -198,10 +199,13 @@ def in_bottle(tmp: Path, cfg: dict[str, Any], up: Upstream, backend: str = "name
             os.chown(p, 1000, 1000)
     full = {**cfg, "host": HOST, "port": up.port, "ca": None}
     (tmp / "bot-bottle.yaml").write_text(MANIFEST.format(
-        host=HOST, ca=up.ca, cfg=json.dumps(full), backend=backend))  # fmt: skip
+        host=HOST, port=up.port, ca=up.ca, cfg=json.dumps(full), backend=backend))  # fmt: skip
     home = tmp / "home"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
            "BOT_BOTTLE_HOME": str(home), "LANG": "C.UTF-8"}  # fmt: skip
+    # The operator approves the configuration first (`run -y` refuses it otherwise).
+    subprocess.run([sys.executable, "-m", "bot_bottle", "trust", "--yes"], env=env, cwd=tmp,
+                   capture_output=True, check=True)  # fmt: skip
     with RssSampler(lambda: pids_matching("egress", "serve", str(home))) as rss:
         r = subprocess.run([sys.executable, "-m", "bot_bottle", "run", "load", "-y"], env=env,
                            cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, bottles, hand_over, wait_for
+from e2e_support import base_env, bb, bottles, hand_over, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
@@ -108,6 +108,7 @@ bottles:
       ssrf_ip_allowlist: [127.0.0.1/32]
       routes:
         - host: api.example.test
+          port: {upstream.port}
     env:
       KILL_PARAMS: '{json.dumps(params)}'
     workspace: {{mode: mount, path: ws}}
@@ -116,6 +117,7 @@ agents:
   a: {{bottle: b}}
 """)
     env = base_env(tmp_path)
+    trust(env, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"],
         env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
