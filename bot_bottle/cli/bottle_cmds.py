@@ -43,7 +43,10 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
         except ImportError:
             console.print(f"agent {shown.agent}  bottle {shown.bottle}  argv {list(shown.argv)}")
         console.print(f"backend: {backend.id}")
-        return ask(approvals, verdict, yes)
+        if ask(approvals, verdict, yes):
+            return True
+        console.print("not started")
+        return False
 
     return confirm
 
@@ -159,6 +162,9 @@ def ls(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if not rows:
+        click.echo("no bottles; start one with `bot-bottle run AGENT`")
+        return
     t = Table("slug", "agent", "backend", "status", "approval", "created")
     for m, s, a in rows:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)

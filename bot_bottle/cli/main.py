@@ -46,7 +46,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("\naborted", err=True)  # after a ^C at a prompt, on its own line
         sys.exit(130)
     except click.ClickException as e:
         e.show()

@@ -26,9 +26,14 @@ if TYPE_CHECKING:
     from bot_bottle.state.approval import Verdict
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @click.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@manifest_option
+@click.option("-f", "--manifest", "manifest_file", metavar="FILE", default=None,
+              help="Where to write the manifest (default: ./bot-bottle.yaml).")  # fmt: skip
 def init(manifest_file: str | None, force: bool) -> None:
     """Write a commented starter manifest (./bot-bottle.yaml)."""
     path = Path(manifest_file or "bot-bottle.yaml")
@@ -55,8 +60,8 @@ def check(manifest_file: str | None, as_json: bool) -> None:
                               indent=2))  # fmt: skip
         return
     console = Console()
-    console.print(f"[green]ok[/green] {loaded.path} ({len(plans)} agents, "
-                  f"{len(loaded.manifest.bottles)} bottles)")  # fmt: skip
+    console.print(f"[green]ok[/green] {loaded.path} ({_count(len(plans), 'agent')}, "
+                  f"{_count(len(loaded.manifest.bottles), 'bottle')})")  # fmt: skip
     for p, v in zip(plans, verdicts, strict=True):
         console.rule(p.agent)
         console.print(render_plan(p))

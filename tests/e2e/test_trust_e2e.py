@@ -213,6 +213,7 @@ def test_on_a_terminal_y_is_the_approval(tmp_path: Path, bwrap_ok: None) -> None
     question = "Approve this configuration and start the bottle?"
     rc, out = converse(["run", "probe"], env, ws, question, "n")
     assert rc == 1 and question in out and "NOT APPROVED" in out, out
+    assert "not started" in out, out  # declining says so (it used to exit 1 silently)
     assert runs(ws) == []
     assert bb(["run", "probe", "-y"], env, ws).returncode == 2  # "n" approved nothing
 

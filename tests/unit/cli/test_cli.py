@@ -120,3 +120,17 @@ def test_check_plan_and_trust_say_whether_approved(tmp_path: Path) -> None:
     assert "- env K: from host $HOME" in changes
     assert "+ dlp: OFF   <-- dlp.enabled: false: nothing scans what the agent sends" in changes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bot-bottle.yaml", "state"]
+
+
+def test_small_words_read_right(tmp_path: Path) -> None:
+    """`check` counts in English, `init -f` says it writes, `ls` says there is nothing."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BOT_BOTTLE_HOME": str(tmp_path / "h")}
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n    agent_provider: {template: command, command: ['true']}\n"
+        "    workspace: none\nagents:\n  a: {bottle: b}\n"
+    )
+    r = bb("check", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "(1 agent, 1 bottle)" in r.stdout, r.stdout + r.stderr
+    assert "Where to write the manifest" in bb("init", "--help", cwd=tmp_path).stdout
+    r = bb("ls", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("no bottles"), r.stdout
