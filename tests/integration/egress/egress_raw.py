@@ -3,6 +3,8 @@ and a recording TCP server that logs every byte it receives (DNS, raw TCP, ...).
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 import ssl
 import threading
@@ -40,6 +42,23 @@ def tls_tunnel(eg: Egress, host: str, port: int, alpn: list[str] | None = None) 
     if alpn:
         ctx.set_alpn_protocols(alpn)
     return ctx.wrap_socket(raw, server_hostname=host)
+
+
+def websocket(eg: Egress, host: str, port: int) -> ssl.SSLSocket:
+    """A WebSocket on `/ws` of host:port through the egress (CONNECT, TLS, upgrade),
+    past the 101: frames may follow."""
+    tls = tls_tunnel(eg, host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    tls.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += tls.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return tls
 
 
 def read_until_closed(sock: socket.socket, timeout: float = 5) -> bytes:

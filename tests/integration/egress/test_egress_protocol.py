@@ -25,6 +25,7 @@ from egress_raw import (
     open_tunnel,
     read_until_closed,
     tls_tunnel,
+    websocket,
 )
 from egress_upstream import Upstream, _ws_read, ws_frame
 
@@ -176,29 +177,11 @@ def test_h1_chunked_trailer_with_secret_not_forwarded(egress: Egress, upstream: 
     assert _new_denial(egress, before)["rule"] in ("protocol", "canary")
 
 
-def _ws(eg: Egress, port: int) -> socket.socket:
-    import base64
-    import os
-
-    tls = tls_tunnel(eg, API, port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: {API}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += tls.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return tls
-
-
 @pytest.mark.parametrize(("opcode", "kind"), [(9, "ping"), (10, "pong"), (8, "close")])
 def test_websocket_control_frames_scanned(
     egress: Egress, upstream: Upstream, opcode: int, kind: str
 ) -> None:
-    tls = _ws(egress, upstream.port)
+    tls = websocket(egress, "api.example.test", upstream.port)
     tls.sendall(ws_frame(1, b"before", mask=b"abcd"))
     assert _ws_read(tls) == (1, b"before")
     payload = (struct.pack("!H", 1000) if opcode == 8 else b"") + CANARY.encode()
@@ -216,7 +199,7 @@ def test_websocket_control_frames_scanned(
 
 
 def test_websocket_secret_message_kills_connection(egress: Egress, upstream: Upstream) -> None:
-    tls = _ws(egress, upstream.port)
+    tls = websocket(egress, "api.example.test", upstream.port)
     tls.sendall(ws_frame(2, f"x {SECRET}".encode(), mask=b"abcd"))
     assert is_closed(tls)
     tls.close()

@@ -11,12 +11,9 @@ route the request by the unchecked name.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gzip
-import os
 import socket
-import ssl
 import uuid
 import zlib
 
@@ -30,6 +27,7 @@ from egress_raw import (
     proxy_addr,
     read_until_closed,
     tls_tunnel,
+    websocket,
 )
 from egress_upstream import Upstream, ws_frame
 
@@ -229,21 +227,6 @@ def test_h2_path_not_origin_form(egress: Egress, upstream: Upstream, path: str) 
 # --- a WebSocket secret split across fragments, a control frame between them ----------
 
 
-def _ws_open(eg: Egress, port: int) -> ssl.SSLSocket:
-    tls = tls_tunnel(eg, API, port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: {API}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += tls.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return tls
-
-
 def _fragment(opcode: int, data: bytes, fin: bool) -> bytes:
     frame = ws_frame(opcode, data, mask=b"k3y!")
     return bytes([frame[0] & 0x7F | (0x80 if fin else 0)]) + frame[1:]
@@ -251,7 +234,7 @@ def _fragment(opcode: int, data: bytes, fin: bool) -> bytes:
 
 def test_websocket_secret_split_across_fragments(egress: Egress, upstream: Upstream) -> None:
     half = len(SECRET) // 2
-    tls = _ws_open(egress, upstream.port)
+    tls = websocket(egress, "api.example.test", upstream.port)
     tls.sendall(_fragment(1, f"x {SECRET[:half]}".encode(), fin=False))
     tls.sendall(_fragment(9, b"keepalive", fin=True))  # control frames may interleave
     with contextlib.suppress(OSError):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -14,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from egress_harness import CANARY, SECRET, Egress
+from egress_raw import websocket
 from egress_upstream import Upstream, _ws_read, ws_frame
 
 pytestmark = pytest.mark.integration
@@ -85,30 +84,8 @@ def test_http2_between_agent_and_proxy(egress: Egress, upstream: Upstream) -> No
     assert got.header("authorization") == f"Bearer {SECRET}" and len(got.body) == 1000
 
 
-def _ws_connect(eg: Egress, port: int) -> ssl.SSLSocket:
-    host, _, pport = eg.address.rpartition(":")
-    raw = socket.create_connection((host, int(pport)), timeout=10)
-    raw.sendall(
-        f"CONNECT api.example.test:{port} HTTP/1.1\r\nHost: api.example.test:{port}"
-        "\r\n\r\n".encode()
-    )
-    assert b" 200 " in raw.recv(4096)
-    tls = _ctx(eg).wrap_socket(raw, server_hostname="api.example.test")
-    key = base64.b64encode(os.urandom(16)).decode()
-    tls.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: api.example.test:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += tls.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return tls
-
-
 def test_websocket_echo_and_dlp(egress: Egress, upstream: Upstream) -> None:
-    tls = _ws_connect(egress, upstream.port)
+    tls = websocket(egress, "api.example.test", upstream.port)
     tls.sendall(ws_frame(1, b"hello bottle", mask=b"abcd"))
     assert _ws_read(tls) == (1, b"hello bottle")
     tls.sendall(ws_frame(1, f"creds {CANARY}".encode(), mask=b"abcd"))
