@@ -17,7 +17,7 @@ from mitmproxy.proxy import layer
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.tunnel import decide_protocol
 from bot_bottle.sidecars.egress.layers import Refused, position_of, protocol_of
-from bot_bottle.sidecars.egress.relay import RelayAdmission
+from bot_bottle.sidecars.egress.relay import HandoffAdmission
 
 if TYPE_CHECKING:
     from mitmproxy import connection, tcp, udp
@@ -29,7 +29,7 @@ AUDITED = "bb.audited"  # flow metadata: EgressAddon has audited this flow
 class ConnectionGuard:
     """Refuses connections and protocols the policy cannot inspect; audits each refusal."""
 
-    def __init__(self, deny: DenyConnection, admission: RelayAdmission | None = None) -> None:
+    def __init__(self, deny: DenyConnection, admission: HandoffAdmission | None = None) -> None:
         # `deny` writes one audit line for a refused connection (host, decision).
         self.deny = deny
         # Set when the agent reaches the proxy through a Unix-socket relay: then the

@@ -8,7 +8,7 @@ download and added one more accept queue for a burst to overflow.)
 
 mitmproxy has no Unix listener, so it still listens on a loopback TCP port, which every
 local user can reach; the socket's mode (0600) is the access control. So the proxy
-admits only connections handed over here (`RelayAdmission`): they carry `UNIX_PEER` as
+admits only connections handed over here (`HandoffAdmission`): they carry `UNIX_PEER` as
 their peer address, port 0, which no TCP connection can have.
 """
 
@@ -35,7 +35,7 @@ UNIX_PEER = ("127.0.0.1", 0)
 StreamHandler = Callable[[asyncio.StreamReader, Any], Awaitable[None]]
 
 
-class RelayAdmission:
+class HandoffAdmission:
     """Which clients the proxy admits: those handed over from the bottle's Unix socket."""
 
     def admit(self, peer: object) -> bool:

@@ -28,7 +28,7 @@ from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
-from bot_bottle.sidecars.egress.relay import RelayAdmission, start_unix_relay, widen_backlog
+from bot_bottle.sidecars.egress.relay import HandoffAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
 from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
 
@@ -174,7 +174,7 @@ def serve(
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
         return 2
     try:
-        admission = RelayAdmission() if where.unix is not None else None
+        admission = HandoffAdmission() if where.unix is not None else None
         addon = EgressAddon(routes, audit)
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))

@@ -270,10 +270,10 @@ def test_only_http_inside_the_tunnels_tls(env: Env) -> None:
 def test_only_the_relay_may_connect(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from bot_bottle.sidecars.egress.relay import UNIX_PEER, RelayAdmission
+    from bot_bottle.sidecars.egress.relay import UNIX_PEER, HandoffAdmission
 
     env = Env(tmp_path)
-    env.guard.admission = RelayAdmission()
+    env.guard.admission = HandoffAdmission()
     ok = SimpleNamespace(id="c1", peername=UNIX_PEER, error=None)
     env.guard.client_connected(ok)  # handed over from the bottle's Unix socket
     assert ok.error is None
