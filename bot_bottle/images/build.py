@@ -157,6 +157,7 @@ def ensure(
     *,
     ca_bundle: Path | None = None,
     progress: Progress = print,
+    detail: Progress | None = None,
     executor: Executor | None = None,
     client: docker.DockerClient | None = None,
 ) -> tuple[str, bool]:
@@ -177,7 +178,7 @@ def ensure(
                     f"pip wheel failed:\n{r.stderr[-2000:]}",
                     "check that the host can install Python packages (pip config, CA)",
                 )
-        _docker_build(ctx, tag, spec, progress)
+        _docker_build(ctx, tag, spec, progress, detail)
     return tag, True
 
 
@@ -199,9 +200,19 @@ def copy_context(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, ignore=special)
 
 
-def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> None:
+# The engine's bookkeeping between steps: not what the step printed.
+_NOISE = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
+
+
+def _docker_build(
+    ctx: Path, tag: str, spec: ImageSpec, progress: Progress, detail: Progress | None = None
+) -> None:
+    """Build, showing each step as a heading (`progress`) and what it prints, and any
+    base image pull, as it comes (`detail`; default `progress`)."""
+    detail = detail or progress
     client = connect(timeout=1800)
     tail: list[str] = []
+    pulls: dict[str, str] = {}  # layer -> last status shown: one line per change
     with engine_errors(f"building {tag}"):
         for chunk in client.api.build(path=str(ctx), dockerfile=spec.dockerfile, tag=tag,
                                       rm=True, forcerm=True, decode=True,
@@ -215,22 +226,33 @@ def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> N
                     "pass --ca-bundle FILE if a download failed on TLS; otherwise fix the "
                     "Dockerfile",
                 )
+            if "status" in chunk:
+                layer, status = str(chunk.get("id", "")), str(chunk["status"])
+                if pulls.get(layer) != status:
+                    pulls[layer] = status
+                    detail(f"{spec.name}: {status} {layer}".rstrip())
             for line in str(chunk.get("stream", "")).splitlines():
                 if line.strip():
                     tail = [*tail[-29:], line]
                     if line.startswith("Step "):
                         progress(f"{spec.name}: {line}")
+                    elif not line.startswith(_NOISE):
+                        detail(f"{spec.name}: {line}")
 
 
 def build_all(
-    names: Sequence[str] = (), *, ca_bundle: Path | None = None, progress: Progress = print
+    names: Sequence[str] = (),
+    *,
+    ca_bundle: Path | None = None,
+    progress: Progress = print,
+    detail: Progress | None = None,
 ) -> Iterable[str]:
     """Build the named bundled images (all when empty); yields one line per image."""
     unknown = [n for n in names if n not in BUNDLED]
     if unknown:
         raise BackendUnavailable(f"unknown image {unknown[0]!r}", f"one of {', '.join(BUNDLED)}")
     for name in names or tuple(BUNDLED):
-        tag, built = ensure(BUNDLED[name], ca_bundle=ca_bundle, progress=progress)
+        tag, built = ensure(BUNDLED[name], ca_bundle=ca_bundle, progress=progress, detail=detail)
         yield f"{tag} {'built' if built else 'up to date'}"
 
 
@@ -256,6 +278,7 @@ def custom_agent(
     *,
     ca_bundle: Path | None = None,
     progress: Progress = print,
+    detail: Progress | None = None,
     client: docker.DockerClient | None = None,
 ) -> str:
     """Build an agent's own Dockerfile (its directory is the context), then a thin layer
@@ -268,7 +291,7 @@ def custom_agent(
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     base_tag = tag_for(base, ca_pem)
     if not image_exists(base_tag, client):
-        _docker_build(ctx, base_tag, base, progress)
+        _docker_build(ctx, base_tag, base, progress, detail)
     with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
         adapt = Path(tmp)
         (adapt / "Dockerfile").write_text(
@@ -280,7 +303,7 @@ def custom_agent(
         spec = ImageSpec(f"{base.name}-agent", adapt)
         tag = tag_for(spec, ca_pem)
         if not image_exists(tag, client):
-            _docker_build(adapt, tag, spec, progress)
+            _docker_build(adapt, tag, spec, progress, detail)
     return tag
 
 
