@@ -1,8 +1,9 @@
 """Builds of the bundled images (and an agent's own Dockerfile), cached by content digest.
 
-A tag is `bot-bottle/<name>:<digest>`, the digest covering the Dockerfile, its context,
-the build CA and (for the sidecar) the bot-bottle source; a tag that exists is never
-rebuilt, so a warm host starts bottles without touching a builder.
+A tag is `bot-bottle/<name>:<digest>`, the digest covering the Dockerfile, its context
+and the build CA; a tag that exists is never rebuilt, so a warm host starts bottles
+without touching a builder. Only agent images are built: the sidecars run on the host
+(their credentials stay out of every container's configuration).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import shutil
 import ssl
 import stat
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from bot_bottle.agents import PACKAGES
 from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
-from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 
 if TYPE_CHECKING:
     import docker
@@ -35,13 +34,11 @@ AGENT_UID = 1000
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image bot-bottle builds: a context directory, its Dockerfile there and the
-    stage to build (`target`, empty for the last), its build arguments, and whether it
-    needs the wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
+    """One image bot-bottle builds: a context directory, its Dockerfile there, the stage
+    to build (`target`, empty for the last) and its build arguments."""
 
     name: str
     context: Path
-    wheelhouse: bool = False
     buildargs: dict[str, str] = field(default_factory=dict)
     target: str = ""
     dockerfile: str = "Dockerfile"
@@ -59,7 +56,6 @@ def _agent_cli(cli: str) -> ImageSpec:
 
 
 BUNDLED: dict[str, ImageSpec] = {
-    "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
     "agent-general": ImageSpec("agent-general", HERE / "agent", target="general"),
     "agent-claude": _agent_cli("claude"),
     "agent-codex": _agent_cli("codex"),
@@ -77,32 +73,12 @@ def host_ca_bundle() -> Path:
     raise BackendUnavailable("no CA bundle found on this host", "pass --ca-bundle FILE")
 
 
-def source_root() -> Path:
-    """The bot-bottle source tree the sidecar image installs (a checkout, or editable)."""
-    root = HERE.parent.parent
-    if not (root / "pyproject.toml").is_file():
-        raise BackendUnavailable(
-            "the sidecar image is built from a bot-bottle source tree, and none is here",
-            "run `bot-bottle images build` from a checkout (pip install -e .)",
-        )
-    return root
-
-
 def _files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
         for f in sorted(filenames):
             if not f.endswith((".pyc", ".pyo")):
                 yield Path(dirpath) / f
-
-
-def _source_files() -> list[tuple[str, Path]]:
-    root = source_root()
-    out = [
-        (n, root / n) for n in ("pyproject.toml", "README.md", "LICENSE") if (root / n).is_file()
-    ]
-    out += [(str(p.relative_to(root)), p) for p in _files(root / "bot_bottle")]
-    return out
 
 
 def digest(spec: ImageSpec, ca_pem: bytes) -> str:
@@ -120,9 +96,6 @@ def digest(spec: ImageSpec, ca_pem: bytes) -> str:
         add(f"arg/{k}", spec.buildargs[k].encode())
     add("target", spec.target.encode())
     add("dockerfile", spec.dockerfile.encode())
-    if spec.wheelhouse:
-        for name, p in _source_files():
-            add(f"src/{name}", p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -144,21 +117,12 @@ def image_exists(tag: str, client: docker.DockerClient | None = None) -> bool:
             return False
 
 
-def wheelhouse_cmd(dest: Path) -> Cmd:
-    """`pip wheel` of bot-bottle and its dependencies on the host: it uses the host's
-    own index, proxy and CA configuration, so the image build itself stays offline."""
-    argv = (sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest),
-            str(source_root()))  # fmt: skip
-    return Cmd(argv)
-
-
 def ensure(
     spec: ImageSpec,
     *,
     ca_bundle: Path | None = None,
     progress: Progress = print,
     detail: Progress | None = None,
-    executor: Executor | None = None,
     client: docker.DockerClient | None = None,
 ) -> tuple[str, bool]:
     """Build `spec` unless its digest tag exists; returns (tag, built)."""
@@ -170,14 +134,6 @@ def ensure(
         ctx = Path(tmp) / "context"
         copy_context(spec.context, ctx)
         (ctx / "ca-bundle.pem").write_bytes(ca_pem)
-        if spec.wheelhouse:
-            progress(f"{spec.name}: building the wheelhouse (pip wheel on the host)")
-            r = (executor or ProcessExecutor()).run(wheelhouse_cmd(ctx / "wheels"))
-            if r.returncode != 0:
-                raise BackendUnavailable(
-                    f"pip wheel failed:\n{r.stderr[-2000:]}",
-                    "check that the host can install Python packages (pip config, CA)",
-                )
         _docker_build(ctx, tag, spec, progress, detail)
     return tag, True
 

@@ -62,3 +62,15 @@ agents:
         for label in (f"{name}-agent", name):  # children first
             for image in client.images.list(filters={"label": f"{build.LABEL}={label}"}):
                 client.images.remove(image.id, force=True)
+
+
+def test_images_ls_lists_the_images_launches_use(tmp_path: Path, docker_ready: None) -> None:
+    """Every row is an image a bottle runs, built by the setup: no `missing` row for an
+    image nothing uses (the sidecar image was: sidecars run on the host)."""
+    env = base_env(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "bot_bottle", "images", "ls"], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.strip()]
+    assert [row[0] for row in rows] == ["agent-general", "agent-claude", "agent-codex"], r.stdout
+    assert all(row[1] == "built" for row in rows), r.stdout
