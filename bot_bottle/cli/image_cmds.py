@@ -28,8 +28,13 @@ def images() -> None:
 def bootstrap(mirror: str | None, ca_bundle: Path | None, force: bool) -> None:
     """Make debian:bookworm-slim from Debian packages (for hosts with no registry)."""
     from bot_bottle.images.bootstrap import bootstrap as run
+    from bot_bottle.images.progress import LiveLines
 
-    click.echo(run(progress=click.echo, mirror=mirror, ca_bundle=ca_bundle, force=force))
+    lines = LiveLines()
+    done = run(progress=lines, detail=lines.detail, mirror=mirror, ca_bundle=ca_bundle,
+               force=force)  # fmt: skip
+    lines.done()
+    click.echo(done)
 
 
 @images.command()
