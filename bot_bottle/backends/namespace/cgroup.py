@@ -8,17 +8,16 @@ limit is never silently dropped.
 
 Where a cgroup can be made:
 - cgroup v2 (the unified tree, Debian 12's default), root launcher: under
-  `/sys/fs/cgroup/bot-bottle/`, as Docker's cgroupfs driver does;
+  `/sys/fs/cgroup/bot-bottle/`, as Docker's cgroupfs driver does (in a container,
+  whose cgroup root is its own, as below);
 - cgroup v2, unprivileged: only in a cgroup delegated to the user (one they own,
   e.g. under `systemd-run --user --scope -p Delegate=yes bot-bottle run ...`). The
   launcher moves itself to a leaf (`bot-bottle-launcher`) first, since a v2 cgroup
   with processes cannot hand controllers to its children;
-- cgroup v1 (older hosts, and hybrid ones like the machines this was built on): in
-  each controller's hierarchy beside the launcher's own cgroup, where writable
-  (root).
-The bottle sees its own cgroup read-only at /sys/fs/cgroup (its cgroup namespace
-starts there), as in a container, so runtimes that size themselves by cpu.max or
-memory.max find the limits.
+- cgroup v1 (hybrid hosts, like the machines this was built on): beside the
+  launcher's own cgroup in each controller's hierarchy, where writable (root).
+The bottle sees its own cgroup read-only at /sys/fs/cgroup, as in a container, so
+runtimes that size themselves by cpu.max or memory.max find the limits.
 """
 
 from __future__ import annotations
@@ -142,11 +141,9 @@ def for_bottle(slug: str, cpus: float | None, memory: str | None) -> Cgroup | No
 @contextlib.contextmanager
 def held(group: Cgroup | None) -> Iterator[Cgroup | None]:
     """`group`, made, while a command runs in it; removed after (by the last command)."""
-    if group is None:
-        yield None
-        return
     try:
-        group.create()
+        if group is not None:
+            group.create()
     except OSError as e:
         raise ManifestError(
             f"resources: the namespace backend could not make the bottle's cgroup: {e}", fix=FIX
@@ -154,7 +151,8 @@ def held(group: Cgroup | None) -> Iterator[Cgroup | None]:
     try:
         yield group
     finally:
-        group.remove()
+        if group is not None:
+            group.remove()
 
 
 def plan(
@@ -210,7 +208,9 @@ def _v2(
     if own is None:
         return _refusal(limits, "this process is in no cgroup v2")
     steps: list[Step] = []
-    if euid == 0:
+    # The real root cgroup has no cgroup.type and may hold processes beside children; a
+    # container's (a cgroup namespace's) root has one, and is treated as delegated.
+    if euid == 0 and not (root / "cgroup.type").exists():
         parent = root
         base = root / "bot-bottle"
     else:
@@ -226,7 +226,7 @@ def _v2(
         return _refusal(limits, f"{parent} does not offer the controller it needs", missing)
     want = [c for c in ("cpu", "memory", "pids") if c in available and (c != "cpu" or limits.cpus)]
     enable = " ".join(f"+{c}" for c in want)
-    if euid != 0 and _read(parent / "cgroup.procs").split():
+    if base == parent and _read(parent / "cgroup.procs").split():
         leaf = parent / LAUNCHER_LEAF
         steps += [
             Step("mkdir", leaf),

@@ -70,6 +70,15 @@ def test_v2_delegated_moves_the_launcher_to_a_leaf_first(tmp_path: Path) -> None
     assert isinstance(again, Cgroup) and again.dirs[0].parent == root / scope
 
 
+def test_v2_root_in_a_container_uses_its_own_root_like_a_delegated_one(tmp_path: Path) -> None:
+    root = v2_tree(tmp_path, "/", procs="1\n")
+    (root / "cgroup.type").write_text("domain\n")  # a cgroup namespace's root, not the host's
+    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    assert isinstance(group, Cgroup)
+    assert [s.op for s in group.steps[:2]] == ["mkdir", "adopt"]
+    assert group.dirs == (root / "bot-bottle-s-1",)
+
+
 def test_v2_not_delegated_is_refused_naming_the_fields(tmp_path: Path) -> None:
     root = v2_tree(tmp_path, "/user.slice/session-1.scope")
     why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000, cpu_count=2,
