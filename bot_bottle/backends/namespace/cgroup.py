@@ -132,6 +132,10 @@ def for_bottle(slug: str, cpus: float | None, memory: str | None) -> Cgroup | No
     limits = Limits.of(cpus, memory)
     if not limits.any:
         return None
+    host = os.cpu_count() or 1
+    if limits.cpus is not None and limits.cpus > host:  # a quota above it limits nothing
+        raise ManifestError(f"{limits.cpus:g} is more than this host's {host} CPUs",
+                            "resources.cpus", f"lower `resources.cpus` to at most {host}")  # fmt: skip
     found = plan(slug, limits)
     if isinstance(found, str):
         raise ManifestError(found, fix=FIX)
@@ -162,14 +166,10 @@ def plan(
     root: Path = ROOT,
     self_cgroup: Path = SELF,
     euid: int | None = None,
-    cpu_count: int | None = None,
     writable: Callable[[Path], bool] = lambda p: os.access(p, os.W_OK),
 ) -> Cgroup | str:
     """The cgroup that enforces `limits` for bottle `slug` on this host, or why none can
     (a message naming the manifest field it is about)."""
-    cpus = cpu_count or os.cpu_count() or 1
-    if limits.cpus is not None and limits.cpus > cpus:
-        return f"resources.cpus: {limits.cpus:g} is more than this host's {cpus} CPUs"
     euid = os.geteuid() if euid is None else euid
     try:
         lines = self_cgroup.read_text().splitlines()

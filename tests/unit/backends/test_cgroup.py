@@ -7,7 +7,10 @@ import os
 import subprocess
 from pathlib import Path
 
-from bot_bottle.backends.namespace.cgroup import LAUNCHER_LEAF, Cgroup, Limits, plan
+import pytest
+
+from bot_bottle.backends.namespace.cgroup import LAUNCHER_LEAF, Cgroup, Limits, for_bottle, plan
+from bot_bottle.errors import ManifestError
 
 LIMITS = Limits(cpus=0.5, memory=64 * 1024**2)
 
@@ -40,7 +43,7 @@ def made(group: Cgroup, root: Path) -> dict[str, str]:
 
 def test_v2_root_makes_a_bottle_cgroup_under_bot_bottle(tmp_path: Path) -> None:
     root = v2_tree(tmp_path, "/user.slice/session-1.scope", procs="1\n")
-    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(group, Cgroup) and group.version == 2
     tree = made(group, root)
     assert tree["cgroup.subtree_control"] == "+cpu +memory +pids"
@@ -55,7 +58,7 @@ def test_v2_root_makes_a_bottle_cgroup_under_bot_bottle(tmp_path: Path) -> None:
 def test_v2_delegated_moves_the_launcher_to_a_leaf_first(tmp_path: Path) -> None:
     own = "/user.slice/user@1000.service/app.slice/run-1.scope"
     root = v2_tree(tmp_path, own, procs=f"{os.getpid()}\n")
-    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000, cpu_count=2)
+    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000)
     assert isinstance(group, Cgroup)
     ops = [(s.op, s.path.name) for s in group.steps]
     assert ops[:3] == [("mkdir", LAUNCHER_LEAF), ("adopt", "cgroup.procs"),
@@ -66,14 +69,14 @@ def test_v2_delegated_moves_the_launcher_to_a_leaf_first(tmp_path: Path) -> None
     assert tree[f"{scope}/bot-bottle-s-1/cpu.max"] == "50000 100000"
     # Run again from the leaf: the same scope, not a leaf inside the leaf.
     (tmp_path / "self").write_text(f"0::{own}/{LAUNCHER_LEAF}\n")
-    again = plan("s-2", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000, cpu_count=2)
+    again = plan("s-2", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000)
     assert isinstance(again, Cgroup) and again.dirs[0].parent == root / scope
 
 
 def test_v2_root_in_a_container_uses_its_own_root_like_a_delegated_one(tmp_path: Path) -> None:
     root = v2_tree(tmp_path, "/", procs="1\n")
     (root / "cgroup.type").write_text("domain\n")  # a cgroup namespace's root, not the host's
-    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    group = plan("s-1", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(group, Cgroup)
     assert [s.op for s in group.steps[:2]] == ["mkdir", "adopt"]
     assert group.dirs == (root / "bot-bottle-s-1",)
@@ -81,7 +84,7 @@ def test_v2_root_in_a_container_uses_its_own_root_like_a_delegated_one(tmp_path:
 
 def test_v2_not_delegated_is_refused_naming_the_fields(tmp_path: Path) -> None:
     root = v2_tree(tmp_path, "/user.slice/session-1.scope")
-    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000, cpu_count=2,
+    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000,
                writable=lambda p: False)  # fmt: skip
     assert isinstance(why, str)
     assert why.startswith("resources.cpus and resources.memory: the namespace backend cannot")
@@ -90,18 +93,21 @@ def test_v2_not_delegated_is_refused_naming_the_fields(tmp_path: Path) -> None:
 
 def test_v2_missing_controller_names_only_its_field(tmp_path: Path) -> None:
     root = v2_tree(tmp_path, "/x", controllers="memory pids")
-    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(why, str) and why.startswith("resources.cpus: ") and "memory" not in why
     ok = plan("s", Limits(memory=LIMITS.memory), root=root, self_cgroup=tmp_path / "self",
-              euid=0, cpu_count=2)  # fmt: skip
+              euid=0)  # fmt: skip
     assert isinstance(ok, Cgroup)
     assert not any(s.path.name == "cpu.max" for s in ok.steps)
 
 
-def test_more_cpus_than_the_host_is_refused(tmp_path: Path) -> None:
-    root = v2_tree(tmp_path, "/x")
-    why = plan("s", Limits(cpus=3), root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
-    assert why == "resources.cpus: 3 is more than this host's 2 CPUs"
+def test_more_cpus_than_the_host_is_refused_with_its_count() -> None:
+    host = os.cpu_count() or 1
+    with pytest.raises(ManifestError) as e:
+        for_bottle("s", host + 1.0, None)
+    assert str(e.value) == (f"resources.cpus: {host + 1} is more than this host's {host} CPUs\n"
+                            f"  fix: lower `resources.cpus` to at most {host}")  # fmt: skip
+    assert for_bottle("s", None, None) is None
 
 
 def v1_tree(tmp: Path) -> Path:
@@ -119,7 +125,7 @@ def v1_tree(tmp: Path) -> Path:
 
 def test_v1_beside_the_launchers_own_cgroup_in_each_hierarchy(tmp_path: Path) -> None:
     root = v1_tree(tmp_path)
-    group = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    group = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(group, Cgroup) and group.version == 1
     assert group.views == ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids")
     tree = made(group, root)
@@ -132,7 +138,7 @@ def test_v1_beside_the_launchers_own_cgroup_in_each_hierarchy(tmp_path: Path) ->
 
 def test_v1_not_writable_refuses_each_field_it_cannot_place(tmp_path: Path) -> None:
     root = v1_tree(tmp_path)
-    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000, cpu_count=2,
+    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=1000,
                writable=lambda p: "memory" not in p.parts)  # fmt: skip
     assert isinstance(why, str) and why.startswith("resources.memory: ") and "needs root" in why
 
@@ -140,13 +146,13 @@ def test_v1_not_writable_refuses_each_field_it_cannot_place(tmp_path: Path) -> N
 def test_v1_without_the_memory_hierarchy_refuses_memory(tmp_path: Path) -> None:
     root = v1_tree(tmp_path)
     (root / "memory" / "memory.limit_in_bytes").unlink()
-    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(why, str) and why.startswith("resources.memory: ")
 
 
 def test_enter_moves_the_shell_into_every_directory_then_execs(tmp_path: Path) -> None:
     root = v1_tree(tmp_path)
-    group = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0, cpu_count=2)
+    group = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(group, Cgroup)
     made(group, root)
     argv = group.enter(["/usr/bin/sh", "-c", "cat /proc/self/stat > /dev/null; echo ran"])
