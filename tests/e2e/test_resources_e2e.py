@@ -126,3 +126,13 @@ def test_docker_cpus_above_the_host_names_the_field(tmp_path: Path, docker_ready
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     assert "resources.cpus" in r.stderr and "Range of CPUs" in r.stderr, r.stderr[-2000:]
+
+
+def test_namespace_refuses_a_limit_it_cannot_enforce_naming_the_field(tmp_path: Path) -> None:
+    check_bwrap()
+    host = os.cpu_count() or 1
+    env, ws = _bottle(tmp_path, "namespace", "open('/workspace/ran', 'w')", f"{{cpus: {host + 1}}}")
+    r = bb(["run", "probe", "-y"], env, tmp_path, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert f"resources.cpus: {host + 1} is more than this host's {host} CPUs" in r.stderr
+    assert "Traceback" not in r.stderr and not (ws / "ran").exists()
