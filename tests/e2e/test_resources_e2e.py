@@ -56,8 +56,11 @@ def read(path):
         return None
 v2, v1 = read("/sys/fs/cgroup/cpu.max"), read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 quota = int(v2[0]) / int(v2[1]) if v2 else int(v1[0]) / 100000 if v1 else None
-open("/workspace/spin.json", "w").write(json.dumps({"cpu": ru.ru_utime + ru.ru_stime,
-                                                    "quota": quota}))
+memory = read("/sys/fs/cgroup/memory.max") or read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+pids = read("/sys/fs/cgroup/pids.max") or read("/sys/fs/cgroup/pids/pids.max")
+open("/workspace/spin.json", "w").write(json.dumps({
+    "cpu": ru.ru_utime + ru.ru_stime, "quota": quota,
+    "memory": int(memory[0]) if memory else None, "pids": pids[0] if pids else None}))
 """
 
 
@@ -109,12 +112,13 @@ def test_namespace_memory_limit_stops_a_hungry_command(tmp_path: Path) -> None:
 
 def test_namespace_cpus_caps_cpu_time(tmp_path: Path) -> None:
     check_cgroups()
-    env, ws = _bottle(tmp_path, "namespace", SPIN, "{cpus: 0.25}")
+    env, ws = _bottle(tmp_path, "namespace", SPIN, "{cpus: 0.25, memory: 256m}")
     r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     spin = json.loads((ws / "spin.json").read_text())
     # The bottle sees its own cgroup's quota, as in a container (runtimes size by it).
     assert spin["quota"] == 0.25, spin
+    assert spin["memory"] == 256 * 1024**2 and spin["pids"] == "4096", spin
     # 2 s of wall time at a quarter CPU is 0.5 s; unlimited, two spinners take up to 4 s.
     assert spin["cpu"] < 1.0, spin
 

@@ -247,9 +247,6 @@ def _v2(
     return Cgroup(2, tuple(steps), (node,), ("/sys/fs/cgroup",))
 
 
-V1_FILES = {"cpu": "cpu.cfs_quota_us", "memory": "memory.limit_in_bytes", "pids": "pids.max"}
-
-
 def _v1(
     slug: str, limits: Limits, root: Path, lines: list[str], writable: Callable[[Path], bool]
 ) -> Cgroup | str:
@@ -266,7 +263,7 @@ def _v1(
         if field is None and ctrl != "pids":
             continue
         mount = root / ctrl
-        if ctrl not in own or not (mount / V1_FILES[ctrl]).exists():
+        if ctrl not in own or not (mount / "cgroup.procs").exists():  # hierarchy mounted
             if field is None:
                 continue  # the pid limit is ours, not the manifest's: best effort
             return _refusal(limits, f"no cgroup v1 {ctrl} controller at {mount}", [field])

@@ -117,7 +117,7 @@ def v1_tree(tmp: Path) -> Path:
     for ctrl, names in files.items():
         d = root / ctrl / "job/7"
         d.mkdir(parents=True)
-        for n in names:
+        for n in (*names, "cgroup.procs"):
             (root / ctrl / n).write_text("")
     (tmp / "self").write_text("4:memory:/job/7\n2:cpu,cpuacct:/job/7\n8:pids:/job/7\n0::/\n")
     return root
@@ -145,7 +145,7 @@ def test_v1_not_writable_refuses_each_field_it_cannot_place(tmp_path: Path) -> N
 
 def test_v1_without_the_memory_hierarchy_refuses_memory(tmp_path: Path) -> None:
     root = v1_tree(tmp_path)
-    (root / "memory" / "memory.limit_in_bytes").unlink()
+    (root / "memory" / "cgroup.procs").unlink()
     why = plan("s", LIMITS, root=root, self_cgroup=tmp_path / "self", euid=0)
     assert isinstance(why, str) and why.startswith("resources.memory: ")
 
