@@ -8,8 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fakes.executor import RecordingExecutor
 
+from bot_bottle.backends.namespace import cgroup
+from bot_bottle.backends.namespace.backend import NamespaceBackend
 from bot_bottle.backends.namespace.cgroup import LAUNCHER_LEAF, Cgroup, Limits, for_bottle, plan
+from bot_bottle.backends.spec import BottleSpec
 from bot_bottle.errors import ManifestError
 
 LIMITS = Limits(cpus=0.5, memory=64 * 1024**2)
@@ -162,3 +166,46 @@ def test_enter_moves_the_shell_into_every_directory_then_execs(tmp_path: Path) -
     assert len(written) == 1 and written.pop().isdigit()  # the shell's pid, in each
     group.remove(wait=0.2)  # still "in use": the fake keeps the pid; the dirs stay
     assert all(d.exists() for d in group.dirs)
+
+
+def _backend_with_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[NamespaceBackend, RecordingExecutor, BottleSpec, Path]:
+    root = v1_tree(tmp_path)
+    real = cgroup.plan
+    monkeypatch.setattr(cgroup, "plan", lambda slug, limits: real(
+        slug, limits, root=root, self_cgroup=tmp_path / "self", euid=0))  # fmt: skip
+    rec = RecordingExecutor()
+    be = NamespaceBackend(rec, bwrap="bwrap")
+    be.require = lambda: None  # type: ignore[method-assign]
+    spec = BottleSpec(slug="s-1", state_dir=tmp_path / "state", workspace_mode="none",
+                      workspace_path="", cpus=0.5, memory="64m")  # fmt: skip
+    return be, rec, spec, root
+
+
+def test_attach_runs_the_sandbox_in_the_bottles_cgroup_and_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    be, rec, spec, root = _backend_with_tree(tmp_path, monkeypatch)
+    removed: list[tuple[Path, ...]] = []
+    monkeypatch.setattr(Cgroup, "remove", lambda self: removed.append(self.dirs))
+    be.prepare(spec)
+    assert be.attach(spec, ["sh"]) == 0
+    argv = list(rec.calls[-1].argv)
+    node = root / "cpu/job/7/bot-bottle-s-1"
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[4] == str(node / "cgroup.procs")
+    assert argv[argv.index("--") + 1] == "bwrap"
+    i = argv.index(str(node))
+    assert argv[i - 1 : i + 2] == ["--ro-bind", str(node), "/sys/fs/cgroup/cpu"]
+    assert removed and removed[0][0] == node  # removed once the command ended
+
+
+def test_a_limit_the_host_cannot_enforce_stops_prepare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    be, rec, spec, root = _backend_with_tree(tmp_path, monkeypatch)
+    (root / "memory" / "cgroup.procs").unlink()
+    with pytest.raises(ManifestError) as e:
+        be.prepare(spec)
+    assert str(e.value).startswith("resources.memory: the namespace backend cannot enforce")
+    assert "--backend docker" in str(e.value) and rec.calls == []
