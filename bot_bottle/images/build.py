@@ -176,6 +176,7 @@ def _docker_build(
                                       target=spec.target or None,
                                       labels={LABEL: spec.name}):  # fmt: skip
             if "error" in chunk:
+                progress(f"{spec.name}: failed")  # a heading: ends a live line first
                 raise BackendUnavailable(
                     f"building {tag} from {spec.context / spec.dockerfile} failed: "
                     f"{chunk['error'].strip()}\n" + "\n".join(tail),
@@ -194,6 +195,7 @@ def _docker_build(
                         progress(f"{spec.name}: {line}")
                     elif not line.startswith(_NOISE):
                         detail(f"{spec.name}: {line}")
+    progress(f"{spec.name}: built {tag}")
 
 
 def build_all(

@@ -238,20 +238,17 @@ class DockerBackend:
         from bot_bottle.images.progress import LiveLines
 
         lines = LiveLines()  # stderr: a build's steps, and what each prints as it runs
-        try:
-            if spec.dockerfile:
-                return custom_agent(Path(spec.dockerfile), progress=lines, detail=lines.detail,
-                                    client=self.client)  # fmt: skip
-            # The plan names a bundled image by role ("claude", "codex", "general") or
-            # by image name; anything else is an image reference used as given.
-            name = (spec.image or "general").removeprefix("bot-bottle/")
-            for candidate in (f"agent-{name}", name):
-                if candidate in BUNDLED:
-                    return ensure(BUNDLED[candidate], progress=lines, detail=lines.detail,
-                                  client=self.client)[0]  # fmt: skip
-            return spec.image
-        finally:
-            lines.done()
+        if spec.dockerfile:
+            return custom_agent(Path(spec.dockerfile), progress=lines, detail=lines.detail,
+                                client=self.client)  # fmt: skip
+        # The plan names a bundled image by role ("claude", "codex", "general") or
+        # by image name; anything else is an image reference used as given.
+        name = (spec.image or "general").removeprefix("bot-bottle/")
+        for candidate in (f"agent-{name}", name):
+            if candidate in BUNDLED:
+                return ensure(BUNDLED[candidate], progress=lines, detail=lines.detail,
+                              client=self.client)[0]  # fmt: skip
+        return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Any:
         from docker.types import Mount

@@ -80,6 +80,7 @@ def test_build_output_is_streamed_as_detail(monkeypatch: pytest.MonkeyPatch) -> 
     details: list[str] = []
     spec = build.ImageSpec("img", Path("/ctx"))
     build._docker_build(Path("/ctx"), "t", spec, headings.append, details.append)
-    assert headings == ["img: Step 1/2 : FROM base", "img: Step 2/2 : RUN echo MARK"]
+    assert headings == ["img: Step 1/2 : FROM base", "img: Step 2/2 : RUN echo MARK",
+                        "img: built t"]  # fmt: skip
     assert details == ["img: Pulling fs layer abc", "img: Downloading abc",
                        "img: Pull complete abc", "img: MARK"]  # fmt: skip
