@@ -6,8 +6,7 @@
 #   BOT_BOTTLE      command to run bot-bottle (default: bot-bottle, else python3 -m bot_bottle)
 #   DOCKERD_LOG     where a dockerd we start logs (default /tmp/dockerd.log)
 #   BB_CA_BUNDLE    extra CA bundle for image builds (default: the host's trust store)
-#   BB_IMAGES       images to build (default: what launches use; "all" adds the sidecar
-#                   image, which carries bot-bottle itself and so rebuilds on every change)
+#   BB_IMAGES       images to build (default, or "all": the agent images launches use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,12 +10,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from bot_bottle.errors import BackendUnavailable, BotBottleError, StateError
+from bot_bottle.errors import BackendUnavailable, BotBottleError, ManifestError, StateError
 
 if TYPE_CHECKING:
     import docker
 
 START_FIX = "start the engine (`dockerd &`, or `.ci/docker-setup.sh`) and check `docker info`"
+
+
+# Engine refusals of a value the manifest gave: reported against that field.
+FIELD_REFUSALS = (
+    ("Range of CPUs", "resources.cpus",
+     "lower `resources.cpus` to at most the engine's CPUs (`docker info`), or remove it"),
+    ("NanoCPUs", "resources.cpus",
+     "this engine cannot limit CPUs; remove `resources.cpus` or use another backend"),
+    ("Minimum memory limit", "resources.memory", "raise `resources.memory` to at least 6m"),
+    ("memory limit", "resources.memory",
+     "change or remove `resources.memory` (the engine's message says why)"),
+)  # fmt: skip
 
 
 def map_error(e: Exception, action: str) -> BotBottleError:
@@ -42,6 +54,10 @@ def map_error(e: Exception, action: str) -> BotBottleError:
             "fix the Dockerfile or pass --ca-bundle if a fetch failed on TLS",
         )
     if isinstance(e, de.APIError):
+        for needle, path, fix in FIELD_REFUSALS:
+            if needle in _explain(e):
+                return ManifestError(f"the Docker engine refused it ({action}): {_explain(e)}",
+                                     path, fix)  # fmt: skip
         return BackendUnavailable(f"{action}: the Docker engine refused: {_explain(e)}", "")
     if isinstance(e, (de.DockerException, rq.ConnectionError, ConnectionError, FileNotFoundError)):
         return BackendUnavailable(f"{action}: cannot reach the Docker engine ({e})", START_FIX)

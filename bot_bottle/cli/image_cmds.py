@@ -28,8 +28,13 @@ def images() -> None:
 def bootstrap(mirror: str | None, ca_bundle: Path | None, force: bool) -> None:
     """Make debian:bookworm-slim from Debian packages (for hosts with no registry)."""
     from bot_bottle.images.bootstrap import bootstrap as run
+    from bot_bottle.images.progress import LiveLines
 
-    click.echo(run(progress=click.echo, mirror=mirror, ca_bundle=ca_bundle, force=force))
+    lines = LiveLines()
+    done = run(progress=lines, detail=lines.detail, mirror=mirror, ca_bundle=ca_bundle,
+               force=force)  # fmt: skip
+    lines.done()
+    click.echo(done)
 
 
 @images.command()
@@ -38,8 +43,11 @@ def bootstrap(mirror: str | None, ca_bundle: Path | None, force: bool) -> None:
 def build(ca_bundle: Path | None, names: tuple[str, ...]) -> None:
     """Build the bundled images (all, or NAMES); cached by content digest."""
     from bot_bottle.images.build import build_all
+    from bot_bottle.images.progress import LiveLines
 
-    for line in build_all(names, ca_bundle=ca_bundle, progress=click.echo):
+    lines = LiveLines()  # progress on stderr; the result lines stay on stdout
+    for line in build_all(names, ca_bundle=ca_bundle, progress=lines, detail=lines.detail):
+        lines.done()
         click.echo(line)
 
 

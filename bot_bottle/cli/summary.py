@@ -28,6 +28,7 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
         "image": plan.image,
         "argv": list(plan.argv),
         "workspace": {"mode": plan.workspace.mode, "path": plan.workspace.path},
+        "resources": {"cpus": plan.resources.cpus, "memory": plan.resources.memory},
         "routes": [
             {
                 "host": r.host,
@@ -83,6 +84,12 @@ def render_plan(plan: BottlePlan) -> Group:
     )  # fmt: skip
     ws = plan.workspace
     workspace = Text(f"workspace: {ws.mode}" + (f" {ws.path}" if ws.path else ""))
+    res = plan.resources
+    limits = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+              for k, v in (("cpus", res.cpus), ("memory", res.memory)) if v is not None]  # fmt: skip
+    resources = Text(
+        "resources: " + (", ".join(limits) or "no limits (the host's CPUs and memory)")
+    )
     routes = Table(title="egress routes", title_justify="left", expand=False)
     for col in ("host", "paths", "methods", "auth", "source"):
         routes.add_column(col)
@@ -136,4 +143,4 @@ def render_plan(plan: BottlePlan) -> Group:
         extras.append(
             Text("supervise: not available yet; the bottle runs without it", style="yellow")
         )
-    return Group(head, workspace, routes, *extras)
+    return Group(head, workspace, resources, routes, *extras)

@@ -65,12 +65,14 @@ def base_exists() -> bool:
 def bootstrap(
     *,
     progress: Progress = print,
+    detail: Progress | None = None,
     mirror: str | None = None,
     ca_bundle: Path | None = None,
     force: bool = False,
     executor: Executor | None = None,
 ) -> str:
-    """Make `debian:bookworm-slim` unless it exists; returns what happened, in a line."""
+    """Make `debian:bookworm-slim` unless it exists; returns what happened, in a line.
+    Each phase is a `progress` heading; debootstrap's own lines are `detail`."""
     if not force and base_exists():
         return f"{BASE_TAG} already present (use --force to rebuild it)"
     if os.geteuid() != 0:
@@ -83,7 +85,7 @@ def bootstrap(
     try:
         p = plan(rootfs, mirror=mirror)
         progress(f"debootstrap {SUITE} (minbase) from {p.mirror}")
-        _stream(executor, p.debootstrap, progress)
+        _stream(executor, p.debootstrap, detail or progress)
         _finish_rootfs(rootfs, p, ca_bundle)
         progress(f"importing into Docker as {BASE_TAG}")
         image_id = _import(rootfs, p.mirror)
@@ -112,7 +114,7 @@ def _stream(executor: Executor, cmd: Cmd, progress: Progress) -> None:
                 "W:",
             )
         ):
-            progress(f"  {line}")
+            progress(line)
     if proc.wait() != 0:
         raise BackendUnavailable(
             f"{cmd.argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail),

@@ -1,8 +1,9 @@
 """Builds of the bundled images (and an agent's own Dockerfile), cached by content digest.
 
-A tag is `bot-bottle/<name>:<digest>`, the digest covering the Dockerfile, its context,
-the build CA and (for the sidecar) the bot-bottle source; a tag that exists is never
-rebuilt, so a warm host starts bottles without touching a builder.
+A tag is `bot-bottle/<name>:<digest>`, the digest covering the Dockerfile, its context
+and the build CA; a tag that exists is never rebuilt, so a warm host starts bottles
+without touching a builder. Only agent images are built: the sidecars run on the host
+(their credentials stay out of every container's configuration).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import shutil
 import ssl
 import stat
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from bot_bottle.agents import PACKAGES
 from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable
-from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 
 if TYPE_CHECKING:
     import docker
@@ -35,13 +34,11 @@ AGENT_UID = 1000
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image bot-bottle builds: a context directory, its Dockerfile there and the
-    stage to build (`target`, empty for the last), its build arguments, and whether it
-    needs the wheelhouse of bot-bottle and its dependencies (the sidecar does)."""
+    """One image bot-bottle builds: a context directory, its Dockerfile there, the stage
+    to build (`target`, empty for the last) and its build arguments."""
 
     name: str
     context: Path
-    wheelhouse: bool = False
     buildargs: dict[str, str] = field(default_factory=dict)
     target: str = ""
     dockerfile: str = "Dockerfile"
@@ -59,7 +56,6 @@ def _agent_cli(cli: str) -> ImageSpec:
 
 
 BUNDLED: dict[str, ImageSpec] = {
-    "sidecar": ImageSpec("sidecar", HERE / "sidecar", wheelhouse=True),
     "agent-general": ImageSpec("agent-general", HERE / "agent", target="general"),
     "agent-claude": _agent_cli("claude"),
     "agent-codex": _agent_cli("codex"),
@@ -77,32 +73,12 @@ def host_ca_bundle() -> Path:
     raise BackendUnavailable("no CA bundle found on this host", "pass --ca-bundle FILE")
 
 
-def source_root() -> Path:
-    """The bot-bottle source tree the sidecar image installs (a checkout, or editable)."""
-    root = HERE.parent.parent
-    if not (root / "pyproject.toml").is_file():
-        raise BackendUnavailable(
-            "the sidecar image is built from a bot-bottle source tree, and none is here",
-            "run `bot-bottle images build` from a checkout (pip install -e .)",
-        )
-    return root
-
-
 def _files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
         for f in sorted(filenames):
             if not f.endswith((".pyc", ".pyo")):
                 yield Path(dirpath) / f
-
-
-def _source_files() -> list[tuple[str, Path]]:
-    root = source_root()
-    out = [
-        (n, root / n) for n in ("pyproject.toml", "README.md", "LICENSE") if (root / n).is_file()
-    ]
-    out += [(str(p.relative_to(root)), p) for p in _files(root / "bot_bottle")]
-    return out
 
 
 def digest(spec: ImageSpec, ca_pem: bytes) -> str:
@@ -120,9 +96,6 @@ def digest(spec: ImageSpec, ca_pem: bytes) -> str:
         add(f"arg/{k}", spec.buildargs[k].encode())
     add("target", spec.target.encode())
     add("dockerfile", spec.dockerfile.encode())
-    if spec.wheelhouse:
-        for name, p in _source_files():
-            add(f"src/{name}", p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -144,20 +117,12 @@ def image_exists(tag: str, client: docker.DockerClient | None = None) -> bool:
             return False
 
 
-def wheelhouse_cmd(dest: Path) -> Cmd:
-    """`pip wheel` of bot-bottle and its dependencies on the host: it uses the host's
-    own index, proxy and CA configuration, so the image build itself stays offline."""
-    argv = (sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest),
-            str(source_root()))  # fmt: skip
-    return Cmd(argv)
-
-
 def ensure(
     spec: ImageSpec,
     *,
     ca_bundle: Path | None = None,
     progress: Progress = print,
-    executor: Executor | None = None,
+    detail: Progress | None = None,
     client: docker.DockerClient | None = None,
 ) -> tuple[str, bool]:
     """Build `spec` unless its digest tag exists; returns (tag, built)."""
@@ -169,15 +134,7 @@ def ensure(
         ctx = Path(tmp) / "context"
         copy_context(spec.context, ctx)
         (ctx / "ca-bundle.pem").write_bytes(ca_pem)
-        if spec.wheelhouse:
-            progress(f"{spec.name}: building the wheelhouse (pip wheel on the host)")
-            r = (executor or ProcessExecutor()).run(wheelhouse_cmd(ctx / "wheels"))
-            if r.returncode != 0:
-                raise BackendUnavailable(
-                    f"pip wheel failed:\n{r.stderr[-2000:]}",
-                    "check that the host can install Python packages (pip config, CA)",
-                )
-        _docker_build(ctx, tag, spec, progress)
+        _docker_build(ctx, tag, spec, progress, detail)
     return tag, True
 
 
@@ -199,9 +156,19 @@ def copy_context(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, ignore=special)
 
 
-def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> None:
+# The engine's bookkeeping between steps: not what the step printed.
+_NOISE = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
+
+
+def _docker_build(
+    ctx: Path, tag: str, spec: ImageSpec, progress: Progress, detail: Progress | None = None
+) -> None:
+    """Build, showing each step as a heading (`progress`) and what it prints, and any
+    base image pull, as it comes (`detail`; default `progress`)."""
+    detail = detail or progress
     client = connect(timeout=1800)
     tail: list[str] = []
+    pulls: dict[str, str] = {}  # layer -> last status shown: one line per change
     with engine_errors(f"building {tag}"):
         for chunk in client.api.build(path=str(ctx), dockerfile=spec.dockerfile, tag=tag,
                                       rm=True, forcerm=True, decode=True,
@@ -209,28 +176,41 @@ def _docker_build(ctx: Path, tag: str, spec: ImageSpec, progress: Progress) -> N
                                       target=spec.target or None,
                                       labels={LABEL: spec.name}):  # fmt: skip
             if "error" in chunk:
+                progress(f"{spec.name}: failed")  # a heading: ends a live line first
                 raise BackendUnavailable(
                     f"building {tag} from {spec.context / spec.dockerfile} failed: "
                     f"{chunk['error'].strip()}\n" + "\n".join(tail),
                     "pass --ca-bundle FILE if a download failed on TLS; otherwise fix the "
                     "Dockerfile",
                 )
+            if "status" in chunk:
+                layer, status = str(chunk.get("id", "")), str(chunk["status"])
+                if pulls.get(layer) != status:
+                    pulls[layer] = status
+                    detail(f"{spec.name}: {status} {layer}".rstrip())
             for line in str(chunk.get("stream", "")).splitlines():
                 if line.strip():
                     tail = [*tail[-29:], line]
                     if line.startswith("Step "):
                         progress(f"{spec.name}: {line}")
+                    elif not line.startswith(_NOISE):
+                        detail(f"{spec.name}: {line}")
+    progress(f"{spec.name}: built {tag}")
 
 
 def build_all(
-    names: Sequence[str] = (), *, ca_bundle: Path | None = None, progress: Progress = print
+    names: Sequence[str] = (),
+    *,
+    ca_bundle: Path | None = None,
+    progress: Progress = print,
+    detail: Progress | None = None,
 ) -> Iterable[str]:
     """Build the named bundled images (all when empty); yields one line per image."""
     unknown = [n for n in names if n not in BUNDLED]
     if unknown:
         raise BackendUnavailable(f"unknown image {unknown[0]!r}", f"one of {', '.join(BUNDLED)}")
     for name in names or tuple(BUNDLED):
-        tag, built = ensure(BUNDLED[name], ca_bundle=ca_bundle, progress=progress)
+        tag, built = ensure(BUNDLED[name], ca_bundle=ca_bundle, progress=progress, detail=detail)
         yield f"{tag} {'built' if built else 'up to date'}"
 
 
@@ -256,6 +236,7 @@ def custom_agent(
     *,
     ca_bundle: Path | None = None,
     progress: Progress = print,
+    detail: Progress | None = None,
     client: docker.DockerClient | None = None,
 ) -> str:
     """Build an agent's own Dockerfile (its directory is the context), then a thin layer
@@ -268,7 +249,7 @@ def custom_agent(
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     base_tag = tag_for(base, ca_pem)
     if not image_exists(base_tag, client):
-        _docker_build(ctx, base_tag, base, progress)
+        _docker_build(ctx, base_tag, base, progress, detail)
     with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
         adapt = Path(tmp)
         (adapt / "Dockerfile").write_text(
@@ -280,7 +261,7 @@ def custom_agent(
         spec = ImageSpec(f"{base.name}-agent", adapt)
         tag = tag_for(spec, ca_pem)
         if not image_exists(tag, client):
-            _docker_build(adapt, tag, spec, progress)
+            _docker_build(adapt, tag, spec, progress, detail)
     return tag
 
 

@@ -25,6 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from bot_bottle.manifest.resources import (
+    CPUS_MAX,
+    CPUS_MIN,
+    MEMORY_EXAMPLES,
+    check_cpus,
+    check_memory,
+)
 from bot_bottle.names import BACKENDS, NAME_RULE, is_name
 from bot_bottle.policy.host import EXPECTED, route_pattern
 from bot_bottle.policy.patterns import pattern_error
@@ -302,8 +309,31 @@ class WorkspaceSpec(Strict):
 
 
 class ResourcesSpec(Strict):
-    cpus: float | None = Field(None, gt=0)
-    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+[kmgKMG]?$")] | None = None
+    """Limits the backend enforces, or refuses to start without (never ignores)."""
+
+    cpus: float | None = Field(
+        None, description=f"CPUs the bottle may use, {CPUS_MIN} to {CPUS_MAX:g} (e.g. 1.5)."
+    )
+    memory: str | None = Field(None, description=f"Memory limit, {MEMORY_EXAMPLES}.")
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus_number(cls, v: object) -> object:
+        if isinstance(v, bool):  # `cpus: yes` is a slip, not 1 CPU
+            raise ValueError(f"expected a number of CPUs like 1 or 0.5; found {v!r}")
+        return v
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus_range(cls, v: float | None) -> float | None:
+        return None if v is None else check_cpus(v)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory_size(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise ValueError(f"expected a memory size {MEMORY_EXAMPLES}; found {v!r}")
+        return check_memory(str(v))
 
 
 class SuperviseSpec(Strict):

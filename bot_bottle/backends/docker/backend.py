@@ -235,15 +235,19 @@ class DockerBackend:
 
     def _agent_image(self, spec: BottleSpec) -> str:
         from bot_bottle.images.build import BUNDLED, custom_agent, ensure
+        from bot_bottle.images.progress import LiveLines
 
+        lines = LiveLines()  # stderr: a build's steps, and what each prints as it runs
         if spec.dockerfile:
-            return custom_agent(Path(spec.dockerfile), progress=_progress, client=self.client)
+            return custom_agent(Path(spec.dockerfile), progress=lines, detail=lines.detail,
+                                client=self.client)  # fmt: skip
         # The plan names a bundled image by role ("claude", "codex", "general") or
         # by image name; anything else is an image reference used as given.
         name = (spec.image or "general").removeprefix("bot-bottle/")
         for candidate in (f"agent-{name}", name):
             if candidate in BUNDLED:
-                return ensure(BUNDLED[candidate], progress=_progress, client=self.client)[0]
+                return ensure(BUNDLED[candidate], progress=lines, detail=lines.detail,
+                              client=self.client)[0]  # fmt: skip
         return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Any:
@@ -335,9 +339,3 @@ def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
             vol.remove(force=True)
             removed.append(("volume", vol.name))
     return removed
-
-
-def _progress(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)

@@ -13,7 +13,6 @@ host sidecar processes.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -24,6 +23,7 @@ from bot_bottle.backends.host_user import workspace_owner
 from bot_bottle.backends.namespace.sandbox import FORWARDER
 from bot_bottle.backends.spec import BottleSpec, workspace_binds
 from bot_bottle.backends.spec import agent_env as merged_env
+from bot_bottle.manifest.resources import parse_memory
 
 LABEL_SLUG = "bot-bottle.slug"
 LABEL_ROLE = "bot-bottle.role"
@@ -120,17 +120,6 @@ class ContainerConfig:
                     "runtime": self.runtime, "working_dir": self.working_dir}  # fmt: skip
         kw.update({k: v for k, v in optional.items() if v is not None})
         return kw
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_memory(text: str) -> int:
-    """`512m`, `4GiB`, `2g`, `1073741824` as bytes; ValueError otherwise."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not m:
-        raise ValueError(f"cannot read memory size {text!r} (use e.g. 512m, 4g, 4GiB)")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 def agent_user(spec: BottleSpec) -> str:

@@ -7,6 +7,8 @@ the state dir, which is what `--keep`/`resume` keep.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 import stat
@@ -20,7 +22,7 @@ from bot_bottle.backends.host_user import (
     agent_host_user,
     launcher_is_root,
 )
-from bot_bottle.backends.namespace import file_modes, sandbox, seccomp
+from bot_bottle.backends.namespace import cgroup, file_modes, sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -150,6 +152,7 @@ class NamespaceBackend:
 
     def prepare(self, spec: BottleSpec) -> NamespaceTarget:
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)  # refuses early
+        self._cgroup(spec)  # refuses limits it cannot enforce, before any work
         lay = Layout(spec.state_dir)
         for d in (lay.home, lay.etc, lay.sockets):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -195,7 +198,8 @@ class NamespaceBackend:
         pidfile = spec.state_dir / "attached.pid"
         pidfile.write_text(str(os.getpid()))
         try:
-            return self.executor.interactive(self._cmd(spec, argv, self.env(spec)))
+            with self._limited(spec) as group:
+                return self.executor.interactive(self._cmd(spec, argv, self.env(spec), group))
         finally:
             pidfile.unlink(missing_ok=True)
 
@@ -203,17 +207,33 @@ class NamespaceBackend:
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> CommandResult:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
-        return self.executor.run(self._cmd(spec, argv, self.env(spec, env)))
+        with self._limited(spec) as group:
+            return self.executor.run(self._cmd(spec, argv, self.env(spec, env), group))
 
-    def _cmd(self, spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str]) -> Cmd:
-        """The bwrap command, as the agent's host user; that user is given the sidecar
-        sockets the launcher's sidecars created (they are root's when it is root)."""
+    def _cgroup(self, spec: BottleSpec) -> cgroup.Cgroup | None:
+        return cgroup.for_bottle(spec.slug, spec.cpus, spec.memory)
+
+    def _limited(self, spec: BottleSpec) -> contextlib.AbstractContextManager[cgroup.Cgroup | None]:
+        return cgroup.held(self._cgroup(spec))
+
+    def _cmd(
+        self,
+        spec: BottleSpec,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        group: cgroup.Cgroup | None = None,
+    ) -> Cmd:
+        """The bwrap command, as the agent's host user, in the bottle's cgroup if it has
+        one; that user is given the sidecar sockets the launcher's sidecars created
+        (they are root's when it is root)."""
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
         if user is not None:
             for s in spec.sidecars:
                 if s.socket.exists():
                     os.chown(s.socket, user.uid, user.gid, follow_symlinks=False)
-        return sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user)
+        views = tuple(zip(group.dirs, group.views, strict=True)) if group else ()
+        cmd = sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user, views=views)
+        return dataclasses.replace(cmd, argv=group.enter(cmd.argv)) if group else cmd
 
     def is_running(self, spec: BottleSpec) -> bool:
         try:

@@ -122,10 +122,12 @@ def bwrap_cmd(
     *,
     bwrap: str = "bwrap",
     user: HostUser | None = None,
+    views: Sequence[tuple[Path, str]] = (),
 ) -> Cmd:
     """The bwrap invocation that runs `argv` in the bottle, behind the in-bottle
     forwarder that exposes each sidecar at 127.0.0.1:port; as `user`, if given (see
-    `as_user`)."""
+    `as_user`). `views`: host directories shown read-only at a bottle path (the
+    bottle's own cgroup, readable by all, so never staged)."""
     lay = Layout(spec.state_dir)
     staged: list[tuple[str, str, bool]] = []  # (host path, name in STAGE, read-only)
 
@@ -169,6 +171,8 @@ def bwrap_cmd(
     for i, t in enumerate(spec.tools):
         a += ["--ro-bind", src(f"tool-{i}", t.source, ro=True), t.target]
     a += ["--ro-bind", src("forwarder", FORWARDER, ro=True), f"{INIT_DIR}/forwarder.py"]
+    for host_dir, at in views:
+        a += ["--ro-bind", str(host_dir), at]
     if spec.sidecars:
         a += ["--ro-bind", src("sockets", lay.sockets, ro=True), SOCKETS_DIR]
     a += ["--", PYTHON, "-I", "-S", f"{INIT_DIR}/forwarder.py"]

@@ -12,7 +12,7 @@ from fakes.executor import RecordingExecutor
 from bot_bottle.backends.docker.backend import DockerBackend
 from bot_bottle.backends.spec import BottleSpec
 from bot_bottle.docker_engine import engine_errors, map_error
-from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.errors import BackendUnavailable, ManifestError, StateError
 
 
 def api_error(status: int, text: str) -> de.APIError:
@@ -26,6 +26,9 @@ def api_error(status: int, text: str) -> de.APIError:
     (de.NotFound("no such container"), StateError, "bot-bottle ls"),
     (api_error(409, "name in use"), StateError, "gc"),
     (api_error(500, "boom"), BackendUnavailable, "refused"),
+    (api_error(400, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"),
+     ManifestError, "resources.cpus: the Docker engine refused it"),
+    (api_error(400, "Minimum memory limit allowed is 6MB"), ManifestError, "resources.memory"),
     (de.DockerException("Error while fetching server API version"), BackendUnavailable, "dockerd"),
     (requests.exceptions.ConnectionError("refused"), BackendUnavailable, "dockerd"),
 ])  # fmt: skip
