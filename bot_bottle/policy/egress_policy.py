@@ -57,8 +57,14 @@ class Route:
 
     @property
     def label(self) -> str:
-        """Short id used in audit lines and 403 bodies."""
-        return self.host + (f" {','.join(self.paths)}" if self.paths else "")
+        """Short id used in audit lines and 403 bodies: the host, its scheme and port when
+        they are not the https:443 default (two routes may differ only there), paths."""
+        where = self.host
+        if self.scheme != "https":
+            where = f"{self.scheme}://{where}"
+        if self.port != DEFAULT_PORTS[self.scheme]:
+            where += f":{self.port}"
+        return where + (f" {','.join(self.paths)}" if self.paths else "")
 
 
 @dataclass(frozen=True)
