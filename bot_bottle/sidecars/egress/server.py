@@ -30,11 +30,13 @@ from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
 from bot_bottle.sidecars.egress.relay import HandoffAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
+from bot_bottle.sidecars.egress.supervise import SuperviseEndpoint
 from bot_bottle.sidecars.egress.trust import (
     AGENT_CA_FILE,
     ensure_agent_ca,
     write_upstream_bundle,
 )
+from bot_bottle.state.requests import RequestDir
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ def serve(
         return 2
     try:
         admission = HandoffAdmission() if where.unix is not None else None
-        addon = EgressAddon(routes, audit)
+        asks = RequestDir(policy_path.parent / "requests", policy.bottle)
+        addon = EgressAddon(routes, audit, supervise=SuperviseEndpoint(asks))
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:
