@@ -1,10 +1,15 @@
-"""Startup time: `bot-bottle run -y` to the agent's first instruction, against bare
-bubblewrap running `true`, measured in the same run. Prints a ratio table.
+"""Startup time: `bot-bottle run -y` to the agent's first instruction and to exit,
+against bare bubblewrap and sandbox-runtime (`srt true`), measured in the same run, one
+round of each in turn so they share the machine's noise. Prints a ratio table.
 
 The agent is the `command` template running `date +%s.%N`: its output is the moment
-the agent's first instruction ran. Two sidecar modes are measured:
-- cold: each bottle spawns its egress sidecar (pays the mitmproxy import);
-- warm: an egress zygote (pre-imported) forks one sidecar per bottle.
+the agent's first instruction ran. Three ways a run starts its egress sidecar:
+- default: the per-user egress helper (started by the first run, reused) forks it;
+- first: the first run, which starts the helper itself;
+- cold: `BOT_BOTTLE_EGRESS_HELPER=off`, each run spawns its sidecar (mitmproxy import).
+
+`srt` comes from `scripts/setup --bench` (.bench/node_modules/.bin/srt) or PATH; without
+it the srt row is left out and said so.
 
 Run: python benchmarks/startup.py [-n 10]
 """
@@ -41,6 +46,23 @@ def bare_bwrap() -> float:
     return time.perf_counter() - t0
 
 
+def srt_path() -> str | None:
+    local = Path(__file__).resolve().parents[1] / ".bench" / "node_modules" / ".bin" / "srt"
+    return str(local) if local.exists() else shutil.which("srt")
+
+
+def srt_true(srt: str, home: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([srt, "true"], check=True, capture_output=True,
+                   env={**os.environ, "HOME": str(home)})  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def stop_helper(env: dict[str, str], cwd: Path) -> None:
+    subprocess.run([sys.executable, "-m", "bot_bottle", "egress", "warm", "--stop"], env=env,
+                   cwd=cwd, capture_output=True, check=True)  # fmt: skip
+
+
 def bottle_run(env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(seconds to the agent's first instruction, seconds to bot-bottle's exit)."""
     t0 = time.time()
@@ -74,41 +96,44 @@ def main() -> None:
     n = ap.parse_args().n
     tmp = Path(tempfile.mkdtemp(prefix="bb-bench-"))
     (tmp / "bot-bottle.yaml").write_text(MANIFEST)
+    (tmp / "srt-home").mkdir()
     env = {**os.environ, "BOT_BOTTLE_HOME": str(tmp / "home")}
+    cold_env = {**env, "BOT_BOTTLE_EGRESS_HELPER": "off"}
     approve(env, tmp)
-    rows: list[tuple[str, float]] = []
+    srt = srt_path()
+    samples: dict[str, list[float]] = {}
+
+    def add(name: str, secs: float) -> None:
+        samples.setdefault(name, []).append(secs)
+
     try:
-        bare = statistics.median(bare_bwrap() for _ in range(n))
-        rows.append(("bare bwrap ... true", bare))
-        rows.append(
-            ("bot-bottle --help (CLI import)", statistics.median(cli_import() for _ in range(n)))
-        )
-        cold = [bottle_run(env, tmp) for _ in range(n)]
-        rows.append(
-            ("run -y, cold sidecar: first instruction", statistics.median(c[0] for c in cold))
-        )
-        rows.append(("run -y, cold sidecar: exit", statistics.median(c[1] for c in cold)))
-        sock = tmp / "home" / "run" / "egress-zygote.sock"
-        zy = subprocess.Popen([sys.executable, "-m", "bot_bottle.sidecars.egress.zygote", str(sock)],
-                              env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        assert zy.stdout is not None
-        if not zy.stdout.readline().startswith("READY"):  # readiness line, no sleep
-            raise SystemExit("zygote did not start")
-        try:
-            warm = [bottle_run(env, tmp) for _ in range(n)]
-        finally:
-            zy.terminate()
-            zy.wait()
-        rows.append(
-            ("run -y, warm zygote: first instruction", statistics.median(w[0] for w in warm))
-        )
-        rows.append(("run -y, warm zygote: exit", statistics.median(w[1] for w in warm)))
+        for _ in range(n):
+            add("bare bwrap ... true", bare_bwrap())
+            if srt:
+                add("srt true (sandbox-runtime)", srt_true(srt, tmp / "srt-home"))
+            add("bot-bottle --help (CLI import)", cli_import())
+            stop_helper(env, tmp)
+            first = bottle_run(env, tmp)
+            add("run -y, first run (starts helper): exit", first[1])
+            default = bottle_run(env, tmp)
+            add("run -y, default (helper): first instruction", default[0])
+            add("run -y, default (helper): exit", default[1])
+            cold = bottle_run(cold_env, tmp)
+            add("run -y, cold sidecar: first instruction", cold[0])
+            add("run -y, cold sidecar: exit", cold[1])
     finally:
+        stop_helper(env, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"median of {n} runs; goal: first instruction < 400 ms")
-    print(f"{'measurement':45} {'ms':>8} {'x bare bwrap':>13}")
-    for name, secs in rows:
-        print(f"{name:45} {secs * 1000:8.1f} {secs / bare:13.1f}")
+    rows = {name: statistics.median(v) for name, v in samples.items()}
+    bare = rows["bare bwrap ... true"]
+    ref = rows.get("srt true (sandbox-runtime)")
+    print(f"median of {n} rounds, each measuring every row in turn")
+    if ref is None:
+        print("srt not found (scripts/setup --bench installs it): no srt column")
+    print(f"{'measurement':47} {'ms':>8} {'x bare bwrap':>13} {'x srt true':>11}")
+    for name, secs in rows.items():
+        vs_srt = f"{secs / ref:11.2f}" if ref else f"{'-':>11}"
+        print(f"{name:47} {secs * 1000:8.1f} {secs / bare:13.1f} {vs_srt}")
 
 
 if __name__ == "__main__":

@@ -63,8 +63,9 @@ def agents_dir(store: StateStore) -> Path:
     return Path(override) if override else store.root / "agents"
 
 
-def zygote_socket(store: StateStore) -> Path:
-    return store.root / "run" / "egress-zygote.sock"
+def run_dir(store: StateStore) -> Path:
+    """Where per-user processes (the egress helper) keep their sockets and logs."""
+    return store.root / "run"
 
 
 def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None = None) -> Backend:
@@ -159,7 +160,7 @@ def start_sidecars(
         log=eg / "egress.log",
         env=inputs.sidecar_env,
     )
-    bottle.sidecars.append(start_egress(req, executor, zygote_socket(store)))
+    bottle.sidecars.append(start_egress(req, executor, run_dir(store)))
     gate = bottle.spec.sidecar("git-gate")
     if gate is not None:
         gdir = sidecar_dir(sd, "git-gate")

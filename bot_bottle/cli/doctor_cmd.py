@@ -30,3 +30,18 @@ def doctor(as_json: bool) -> None:
         status = "[green]ready[/green]" if a.ok else "[red]unavailable[/red]"
         table.add_row(name, status, a.detail, "\n".join(a.missing))
     Console().print(table)
+    click.echo(_helper_line())
+
+
+def _helper_line() -> str:
+    """The per-user egress helper's state: it makes every run after the first fast."""
+    from bot_bottle.launch import run_dir
+    from bot_bottle.sidecars.egress import helper
+    from bot_bottle.state.store import StateStore
+
+    st = helper.status(run_dir(StateStore()))
+    if not st.enabled:
+        return f"egress helper: off ({helper.ENABLED_ENV}); each run starts its sidecar cold"
+    if st.pid is None:
+        return "egress helper: not running; the next run starts it (`bot-bottle egress warm`)"
+    return f"egress helper: running (pid {st.pid}, exits after {st.idle:g} s idle, log {st.log})"

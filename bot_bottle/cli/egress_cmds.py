@@ -23,40 +23,34 @@ def egress() -> None:
 
 
 @egress.command("warm")
-@click.option("--stop", is_flag=True, help="Stop the warm process instead.")
+@click.option("--stop", is_flag=True, help="Stop every egress helper instead.")
 def warm(stop: bool) -> None:
-    """Keep one pre-imported egress process running, so `run` starts in well under a
-    second: it forks one sidecar per bottle (each bottle's credentials live only in
-    its own child). Without it, each `run` pays mitmproxy's ~0.7 s import."""
-    import signal
+    """Start the per-user egress helper now (or say it runs), or stop it with --stop.
 
-    from bot_bottle.executor import Cmd, ProcessExecutor
-    from bot_bottle.launch import zygote_socket
-    from bot_bottle.sidecars.process import alive, spawn_sidecar
+    `run` starts the helper itself on first use and reuses it: a pre-imported process
+    that forks one egress sidecar per bottle (each bottle's credentials live only in its
+    own child), so a run skips mitmproxy's import. It exits after
+    BOT_BOTTLE_EGRESS_HELPER_IDLE seconds (default 1800) without a request;
+    BOT_BOTTLE_EGRESS_HELPER=off makes every run start its sidecar cold instead."""
+    from bot_bottle.executor import ProcessExecutor
+    from bot_bottle.launch import run_dir
+    from bot_bottle.sidecars.egress import helper
     from bot_bottle.state.store import StateStore
 
-    sock = zygote_socket(StateStore())
-    pidfile = sock.with_suffix(".pid")
-    running = int(pidfile.read_text()) if pidfile.is_file() else 0
-    if running and not alive(running):
-        running = 0
+    where = run_dir(StateStore())
     if stop:
-        if running:
-            os.kill(running, signal.SIGTERM)  # its children lead their own sessions
-            click.echo(f"stopped warm egress (pid {running})")
-        else:
-            click.echo("no warm egress running")
-        pidfile.unlink(missing_ok=True)
-        sock.unlink(missing_ok=True)
+        pids = helper.stop_all(where)
+        click.echo(f"stopped egress helper (pid {', '.join(map(str, pids))})" if pids
+                   else "no egress helper running")  # fmt: skip
         return
-    if running:
-        click.echo(f"warm egress already running (pid {running}, {sock})")
-        return
-    sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cmd = Cmd((sys.executable, "-m", "bot_bottle.sidecars.egress.zygote", str(sock)))
-    zy = spawn_sidecar("egress zygote", cmd, sock.with_suffix(".log"), sock, ProcessExecutor())
-    pidfile.write_text(f"{zy.pid}\n")
-    click.echo(f"warm egress running (pid {zy.pid}); stop it with `bot-bottle egress warm --stop`")
+    st = helper.status(where)
+    if st.pid is None:
+        helper.ensure(where, ProcessExecutor())
+        st = helper.status(where)
+    click.echo(
+        f"egress helper running (pid {st.pid}, exits after {st.idle:g} s idle, log {st.log});"
+        " stop it with `bot-bottle egress warm --stop`"
+    )
 
 
 @egress.command("serve")

@@ -69,7 +69,7 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
         "env": visible,
         "hidden_env": len(plan.env) - len(visible),
         "skills": list(plan.skills),
-        "supervise": "not available yet (ignored)" if plan.supervise else "off",
+        "supervise": "on" if plan.supervise else "off",
         "read_only_in_bottle": list(protected_paths(plan)),
         "loud": [{"field": ln.key, "value": ln.value, "why": ln.loud}
                  for ln in loud_lines(describe(plan, (), {}))],
@@ -140,7 +140,6 @@ def render_plan(plan: BottlePlan) -> Group:
     for ln in loud_lines(describe(plan, (), {})):
         extras.append(Text(f"! {ln.key}: {ln.value}: {ln.loud}", style="bold yellow"))
     if plan.supervise:
-        extras.append(
-            Text("supervise: not available yet; the bottle runs without it", style="yellow")
-        )
+        extras.append(Text("supervise: on: the agent may ask for routes and answers"
+                           " (`bot-bottle requests`, `grant`, `deny`)"))  # fmt: skip
     return Group(head, workspace, resources, routes, *extras)

@@ -13,7 +13,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from bot_bottle.policy.host import route_pattern
@@ -43,7 +43,9 @@ class Route:
     Empty `paths` means every path; empty `methods` means every method. A request
     reaches the route only with its `scheme` to its `port`; an `http` route never
     carries `auth`, since a credential must only travel over verified TLS.
-    `source` is provenance for summaries (`manifest` or a provider name).
+    `source` is provenance for summaries (`manifest` or a provider name, or `grant
+    r-…` for a route the operator granted to a running bottle). A route with `expires`
+    (Unix time, 0 for never) stops matching at that moment.
     """
 
     host: str
@@ -54,11 +56,18 @@ class Route:
     source: str = "manifest"
     scheme: RouteScheme = "https"
     port: int = 443
+    expires: float = 0.0
 
     @property
     def label(self) -> str:
-        """Short id used in audit lines and 403 bodies."""
-        return self.host + (f" {','.join(self.paths)}" if self.paths else "")
+        """Short id used in audit lines and 403 bodies: the host, its scheme and port when
+        they are not the https:443 default (two routes may differ only there), paths."""
+        where = self.host
+        if self.scheme != "https":
+            where = f"{self.scheme}://{where}"
+        if self.port != DEFAULT_PORTS[self.scheme]:
+            where += f":{self.port}"
+        return where + (f" {','.join(self.paths)}" if self.paths else "")
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class EgressPolicy:
     ssrf_ip_allowlist: tuple[str, ...] = ()
     upstream_ca: str = ""
     dlp: DlpSettings = field(default_factory=DlpSettings)
+    # The agent may ask its operator for routes and answers (`policy/supervise.py`).
+    supervise: bool = False
 
     def token_slots(self) -> tuple[str, ...]:
         return tuple(sorted({r.auth.slot for r in self.routes if r.auth}))
@@ -142,7 +153,18 @@ class EgressPolicy:
             ssrf_ip_allowlist=allow,
             upstream_ca=str(raw.get("upstream_ca", "")),
             dlp=dlp,
+            supervise=raw.get("supervise", False) is True,
         )
+
+    def without_expired(self, now: float) -> EgressPolicy:
+        """The policy with the routes whose grant ended by `now` removed."""
+        return replace(self, routes=tuple(r for r in self.routes if not 0 < r.expires <= now))
+
+
+def _expires(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
+        raise ValueError(f"{where}.expires: must be a Unix time (0 for never)")
+    return float(value)
 
 
 def _check_slot(slot: Any, where: str) -> None:
@@ -181,6 +203,7 @@ def _route(raw: Any, where: str) -> Route:
         source=str(raw.get("source", "manifest")),
         scheme=scheme,
         port=port,
+        expires=_expires(raw.get("expires", 0), where),
     )
     if route.tls_passthrough and (route.auth or route.paths):
         raise ValueError(f"{where}: tls_passthrough excludes auth and paths")

@@ -59,6 +59,10 @@ _TABLE = (
          "push through the git gate (the bottle's git remote), not over HTTPS"),
     Rule("credential", "a route whose credential the sidecar does not hold",
          "give the launcher the host credential this route's token_ref names"),
+    # supervise: the agent asking its operator
+    Rule("supervise", "a request to the supervise endpoint that was malformed, too large "
+         "or over the rate limit", "see the endpoint's error; `bot-bottle requests` lists "
+         "what is waiting"),
     # git gate: ref rules
     Rule("git-ref-invalid", "a ref name git itself would refuse",
          "push to a valid ref name (see `git check-ref-format`)"),

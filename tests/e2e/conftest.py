@@ -20,6 +20,17 @@ from fakes.provider_api import FakeProviderAPI, start
 __all__ = ["bottle_backend", "docker_ready"]
 
 
+@pytest.fixture(autouse=True)
+def _stop_egress_helpers(tmp_path: Path) -> Iterator[None]:
+    """Runs start a per-user egress helper in the test's own state dir; stop it with the
+    test, so a suite of bottles does not leave one warm process per test behind."""
+    yield
+    from bot_bottle.sidecars.egress import helper
+
+    for run_dir in {p.parent for p in tmp_path.rglob(helper.SOCKET_GLOB)}:
+        helper.stop_all(run_dir)
+
+
 @pytest.fixture(scope="session")
 def bwrap_ok() -> None:
     check_bwrap()

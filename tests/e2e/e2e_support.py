@@ -108,7 +108,10 @@ def base_env(tmp: Path) -> dict[str, str]:
     host_home = tmp / "host-home"
     host_home.mkdir(exist_ok=True)
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(host_home),
-            "BOT_BOTTLE_HOME": str(tmp / "bb-home"), "LANG": "C.UTF-8"}  # fmt: skip
+            "BOT_BOTTLE_HOME": str(tmp / "bb-home"), "LANG": "C.UTF-8",
+            # Each test has its own state dir, so its own egress helper: let it go soon
+            # (the e2e conftest also stops it when the test ends).
+            "BOT_BOTTLE_EGRESS_HELPER_IDLE": "60"}  # fmt: skip
 
 
 def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]:

@@ -180,6 +180,12 @@ params = ctypes.create_string_buffer(120)
 nr = {"x86_64": 425, "aarch64": 425}[platform.machine()]
 fd = libc.syscall(nr, 8, params)
 r["io_uring_setup"] = "OK" if fd >= 0 else errno.errorcode[ctypes.get_errno()]
+# personality(2): the query and plain Linux are fine; ADDR_NO_RANDOMIZE (turning off
+# ASLR for what the agent runs next) and other flags are not for a coding agent.
+libc.personality.argtypes = [ctypes.c_ulong]
+r["personality_query"] = "OK" if libc.personality(0xFFFFFFFF) >= 0 else "refused"
+no_aslr = libc.personality(0x0040000)
+r["personality_no_aslr"] = "OK" if no_aslr >= 0 else errno.errorcode[ctypes.get_errno()]
 if platform.machine() == "x86_64":
     # mov eax, 20 (i386 getpid); int 0x80; ret -- in a child: a filter may kill it.
     code = ("import ctypes, mmap; m = mmap.mmap(-1, 4096, prot=7);"
@@ -226,6 +232,8 @@ agents:
     assert results.pop(str(socket.AF_NETLINK)) == "OK"
     assert results.pop("netlink_0") == "OK"
     assert results.pop("io_uring_setup") != "OK", "io_uring can create sockets unfiltered"
+    assert results.pop("personality_query") == "OK"
+    assert results.pop("personality_no_aslr") == "EPERM", "personality(2) can turn off ASLR"
     if "i386_abi" in results:
         assert results.pop("i386_abi") != "OK", "the 32-bit syscall table is open"
     created = {fam: v for fam, v in results.items() if v == "OK"}

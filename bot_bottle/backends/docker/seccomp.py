@@ -32,14 +32,13 @@ from bot_bottle.backends import file_modes
 from bot_bottle.backends.namespace.seccomp import (
     DENIED,
     NETLINK_PROTOCOLS,
+    PERSONALITIES,
     SOCKET_FAMILIES,
     TIOCLINUX,
     TIOCSTI,
 )
 
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
-# personality(2) values a program may set: Linux, 32-bit, uname-2.6, and the query.
-PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
 # Never allowed, in addition to the namespace filter's `DENIED`: they either need a
 # capability the bottle lacks or serve no coding agent (mempolicy, kcmp, obsolete calls).
 REFUSED = (

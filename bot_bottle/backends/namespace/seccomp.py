@@ -9,7 +9,8 @@ architecture, which is the part libseccomp would otherwise provide.
 Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPERM
 what it never needs and what would widen its reach: tracing other processes,
 kernel modules, keyrings, bpf, mounts, new user namespaces, perf, kexec, and
-terminal input injection (the agent shares the operator's TTY). Sockets exist only
+terminal input injection (the agent shares the operator's TTY), and personality
+flags beyond the plain ones (`PERSONALITIES`). Sockets exist only
 in the families in `SOCKET_FAMILIES` (Unix, IPv4, IPv6) and route netlink; any other
 family (vsock to the hypervisor, packet, alg, other netlink protocols, ...) is refused,
 and io_uring, which
@@ -51,6 +52,11 @@ SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
 # bottle's own loopback, and changing anything there needs CAP_NET_ADMIN, which the
 # agent lacks. Other netlink protocols (audit, uevents, generic, sock_diag) stay out.
 NETLINK_PROTOCOLS = (0,)
+# personality(2) values a program may set: Linux, 32-bit, uname-2.6, and the query. Others
+# (ADDR_NO_RANDOMIZE turning off ASLR, READ_IMPLIES_EXEC making data executable) weaken
+# what runs next and no coding agent needs them. The kernel reads the argument as an
+# unsigned int, so the low word is all there is to check.
+PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
 
 # Offsets into struct seccomp_data (little-endian: low word of an arg first).
 _NR, _ARCH = 0, 4
@@ -91,7 +97,7 @@ ARCHES = {
         "syslog": 103, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
         "clock_adjtime": 305, "unshare": 272, "clone": 56, "clone3": 435, "ioctl": 16,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "socket": 41, "socketpair": 53,
+        "socket": 41, "socketpair": 53, "personality": 135,
     }),
     "aarch64": Arch(0xC00000B7, {
         "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
@@ -105,7 +111,7 @@ ARCHES = {
         "syslog": 116, "settimeofday": 170, "clock_settime": 112, "adjtimex": 171,
         "clock_adjtime": 266, "unshare": 97, "clone": 220, "clone3": 435, "ioctl": 29,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "socket": 198, "socketpair": 199,
+        "socket": 198, "socketpair": 199, "personality": 92,
     }),
 }  # fmt: skip
 
@@ -157,7 +163,13 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     a.op(_JEQ_K, n["ioctl"], "check_ioctl", 0)
     a.op(_JEQ_K, n["socket"], "check_family", 0)
     a.op(_JEQ_K, n["socketpair"], "check_family", 0)
+    a.op(_JEQ_K, n["personality"], "check_personality", 0)
     a.op(_RET_K, RET_ALLOW)
+    a.label("check_personality")  # personality(persona): arg 0
+    a.op(_LD_W_ABS, _arg_lo(0))
+    for persona in PERSONALITIES:
+        a.op(_JEQ_K, persona, "allow", 0)
+    a.op(_RET_K, RET_EPERM)
     a.label("check_clone")  # clone(flags, ...) and unshare(flags): flags are arg 0
     a.op(_LD_W_ABS, _arg_lo(0))
     a.op(_JSET_K, CLONE_NEWUSER, "eperm", 0)

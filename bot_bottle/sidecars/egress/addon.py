@@ -33,10 +33,12 @@ from bot_bottle.policy.http_syntax import (
     check_request,
     is_websocket_upgrade,
 )
+from bot_bottle.policy.supervise import RESERVED_HOST
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import Gate, denial_body, dropped_headers
 from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
+from bot_bottle.sidecars.egress.supervise import SuperviseEndpoint
 
 if TYPE_CHECKING:
     from mitmproxy import connection, tls
@@ -48,6 +50,7 @@ _T0 = "bb.t0"
 _HOST = "bb.host"
 _PATH = "bb.path"
 _ROUTE = "bb.route"
+_SUPERVISE = "bb.supervise"
 _AUDITED = AUDITED
 _BYTES_IN = "bb.bytes_in"
 
@@ -66,10 +69,12 @@ class EgressAddon:
         routes: RoutesFile,
         audit: AuditWriter | None,
         resolve: Resolver = system_resolve,
+        supervise: SuperviseEndpoint | None = None,
     ) -> None:
         self.routes = routes
         self.audit = audit
         self.resolve = resolve
+        self.supervise = supervise
         self._connect: dict[str, tuple[str, int]] = {}
         self._passthrough: set[str] = set()
         # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
@@ -113,6 +118,12 @@ class EgressAddon:
         req = flow.request
         host = req.host
         flow.metadata[_HOST] = host
+        if self._for_supervise(flow, gate):
+            flow.metadata[_SUPERVISE] = True
+            d = self._check_supervise_headers(flow, gate)
+            if not d.allow:
+                self._deny(flow, gate, d, host, req.path)
+            return  # answered in `request`, once the body is read and scanned
         try:
             d = self._check_headers(flow, gate)
         except Exception as e:
@@ -171,7 +182,50 @@ class EgressAddon:
             req.path = forwarded
         return d
 
+    def _for_supervise(self, flow: http.HTTPFlow, gate: Gate) -> bool:
+        """A plain-HTTP request to the reserved host, outside any tunnel, in a bottle
+        with supervise on: the sidecar answers it itself."""
+        req = flow.request
+        return (self.supervise is not None and gate.policy.supervise
+                and req.host.lower() == RESERVED_HOST and req.scheme == "http"
+                and flow.client_conn.id not in self._connect)  # fmt: skip
+
+    def _check_supervise_headers(self, flow: http.HTTPFlow, gate: Gate) -> Decision:
+        req = flow.request
+        data = req.data
+        line = RequestHead(data.method, data.scheme, data.authority, data.path)
+        d = check_request(line, req.headers.fields, req.is_http2)
+        if not d.allow:
+            return d
+        headers: Any = req.headers
+        head = "\n".join(f"{k}: {v}" for k, v in headers.items(multi=True))
+        return gate.scan(req.method + " " + req.path, head)
+
+    async def _answer_supervise(self, flow: http.HTTPFlow, gate: Gate) -> None:
+        assert self.supervise is not None
+        req = flow.request
+        headers: Any = req.headers
+        raw = req.raw_content or b""
+        d = gate.scan_body(raw, ",".join(headers.get_all("content-encoding")))
+        if not d.allow:
+            self._deny(flow, gate, d, RESERVED_HOST, req.path)
+            return
+        try:
+            body = req.get_content(strict=True) or b""
+        except ValueError:
+            body = raw
+        reply = await self.supervise.answer(req.method, req.path, body)
+        flow.response = http.Response.make(
+            reply.status, reply.content(), {"content-type": "application/json"}
+        )
+        ok = reply.status < 400
+        d = Decision(ok, "supervise", reply.summary)
+        self._audit(flow, gate, d, status=reply.status, decision="allow" if ok else "deny")
+
     async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(_SUPERVISE) and flow.response is None:
+            await self._answer_supervise(flow, self.routes.current())
+            return
         if flow.response is not None or _ROUTE not in flow.metadata:
             return
         gate = self.routes.current()

@@ -1,7 +1,8 @@
 """The routes file on disk, reloaded when it is atomically replaced.
 
 `current()` is called on every request; it stats the file at most every
-`interval` seconds and swaps in a new `Gate` when inode, mtime or size changed.
+`interval` seconds and swaps in a new `Gate` when inode, mtime or size changed, or
+when a granted route's time ran out (`Route.expires`).
 An invalid replacement is refused: the old gate stays and `on_reload` hears why.
 Open connections keep flowing; only new decisions see the new routes.
 """
@@ -25,11 +26,17 @@ def _signature(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def load_gate(path: Path, credentials: Credentials) -> Gate:
-    """Parse a routes file and bind it; raises ValueError (bad file) or CredentialError."""
+def load_gate(path: Path, credentials: Credentials, now: float | None = None) -> Gate:
+    """Parse a routes file and bind it, without the routes whose grant has ended; raises
+    ValueError (bad file) or CredentialError."""
     policy = EgressPolicy.from_json(path.read_text(encoding="utf-8"))
     credentials.require(policy)
-    return Gate.build(policy, credentials)
+    return Gate.build(policy.without_expired(time.time() if now is None else now), credentials)
+
+
+def _next_expiry(gate: Gate) -> float:
+    ends = [r.expires for r in gate.policy.routes if r.expires > 0]
+    return min(ends) if ends else float("inf")
 
 
 class RoutesFile:
@@ -48,6 +55,7 @@ class RoutesFile:
         self.interval = interval
         self._sig = _signature(path)
         self._gate = load_gate(path, credentials)
+        self._expiry = _next_expiry(self._gate)
         self._next_check = time.monotonic() + interval
 
     def current(self) -> Gate:
@@ -55,6 +63,12 @@ class RoutesFile:
         if now >= self._next_check:
             self._next_check = now + self.interval
             self._maybe_reload()
+        if time.time() >= self._expiry:  # a granted route ended: drop it now, not later
+            self._gate = Gate.build(self._gate.policy.without_expired(time.time()),
+                                    self.credentials)  # fmt: skip
+            self._expiry = _next_expiry(self._gate)
+            if self.on_reload:
+                self.on_reload(True, "a granted route expired")
         return self._gate
 
     def _maybe_reload(self) -> None:
@@ -72,6 +86,7 @@ class RoutesFile:
             return
         self._sig = sig
         self._gate = gate
+        self._expiry = _next_expiry(gate)
         if self.on_reload:
             self.on_reload(True, f"routes reloaded ({len(gate.policy.routes)} routes)")
 

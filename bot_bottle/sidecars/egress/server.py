@@ -30,7 +30,13 @@ from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
 from bot_bottle.sidecars.egress.relay import HandoffAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
-from bot_bottle.sidecars.egress.trust import AGENT_CA_FILE, write_upstream_bundle
+from bot_bottle.sidecars.egress.supervise import SuperviseEndpoint
+from bot_bottle.sidecars.egress.trust import (
+    AGENT_CA_FILE,
+    ensure_agent_ca,
+    write_upstream_bundle,
+)
+from bot_bottle.state.requests import RequestDir
 
 
 @dataclass(frozen=True)
@@ -169,13 +175,15 @@ def serve(
         audit = AuditWriter(audit_log, policy.bottle) if audit_log else None
         routes.on_reload = _stderr_reload(audit)
         bundle = write_upstream_bundle(conf, policy.upstream_ca)
+        ensure_agent_ca(conf)
     except (ValueError, OSError, BotBottleError) as e:
         msg = e.message if isinstance(e, BotBottleError) else str(e)
         print(f"egress: cannot start: {msg}", file=sys.stderr, flush=True)
         return 2
     try:
         admission = HandoffAdmission() if where.unix is not None else None
-        addon = EgressAddon(routes, audit)
+        asks = RequestDir(policy_path.parent / "requests", policy.bottle)
+        addon = EgressAddon(routes, audit, supervise=SuperviseEndpoint(asks))
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:

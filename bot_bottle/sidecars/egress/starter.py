@@ -3,7 +3,8 @@
 Two ways, same result (a process in its own session, listening on the bottle's Unix
 socket, credentials only in its environment):
 - cold: spawn `python -m bot_bottle egress serve ...` (pays the ~0.7 s mitmproxy import);
-- warm: ask the egress zygote (`zygote.py`), a pre-imported process, to fork one.
+- warm: ask the per-user helper (`helper.py`: the zygote, `zygote.py`, started on first
+  use), a pre-imported process, to fork one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot_bottle.executor import Cmd, Executor
-from bot_bottle.sidecars.egress import zygote
+from bot_bottle.sidecars.egress import helper, zygote
 from bot_bottle.sidecars.egress.request import EgressRequest
 from bot_bottle.sidecars.process import SidecarError, SidecarHandle, spawn_sidecar
 
@@ -22,11 +23,12 @@ def start_egress_cold(req: EgressRequest, executor: Executor) -> SidecarHandle:
     return spawn_sidecar("egress", cmd, req.log, req.socket, executor)
 
 
-def start_egress(req: EgressRequest, executor: Executor, socket: Path | None) -> SidecarHandle:
-    """Warm through the zygote listening at `socket` when one answers, else cold."""
-    if socket is not None and socket.exists():
+def start_egress(req: EgressRequest, executor: Executor, run_dir: Path | None) -> SidecarHandle:
+    """Warm through the per-user helper under `run_dir` (started now if none runs), or
+    cold when the helper is turned off or cannot start or answer."""
+    if run_dir is not None and helper.enabled():
         try:
-            return zygote.request_egress(socket, req)
+            return zygote.request_egress(helper.ensure(run_dir, executor), req)
         except (OSError, SidecarError):
-            pass  # a stale zygote socket: start cold instead
+            pass  # the cold path gives the same sidecar, only slower
     return start_egress_cold(req, executor)

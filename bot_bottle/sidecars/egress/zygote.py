@@ -8,8 +8,9 @@ environment. The zygote itself never holds a credential, runs no event loop and 
 threads (so forking it is safe), and each child leads its own session, so `stop`
 and fail-closed behaviour are the same as for a cold sidecar.
 
-Started by `bot-bottle egress warm` (or `python -m bot_bottle.sidecars.egress.zygote SOCKET`,
-which prints `READY SOCKET`).
+Started on first use as the per-user helper (`helper.py`), or by `bot-bottle egress
+warm`, as `python -m bot_bottle.sidecars.egress.zygote SOCKET [--idle SECONDS]`, which
+prints `READY SOCKET` and exits after SECONDS without a request.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ def _peer_uid(conn: socket.socket) -> int:
     return int(struct.unpack("3i", creds)[1])
 
 
-def _read_request(conn: socket.socket) -> dict[str, Any]:
+def _read_request(conn: socket.socket) -> dict[str, Any] | None:
+    """The launcher's request, or None when it hung up without one (a status probe)."""
     buf = b""
     while not buf.endswith(b"\n"):
         chunk = conn.recv(65536)
+        if not chunk and not buf:
+            return None
         if not chunk:
             raise OSError("launcher closed the request")
         buf += chunk
@@ -60,6 +64,8 @@ def _child(conn: socket.socket, serve: Any) -> int:
     if _peer_uid(conn) != os.getuid():
         return 1
     req = _read_request(conn)
+    if req is None:
+        return 0
     log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 2)
     os.close(log)
@@ -77,7 +83,7 @@ def _child(conn: socket.socket, serve: Any) -> int:
     return int(serve(req["routes"], req["listen"], req["audit_log"], req["confdir"], env))
 
 
-def main(path: str) -> int:
+def main(path: str, idle: float | None = None) -> int:
     serve = _serve_fn()  # the expensive import, once
     sock_path = Path(path)
     sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -88,9 +94,19 @@ def main(path: str) -> int:
     os.umask(old)
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    ours = os.stat(sock_path).st_ino
+    listener.settimeout(idle)
     print(f"READY {sock_path}", flush=True)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            # Idle: remove our socket (unless a new helper already replaced it) and go.
+            with contextlib.suppress(OSError):
+                if os.stat(sock_path).st_ino == ours:
+                    sock_path.unlink()
+            return 0
+        conn.setblocking(True)
         if os.fork() == 0:
             listener.close()
             rc = 1
@@ -138,4 +154,6 @@ def _pids(lines: list[str]) -> list[int]:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main(sys.argv[1]))
+        args = sys.argv[1:]
+        idle_after = float(args[2]) if args[1:2] == ["--idle"] else None
+        sys.exit(main(args[0], idle_after))

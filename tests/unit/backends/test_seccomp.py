@@ -75,3 +75,14 @@ def test_io_uring_is_off(arch_name: str) -> None:
     arch = sc.ARCHES[arch_name]
     for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
         assert sc.evaluate(sc.program(arch_name), arch.audit, arch.numbers[name]) == sc.RET_EPERM
+
+
+@pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
+def test_personality_only_plain_values(arch_name: str) -> None:
+    arch = sc.ARCHES[arch_name]
+    prog = sc.program(arch_name)
+    nr = arch.numbers["personality"]
+    for persona in sc.PERSONALITIES:
+        assert sc.evaluate(prog, arch.audit, nr, [persona]) == sc.RET_ALLOW, hex(persona)
+    for persona in (0x0040000, 0x0400000, 0x0200000, 0x1000000):  # no ASLR, READ_IMPLIES_EXEC...
+        assert sc.evaluate(prog, arch.audit, nr, [persona]) == sc.RET_EPERM, hex(persona)

@@ -82,14 +82,12 @@ def test_help_lists_commands(tmp_path: Path) -> None:
         assert cmd in out
 
 
-def test_supervise_says_it_is_not_available(tmp_path: Path) -> None:
+def test_the_preflight_says_supervise_is_on(tmp_path: Path) -> None:
     (tmp_path / "bot-bottle.yaml").write_text(
         "bottles: {dev: {supervise: true}}\nagents: {a: {bottle: dev}}"
     )
-    assert "supervise: not available yet" in bb("plan", "a", cwd=tmp_path).stdout
-    assert json.loads(bb("plan", "a", "--json", cwd=tmp_path).stdout)["supervise"].startswith(
-        "not available"
-    )
+    assert "supervise: on: the agent may ask" in bb("plan", "a", cwd=tmp_path).stdout
+    assert json.loads(bb("plan", "a", "--json", cwd=tmp_path).stdout)["supervise"] == "on"
 
 
 def test_check_plan_and_trust_say_whether_approved(tmp_path: Path) -> None:

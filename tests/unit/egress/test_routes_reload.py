@@ -48,3 +48,23 @@ def test_reload_and_refusal(tmp_path: Path) -> None:
 def test_credentials_repr_hides_values() -> None:
     c = Credentials.from_env({"EGRESS_TOKEN_0": "sk-hidden", "PATH": "/bin"})
     assert "sk-hidden" not in repr(c) and "EGRESS_TOKEN_0" in repr(c)
+
+
+def test_a_granted_route_stops_matching_when_its_time_ends(tmp_path: Path) -> None:
+    import time
+
+    p = tmp_path / "routes.json"
+    soon = time.time() + 0.3
+    routes = [
+        {"host": "kept.test"},
+        {"host": "granted.test", "source": "grant r-1", "expires": soon},
+    ]
+    p.write_text(json.dumps(dict(DOC, routes=routes)))
+    events: list[tuple[bool, str]] = []
+    creds = Credentials.from_env({"EGRESS_TOKEN_0": "a", "EGRESS_TOKEN_1": "b"})
+    rf = RoutesFile(p, creds, on_reload=lambda ok, m: events.append((ok, m)), interval=60)
+    assert rf.current().check_route("GET", "granted.test", "/", "https", 443).decision.allow
+    time.sleep(0.4)
+    assert not rf.current().check_route("GET", "granted.test", "/", "https", 443).decision.allow
+    assert rf.current().check_route("GET", "kept.test", "/", "https", 443).decision.allow
+    assert events == [(True, "a granted route expired")]

@@ -97,3 +97,13 @@ def test_routes_file_defaults_and_round_trip() -> None:
 def test_routes_file_refuses_bad_scheme_port(route: dict[str, object], where: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(where)):
         EgressPolicy.from_dict(_doc(route))
+
+
+def test_labels_name_scheme_and_port_when_not_the_default() -> None:
+    # Two routes to one host that differ only in port must not share an audit label.
+    assert Route(host="api.example.com", paths=("/v1/",)).label == "api.example.com /v1/"
+    assert Route(host="svc.example.com", port=8443).label == "svc.example.com:8443"
+    assert Route(host="m.example.com", scheme="http", port=80).label == "http://m.example.com"
+    assert Route(host="m.example.com", scheme="http", port=8080).label == (
+        "http://m.example.com:8080"
+    )

@@ -1,0 +1,160 @@
+"""`requests`, `grant`, `deny`: the operator's side of supervise.
+
+An agent in a bottle with `supervise: true` asks through its egress (see
+`sidecars/egress/supervise.py`); its requests wait in the bottle's state directory.
+A granted route is added to the running bottle's routes file, which its egress reloads
+within a second; it ends with the bottle, or earlier with `--for`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+
+from bot_bottle.errors import BotBottleError
+from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.state.requests import ID_RE, AskRecord, RequestDir
+from bot_bottle.state.store import StateStore
+
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Found:
+    slug: str
+    requests: RequestDir
+    routes: Path
+
+
+def _egress_dir(store: StateStore, slug: str) -> Path:
+    return store.dir(slug) / "sidecars" / "egress"
+
+
+def _bottles(store: StateStore) -> list[Found]:
+    out = []
+    for meta in store.all():
+        eg = _egress_dir(store, meta.slug)
+        out.append(Found(meta.slug, RequestDir(eg / "requests", meta.bottle), eg / "routes.json"))
+    return out
+
+
+def _find(store: StateStore, rid: str) -> tuple[Found, AskRecord]:
+    if not ID_RE.match(rid):
+        raise BotBottleError(f"{rid!r} is not a request id (they look like r-1a2b3c4d)",
+                             "`bot-bottle requests` lists them")  # fmt: skip
+    for found in _bottles(store):
+        rec = found.requests.get(rid)
+        if rec is not None:
+            return found, rec
+    raise BotBottleError(f"no request {rid}", "`bot-bottle requests --all` lists them")
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION_RE.match(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise click.BadParameter(f"{text!r}: a duration like 90s, 30m, 2h or 1d")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def _running(store: StateStore, slug: str) -> bool:
+    from bot_bottle.launch import status_of
+
+    try:
+        return status_of(store.load(slug)) in ("running", "degraded", "starting")
+    except BotBottleError:
+        return False
+
+
+@click.command("requests")
+@click.option("--all", "show_all", is_flag=True, help="Also requests already answered.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def requests(show_all: bool, as_json: bool) -> None:
+    """List what agents asked their operator (pending ones, unless --all)."""
+    store = StateStore()
+    rows = [(f.slug, r) for f in _bottles(store) for r in f.requests.all()
+            if show_all or r.status == "pending"]  # fmt: skip
+    if as_json:
+        click.echo(json.dumps([{"bottle": slug, **r.view(), "reason": r.ask.reason,
+                                "created": r.created} for slug, r in rows], indent=2))  # fmt: skip
+        return
+    if not rows:
+        click.echo("no requests waiting" if not show_all else "no requests")
+        return
+    now = time.time()
+    for slug, r in rows:
+        age = int(now - r.created)
+        click.echo(f"{r.id}  {slug}  {r.status}  {age}s ago  {r.ask.summary()}")
+        if r.ask.reason:
+            click.echo(f"    reason: {r.ask.reason}")
+    click.echo("answer with `bot-bottle grant ID` or `bot-bottle deny ID --reason TEXT`")
+
+
+@click.command()
+@click.argument("request_id")
+@click.option("--for", "for_", metavar="DURATION", help="End the grant after e.g. 30m or 2h.")
+@click.option("--reply", metavar="TEXT", help="The answer to a question.")
+def grant(request_id: str, for_: str | None, reply: str | None) -> None:
+    """Grant a request: a route goes live in the running bottle within a second."""
+    store = StateStore()
+    found, rec = _find(store, request_id)
+    seconds = parse_duration(for_) if for_ else 0.0
+    if rec.ask.kind == "question" and not reply:
+        raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
+    if not _running(store, found.slug):
+        raise BotBottleError(f"bottle {found.slug} is not running; nothing was granted",
+                             "a grant applies to a running bottle only")  # fmt: skip
+    with found.requests.deciding(rec.id) as current:
+        if current is None or current.status != "pending":
+            raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
+        expires = time.time() + seconds if seconds else 0.0
+        if rec.ask.kind == "route":
+            _add_route(found.routes, rec, expires)
+        found.requests.decide(current, status="granted", answer=reply or "",
+                              decided_by=_operator(), expires=expires)  # fmt: skip
+    what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
+    until = f" for {for_}" if for_ else " until the bottle ends"
+    click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
+
+
+@click.command()
+@click.argument("request_id")
+@click.option("--reason", metavar="TEXT", default="", help="Why; the agent reads it.")
+def deny(request_id: str, reason: str) -> None:
+    """Deny a request; the agent sees the reason."""
+    store = StateStore()
+    found, rec = _find(store, request_id)
+    with found.requests.deciding(rec.id) as current:
+        if current is None or current.status != "pending":
+            raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
+        found.requests.decide(current, status="denied", answer=reason, decided_by=_operator())
+    click.echo(f"denied {rec.id} ({found.slug})")
+
+
+def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
+    """Add the granted route to the live routes file, replaced whole so the egress
+    reloads it (and refuses a broken file, keeping the old routes)."""
+    policy = EgressPolicy.from_json(routes_path.read_text(encoding="utf-8"))
+    paths = () if rec.ask.path == "/" else (rec.ask.path,)
+    route = Route(host=rec.ask.host, paths=paths, methods=rec.ask.methods,
+                  source=f"grant {rec.id}", port=rec.ask.port, expires=expires)  # fmt: skip
+    new = replace(policy, routes=(*policy.routes, route))
+    tmp = routes_path.with_name(f".{routes_path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(new.to_json())
+    os.replace(tmp, routes_path)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

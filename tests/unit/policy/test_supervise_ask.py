@@ -1,0 +1,80 @@
+"""What an agent may ask its operator: parsed from untrusted JSON with hard limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.policy.supervise import MAX_BODY, RESERVED_HOST, Ask, RateLimit, parse_ask
+
+
+def ask(**fields: object) -> bytes:
+    return json.dumps(
+        {"kind": "route", "host": "api.example.com", "reason": "why", **fields}
+    ).encode()
+
+
+def test_a_route_request_is_read_with_defaults() -> None:
+    a = parse_ask(ask(path="/v1/", methods=["GET", "GET", "POST"]))
+    assert a == Ask("route", reason="why", host="api.example.com", path="/v1/",
+                    methods=("GET", "POST"))  # fmt: skip
+    assert a.summary() == "route https://api.example.com/v1/ (GET,POST)"
+    assert parse_ask(ask(port=8443)).summary() == "route https://api.example.com:8443/ (any method)"
+
+
+def test_a_question_needs_text() -> None:
+    q = parse_ask(b'{"kind": "question", "question": "may I?"}')
+    assert q.kind == "question" and q.question == "may I?"
+    with pytest.raises(ValueError, match="question"):
+        parse_ask(b'{"kind": "question", "question": "  "}')
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"[]", "JSON object"),
+        (b"{", "not JSON"),
+        (b'{"kind": "root"}', "kind"),
+        (ask(reason=""), "reason"),
+        (ask(host="127.1"), "host"),
+        (ask(host=RESERVED_HOST), "host"),
+        (ask(host="a.com/x"), "host"),
+        (ask(path="v1"), "path"),
+        (ask(path="/a/../b"), "path"),
+        (ask(path="/a?x=1"), "path"),
+        (ask(path="/a\x00"), "path"),
+        (ask(methods=["FETCH"]), "methods"),
+        (ask(methods="GET"), "methods"),
+        (ask(port=0), "port"),
+        (ask(port=True), "port"),
+        (ask(extra=1), "unknown field"),
+        (ask(reason="x" * 2000), "reason"),
+        (b" " * (MAX_BODY + 1), "over"),
+    ],
+)
+def test_bad_requests_name_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        parse_ask(body)
+
+
+def test_the_rate_limit_allows_a_burst_then_one_per_interval() -> None:
+    limit = RateLimit(burst=3, every=10.0)
+    assert [limit.allow(100.0) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow(105.0) is False
+    assert limit.allow(110.1) is True
+
+
+def test_a_granted_route_ends_at_its_time() -> None:
+    policy = EgressPolicy(bottle="b", routes=(Route("a.example.com"),
+                                               Route("b.example.com", expires=50.0)))  # fmt: skip
+    assert [r.host for r in policy.without_expired(49.0).routes] == [
+        "a.example.com",
+        "b.example.com",
+    ]
+    assert [r.host for r in policy.without_expired(50.0).routes] == ["a.example.com"]
+    again = EgressPolicy.from_json(policy.to_json())
+    assert again.routes[1].expires == 50.0
+    with pytest.raises(ValueError, match="expires"):
+        EgressPolicy.from_dict({"version": 1, "routes": [{"host": "a.com", "expires": "soon"}]})
