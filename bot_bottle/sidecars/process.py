@@ -114,6 +114,8 @@ def spawn_sidecar(
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         detail = "".join(f"\n    {line}" for line in tail)
         raise SidecarError(f"{e.message}{detail}", "`bot-bottle doctor`") from None
+    finally:
+        proc.stdout.close()  # READY is all a sidecar says there
     return SidecarHandle(name, proc.pid, socket, "cold")
 
 
