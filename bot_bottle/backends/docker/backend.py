@@ -269,7 +269,12 @@ class DockerBackend:
             wait_ready(fd, time.monotonic() + READY_TIMEOUT, f"bottle container {name}",
                        marker=READY.encode())  # fmt: skip
         except SidecarError as e:
-            tail = container.logs(tail=20).decode(errors="replace")
+            import docker.errors
+
+            try:
+                tail = container.logs(tail=20).decode(errors="replace")
+            except docker.errors.APIError as gone:  # removed meanwhile (e.g. by `gc`)
+                tail = f"(no log: {gone.explanation or gone})"
             raise BackendUnavailable(f"{e.message}:\n{tail}", f"`docker logs {name}`; "
                                      "the image needs python3 and sh (the in-bottle forwarder "
                                      "runs on them)") from None  # fmt: skip
