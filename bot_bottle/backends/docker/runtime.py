@@ -8,6 +8,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot_bottle.state.store import home_dir
@@ -28,7 +29,7 @@ class RuntimeVerdict:
     tested_at: float = 0.0
 
 
-def _cache_path() -> Any:
+def _cache_path() -> Path:
     return home_dir() / "docker-runtime.json"
 
 
