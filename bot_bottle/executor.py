@@ -11,7 +11,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,22 @@ class Cmd:
     fd_files: Mapping[str, str] = field(default_factory=dict)
 
 
+class Process(Protocol):
+    """What a caller of `Executor.spawn` uses of the process it started (a
+    `subprocess.Popen` in production; a double without a process in unit tests)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class Executor(Protocol):
     """Runs `Cmd`s. Production spawns them; tests record them."""
 
@@ -54,7 +70,7 @@ class Executor(Protocol):
         stdout: int | None = None,
         stderr: int | None = None,
         new_session: bool = True,
-    ) -> subprocess.Popen[bytes]:
+    ) -> Process:
         """Start in the background (own process group by default) and return it."""
 
 

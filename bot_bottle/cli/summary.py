@@ -42,7 +42,7 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
                     else None
                 ),
                 "tls_passthrough": r.tls_passthrough,
-                "source": r.source,
+                "source": str(r.source),
             }
             for r in plan.egress.routes
         ],

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from bot_bottle.errors import BotBottleError
-from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.policy.egress_policy import EgressPolicy, Route, RouteSource
 from bot_bottle.state.requests import ID_RE, AskRecord, RequestDir
 from bot_bottle.state.store import StateStore
 
@@ -144,7 +144,7 @@ def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
     policy = EgressPolicy.from_json(routes_path.read_text(encoding="utf-8"))
     paths = () if rec.ask.path == "/" else (rec.ask.path,)
     route = Route(host=rec.ask.host, paths=paths, methods=rec.ask.methods,
-                  source=f"grant {rec.id}", port=rec.ask.port, expires=expires)  # fmt: skip
+                  source=RouteSource(f"grant {rec.id}", manifest=False), port=rec.ask.port, expires=expires)  # fmt: skip
     new = replace(policy, routes=(*policy.routes, route))
     tmp = routes_path.with_name(f".{routes_path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)

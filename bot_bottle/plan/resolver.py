@@ -30,7 +30,7 @@ from bot_bottle.plan.model import (
     Workspace,
 )
 from bot_bottle.plan.upstream_ca import ca_bundle_error
-from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth
+from bot_bottle.policy.egress_policy import DlpSettings, EgressPolicy, Route, RouteAuth, RouteSource
 from bot_bottle.providers import ProviderRoute, provider_for
 from bot_bottle.providers.base import ProviderOptions
 
@@ -190,7 +190,7 @@ def merge_routes(
             None,
         )
         if idx is None:
-            added.append(Route(pr.host, auth=auth, source=provider))
+            added.append(Route(pr.host, auth=auth, source=RouteSource(provider, manifest=False)))
             continue
         current = routes[idx]
         path = f"{where}.egress.routes[{idx}]"
@@ -202,7 +202,7 @@ def merge_routes(
                 fix="remove this route; the provider adds it",
             )
         if current.auth is None:
-            routes[idx] = replace(current, auth=auth, source=f"manifest+{provider}")
+            routes[idx] = replace(current, auth=auth, source=RouteSource(provider))
         elif current.auth != auth:
             raise ManifestError(
                 f"this route's auth for {pr.host} conflicts with the {provider} provider's "
@@ -237,8 +237,7 @@ def assign_slots(routes: Sequence[Route]) -> tuple[tuple[Route, ...], tuple[Toke
             continue
         ref = r.auth.slot
         if ref not in slots:
-            src = "manifest" if r.source == "manifest" else r.source.split("+")[-1]
-            slots[ref] = TokenSlot(f"EGRESS_TOKEN_{len(slots)}", ref, src)
+            slots[ref] = TokenSlot(f"EGRESS_TOKEN_{len(slots)}", ref, r.source.credential)
         out.append(replace(r, auth=replace(r.auth, slot=slots[ref].slot)))
     return tuple(out), tuple(slots.values())
 

@@ -36,6 +36,38 @@ class RouteAuth:
 
 
 @dataclass(frozen=True)
+class RouteSource:
+    """Who declared a route: the manifest (`provider` None), a provider (`manifest`
+    False), or a manifest route given a provider's credential. Written `manifest`,
+    `claude`, `manifest+claude` in summaries and the routes file."""
+
+    provider: str | None = None
+    manifest: bool = True
+
+    def __str__(self) -> str:
+        if self.provider is None:
+            return "manifest"
+        return f"manifest+{self.provider}" if self.manifest else self.provider
+
+    @property
+    def credential(self) -> str:
+        """Who the route's credential comes from: its provider, else the manifest."""
+        return self.provider or "manifest"
+
+    @classmethod
+    def parse(cls, text: str) -> RouteSource:
+        """The inverse of `str`; ValueError on anything else."""
+        declared, plus, provider = text.partition("+")
+        if plus and declared == "manifest" and provider and "+" not in provider:
+            return cls(provider)
+        if text == "manifest":
+            return cls()
+        if text and not plus:
+            return cls(text, manifest=False)
+        raise ValueError(f"{text!r} is not a route source (manifest, PROVIDER, manifest+PROVIDER)")
+
+
+@dataclass(frozen=True)
 class Route:
     """One allowed destination: host (exact or `*.suffix`), scheme and port, path
     prefixes, methods.
@@ -53,7 +85,7 @@ class Route:
     methods: tuple[str, ...] = ()
     auth: RouteAuth | None = None
     tls_passthrough: bool = False
-    source: str = "manifest"
+    source: RouteSource = RouteSource()
     scheme: RouteScheme = "https"
     port: int = 443
     expires: float = 0.0
@@ -100,6 +132,8 @@ class EgressPolicy:
     def to_json(self) -> str:
         body = asdict(self)
         body["hosts"] = dict(self.hosts)
+        for raw, route in zip(body["routes"], self.routes, strict=True):
+            raw["source"] = str(route.source)
         body["version"] = FORMAT_VERSION
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
@@ -172,6 +206,13 @@ def _check_slot(slot: Any, where: str) -> None:
         raise ValueError(f"{where}: {slot!r} is not a slot name like EGRESS_TOKEN_0")
 
 
+def _source(raw: Any, where: str) -> RouteSource:
+    try:
+        return RouteSource.parse(raw if isinstance(raw, str) else "")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
 def _route(raw: Any, where: str) -> Route:
     if not isinstance(raw, dict) or not isinstance(raw.get("host"), str) or not raw["host"]:
         raise ValueError(f"{where}: needs a host")
@@ -200,7 +241,7 @@ def _route(raw: Any, where: str) -> Route:
         methods=tuple(m.upper() for m in raw.get("methods", ())),
         auth=auth,
         tls_passthrough=bool(raw.get("tls_passthrough", False)),
-        source=str(raw.get("source", "manifest")),
+        source=_source(raw.get("source", "manifest"), f"{where}.source"),
         scheme=scheme,
         port=port,
         expires=_expires(raw.get("expires", 0), where),

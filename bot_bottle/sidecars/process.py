@@ -2,7 +2,9 @@
 
 Every sidecar (egress cold or through its zygote, the git gate, the zygote itself)
 is a process in its own session whose readiness is one `READY ...` line, read here
-with a deadline (`wait_ready`); never a sleep.
+with a deadline (`wait_ready`); never a sleep. A Docker bottle's main process reports
+its readiness the same way, on the container's attached output (`pipe_from`), so
+there is one wait for READY, with one timeout and one error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +39,15 @@ class SidecarHandle:
 
 
 def wait_ready(
-    fd: int, deadline: float, name: str = "egress sidecar", seen: list[str] | None = None
+    fd: int,
+    deadline: float,
+    name: str = "egress sidecar",
+    seen: list[str] | None = None,
+    marker: bytes = b"READY",
 ) -> str:
-    """Read from `fd` until a `READY ...` line; return it. Raise on EOF or timeout.
-    The complete lines read before it are appended to `seen` (e.g. the zygote's `PID`)."""
+    """Read from `fd` until a line starting with `marker`; return it. Raise on EOF or
+    timeout. The complete lines read before it are appended to `seen` (e.g. the
+    zygote's `PID`)."""
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
     buf = b""
@@ -54,12 +63,36 @@ def wait_ready(
                 raise SidecarError(f"{name} exited before it was ready")
             *lines, buf = (buf + chunk).split(b"\n")
             for line in lines:
-                if line.startswith(b"READY"):
+                if line.startswith(marker):
                     return line.decode()
                 if seen is not None:
                     seen.append(line.decode(errors="replace"))
     finally:
         sel.close()
+
+
+def pipe_from(chunks: Iterable[bytes], name: str) -> int:
+    """The read end of a pipe that a daemon thread fills from `chunks` (a stream with
+    no descriptor of its own, e.g. a container's attached stdout) and closes when they
+    end, so `wait_ready` sees their end as EOF. The caller closes the read end (and
+    should end `chunks`: the thread then stops at its next read or write)."""
+    r, w = os.pipe()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(w, view) :]
+        # The reader closed its end (EPIPE), or the stream was closed under us
+        # (the SDK's closed socket file raises ValueError): either way, done.
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(w)
+
+    threading.Thread(target=pump, name=f"ready-{name}", daemon=True).start()
+    return r
 
 
 def spawn_sidecar(
@@ -81,6 +114,8 @@ def spawn_sidecar(
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         detail = "".join(f"\n    {line}" for line in tail)
         raise SidecarError(f"{e.message}{detail}", "`bot-bottle doctor`") from None
+    finally:
+        proc.stdout.close()  # READY is all a sidecar says there
     return SidecarHandle(name, proc.pid, socket, "cold")
 
 

@@ -17,7 +17,7 @@ import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot_bottle.backends.docker import layout, lifeline, runtime
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
@@ -26,6 +26,11 @@ from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
 from bot_bottle.docker_engine import connect, engine_errors
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.executor import Cmd, Executor
+from bot_bottle.sidecars.process import SidecarError, pipe_from, wait_ready
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
 
 READY_TIMEOUT = 20.0
 STATE_FILE = "docker.json"
@@ -42,13 +47,13 @@ class DockerBackend:
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
-        self._client: Any = None
+        self._client: DockerClient | None = None
         self._targets: dict[str, DockerTarget] = {}
         # Per bottle, the listener whose closing (this process's death) stops the bottle.
         self._lifelines: dict[str, socket.socket] = {}
 
     @property
-    def client(self) -> Any:
+    def client(self) -> DockerClient:
         if self._client is None:
             self._client = connect()
         return self._client
@@ -113,7 +118,7 @@ class DockerBackend:
         self._targets[spec.slug] = target
         return target
 
-    def _create_bottle(self, spec: BottleSpec, agent_image: str) -> Any:
+    def _create_bottle(self, spec: BottleSpec, agent_image: str) -> Container:
         n = Names.of(spec.slug)
         rt = runtime.choose(self.client.info())
         pid = os.getpid()
@@ -124,8 +129,7 @@ class DockerBackend:
                 )
             agent = self._create(layout.agent_config(spec, agent_image, runtime=rt,
                                                      launcher_pid=pid))  # fmt: skip
-            agent.start()
-            self._wait_ready(agent, 0)
+            self._start(agent)
             user = layout.agent_user(spec)
             if user != layout.AGENT_USER:
                 # HOME came from the image owned by uid 1000; hand it to the agent.
@@ -204,9 +208,7 @@ class DockerBackend:
                 # Nobody's bottle any more (its launcher is gone): whatever still runs in
                 # it goes, and the main process must hold this launcher's lifeline.
                 agent.stop(timeout=3)
-            seen = self._ready_lines(agent)
-            agent.start()
-            self._wait_ready(agent, seen)
+            self._start(agent)
         self._record(spec, os.getpid(), None)
         target = DockerTarget.of(agent, layout.agent_user(spec))
         self._targets[spec.slug] = target
@@ -250,7 +252,7 @@ class DockerBackend:
                               client=self.client)[0]  # fmt: skip
         return spec.image
 
-    def _create(self, cfg: ContainerConfig) -> Any:
+    def _create(self, cfg: ContainerConfig) -> Container:
         from docker.types import Mount
 
         kw = cfg.create_kwargs()
@@ -258,29 +260,33 @@ class DockerBackend:
                         for m in cfg.mounts]  # fmt: skip
         return self.client.containers.create(**kw)
 
-    @staticmethod
-    def _ready_lines(container: Any) -> int:
-        return int(container.logs(stdout=True, stderr=False).count(READY.encode()))
+    def _start(self, container: Container) -> None:
+        """Start the container and wait for its forwarder's ready line, with the
+        sidecars' one READY wait (`sidecars.process.wait_ready`) on its stdout, attached
+        before the start: a restarted container's old lines never count, and its exit
+        before the line is the stream's end."""
+        name = container.name or container.short_id
+        stream = container.attach(stdout=True, stderr=False, stream=True, logs=False)
+        fd = pipe_from(stream, name)
+        try:
+            container.start()
+            wait_ready(fd, time.monotonic() + READY_TIMEOUT, f"bottle container {name}",
+                       marker=READY.encode())  # fmt: skip
+        except SidecarError as e:
+            import docker.errors
 
-    def _wait_ready(self, container: Any, seen: int) -> None:
-        """Poll the log for one more forwarder ready line than `seen` (a restarted
-        container keeps its old lines); no fixed sleeps."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        delay = 0.005
-        while time.monotonic() < deadline:
-            if self._ready_lines(container) > seen:
-                return
-            container.reload()
-            if container.status in ("exited", "dead"):
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-        tail = container.logs(tail=20).decode(errors="replace")
-        raise BackendUnavailable(f"bottle container {container.name} did not become ready:\n"
-                                 f"{tail}", f"`docker logs {container.name}`; the image needs "
-                                 "python3 and sh (the in-bottle forwarder runs on them)")  # fmt: skip
+            try:
+                tail = container.logs(tail=20).decode(errors="replace")
+            except docker.errors.APIError as gone:  # removed meanwhile (e.g. by `gc`)
+                tail = f"(no log: {gone.explanation or gone})"
+            raise BackendUnavailable(f"{e.message}:\n{tail}", f"`docker logs {name}`; "
+                                     "the image needs python3 and sh (the in-bottle forwarder "
+                                     "runs on them)") from None  # fmt: skip
+        finally:
+            stream.close()
+            os.close(fd)
 
-    def _get(self, name: str) -> Any:
+    def _get(self, name: str) -> Container | None:
         import docker.errors
 
         with engine_errors(f"looking up {name}"):
@@ -300,7 +306,7 @@ class DockerBackend:
             data["runtime"] = rt or "runc"
         path.write_text(json.dumps(data, sort_keys=True) + "\n")
 
-    def _copy_workspace(self, agent: Any, src: Path) -> None:
+    def _copy_workspace(self, agent: Container, src: Path) -> None:
         buf = io.BytesIO()
         uid, gid = (int(x) for x in layout.AGENT_USER.split(":"))
 
@@ -318,12 +324,12 @@ class DockerBackend:
             agent.put_archive(layout.WORKSPACE, buf.getvalue())
 
 
-def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
+def remove_labelled(client: DockerClient, slug: str) -> list[tuple[str, str]]:
     """Remove every container, network and volume labelled with `slug`; returns
     (kind, name) of what went. Containers first: networks and volumes in use cannot go.
     (Bottles no longer get a network or a relay container; those of bottles made by
     earlier versions still go.)"""
-    flt = {"label": f"{LABEL_SLUG}={slug}"}
+    flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_SLUG}={slug}"}
     removed: list[tuple[str, str]] = []
     with engine_errors(f"removing bottle {slug}"):
         containers = client.containers.list(all=True, filters=flt)
@@ -331,10 +337,10 @@ def remove_labelled(client: Any, slug: str) -> list[tuple[str, str]]:
         containers.sort(key=lambda c: c.labels.get(layout.LABEL_ROLE) != "agent")
         for c in containers:
             c.remove(force=True)
-            removed.append(("container", c.name))
+            removed.append(("container", str(c.name)))
         for net in client.networks.list(filters=flt):
             net.remove()
-            removed.append(("network", net.name))
+            removed.append(("network", str(net.name)))
         for vol in client.volumes.list(filters=flt):
             vol.remove(force=True)
             removed.append(("volume", vol.name))

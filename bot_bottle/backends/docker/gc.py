@@ -12,13 +12,17 @@ import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_STATE
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.names import is_slug
 from bot_bottle.sidecars.process import alive
 from bot_bottle.state.store import BottleMetadata, StateStore
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.resource import Model
 
 ACTIVE = ("created", "starting", "running", "degraded")
 
@@ -76,7 +80,7 @@ def collect(*, dry_run: bool = False, store: StateStore | None = None) -> list[R
     return out
 
 
-def _client_or_none(out: list[Removed]) -> Any:
+def _client_or_none(out: list[Removed]) -> DockerClient | None:
     try:
         from bot_bottle.docker_engine import connect
 
@@ -86,20 +90,21 @@ def _client_or_none(out: list[Removed]) -> Any:
         return None
 
 
-def _docker_objects(client: Any, slug: str, reason: str, dry_run: bool) -> list[Removed]:
+def _docker_objects(client: DockerClient, slug: str, reason: str, dry_run: bool) -> list[Removed]:
     from bot_bottle.backends.docker.backend import remove_labelled
 
     if dry_run:
-        flt = {"label": f"{LABEL_SLUG}={slug}"}
-        found = [("container", c.name) for c in client.containers.list(all=True, filters=flt)]
-        found += [("network", n.name) for n in client.networks.list(filters=flt)]
-        found += [("volume", v.name) for v in client.volumes.list(filters=flt)]
+        flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_SLUG}={slug}"}
+        found = [("container", str(c.name))
+                 for c in client.containers.list(all=True, filters=flt)]  # fmt: skip
+        found += [("network", str(n.name)) for n in client.networks.list(filters=flt)]
+        found += [("volume", str(v.name)) for v in client.volumes.list(filters=flt)]
     else:
         found = remove_labelled(client, slug)
     return [Removed(kind, name, reason) for kind, name in found]
 
 
-def _orphans(client: Any, store: StateStore, dry_run: bool) -> list[Removed]:
+def _orphans(client: DockerClient, store: StateStore, dry_run: bool) -> list[Removed]:
     """Labelled objects whose recorded state dir is gone and whose launcher is dead.
     The state dir comes from the label, so a gc under another `BOT_BOTTLE_HOME` never
     mistakes a kept bottle for an orphan."""
@@ -125,7 +130,7 @@ def _orphans(client: Any, store: StateStore, dry_run: bool) -> list[Removed]:
     return out
 
 
-def _labels(obj: Any) -> dict[str, str]:
+def _labels(obj: Model) -> dict[str, str]:
     attrs = obj.attrs
     raw = attrs.get("Labels") if "Labels" in attrs else attrs.get("Config", {}).get("Labels")
     return dict(raw or {})

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from bot_bottle.backends.docker import lifeline, seccomp
 from bot_bottle.backends.host_user import workspace_owner
@@ -76,7 +76,7 @@ class Mount:
 
     target: str
     source: str
-    type: str  # bind | volume
+    type: Literal["bind", "volume"]
     read_only: bool = False
 
 

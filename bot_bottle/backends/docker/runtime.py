@@ -8,9 +8,13 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot_bottle.state.store import home_dir
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 RUNSC = "runsc"
 VERDICT_TTL = 600.0  # seconds; doctor after that tests again
@@ -25,7 +29,7 @@ class RuntimeVerdict:
     tested_at: float = 0.0
 
 
-def _cache_path() -> Any:
+def _cache_path() -> Path:
     return home_dir() / "docker-runtime.json"
 
 
@@ -35,7 +39,7 @@ def engine_key(info: dict[str, Any]) -> str:
     )
 
 
-def test_runsc(client: Any, image: str) -> RuntimeVerdict:
+def test_runsc(client: DockerClient, image: str) -> RuntimeVerdict:
     """Start a container under runsc with no network, as bottles run, and have it listen
     on loopback as the forwarder does; anything short of exit 0 means gVisor is not
     usable here."""

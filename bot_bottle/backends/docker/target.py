@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, wait
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from bot_bottle.backends.docker.layout import AGENT_USER, HOME, WORKSPACE
 from bot_bottle.docker_engine import engine_errors
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.provision.target import CommandResult
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 
 def archive(
@@ -68,7 +71,7 @@ class DockerTarget:
     agent user. Writable places are HOME, the workspace and tmpfs; the root is
     read-only, so a step writing elsewhere fails loudly instead of silently."""
 
-    def __init__(self, creation: Future[Any], user: str = AGENT_USER) -> None:
+    def __init__(self, creation: Future[Container], user: str = AGENT_USER) -> None:
         """`creation` resolves to the agent container (a finished one for `resume`)."""
         self._creation = creation
         self._user = user
@@ -76,9 +79,9 @@ class DockerTarget:
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, container: Any, user: str = AGENT_USER) -> DockerTarget:
+    def of(cls, container: Container, user: str = AGENT_USER) -> DockerTarget:
         """A target over a container that already exists."""
-        done: Future[Any] = Future()
+        done: Future[Container] = Future()
         done.set_result(container)
         return cls(done, user)
 
@@ -90,7 +93,7 @@ class DockerTarget:
         wait([self._creation])
 
     @property
-    def container(self) -> Any:
+    def container(self) -> Container:
         return self._creation.result()
 
     @property
@@ -131,11 +134,14 @@ class DockerTarget:
     def _exec(self, argv: Sequence[str], env: Mapping[str, str] | None) -> CommandResult:
         c = self.container
         with engine_errors(f"running {argv[0]} in {c.name}"):
-            code, (out, err) = c.exec_run(
+            code, output = c.exec_run(
                 list(argv), user=self._user, workdir=WORKSPACE, environment=dict(env or {}),
                 demux=True,
             )  # fmt: skip
-        return CommandResult(int(code), (out or b"").decode(errors="replace"),
+        # With demux the output is (stdout, stderr), each None when empty; the stubs type
+        # only the plain form. The code is None only for detached or streamed execs.
+        out, err = cast("tuple[bytes | None, bytes | None]", output)
+        return CommandResult(-1 if code is None else code, (out or b"").decode(errors="replace"),
                              (err or b"").decode(errors="replace"))  # fmt: skip
 
     @staticmethod

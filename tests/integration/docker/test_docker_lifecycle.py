@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -159,3 +160,24 @@ def test_resume_refuses_a_bottle_from_the_relay_era(backend: object, spec: Bottl
                              labels=labels(spec.slug, "agent", spec.state_dir))  # fmt: skip
     with pytest.raises(StateError, match="earlier bot-bottle"):
         backend.resume(spec)  # type: ignore[attr-defined]
+
+
+def test_a_bottle_whose_forwarder_cannot_start_fails_at_once(
+    backend: object, spec: BottleSpec
+) -> None:
+    """The container's exit before its ready line ends the one READY wait (the attached
+    output's EOF), with its log and the fix, instead of waiting out the timeout."""
+    import time
+
+    from bot_bottle.backends.docker.backend import READY_TIMEOUT
+    from bot_bottle.errors import BackendUnavailable
+
+    no_python = replace(spec, image="debian:bookworm-slim", workspace_mode="none")
+    t0 = time.monotonic()
+    target = backend.prepare(no_python)  # type: ignore[attr-defined]
+    with pytest.raises(BackendUnavailable, match="exited before it was ready") as e:
+        target.ready()
+    assert time.monotonic() - t0 < READY_TIMEOUT / 2
+    assert "python3" in e.value.fix and "docker logs" in e.value.fix
+    backend.remove(no_python)  # type: ignore[attr-defined]
+    assert labelled(spec.slug) == []

@@ -52,7 +52,9 @@ def test_hit_miss_and_invalidation(tmp_path: Path) -> None:
 def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
     manifest, cache = setup(tmp_path)
     plan = cached_resolve(manifest, "a", {}, (), cache)
-    for entry in cache.iterdir():
+    entries = list(cache.iterdir())
+    assert entries, "nothing was cached: corrupting nothing would pass vacuously"
+    for entry in entries:
         entry.write_bytes(b"not a pickle")
     assert cached_resolve(manifest, "a", {}, (), cache) == plan
 

@@ -153,3 +153,10 @@ def test_allowed_path_starts_with_its_prefix(prefix: str, segments: list[str]) -
         assert m.path == normalize_path(target)
         assert m.path.startswith(prefix)
         assert m.path == prefix or m.path.startswith(prefix.rstrip("/") + "/")
+    else:
+        # Otherwise "allowed implies under the prefix" holds for a policy that denies
+        # everything: a `path` denial must be of a path that is not under the prefix.
+        assert m.decision.rule in ("path", "path-rejected"), m.decision
+        if m.decision.rule == "path":
+            p = normalize_path(target)
+            assert not (p == prefix or p.startswith(prefix.rstrip("/") + "/")), (target, p)

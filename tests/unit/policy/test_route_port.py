@@ -43,7 +43,9 @@ def test_scheme_and_port_must_match(
     assert m.decision.allow is allow and m.decision.rule == rule, m.decision
     if not allow:
         assert f"not {scheme} to port {port}" in m.decision.reason
-        assert "port:" in m.decision.hint
+        # The hint names this very port (not just the word), and cleartext only for http.
+        assert f"`port: {port}`" in m.decision.hint and f"route for {host}" in m.decision.hint
+        assert ("`scheme: http`" in m.decision.hint) == (scheme == "http"), m.decision.hint
 
 
 def test_connect_gate_knows_ports() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from bot_bottle.policy.ssrf import check_address
@@ -57,7 +59,14 @@ def test_denied(ip: str) -> None:
     d = check_address(ip)
     assert not d.allow
     assert d.rule == "ssrf"
-    assert d.reason
+    # The reason names the address it judged (as given or as parsed), not just anything.
+    bare = ip.strip("[]").split("%")[0]
+    try:
+        forms = {ip, bare, str(ipaddress.ip_address(bare))}
+    except ValueError:
+        forms = {repr(ip)}
+        assert "is not an IP address" in d.reason, d.reason
+    assert any(f in d.reason for f in forms), (forms, d.reason)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +97,10 @@ def test_allowlist(ip: str, allowlist: list[str], allow: bool) -> None:
 def test_metadata_reason_is_specific() -> None:
     d = check_address("169.254.169.254")
     assert "metadata" in d.reason
-    assert "ssrf_ip_allowlist" in d.hint
+    # The hint names this address, and doing what it says admits it (and only it).
+    assert "`169.254.169.254/32` to ssrf_ip_allowlist" in d.hint, d.hint
+    assert check_address("169.254.169.254", ["169.254.169.254/32"]).allow
+    assert not check_address("169.254.169.253", ["169.254.169.254/32"]).allow
 
 
 def test_garbage_types_do_not_raise() -> None:

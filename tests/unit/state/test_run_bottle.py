@@ -15,7 +15,7 @@ import pytest
 
 from bot_bottle.backends import registry
 from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
-from bot_bottle.errors import StateError
+from bot_bottle.errors import BotBottleError, StateError
 from bot_bottle.executor import CommandResult, Executor
 from bot_bottle.launch import Bottle, RunOptions, run_bottle
 from bot_bottle.manifest.loader import LoadedManifest, parse_manifest
@@ -39,6 +39,8 @@ class World:
     events: list[str] = field(default_factory=list)
     fail: str = ""
     term: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)  # what the bottle was given
+    seen: list[BottleMetadata] = field(default_factory=list)  # the metadata mid-launch
 
     def step(self, name: str) -> None:
         self.events.append(name)
@@ -58,7 +60,7 @@ class FakeTarget:
         self.world.step("ready")
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        pass
+        self.world.files[path] = data
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return CommandResult(0, "", "")
@@ -112,6 +114,7 @@ class FakeSidecars:
 
     def start(self, bottle: Bottle, plan: BottlePlan, inputs: object, store: StateStore,
               executor: Executor) -> None:  # fmt: skip
+        self.world.seen.append(store.load(bottle.meta.slug))
         for name in ("egress", "git-gate"):
             self.world.step(f"start {name}")
             bottle.sidecars.append(
@@ -146,14 +149,16 @@ def plan(tmp_path: Path) -> BottlePlan:
 
 def launch(
     plan: BottlePlan, world: World, store: StateStore, *, keep: bool = False,
-    existing: BottleMetadata | None = None,
+    existing: BottleMetadata | None = None, confirm: bool = True,
+    host_env: Mapping[str, str] | None = None,
 ) -> tuple[int | None, BaseException | None, list[BottleMetadata]]:  # fmt: skip
     started: list[BottleMetadata] = []
     try:
         rc = run_bottle(
             plan, manifest_path="m.yaml", options=RunOptions(backend="fake", keep=keep),
-            host_env={}, store=store, existing=existing, on_started=started.append,
-            sidecars=FakeSidecars(world),
+            host_env=host_env or {}, store=store, existing=existing,
+            on_started=started.append, sidecars=FakeSidecars(world),
+            confirm=lambda p, b: confirm,
         )  # fmt: skip
         return rc, None, started
     except (Boom, SystemExit) as e:
@@ -241,5 +246,52 @@ def test_resume_keeps_the_bottle(plan: BottlePlan, world: World, tmp_path: Path)
     rc, _, _ = launch(plan, world, store, existing=store.load(started[0].slug))
     assert rc == 7 and world.events[0] == "resume" and world.events[-1] == "backend.preserve"
     assert store.load(started[0].slug).status == "stopped"
+    assert [m.slug for m in store.all()] == [started[0].slug]  # the same bottle, no new one
     with pytest.raises(StateError):
         store.load("nope")
+
+
+def test_the_bottle_is_starting_while_it_starts(
+    plan: BottlePlan, world: World, tmp_path: Path
+) -> None:
+    """`ls` during a launch: `starting`, with the launcher's pid (so a launcher killed
+    mid-launch is seen dead), and where its workspace is (so `rm` can find it)."""
+    store = StateStore(tmp_path / "home")
+    launch(plan, world, store)
+    (meta,) = world.seen
+    assert (meta.status, meta.pids) == ("starting", {"launcher": os.getpid()})
+    assert meta.extra["workspace_mode"] == "none"
+
+
+def test_declining_starts_nothing(plan: BottlePlan, world: World, tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "home")
+    rc, err, started = launch(plan, world, store, confirm=False)
+    assert (rc, err, started, world.events, store.all()) == (1, None, [], [], [])
+
+
+def test_the_bottle_gets_the_egress_ca(plan: BottlePlan, world: World, tmp_path: Path) -> None:
+    launch(plan, world, StateStore(tmp_path / "home"))
+    assert any(CA in data for data in world.files.values()), sorted(world.files)
+
+
+def test_an_agent_cli_not_installed_is_refused_before_anything_starts(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend that runs the agent CLIs from the host needs them installed first."""
+    monkeypatch.setitem(
+        registry.REGISTRY,
+        "fake",
+        lambda ex: FakeBackend(world, capabilities=Capabilities(images=False, host_agents=True)),
+    )
+    monkeypatch.setenv("BOT_BOTTLE_AGENTS", str(tmp_path / "no-agents"))
+    text = (
+        "bottles: {dev: {workspace: none, agent_provider: {template: claude, auth_token: TOK}}}\n"
+        "agents: {c: {bottle: dev}}\n"
+    )
+    path = tmp_path / "bot-bottle.yaml"
+    path.write_text(text)
+    claude = resolve(LoadedManifest(parse_manifest(text), path, "sha256:test"), "c", {})
+    store = StateStore(tmp_path / "home")
+    with pytest.raises(BotBottleError, match="not installed"):
+        launch(claude, world, store, host_env={"TOK": "t"})
+    assert (world.events, store.all()) == ([], [])
