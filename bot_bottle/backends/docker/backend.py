@@ -22,9 +22,9 @@ from typing import Any
 from bot_bottle.backends.docker import layout, lifeline, runtime
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
-from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities, Readiness
 from bot_bottle.docker_engine import connect, engine_errors
-from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.errors import BackendUnavailable, BotBottleError, StateError, UnsafeWorkspace
 from bot_bottle.executor import Cmd, Executor
 
 READY_TIMEOUT = 20.0
@@ -91,6 +91,27 @@ class DockerBackend:
                 verdict = runtime.test_runsc(self.client, tag)
         runtime.save(verdict)
         return verdict
+
+    def readiness(self, spec: BottleSpec) -> Readiness:
+        """What `prepare` would stop on, asked before anything starts: a mounted
+        workspace it refuses, and images it cannot get (or will build first). Image
+        checks need the engine; when it is unreachable the probe has said so already."""
+        from bot_bottle.images import readiness
+
+        blockers: list[BotBottleError] = []
+        try:
+            layout.agent_user(spec)
+        except UnsafeWorkspace as e:
+            blockers.append(e)
+        try:
+            client = self.client
+        except BackendUnavailable:
+            return Readiness(tuple(blockers))
+        try:
+            found, notes = readiness.readiness(spec.image, spec.dockerfile, client)
+        except BackendUnavailable as e:
+            found, notes = [e], []
+        return Readiness((*blockers, *found), tuple(notes))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,16 +255,14 @@ class DockerBackend:
     # ------------------------------------------------------------------ helpers
 
     def _agent_image(self, spec: BottleSpec) -> str:
-        from bot_bottle.images.build import BUNDLED, custom_agent, ensure
+        from bot_bottle.images.build import custom_agent, ensure
+        from bot_bottle.images.readiness import bundled_for
 
         if spec.dockerfile:
             return custom_agent(Path(spec.dockerfile), progress=_progress, client=self.client)
-        # The plan names a bundled image by role ("claude", "codex", "general") or
-        # by image name; anything else is an image reference used as given.
-        name = (spec.image or "general").removeprefix("bot-bottle/")
-        for candidate in (f"agent-{name}", name):
-            if candidate in BUNDLED:
-                return ensure(BUNDLED[candidate], progress=_progress, client=self.client)[0]
+        bundled = bundled_for(spec.image)
+        if bundled is not None:
+            return ensure(bundled, progress=_progress, client=self.client)[0]
         return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Any:
