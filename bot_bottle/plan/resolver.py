@@ -135,11 +135,13 @@ def resolve(
     ws_path = "" if ws.mode == "none" else str((loaded.base_dir / ws.path).resolve())
     if ws_path and not Path(ws_path).is_dir():
         what = "is a file, not a directory" if Path(ws_path).exists() else "does not exist"
-        problems.append(ManifestError(
-            f"workspace {ws_path} {what}", f"{where}.workspace.path",
-            fix="point it at the project directory the agent works in (relative paths are "
-            "the manifest's directory's)",
-        ))  # fmt: skip
+        problems.append(ManifestError(f"workspace {ws_path} {what}", f"{where}.workspace.path",
+                                      fix="point it at the project directory, relative to "
+                                      "the manifest's directory"))  # fmt: skip
+    dockerfile = str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else ""
+    if dockerfile and not Path(dockerfile).is_file():
+        problems.append(ManifestError(f"no Dockerfile at {dockerfile}",
+                                      f"{where}.agent_provider.dockerfile"))  # fmt: skip
     raise_all(problems, f"agent {agent_name}")
 
     return BottlePlan(
@@ -163,7 +165,7 @@ def resolve(
         workspace=Workspace(ws.mode, ws_path),
         backend=bottle.backend,
         image=contribution.image,
-        dockerfile=str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else "",
+        dockerfile=dockerfile,
         resources=Resources(bottle.resources.cpus, bottle.resources.memory),
         skills=tuple(skills),
         skills_dir=contribution.skills_dir,

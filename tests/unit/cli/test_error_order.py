@@ -99,12 +99,14 @@ def test_every_manifest_error_at_once(home: Path) -> None:
 
 def test_every_agent_and_file_problem_at_once(home: Path) -> None:
     (home / "bot-bottle.yaml").write_text(
-        "bottles:\n  b: {workspace: {path: nows}}\n  c: {workspace: {path: alsonot}}\n"
+        "bottles:\n  b: {workspace: {path: nows}}\n"
+        "  c: {workspace: {path: alsonot}, agent_provider: {dockerfile: img/Dockerfile}}\n"
         "agents:\n  a: {bottle: b, prompt_file: nothere.md}\n  z: {bottle: c}\n"
     )
     r = bb("check", cwd=home, home=home)
     assert r.returncode == 2
-    for fragment in ("nows", "alsonot", "nothere.md"):
+    assert "4 problems" in r.stderr, r.stderr
+    for fragment in ("nows", "alsonot", "nothere.md", f"no Dockerfile at {home}/img/Dockerfile"):
         assert fragment in r.stderr, (fragment, r.stderr)
 
 
