@@ -67,7 +67,8 @@ def test_check_from_a_subdirectory_finds_the_manifest_above(home: Path) -> None:
     deep = proj / "src" / "deep"
     deep.mkdir(parents=True)
     r = bb("check", cwd=deep, home=home)
-    assert r.returncode == 0, r.stdout + r.stderr
+    # valid (1: valid, but this host cannot run it, e.g. no namespaces in `unshare -rn`)
+    assert r.returncode in (0, 1) and r.stdout.startswith("ok"), r.stdout + r.stderr
     assert f"using {proj / 'bot-bottle.yaml'}" in r.stderr
     # Relative paths in the manifest are the manifest's, not the current directory's.
     plan = json.loads(bb("plan", "coder", "--json", cwd=deep, home=home).stdout)
