@@ -96,8 +96,9 @@ def preflight(
     *,
     resuming: bool = False,
 ) -> Preflight:
-    """Every blocker a launch of `plan` on `requested` would stop on. Starts nothing
-    and writes nothing; reads credential values into `inputs` only."""
+    """Every blocker a launch of `plan` on `requested` would stop on. Starts no bottle
+    and no sidecar (the Docker probe may test gVisor once and cache its verdict, as
+    `doctor` does); credential values are read into `inputs` only, never shown."""
     from bot_bottle.plan.materialize import try_materialize
 
     blockers: list[BotBottleError] = []
