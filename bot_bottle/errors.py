@@ -28,6 +28,32 @@ class ManifestError(BotBottleError):
         super().__init__(f"{path}: {message}" if path else message, fix)
 
 
+class ManifestErrors(ManifestError):
+    """Every problem found in a manifest, reported together: a user who fixes one
+    should not meet the next on the following run."""
+
+    def __init__(self, errors: list[ManifestError], source: str = "the manifest") -> None:
+        self.errors = tuple(errors)
+        lines = [f"  - {e.message}" + (f"\n    fix: {e.fix}" if e.fix else "") for e in errors]
+        super().__init__(f"{len(errors)} problems in {source}:\n" + "\n".join(lines))
+        self.path = self.errors[0].path if self.errors else ""  # the first one's field
+
+
+def raise_all(errors: list[ManifestError], source: str = "the manifest") -> None:
+    """Raise the one error as it is, several as one `ManifestErrors` (each message once,
+    groups flattened); none: return."""
+    flat: list[ManifestError] = []
+    for e in errors:
+        for one in e.errors if isinstance(e, ManifestErrors) else (e,):
+            if all(one.message != seen.message for seen in flat):
+                flat.append(one)
+    errors = flat
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ManifestErrors(errors, source)
+
+
 class CredentialError(BotBottleError):
     """A credential the plan needs is missing or unusable on the host."""
 

@@ -23,9 +23,9 @@ from bot_bottle.backends.registry import Backend
 from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
 from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.executor import Executor, ProcessExecutor
-from bot_bottle.names import BACKENDS
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
+from bot_bottle.preflight import backend_id_for, preflight, unavailable
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
@@ -69,28 +69,13 @@ def run_dir(store: StateStore) -> Path:
 
 
 def choose_backend(plan: BottlePlan, requested: str, executor: Executor | None = None) -> Backend:
-    """`auto`: a backend that runs images when the bottle has a `dockerfile` and that
-    backend can run here, else the first built-in. An explicit choice that cannot run
-    is an error, never a fallback."""
-    choice = requested if requested != "auto" else plan.backend
-    if choice == "auto":
-        choice = BACKENDS[0]
-        for candidate in BACKENDS if plan.dockerfile else ():
-            try:
-                found = registry.get(candidate, executor)
-                if found.capabilities.images and found.probe().ok:
-                    choice = candidate
-                    break
-            except BackendUnavailable:
-                continue
-    backend = registry.get(choice, executor)
+    """The backend `preflight.backend_id_for` resolves, if it can run here. An explicit
+    choice that cannot run is an error, never a fallback."""
+    backend_id = backend_id_for(plan, requested, executor)
+    backend = registry.get(backend_id, executor)
     av = backend.probe()
     if not av.ok:
-        need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
-        raise BackendUnavailable(
-            f"backend {choice} cannot run here: {av.detail}{need}",
-            "run `bot-bottle doctor` to see what this host is missing",
-        )
+        raise unavailable(backend_id, av)
     return backend
 
 
@@ -233,18 +218,17 @@ def run_bottle(
     a failure (or SIGTERM) at any step stops exactly what had started, and one
     cleanup that fails does not skip the others (they run, then its error is raised).
     """
-    from bot_bottle.plan.materialize import materialize
     from bot_bottle.provision.steps import ProvisionInputs, provision
 
     store = store or StateStore()
     executor = executor or ProcessExecutor()
     sidecars = sidecars or HostSidecars()
-    inputs = materialize(plan, host_env)
-    backend = choose_backend(plan, existing.backend if existing else options.backend, executor)
-    if backend.capabilities.host_agents:  # not from an image: they must be installed
-        from bot_bottle.agents import require_installed
-
-        require_installed(plan.argv[0], agents_dir(store))
+    requested = existing.backend if existing else options.backend
+    found = preflight(plan, requested, host_env, agents_dir(store), executor,
+                      resuming=existing is not None)  # fmt: skip
+    found.raise_blockers(plan.agent)  # every one of them, before anything starts
+    assert found.inputs is not None and found.backend is not None
+    inputs, backend = found.inputs, found.backend
     if not confirm(plan, backend):
         return 1
     if existing is None:

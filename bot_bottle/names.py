@@ -19,7 +19,7 @@ _SLUG = re.compile(SLUG_PATTERN)
 BACKENDS = ("namespace", "docker")
 """The built-in backends' ids (each is the module `bot_bottle.backends.<id>`), the one
 list the manifest's `backend`, the CLI's `--backend` and the registry all read. `auto`
-takes the first that can run the bottle (see `launch.choose_backend`)."""
+takes the first that can run the bottle (see `preflight.backend_id_for`)."""
 
 
 def is_name(text: str) -> bool:

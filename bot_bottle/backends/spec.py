@@ -8,7 +8,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
+from bot_bottle.errors import BotBottleError
 from bot_bottle.plan.environment import bottle_env
 
 
@@ -32,6 +34,23 @@ class Capabilities:
 
     images: bool
     host_agents: bool
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What a backend finds missing for one bottle before it starts: `blockers` stop a
+    launch (each with its fix), `notes` do not (an image it will build first)."""
+
+    blockers: tuple[BotBottleError, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ChecksBottle(Protocol):
+    """A backend that can tell, without starting anything, what a launch of `spec`
+    would stop on (`launch` and `plan` both ask it, through `preflight`)."""
+
+    def readiness(self, spec: BottleSpec) -> Readiness: ...
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,14 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
 
         from bot_bottle.cli.trust_cmd import ask
 
+        # Asked last: the manifest, the approval (-y) and every blocker of the launch
+        # were checked before, so a missing terminal never hides a real problem.
+        _require_consent(yes)
         console = Console(stderr=True)
         try:
             from bot_bottle.cli.summary import render_plan
 
-            console.print(render_plan(shown))
+            console.print(render_plan(shown, backend.id))
         except ImportError:
             console.print(f"agent {shown.agent}  bottle {shown.bottle}  argv {list(shown.argv)}")
         console.print(f"backend: {backend.id}")
@@ -72,16 +75,15 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
         manifest_file: str | None) -> None:  # fmt: skip
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
     to the agent. The bottle is removed on exit unless --keep."""
+    from bot_bottle.cli.options import locate
     from bot_bottle.cli.trust_cmd import gate
     from bot_bottle.launch import RunOptions, run_bottle
-    from bot_bottle.manifest.location import manifest_path
     from bot_bottle.plan.cache import cached_resolve
     from bot_bottle.state.approval import ApprovalStore
 
-    _require_consent(yes)
     # One resolved path for everything: approvals are keyed by it, and a symlinked
     # manifest that is re-pointed later is a different, unapproved manifest.
-    path = Path(os.path.realpath(manifest_path(manifest_file)))
+    path = Path(os.path.realpath(locate(manifest_file)))
     store = _store()
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
@@ -110,7 +112,6 @@ def resume(slug: str, yes: bool) -> None:
     from bot_bottle.manifest.loader import load_manifest
     from bot_bottle.plan.resolver import resolve
 
-    _require_consent(yes)
     store = _store()
     meta = resumable(store, slug)
     loaded = load_manifest(Path(meta.manifest_path))

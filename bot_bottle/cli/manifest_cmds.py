@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,17 +13,19 @@ import click
 from rich.console import Console
 
 from bot_bottle import __version__
-from bot_bottle.cli.options import manifest_option
+from bot_bottle.cli.options import locate, manifest_option
+from bot_bottle.cli.prediction import predict, prediction_dict, render_prediction, verdict_of
 from bot_bottle.cli.summary import plan_dict, render_plan
 from bot_bottle.cli.trust_cmd import describe_verdict
-from bot_bottle.errors import ManifestError
-from bot_bottle.manifest.loader import load_manifest
-from bot_bottle.manifest.location import manifest_path
+from bot_bottle.errors import ManifestError, raise_all
+from bot_bottle.manifest.loader import LoadedManifest, load_manifest
 from bot_bottle.manifest.model import Manifest
+from bot_bottle.names import BACKENDS
 from bot_bottle.plan.resolver import resolve
 
 if TYPE_CHECKING:
     from bot_bottle.plan.model import BottlePlan
+    from bot_bottle.preflight import Preflight
     from bot_bottle.state.approval import Verdict
 
 
@@ -48,23 +51,28 @@ def init(manifest_file: str | None, force: bool) -> None:
 @manifest_option
 @click.option("--json", "as_json", is_flag=True, help="Print the effective plans as JSON.")
 def check(manifest_file: str | None, as_json: bool) -> None:
-    """Validate the manifest and print each agent's effective plan.
+    """Validate the manifest, print each agent's effective plan and what a `run` of it
+    would meet here.
 
-    Exit code 2 with one message naming the field when the manifest is invalid.
+    Exit code 2 naming every invalid field; 1 when the manifest is valid but a `run`
+    of some agent would stop on this host (a missing token, agent CLI or backend).
     """
-    loaded = load_manifest(manifest_path(manifest_file))
-    plans = [resolve(loaded, name, os.environ) for name in sorted(loaded.manifest.agents)]
-    verdicts = [_verdict(p) for p in plans]
+    loaded = load_manifest(locate(manifest_file))
+    plans = resolve_all(loaded)
+    verdicts = [verdict_of(p) for p in plans]
+    found = [predict(p, "auto", v) for p, v in zip(plans, verdicts, strict=True)]
     if as_json:
-        click.echo(json.dumps([_with_approval(p, v) for p, v in zip(plans, verdicts, strict=True)],
+        click.echo(json.dumps([{**_with_approval(p, v), **prediction_dict(f)}
+                               for p, v, f in zip(plans, verdicts, found, strict=True)],
                               indent=2))  # fmt: skip
+        _exit_if_blocked(found)
         return
     console = Console()
     console.print(f"[green]ok[/green] {loaded.path} ({_count(len(plans), 'agent')}, "
                   f"{_count(len(loaded.manifest.bottles), 'bottle')})")  # fmt: skip
-    for p, v in zip(plans, verdicts, strict=True):
+    for p, v, f in zip(plans, verdicts, found, strict=True):
         console.rule(p.agent)
-        console.print(render_plan(p))
+        console.print(render_plan(p, f.backend_id))
         console.print(describe_verdict(v), markup=False)
         passthrough = [r.host for r in p.egress.routes if r.tls_passthrough]
         if passthrough:
@@ -72,6 +80,31 @@ def check(manifest_file: str | None, as_json: bool) -> None:
                 f"[yellow]note[/yellow]: {', '.join(passthrough)} use tls_passthrough: path "
                 "rules, DLP and credential injection do not apply to them"
             )
+        console.print(render_prediction(f))
+    _exit_if_blocked(found)
+
+
+def resolve_all(loaded: LoadedManifest) -> list[BottlePlan]:
+    """Every agent's plan; every agent's problems at once; none at all is an error."""
+    if not loaded.manifest.agents:
+        raise ManifestError(
+            f"{loaded.path} defines no agents: there is nothing to run",
+            fix="add one under `agents:` naming a bottle (`bot-bottle init -f example.yaml` "
+            "writes a commented example)",
+        )
+    plans, errors = [], []
+    for name in sorted(loaded.manifest.agents):
+        try:
+            plans.append(resolve(loaded, name, os.environ))
+        except ManifestError as e:
+            errors.append(e)
+    raise_all(errors, str(loaded.path))
+    return plans
+
+
+def _exit_if_blocked(found: list[Preflight]) -> None:
+    if not all(f.ok for f in found):
+        sys.exit(1)
 
 
 @click.command()
@@ -83,24 +116,24 @@ def schema() -> None:
 @click.command()
 @click.argument("agent")
 @manifest_option
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto",
+              show_default=True, help="Sandbox runtime, as `run --backend`.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def plan(agent: str, manifest_file: str | None, as_json: bool) -> None:
-    """Show the preflight summary a launch of AGENT will show; start nothing."""
-    loaded = load_manifest(manifest_path(manifest_file))
+def plan(agent: str, manifest_file: str | None, backend: str, as_json: bool) -> None:
+    """Show the preflight summary a launch of AGENT will show, and every problem that
+    would stop it here (exit 1); start nothing."""
+    loaded = load_manifest(locate(manifest_file))
     p = resolve(loaded, agent, os.environ)
-    v = _verdict(p)
+    v = verdict_of(p)
+    found = predict(p, backend, v)
     if as_json:
-        click.echo(json.dumps(_with_approval(p, v), indent=2))
+        click.echo(json.dumps({**_with_approval(p, v), **prediction_dict(found)}, indent=2))
     else:
-        Console().print(render_plan(p))
-        Console().print(describe_verdict(v), markup=False)
-
-
-def _verdict(p: BottlePlan) -> Verdict:
-    from bot_bottle.state.approval import ApprovalStore, evaluate
-    from bot_bottle.state.store import StateStore
-
-    return evaluate(ApprovalStore(StateStore().root), p)
+        console = Console()
+        console.print(render_plan(p, found.backend_id))
+        console.print(describe_verdict(v), markup=False)
+        console.print(render_prediction(found))
+    _exit_if_blocked([found])
 
 
 def _with_approval(p: BottlePlan, v: Verdict) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -17,8 +18,20 @@ def manifest_option(f: F) -> F:
         "manifest_file",
         metavar="FILE",
         default=None,
-        help="Manifest to read (default: $BOT_BOTTLE_MANIFEST, else ./bot-bottle.yaml).",
+        help="Manifest to read (default: $BOT_BOTTLE_MANIFEST, else the nearest "
+        "bot-bottle.yaml here or above).",
     )(f)
+
+
+def locate(manifest_file: str | None) -> Path:
+    """The manifest a command reads (`location.find_manifest`); when it was found above
+    the current directory, say which file it is, on stderr."""
+    from bot_bottle.manifest.location import find_manifest
+
+    path = find_manifest(manifest_file)
+    if manifest_file is None and path.parent != Path.cwd():
+        click.echo(f"using {path}", err=True)
+    return path
 
 
 class SlugType(click.ParamType[str]):

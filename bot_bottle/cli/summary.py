@@ -76,11 +76,12 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def render_plan(plan: BottlePlan) -> Group:
+def render_plan(plan: BottlePlan, backend: str = "") -> Group:
+    """The summary; `backend` is the one the launch resolved (else the manifest's)."""
     d = plan_dict(plan)
     head = Text.assemble(
         ("agent ", "bold"), (plan.agent, "cyan"), "  bottle ", (plan.bottle, "cyan"),
-        "  provider ", (plan.provider, "cyan"), "  backend ", (plan.backend, "cyan"),
+        "  provider ", (plan.provider, "cyan"), "  backend ", (backend or plan.backend, "cyan"),
     )  # fmt: skip
     ws = plan.workspace
     workspace = Text(f"workspace: {ws.mode}" + (f" {ws.path}" if ws.path else ""))

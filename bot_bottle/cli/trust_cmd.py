@@ -84,13 +84,13 @@ def ask(store: ApprovalStore, v: Verdict, yes: bool) -> bool:
 def trust(agents: tuple[str, ...], yes: bool, manifest_file: str | None) -> None:
     """Approve the manifest's configuration for every agent (or the AGENTS named), so
     `run -y` may start it. Shows what changed since the last approval first."""
+    from bot_bottle.cli.options import locate
     from bot_bottle.manifest.loader import load_manifest
-    from bot_bottle.manifest.location import manifest_path
     from bot_bottle.plan.resolver import resolve
     from bot_bottle.state.approval import ApprovalStore, evaluate
     from bot_bottle.state.store import StateStore
 
-    path = Path(os.path.realpath(manifest_path(manifest_file)))
+    path = Path(os.path.realpath(locate(manifest_file)))
     store = ApprovalStore(StateStore().root)
     loaded = load_manifest(path)
     names = agents or tuple(sorted(loaded.manifest.agents))

@@ -245,7 +245,7 @@ def custom_agent(
         raise BackendUnavailable(f"agent_provider.dockerfile {dockerfile} does not exist",
                                  "fix the path in the manifest")  # fmt: skip
     ctx = dockerfile.parent
-    base = ImageSpec(f"custom-{_name_hash(dockerfile)}", ctx, dockerfile=dockerfile.name)
+    base = custom_base(dockerfile)
     ca_pem = (ca_bundle or host_ca_bundle()).read_bytes()
     base_tag = tag_for(base, ca_pem)
     if not image_exists(base_tag, client):
@@ -263,6 +263,12 @@ def custom_agent(
         if not image_exists(tag, client):
             _docker_build(adapt, tag, spec, progress, detail)
     return tag
+
+
+def custom_base(dockerfile: Path) -> ImageSpec:
+    """An agent's own Dockerfile as an image spec (its directory is the context)."""
+    return ImageSpec(f"custom-{_name_hash(dockerfile)}", dockerfile.parent,
+                     dockerfile=dockerfile.name)  # fmt: skip
 
 
 def _name_hash(path: Path) -> str:

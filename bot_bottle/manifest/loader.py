@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bot_bottle.errors import ManifestError
+from bot_bottle.errors import ManifestError, raise_all
 from bot_bottle.manifest.model import Manifest
 from bot_bottle.manifest.validation import did_you_mean, kind, to_manifest_error
 
@@ -151,6 +151,7 @@ def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
     narrows `routes` really narrows them. Unknown parents and cycles are errors.
     """
     resolved: dict[Any, Any] = {}
+    in_cycle: set[Any] = set()
 
     def merged(name: Any, chain: tuple[Any, ...]) -> Any:
         if name in resolved:
@@ -169,6 +170,7 @@ def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
                 where,
             )
         if parent in chain or parent == name:
+            in_cycle.update((*chain, name))
             cycle = " -> ".join(str(c) for c in (*chain, name, parent))
             raise ManifestError(f"extends cycle: {cycle}", where)
         base = merged(parent, (*chain, name))
@@ -177,8 +179,16 @@ def resolve_extends(bottles: dict[Any, Any]) -> dict[Any, Any]:
         resolved[name] = out
         return out
 
+    errors: list[ManifestError] = []
     for name in bottles:
-        merged(name, ())
+        if name in in_cycle:  # its cycle is reported once, from where it was found
+            continue
+        try:
+            merged(name, ())
+        except ManifestError as e:  # every bottle's problem, not only the first
+            if all(e.message != seen.message for seen in errors):
+                errors.append(e)
+    raise_all(errors)
     return resolved
 
 

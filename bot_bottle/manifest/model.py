@@ -11,7 +11,6 @@ and the JSON Schema and docs/manifest.md are generated from and checked against 
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
@@ -58,6 +57,11 @@ LIMITS = {
     "env": 500,
     "skills": 100,
 }
+
+# RFC 9110's methods and PATCH (RFC 5789), less CONNECT and TRACE (see
+# `RouteSpec._methods`): a misspelt or invented method would only ever make a route deny
+# what it meant to allow, silently.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
@@ -158,8 +162,21 @@ class RouteSpec(Strict):
     def _methods(cls, v: list[str]) -> list[str]:
         out = [m.upper() for m in v]
         for m in out:
-            if not re.fullmatch(r"[A-Z]+", m):
-                raise ValueError(f"expected HTTP method names like GET; found {m!r}")
+            if m == "CONNECT":
+                raise ValueError(
+                    "CONNECT is how a client opens a tunnel to the proxy, not a request a "
+                    "route allows: every route already admits the tunnel to its host and "
+                    "port, and `methods` limits the requests inside it"
+                )
+            if m == "TRACE":
+                raise ValueError(
+                    "TRACE asks the server to echo the request back, headers included, and "
+                    "egress adds the route's credential to the request: never allowed"
+                )
+            if m not in HTTP_METHODS:
+                raise ValueError(
+                    f"{m!r} is not an HTTP method; expected some of {', '.join(HTTP_METHODS)}"
+                )
         return out
 
     @model_validator(mode="after")
@@ -412,10 +429,9 @@ class Manifest(Strict):
 
     @model_validator(mode="after")
     def _agents_name_bottles(self) -> Manifest:
-        for name, agent in self.agents.items():
-            if agent.bottle not in self.bottles:
-                known = ", ".join(sorted(self.bottles)) or "none defined"
-                raise ValueError(
-                    f"agents.{name}.bottle: no bottle named {agent.bottle!r} (bottles: {known})"
-                )
+        known = ", ".join(sorted(self.bottles)) or "none defined"
+        wrong = [f"agents.{name}.bottle: no bottle named {agent.bottle!r}"
+                 for name, agent in self.agents.items() if agent.bottle not in self.bottles]  # fmt: skip
+        if wrong:  # every agent's at once
+            raise ValueError("; ".join(wrong) + f" (bottles: {known})")
         return self

@@ -1,5 +1,5 @@
-"""Pydantic's validation errors as one `ManifestError`: the exact field path, what was
-expected, what was found, and a "did you mean" for a misspelt key."""
+"""Pydantic's validation errors as `ManifestError`s: the exact field path, what was
+expected, what was found, and a "did you mean" for a misspelt key; all of them."""
 
 from __future__ import annotations
 
@@ -8,16 +8,39 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bot_bottle.errors import ManifestError
+from bot_bottle.errors import ManifestError, ManifestErrors
 from bot_bottle.manifest.model import Manifest
 
 
 def to_manifest_error(exc: ValidationError) -> ManifestError:
-    """The first validation error, as one message: path, what was expected, what was found."""
+    """Every validation error, each as path, what was expected and what was found: one
+    `ManifestError` when there is one, else a `ManifestErrors` listing them all."""
     errors = exc.errors(include_url=False)
-    # A misspelt key also shows up as "missing" for the key it was meant to be;
-    # the misspelling, with its "did you mean", is the more useful message.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    paths = [_format_loc(_field_path(e["loc"])) for e in errors]
+    extras = [p for e, p in zip(errors, paths, strict=True) if e["type"] == "extra_forbidden"]
+    extra_parents = {p.rpartition(".")[0] for p in extras}
+    out: list[ManifestError] = []
+    seen: set[str] = set()
+    for err, path in zip(errors, paths, strict=True):
+        # A misspelt key also shows up as "missing" for the key it was meant to be, and
+        # a union field as the other branch's complaint: the misspelling, with its
+        # "did you mean", is the useful message; one message per field is enough.
+        if err["type"] != "extra_forbidden":
+            if err["type"] == "missing" and path.rpartition(".")[0] in extra_parents:
+                continue
+            if any(x.startswith(path + ".") for x in extras):
+                continue
+        if path in seen:
+            continue
+        seen.add(path)
+        out.append(_one(err))
+    if len(out) == 1:
+        return out[0]
+    return ManifestErrors(out)
+
+
+def _one(err: Any) -> ManifestError:
+    """One pydantic error as a `ManifestError`."""
     loc = _field_path(err["loc"])
     path = _format_loc(loc)
     typ = err["type"]

@@ -30,21 +30,57 @@ class LaunchInputs:
         return f"LaunchInputs(slots={slots}, files={len(self.files)})"
 
 
+class CredentialErrors(CredentialError):
+    """Every credential a launch needs and the host lacks, named at once (a user who
+    fixes one should not meet the next on the following run)."""
+
+    def __init__(self, problems: tuple[CredentialError, ...]) -> None:
+        self.problems = problems
+        lines = [f"  - {p.message}" + (f"\n    fix: {p.fix}" if p.fix else "") for p in problems]
+        super().__init__(f"{len(problems)} credentials are missing:\n" + "\n".join(lines))
+
+
 def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
+    """The launch inputs, or a `CredentialError` naming every missing credential."""
+    inputs, problems = try_materialize(plan, host_env)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems or inputs is None:
+        raise CredentialErrors(problems)
+    return inputs
+
+
+def try_materialize(
+    plan: BottlePlan, host_env: Mapping[str, str]
+) -> tuple[LaunchInputs | None, tuple[CredentialError, ...]]:
+    """The launch inputs and no problems, or None and every credential problem found."""
+    problems: list[CredentialError] = []
     provider = provider_for(plan.provider)
     # Provider-held credentials (e.g. Codex's host login) resolve like any token ref.
-    env = {**host_env, **provider.launch_secrets(plan.provider_options, host_env)}
+    try:
+        held = provider.launch_secrets(plan.provider_options, host_env)
+    except CredentialError as e:  # its message names the host login; slots need no second
+        problems.append(e)
+        held = {}
+    provider_failed = bool(problems)
+    env = {**host_env, **held}
     sidecar_env: dict[str, str] = {}
     for slot in plan.token_slots:
         value = env.get(slot.ref)
         if not value:
+            if provider_failed and slot.source == plan.provider:
+                continue  # the provider's own error above already names its credential
             hosts = ", ".join(
                 r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot
             )
-            raise CredentialError(
-                f"the egress route for {hosts} needs the host env var {slot.ref}, which is not set",
-                f"export {slot.ref}=... before launching, or remove that route's auth",
+            problems.append(
+                CredentialError(
+                    f"the egress route for {hosts} needs the host env var {slot.ref}, "
+                    "which is not set",
+                    f"export {slot.ref}=... before launching, or remove that route's auth",
+                )
             )
+            continue
         sidecar_env[slot.slot] = value
     for slot in plan.protect_slots:
         # A protected variable that is unset has no value that could leak.
@@ -56,25 +92,33 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
     for name, gate_slot in gate_token_slots(plan.git_remotes).items():
         ref = remotes[name].token_ref
         if not host_env.get(ref):
-            raise CredentialError(
-                f"git remote {name!r} needs the host env var {ref} (its https token), "
-                "which is not set",
-                f"export {ref}=... before launching, or remove token_ref from that remote",
+            problems.append(
+                CredentialError(
+                    f"git remote {name!r} needs the host env var {ref} (its https token), "
+                    "which is not set",
+                    f"export {ref}=... before launching, or remove token_ref from that remote",
+                )
             )
+            continue
         gate_env[gate_slot] = host_env[ref]
 
     agent_env: dict[str, str] = {}
     for var in plan.env:
         if var.from_host is not None:
             if var.from_host not in host_env:
-                raise CredentialError(
-                    f"env {var.name} takes its value from host variable {var.from_host}, "
-                    "which is not set",
-                    f"export {var.from_host}=... or remove {var.name} from the bottle's env",
+                problems.append(
+                    CredentialError(
+                        f"env {var.name} takes its value from host variable {var.from_host}, "
+                        "which is not set",
+                        f"export {var.from_host}=... or remove {var.name} from the bottle's env",
+                    )
                 )
+                continue
             agent_env[var.name] = host_env[var.from_host]
         elif var.value is not None:
             agent_env[var.name] = var.value
+    if problems:
+        return None, tuple(problems)
 
     canary_file, canary_values = canaries()
     policy = replace(
@@ -82,7 +126,7 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
         dlp=replace(plan.egress.dlp, canaries=plan.egress.dlp.canaries + canary_values),
     )
     files = (*plan.files, *provider.launch_files(plan.provider_options, host_env), canary_file)
-    return LaunchInputs(policy, sidecar_env, agent_env, files, gate_env)
+    return LaunchInputs(policy, sidecar_env, agent_env, files, gate_env), ()
 
 
 def canaries() -> tuple[ProvisionFile, tuple[str, ...]]:

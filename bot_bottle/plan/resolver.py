@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot_bottle.errors import ManifestError
+from bot_bottle.errors import ManifestError, raise_all
 from bot_bottle.manifest.loader import LoadedManifest
 from bot_bottle.manifest.model import BottleSpec, RouteSpec
+from bot_bottle.manifest.validation import did_you_mean
 from bot_bottle.plan.environment import RESERVED_ENV
 from bot_bottle.plan.model import (
     BottlePlan,
@@ -53,9 +54,20 @@ def resolve(
 ) -> BottlePlan:
     host_env = os.environ if host_env is None else host_env
     m = loaded.manifest
+    if not m.agents:
+        raise ManifestError(
+            f"{loaded.path} defines no agents: there is nothing to run",
+            fix="add one under `agents:` naming a bottle (`bot-bottle init -f example.yaml` "
+            "writes a commented example)",
+        )
     if agent_name not in m.agents:
-        known = ", ".join(sorted(m.agents)) or "none defined"
-        raise ManifestError(f"no agent named {agent_name!r} (agents: {known})", "agents")
+        known = sorted(m.agents)
+        raise ManifestError(
+            f"no agent named {agent_name!r}{did_you_mean(agent_name, known)} "
+            f"(agents: {', '.join(known)})",
+            "agents",
+        )
+    problems: list[ManifestError] = []  # files the plan reads: every one missing, at once
     agent = m.agents[agent_name]
     bottle = m.bottles[agent.bottle]
     where = f"bottles.{agent.bottle}"
@@ -72,9 +84,9 @@ def resolve(
         try:
             prompt = pf.read_text()
         except OSError as e:
-            raise ManifestError(
+            problems.append(ManifestError(
                 f"cannot read prompt file {pf}: {e.strerror}", f"agents.{agent_name}.prompt_file"
-            ) from None
+            ))  # fmt: skip
 
     contribution = provider.contribute(spec, prompt)
     merged = merge_routes(bottle.egress.routes, contribution.routes, spec.template, where)
@@ -86,11 +98,9 @@ def resolve(
     upstream_ca = ""
     if bottle.egress.upstream_ca:
         ca = (loaded.base_dir / bottle.egress.upstream_ca).resolve()
-        if not ca.is_file():
-            raise ManifestError(f"no CA bundle at {ca}", f"{where}.egress.upstream_ca")
-        problem = ca_bundle_error(ca)
+        problem = f"no CA bundle at {ca}" if not ca.is_file() else ca_bundle_error(ca)
         if problem is not None:
-            raise ManifestError(problem, f"{where}.egress.upstream_ca")
+            problems.append(ManifestError(problem, f"{where}.egress.upstream_ca"))
         upstream_ca = str(ca)
         sources.append(upstream_ca)
     egress = EgressPolicy(
@@ -114,20 +124,26 @@ def resolve(
     for i, name in enumerate(agent.skills):
         path = skills_dir(host_env) / name
         if not path.is_dir():
-            raise ManifestError(
+            problems.append(ManifestError(
                 f"no skill directory {path}",
                 f"agents.{agent_name}.skills[{i}]",
                 fix="create it, or set BOT_BOTTLE_SKILLS_DIR to where your skills live",
-            )
+            ))  # fmt: skip
         skills.append(str(path))
     sources += skills
 
     ws = bottle.workspace
     ws_path = "" if ws.mode == "none" else str((loaded.base_dir / ws.path).resolve())
     if ws_path and not Path(ws_path).is_dir():
-        raise ManifestError(
-            f"workspace directory {ws_path} does not exist", f"{where}.workspace.path"
-        )
+        what = "is a file, not a directory" if Path(ws_path).exists() else "does not exist"
+        problems.append(ManifestError(f"workspace {ws_path} {what}", f"{where}.workspace.path",
+                                      fix="point it at the project directory, relative to "
+                                      "the manifest's directory"))  # fmt: skip
+    dockerfile = str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else ""
+    if dockerfile and not Path(dockerfile).is_file():
+        problems.append(ManifestError(f"no Dockerfile at {dockerfile}",
+                                      f"{where}.agent_provider.dockerfile"))  # fmt: skip
+    raise_all(problems, f"agent {agent_name}")
 
     return BottlePlan(
         agent=agent_name,
@@ -150,7 +166,7 @@ def resolve(
         workspace=Workspace(ws.mode, ws_path),
         backend=bottle.backend,
         image=contribution.image,
-        dockerfile=str((loaded.base_dir / spec.dockerfile).resolve()) if spec.dockerfile else "",
+        dockerfile=dockerfile,
         resources=Resources(bottle.resources.cpus, bottle.resources.memory),
         skills=tuple(skills),
         skills_dir=contribution.skills_dir,

@@ -29,7 +29,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("sidecars",),
     ("images",),
     ("backends",),
-    ("launch",),
+    ("launch", "preflight"),
     ("cli", "__main__"),
 )
 MAX_LINES = 300

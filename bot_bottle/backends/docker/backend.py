@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from bot_bottle.backends.docker import layout, lifeline, runtime
 from bot_bottle.backends.docker.layout import LABEL_SLUG, READY, ContainerConfig, Names
 from bot_bottle.backends.docker.target import DockerTarget, archive
-from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities, Readiness
 from bot_bottle.docker_engine import connect, engine_errors
-from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.errors import BackendUnavailable, BotBottleError, StateError, UnsafeWorkspace
 from bot_bottle.executor import Cmd, Executor
 from bot_bottle.sidecars.process import SidecarError, pipe_from, wait_ready
 
@@ -96,6 +96,27 @@ class DockerBackend:
                 verdict = runtime.test_runsc(self.client, tag)
         runtime.save(verdict)
         return verdict
+
+    def readiness(self, spec: BottleSpec) -> Readiness:
+        """What `prepare` would stop on, asked before anything starts: a mounted
+        workspace it refuses, and images it cannot get (or will build first). Image
+        checks need the engine; when it is unreachable the probe has said so already."""
+        from bot_bottle.images import readiness
+
+        blockers: list[BotBottleError] = []
+        try:
+            layout.agent_user(spec)
+        except UnsafeWorkspace as e:
+            blockers.append(e)
+        try:
+            client = self.client
+        except BackendUnavailable:
+            return Readiness(tuple(blockers))
+        try:
+            found, notes = readiness.readiness(spec.image, spec.dockerfile, client)
+        except BackendUnavailable as e:
+            found, notes = [e], []
+        return Readiness((*blockers, *found), tuple(notes))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,20 +257,17 @@ class DockerBackend:
     # ------------------------------------------------------------------ helpers
 
     def _agent_image(self, spec: BottleSpec) -> str:
-        from bot_bottle.images.build import BUNDLED, custom_agent, ensure
+        from bot_bottle.images.build import custom_agent, ensure
         from bot_bottle.images.progress import LiveLines
+        from bot_bottle.images.readiness import bundled_for
 
         lines = LiveLines()  # stderr: a build's steps, and what each prints as it runs
         if spec.dockerfile:
             return custom_agent(Path(spec.dockerfile), progress=lines, detail=lines.detail,
                                 client=self.client)  # fmt: skip
-        # The plan names a bundled image by role ("claude", "codex", "general") or
-        # by image name; anything else is an image reference used as given.
-        name = (spec.image or "general").removeprefix("bot-bottle/")
-        for candidate in (f"agent-{name}", name):
-            if candidate in BUNDLED:
-                return ensure(BUNDLED[candidate], progress=lines, detail=lines.detail,
-                              client=self.client)[0]  # fmt: skip
+        bundled = bundled_for(spec.image)
+        if bundled is not None:
+            return ensure(bundled, progress=lines, detail=lines.detail, client=self.client)[0]
         return spec.image
 
     def _create(self, cfg: ContainerConfig) -> Container:

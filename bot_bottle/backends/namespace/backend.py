@@ -30,8 +30,8 @@ from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_WORKSPACE,
     Layout,
 )
-from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities
-from bot_bottle.errors import BackendUnavailable
+from bot_bottle.backends.spec import Availability, BottleSpec, Capabilities, Readiness
+from bot_bottle.errors import BackendUnavailable, UnsafeWorkspace
 from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
 from bot_bottle.sidecars.process import alive
 
@@ -147,6 +147,15 @@ class NamespaceBackend:
         if not av.ok:
             need = f" (missing: {'; '.join(av.missing)})" if av.missing else ""
             raise BackendUnavailable(f"namespace backend unavailable: {av.detail}{need}", DOCTOR)
+
+    def readiness(self, spec: BottleSpec) -> Readiness:
+        """What `prepare` would refuse, asked before anything starts: a workspace a root
+        launcher cannot hand to anyone but root."""
+        try:
+            agent_host_user(spec.workspace_mode, spec.workspace_path)
+        except UnsafeWorkspace as e:
+            return Readiness(blockers=(e,))
+        return Readiness()
 
     # ------------------------------------------------------------ lifecycle
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,11 @@ def test_init_then_check_then_plan(tmp_path: Path) -> None:
     assert (tmp_path / "bot-bottle.yaml").is_file()
     again = bb("init", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
-    assert bb("check", cwd=tmp_path).returncode == 0
-    plan = json.loads(bb("plan", "coder", "--json", cwd=tmp_path).stdout)
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_CODE_OAUTH_TOKEN"}
+    env["BOT_BOTTLE_HOME"] = str(tmp_path.parent / f"{tmp_path.name}-state")
+    check = bb("check", cwd=tmp_path, env=env)  # valid; a run would stop on the token
+    assert check.returncode == 1 and "CLAUDE_CODE_OAUTH_TOKEN" in check.stdout, check.stdout
+    plan = json.loads(bb("plan", "coder", "--json", cwd=tmp_path, env=env).stdout)
     route = plan["routes"][0]
     assert route["host"] == "api.anthropic.com" and route["source"] == "claude"
     assert route["auth"] == {
@@ -57,12 +61,16 @@ def test_bad_manifest_exit_2_one_message(tmp_path: Path, text: str, fragment: st
 
 
 def test_manifest_env_var_and_flag(tmp_path: Path) -> None:
-    (tmp_path / "m.yaml").write_text("bottles: {dev: {}}\nagents: {a: {bottle: dev}}")
+    (tmp_path / "m.yaml").write_text(
+        "bottles: {dev: {workspace: none, agent_provider: {template: command, command: [x]}}}\n"
+        "agents: {a: {bottle: dev}}"
+    )
     import os
 
     env = {**os.environ, "BOT_BOTTLE_MANIFEST": str(tmp_path / "m.yaml")}
-    assert bb("check", cwd=tmp_path, env=env).returncode == 0
-    assert bb("check", "-f", str(tmp_path / "m.yaml"), cwd=tmp_path).returncode == 0
+    # Found and valid: 0, or 1 where this host cannot build a sandbox (`unshare -rn`).
+    assert bb("check", cwd=tmp_path, env=env).returncode in (0, 1)
+    assert bb("check", "-f", str(tmp_path / "m.yaml"), cwd=tmp_path).returncode in (0, 1)
     missing = bb("check", cwd=tmp_path)
     assert missing.returncode == 2 and "bot-bottle init" in missing.stderr
 
@@ -128,7 +136,7 @@ def test_small_words_read_right(tmp_path: Path) -> None:
         "    workspace: none\nagents:\n  a: {bottle: b}\n"
     )
     r = bb("check", cwd=tmp_path, env=env)
-    assert r.returncode == 0 and "(1 agent, 1 bottle)" in r.stdout, r.stdout + r.stderr
+    assert r.returncode in (0, 1) and "(1 agent, 1 bottle)" in r.stdout, r.stdout + r.stderr
     assert "Where to write the manifest" in bb("init", "--help", cwd=tmp_path).stdout
     r = bb("ls", cwd=tmp_path, env=env)
     assert r.returncode == 0 and r.stdout.startswith("no bottles"), r.stdout
