@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,28 @@ def _close(fds: Sequence[int]) -> None:
         os.close(fd)
 
 
+def _terminal_modes() -> list[Any] | None:
+    """stdin's termios modes, when stdin is a terminal."""
+    try:
+        return termios.tcgetattr(0) if os.isatty(0) else None
+    except termios.error:
+        return None
+
+
+def _restore_terminal(modes: list[Any] | None) -> None:
+    if modes is None:
+        return
+    # Ignored meanwhile: were the launcher not in the foreground any more, setting the
+    # modes would stop it with SIGTTOU instead of finishing its cleanup.
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        termios.tcsetattr(0, termios.TCSADRAIN, modes)
+    except termios.error:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
 class ProcessExecutor:
     """The real executor: `subprocess`, with `fd_files` opened and passed by number."""
 
@@ -96,7 +119,16 @@ class ProcessExecutor:
     def interactive(self, cmd: Cmd) -> int:
         """Child shares our TTY and process group, so the terminal delivers ^C and
         SIGWINCH to it directly; we ignore SIGINT/SIGQUIT meanwhile and forward
-        SIGTERM/SIGHUP. Exit code: the child's, or 128+signal."""
+        SIGTERM/SIGHUP. Exit code: the child's, or 128+signal. The terminal's modes are
+        put back as they were, however the child ended: a TUI killed by `stop` never
+        restores the raw mode it set, and the shell would be left without echo or ^C."""
+        modes = _terminal_modes()
+        try:
+            return self._interactive(cmd)
+        finally:
+            _restore_terminal(modes)
+
+    def _interactive(self, cmd: Cmd) -> int:
         argv, fds = _resolve_fds(cmd)
         try:
             p = subprocess.Popen(

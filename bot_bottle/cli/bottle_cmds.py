@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ from bot_bottle.names import BACKENDS
 if TYPE_CHECKING:
     from bot_bottle.plan.model import BottlePlan
     from bot_bottle.state.approval import ApprovalStore, Verdict
-    from bot_bottle.state.store import StateStore
+    from bot_bottle.state.ending import Ending
+    from bot_bottle.state.store import BottleMetadata, StateStore
 
 
 def _store() -> StateStore:
@@ -49,6 +51,30 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
         return False
 
     return confirm
+
+
+def _say_started(meta: BottleMetadata) -> None:
+    """The slug, before the agent takes the terminal: the name every other command
+    (`logs`, `stop`, `exec`) needs, from another terminal."""
+    click.echo(
+        f"bottle {meta.slug} started; from another terminal: `bot-bottle logs {meta.slug}`, "
+        f"`bot-bottle stop {meta.slug}`",
+        err=True,
+    )
+
+
+def _say_ended(keep: bool) -> Callable[[Ending], None]:
+    """Once the terminal is the user's again: why the bottle ended, and where it went."""
+
+    def say(ending: Ending) -> None:
+        click.echo(ending.sentence(), err=True)
+        if keep:
+            click.echo(f"bottle kept: bot-bottle resume {ending.slug}", err=True)
+        else:
+            click.echo(f"bottle removed; its log remains: bot-bottle logs {ending.slug}",
+                       err=True)  # fmt: skip
+
+    return say
 
 
 def _require_consent(yes: bool) -> None:
@@ -86,15 +112,12 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
     verdict = gate(approvals, plan, agent_args, unattended=yes)
-    slugs: list[str] = []
     rc = run_bottle(
         verdict.plan, manifest_path=str(path), host_env=os.environ,
         options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()), store=store,
         confirm=_confirm_factory(yes, plan, approvals, verdict),
-        on_started=lambda m: slugs.append(m.slug),
+        on_started=_say_started, on_ended=_say_ended(keep),
     )  # fmt: skip
-    if keep and slugs:
-        click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
     sys.exit(rc)
 
 
@@ -127,6 +150,7 @@ def resume(slug: str, yes: bool) -> None:
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
+        on_started=_say_started, on_ended=_say_ended(True),
     )  # fmt: skip
     sys.exit(rc)
 
