@@ -157,14 +157,17 @@ def resume(slug: str, yes: bool) -> None:
 
 @click.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def ls(as_json: bool) -> None:
+@click.option("--all", "every", is_flag=True,
+              help="Also removed bottles whose logs remain (`bot-bottle logs SLUG`).")  # fmt: skip
+def ls(as_json: bool, every: bool) -> None:
     """List bottles with their live status (`degraded`: a sidecar died)."""
     from bot_bottle.launch import status_of
     from bot_bottle.state.approval import ApprovalStore
 
     store = _store()
     approvals = ApprovalStore(store.root)
-    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in store.all()]
+    metas = [*store.all(), *(store.retired() if every else [])]
+    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in metas]
     if as_json:
         click.echo(
             json.dumps(
@@ -187,7 +190,8 @@ def ls(as_json: bool) -> None:
     from rich.table import Table
 
     if not rows:
-        click.echo("no bottles; start one with `bot-bottle run AGENT`")
+        more = "" if every else " (`--all` lists removed ones)"
+        click.echo(f"no bottles{more}; start one with `bot-bottle run AGENT`")
         return
     t = Table("slug", "agent", "backend", "status", "approval", "created")
     for m, s, a in rows:
