@@ -187,13 +187,16 @@ def ls(as_json: bool, every: bool) -> None:
         )
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not rows:
         more = "" if every else " (`--all` lists removed ones)"
         click.echo(f"no bottles{more}; start one with `bot-bottle run AGENT`")
         return
-    t = Table("slug", "agent", "backend", "status", "approval", "created")
+    t = Table("agent", "backend", "status", "approval", "created")
+    # Wide enough for any slug of these agents (`agent-WORD-HEX`, words up to 7
+    # letters), so the table keeps its shape from one listing to the next.
+    t.columns.insert(0, Column("slug", min_width=max(len(m.agent) for m, _, _ in rows) + 13))
     for m, s, a in rows:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
     Console().print(t)
