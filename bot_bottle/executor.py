@@ -142,11 +142,17 @@ class ProcessExecutor:
             _close(fds)
         forwarded = (signal.SIGTERM, signal.SIGHUP)
         old = {s: signal.getsignal(s) for s in (*forwarded, signal.SIGINT, signal.SIGQUIT)}
+        got: list[int] = []
+
+        def forward(signum: int, _frame: object) -> None:
+            got.append(signum)
+            p.send_signal(signum)
+
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGQUIT, signal.SIG_IGN)
             for s in forwarded:
-                signal.signal(s, lambda n, _f: p.send_signal(n))
+                signal.signal(s, forward)
             if cmd.stdin is not None and p.stdin:
                 p.stdin.write(cmd.stdin)
                 p.stdin.close()
@@ -154,6 +160,10 @@ class ProcessExecutor:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+        if rc == 0 and got:
+            # A client that exits cleanly on the signal it was given (`docker exec`
+            # does) did not finish its work: report the signal, as a killed child would.
+            return 128 + got[0]
         return 128 - rc if rc < 0 else rc
 
     def spawn(

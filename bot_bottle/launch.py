@@ -266,9 +266,11 @@ def run_bottle(
     result = {"rc": 1}
     endings: list[Ending] = []
     with contextlib.ExitStack() as stack:
+        stack.callback(_report, endings, on_ended)  # last: the terminal is the user's again
         old_term = signal.signal(signal.SIGTERM, _raise_exit)
-        stack.callback(signal.signal, signal.SIGTERM, old_term)  # restored last
+        stack.callback(signal.signal, signal.SIGTERM, old_term)
         stack.callback(_finish, store, meta.slug, keep, result)
+        stack.callback(_note_stopped_early, store, meta.slug, endings)
         meta = store.update(
             meta.slug,
             status="starting",
@@ -299,9 +301,12 @@ def run_bottle(
         agent_code = backend.attach(spec, plan.argv, tty=options.tty)
         endings.append(_ending(store, bottle, agent_code))
         result["rc"] = endings[0].exit_code
+    return result["rc"]
+
+
+def _report(endings: list[Ending], on_ended: Callable[[Ending], None]) -> None:
     for ending in endings:
         on_ended(ending)
-    return result["rc"]
 
 
 def _ending(store: StateStore, bottle: Bottle, agent_code: int) -> Ending:
@@ -313,6 +318,17 @@ def _ending(store: StateStore, bottle: Bottle, agent_code: int) -> Ending:
     ending = explain(slug, agent_code, request, dead)
     store.update(slug, extra={"ended": ending.reason})
     return ending
+
+
+def _note_stopped_early(store: StateStore, slug: str, endings: list[Ending]) -> None:
+    """A bottle stopped from another terminal before its agent started: its launcher
+    unwinds on SIGTERM (`_raise_exit`), and says so too."""
+    if endings:
+        return
+    with contextlib.suppress(StateError):
+        request = StopRequest.from_extra(store.load(slug).extra)
+        if request is not None:
+            endings.append(explain(slug, 0, request, started=False))
 
 
 def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) -> None:

@@ -70,15 +70,22 @@ def _signal_name(code: int) -> str | None:
 
 
 def explain(
-    slug: str, agent_code: int, request: StopRequest | None, dead_sidecars: tuple[str, ...] = ()
+    slug: str,
+    agent_code: int,
+    request: StopRequest | None,
+    dead_sidecars: tuple[str, ...] = (),
+    *,
+    started: bool = True,
 ) -> Ending:
     """The `Ending` of a session whose attach returned `agent_code`, given the stop
-    request found in its metadata and the sidecars found dead when it returned."""
+    request found in its metadata and the sidecars found dead when it returned
+    (`started=False`: stopped before the agent ran)."""
     if request is not None:
+        what = "the agent was sent SIGTERM" if started else "while it was starting"
         return Ending(
             slug,
             f"stopped by `bot-bottle {request.by}` from another terminal "
-            f"(exit code {STOPPED_CODE}: the agent was sent SIGTERM)",
+            f"(exit code {STOPPED_CODE}: {what})",
             STOPPED_CODE,
             None,
         )

@@ -9,8 +9,11 @@ terminal (tmux), as a person meets it: `stty -a` after the run is the proof.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -24,8 +27,14 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 # The agent makes the terminal what a TUI makes it, says so, and then waits to be
-# stopped (or, for "crash", dies without putting the terminal back).
+# stopped (or, for "crash", dies without putting the terminal back; for "egress", dies
+# once its network is gone).
 AGENT = "stty -isig -icanon -echo; echo AGENT-READY; {tail}"
+TAILS = {
+    "crash": "exit 3",
+    "egress": "while curl -s -o /dev/null --max-time 5 http://probe.test/; do sleep 0.2; done;"
+    " exit 4",
+}
 
 
 class Pane:
@@ -88,12 +97,12 @@ def _stty(path: Path) -> set[str]:
     return set(path.read_text().split())
 
 
-@pytest.mark.parametrize("how", ["stop", "rm", "crash"])
+@pytest.mark.parametrize("how", ["stop", "rm", "crash", "signal", "egress"])
 def test_attached_run_restores_the_terminal(
     tmp_path: Path, bottle_backend: str, pane: Pane, how: str
 ) -> None:
     env = pane.env
-    _manifest(tmp_path, bottle_backend, "exit 3" if how == "crash" else "exec sleep 300")
+    _manifest(tmp_path, bottle_backend, TAILS.get(how, "exec sleep 300"))
     trust(env, tmp_path)
     before, after, rc = tmp_path / "before.txt", tmp_path / "after.txt", tmp_path / "rc.txt"
     bot = f"{shlex.quote(sys.executable)} -m bot_bottle"
@@ -104,8 +113,14 @@ def test_attached_run_restores_the_terminal(
     else:
         pane.wait("AGENT-READY", timeout=180)
         (slug,) = [b["slug"] for b in bottles(env, tmp_path) if b["status"] == "running"]
-        r = bb([how, slug], env, tmp_path)
-        assert r.returncode == 0, r.stderr
+        pids = json.loads(bb(["info", slug], env, tmp_path).stdout)["pids"]
+        if how == "signal":  # the launcher itself, as `kill` or a closing session would
+            os.kill(pids["launcher"], signal.SIGTERM)
+        elif how == "egress":  # the agent's way out dies; the agent gives up
+            os.killpg(pids["egress"], signal.SIGKILL)
+        else:
+            r = bb([how, slug], env, tmp_path)
+            assert r.returncode == 0, r.stderr
         wait_for(rc, "\n", timeout=60)
     wait_for(after, "speed")
     shown = pane.text()
@@ -118,9 +133,16 @@ def test_attached_run_restores_the_terminal(
     if how == "crash":
         assert code == 3, shown
         assert "the agent exited with code 3" in shown, shown
+    elif how == "signal":
+        assert code == 143, shown
+        assert "the agent exited with code 143 (SIGTERM)" in shown, shown
+    elif how == "egress":
+        assert code == 4, shown
+        assert "the agent exited with code 4; the egress sidecar had died" in shown, shown
     else:
         assert code == 143, shown  # 128 + SIGTERM, as for any program stopped that way
         assert f"stopped by `bot-bottle {how}` from another terminal" in shown, shown
     assert bottles(env, tmp_path) == [] or how == "stop", bottles(env, tmp_path)
+    assert re.search(r"bottle \S+ started", shown) and re.search(r"bottle \S+ ended", shown)
     for b in bottles(env, tmp_path):
         bb(["rm", b["slug"]], env, tmp_path)
