@@ -136,6 +136,14 @@ def resume(slug: str, yes: bool) -> None:
     _require_consent(yes)
     store = _store()
     meta = resumable(store, slug)
+    if not os.path.isabs(meta.manifest_path):
+        from bot_bottle.errors import StateError
+
+        raise StateError(
+            f"bottle {slug} was made by an earlier bot-bottle, which recorded its manifest "
+            f"as the relative path {meta.manifest_path!r}",
+            f"`bot-bottle rm {slug}` and start a new one (bottles record absolute paths now)",
+        )
     loaded = load_manifest(Path(meta.manifest_path))
     if loaded.digest != meta.manifest_digest:
         click.secho(

@@ -180,6 +180,11 @@ def logs(
         store = StateStore()
         slug = slug or _last_slug(store)
         path = store.find_audit_log(slug)
+        if not path.exists() and not follow:
+            store.load_any(slug)  # no such bottle: says so, with the fix
+            click.echo(f"bottle {slug} has no audit entries: nothing has tried to leave it",
+                       err=True)  # fmt: skip
+            return
     if not path.exists() and not follow:
         raise StateError(f"no audit log at {path}", "see `bot-bottle ls` for bottle names")
     if verify:

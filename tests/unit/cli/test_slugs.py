@@ -98,3 +98,26 @@ def test_a_removed_bottle_keeps_its_slug_reserved(tmp_path: Path) -> None:
     _, _, store, slugs = _setup(tmp_path)
     assert store.archived_metadata(slugs["old"]).is_file()
     assert store.load_any(slugs["old"]).status == "removed"
+
+
+def test_logs_of_a_bottle_that_sent_nothing_says_so(tmp_path: Path) -> None:
+    home, here = tmp_path / "home", tmp_path
+    (here / "bot-bottle.yaml").write_text(MANIFEST)
+    store = StateStore(home)
+    meta = store.create(agent="a", bottle="dev", backend="namespace",
+                        manifest_path=str(here / "bot-bottle.yaml"), manifest_digest="x")  # fmt: skip
+    store.retire(meta.slug)
+    r = bb("logs", cwd=here, home=home)
+    assert r.returncode == 0 and "nothing has tried to leave it" in r.stderr, r.stderr
+    assert bb("logs", "a-nosuch-0000", cwd=here, home=home).returncode == 2
+
+
+def test_resume_of_a_bottle_with_a_relative_manifest_path_says_why(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = StateStore(home)
+    meta = store.create(agent="a", bottle="dev", backend="namespace",
+                        manifest_path="bot-bottle.yaml", manifest_digest="x")  # fmt: skip
+    meta.manifest_path = "bot-bottle.yaml"  # as an earlier bot-bottle recorded it
+    store.save(meta)
+    r = bb("resume", meta.slug, "-y", cwd=tmp_path, home=home)
+    assert r.returncode == 2 and "relative path" in r.stderr, r.stderr
