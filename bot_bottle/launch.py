@@ -29,7 +29,7 @@ from bot_bottle.plan.review import protected_paths
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
-from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, explain
+from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -310,25 +310,16 @@ def _report(endings: list[Ending], on_ended: Callable[[Ending], None]) -> None:
 
 
 def _ending(store: StateStore, bottle: Bottle, agent_code: int) -> Ending:
-    """Why the attached session ended, from what is true the moment it returns: a
-    stop request in the metadata, sidecars that had died. Recorded for `ls --all`."""
-    slug = bottle.meta.slug
-    request = StopRequest.from_extra(store.load(slug).extra)
+    """Why the attached session ended, from what is true the moment it returns."""
     dead = tuple(s.name for s in bottle.sidecars if not alive(s.pid))
-    ending = explain(slug, agent_code, request, dead)
-    store.update(slug, extra={"ended": ending.reason})
-    return ending
+    return record_ending(store, bottle.meta.slug, agent_code, dead)
 
 
 def _note_stopped_early(store: StateStore, slug: str, endings: list[Ending]) -> None:
     """A bottle stopped from another terminal before its agent started: its launcher
     unwinds on SIGTERM (`_raise_exit`), and says so too."""
-    if endings:
-        return
-    with contextlib.suppress(StateError):
-        request = StopRequest.from_extra(store.load(slug).extra)
-        if request is not None:
-            endings.append(explain(slug, 0, request, started=False))
+    early = None if endings else stopped_early(store, slug)
+    endings.extend([early] if early else [])
 
 
 def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) -> None:

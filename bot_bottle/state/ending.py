@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot_bottle.errors import StateError
+from bot_bottle.state.store import StateStore
+
 STOP_REQUEST = "stop_request"
 """The metadata `extra` key a `stop`/`rm` from another terminal writes."""
 
@@ -98,3 +101,23 @@ def explain(
             "from then on (see `bot-bottle logs " + slug + "`)"
         )
     return Ending(slug, reason, agent_code, agent_code)
+
+
+def record_ending(
+    store: StateStore, slug: str, agent_code: int, dead_sidecars: tuple[str, ...]
+) -> Ending:
+    """`explain` with the stop request found in `slug`'s metadata, the reason recorded
+    there (`info`, and the metadata a removed bottle leaves, carry it)."""
+    request = StopRequest.from_extra(store.load(slug).extra)
+    ending = explain(slug, agent_code, request, dead_sidecars)
+    store.update(slug, extra={"ended": ending.reason})
+    return ending
+
+
+def stopped_early(store: StateStore, slug: str) -> Ending | None:
+    """The `Ending` of a launch stopped from outside before its agent ran, if it was."""
+    try:
+        request = StopRequest.from_extra(store.load(slug).extra)
+    except StateError:
+        return None
+    return None if request is None else explain(slug, 0, request, started=False)
