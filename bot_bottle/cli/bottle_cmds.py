@@ -198,7 +198,7 @@ def ls(as_json: bool, every: bool) -> None:
     from rich.table import Column, Table
 
     if not rows:
-        more = "" if every else " (`--all` lists removed ones)"
+        more = "" if every or not store.retired() else " (`ls --all` lists removed ones)"
         click.echo(f"no bottles{more}; start one with `bot-bottle run AGENT`")
         return
     t = Table("agent", "backend", "status", "approval", "created")
