@@ -350,7 +350,7 @@ def stop_bottle(store: StateStore, slug: str, by: str = "stop") -> BottleMetadat
     """Stop a bottle's launcher (which ends the agent, restores its terminal and says
     that `bot-bottle BY` stopped it) and its sidecars; wait for the launcher's cleanup,
     so that the bottle is stopped (or gone) when this returns."""
-    meta = store.load(slug)
+    meta = _with_launcher(store, store.load(slug))
     launcher = meta.pids.get("launcher")
     if launcher is not None and alive(launcher):
         store.update(slug, extra={STOP_REQUEST: StopRequest.now(by).to_json()})
@@ -371,6 +371,18 @@ def stop_bottle(store: StateStore, slug: str, by: str = "stop") -> BottleMetadat
 LAUNCHER_CLEANUP_S = 20.0
 """How long `stop` waits for a launcher to clean up (a Docker container's stop takes
 up to its 3 s grace period, then removal)."""
+
+
+def _with_launcher(store: StateStore, meta: BottleMetadata) -> BottleMetadata:
+    """`meta` once its launcher has recorded its pid: a bottle just allocated (`created`)
+    gets it a moment later, and a stop in between would otherwise signal nobody."""
+    import time
+
+    end = time.monotonic() + 2
+    while meta.status == "created" and "launcher" not in meta.pids and time.monotonic() < end:
+        time.sleep(0.02)
+        meta = store.load(meta.slug)
+    return meta
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

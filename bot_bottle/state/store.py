@@ -151,15 +151,18 @@ class StateStore:
         extra: Mapping[str, Any] | None = None,
     ) -> BottleMetadata:
         """Change what a launch changes: `status` and `pids` replace theirs; `extra` is
-        merged in (the keys given replace theirs), so callers never merge by hand."""
-        meta = self.load(slug)
-        meta = replace(
-            meta,
-            status=meta.status if status is None else status,
-            pids=dict(meta.pids if pids is None else pids),
-            extra={**meta.extra, **(extra or {})},
-        )
-        self.save(meta)
+        merged in (the keys given replace theirs), so callers never merge by hand. Under
+        a lock: a launcher and a `stop` from another terminal both write, and neither
+        may lose the other's change (a stop request, a pid)."""
+        with self.lock("metadata"):
+            meta = self.load(slug)
+            meta = replace(
+                meta,
+                status=meta.status if status is None else status,
+                pids=dict(meta.pids if pids is None else pids),
+                extra={**meta.extra, **(extra or {})},
+            )
+            self.save(meta)
         return meta
 
     def load(self, slug: str) -> BottleMetadata:
