@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,28 @@ def _close(fds: Sequence[int]) -> None:
         os.close(fd)
 
 
+def _terminal_modes() -> list[Any] | None:
+    """stdin's termios modes, when stdin is a terminal."""
+    try:
+        return termios.tcgetattr(0) if os.isatty(0) else None
+    except termios.error:
+        return None
+
+
+def _restore_terminal(modes: list[Any] | None) -> None:
+    if modes is None:
+        return
+    # Ignored meanwhile: were the launcher not in the foreground any more, setting the
+    # modes would stop it with SIGTTOU instead of finishing its cleanup.
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        termios.tcsetattr(0, termios.TCSADRAIN, modes)
+    except termios.error:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
 class ProcessExecutor:
     """The real executor: `subprocess`, with `fd_files` opened and passed by number."""
 
@@ -112,7 +135,16 @@ class ProcessExecutor:
     def interactive(self, cmd: Cmd) -> int:
         """Child shares our TTY and process group, so the terminal delivers ^C and
         SIGWINCH to it directly; we ignore SIGINT/SIGQUIT meanwhile and forward
-        SIGTERM/SIGHUP. Exit code: the child's, or 128+signal."""
+        SIGTERM/SIGHUP. Exit code: the child's, or 128+signal. The terminal's modes are
+        put back as they were, however the child ended: a TUI killed by `stop` never
+        restores the raw mode it set, and the shell would be left without echo or ^C."""
+        modes = _terminal_modes()
+        try:
+            return self._interactive(cmd)
+        finally:
+            _restore_terminal(modes)
+
+    def _interactive(self, cmd: Cmd) -> int:
         argv, fds = _resolve_fds(cmd)
         try:
             p = subprocess.Popen(
@@ -126,11 +158,17 @@ class ProcessExecutor:
             _close(fds)
         forwarded = (signal.SIGTERM, signal.SIGHUP)
         old = {s: signal.getsignal(s) for s in (*forwarded, signal.SIGINT, signal.SIGQUIT)}
+        got: list[int] = []
+
+        def forward(signum: int, _frame: object) -> None:
+            got.append(signum)
+            p.send_signal(signum)
+
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGQUIT, signal.SIG_IGN)
             for s in forwarded:
-                signal.signal(s, lambda n, _f: p.send_signal(n))
+                signal.signal(s, forward)
             if cmd.stdin is not None and p.stdin:
                 p.stdin.write(cmd.stdin)
                 p.stdin.close()
@@ -138,6 +176,10 @@ class ProcessExecutor:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+        if rc == 0 and got:
+            # A client that exits cleanly on the signal it was given (`docker exec`
+            # does) did not finish its work: report the signal, as a killed child would.
+            return 128 + got[0]
         return 128 - rc if rc < 0 else rc
 
     def spawn(

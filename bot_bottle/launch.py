@@ -29,6 +29,7 @@ from bot_bottle.preflight import backend_id_for, preflight, unavailable
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
+from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -210,9 +211,12 @@ def run_bottle(
     existing: BottleMetadata | None = None,
     on_started: Callable[[BottleMetadata], None] = lambda m: None,
     sidecars: Sidecars | None = None,
+    on_ended: Callable[[Ending], None] = lambda e: None,
 ) -> int:
     """Launch `plan` (or resume `existing`), attach the agent, clean up. Returns the
-    agent's exit code. Raises a `BotBottleError` before anything starts on bad input.
+    exit code of the `Ending` handed to `on_ended` once cleanup is done (the agent's,
+    or 143 for a bottle stopped from another terminal). Raises a `BotBottleError`
+    before anything starts on bad input.
 
     Every resource registers its own cleanup on one `ExitStack` as it is started, so
     a failure (or SIGTERM) at any step stops exactly what had started, and one
@@ -245,16 +249,20 @@ def run_bottle(
     spec = bottle_spec(plan, meta, state_dir, inputs.agent_env, store, bool(plan.git_remotes))
     keep = options.keep or existing is not None
     result = {"rc": 1}
+    endings: list[Ending] = []
     with contextlib.ExitStack() as stack:
+        stack.callback(_report, endings, on_ended)  # last: the terminal is the user's again
         old_term = signal.signal(signal.SIGTERM, _raise_exit)
-        stack.callback(signal.signal, signal.SIGTERM, old_term)  # restored last
+        stack.callback(signal.signal, signal.SIGTERM, old_term)
         stack.callback(_finish, store, meta.slug, keep, result)
+        stack.callback(_note_stopped_early, store, meta.slug, endings)
         meta = store.update(
             meta.slug,
             status="starting",
             pids={"launcher": os.getpid()},
-            extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path},
-        )
+            extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path,
+                   STOP_REQUEST: None},
+        )  # fmt: skip
         stack.callback(backend.preserve if keep else backend.remove, spec)
         stack.callback(backend.stop, spec)
         target = backend.resume(spec) if existing else backend.prepare(spec)
@@ -275,8 +283,28 @@ def run_bottle(
         ))  # fmt: skip
         backend.launch(spec)
         on_started(store.update(meta.slug, status="running"))
-        result["rc"] = backend.attach(spec, plan.argv, tty=options.tty)
+        agent_code = backend.attach(spec, plan.argv, tty=options.tty)
+        endings.append(_ending(store, bottle, agent_code))
+        result["rc"] = endings[0].exit_code
     return result["rc"]
+
+
+def _report(endings: list[Ending], on_ended: Callable[[Ending], None]) -> None:
+    for ending in endings:
+        on_ended(ending)
+
+
+def _ending(store: StateStore, bottle: Bottle, agent_code: int) -> Ending:
+    """Why the attached session ended, from what is true the moment it returns."""
+    dead = tuple(s.name for s in bottle.sidecars if not alive(s.pid))
+    return record_ending(store, bottle.meta.slug, agent_code, dead)
+
+
+def _note_stopped_early(store: StateStore, slug: str, endings: list[Ending]) -> None:
+    """A bottle stopped from another terminal before its agent started: its launcher
+    unwinds on SIGTERM (`_raise_exit`), and says so too."""
+    early = None if endings else stopped_early(store, slug)
+    endings.extend([early] if early else [])
 
 
 def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) -> None:
@@ -303,19 +331,55 @@ def status_of(meta: BottleMetadata) -> str:
     return "degraded" if dead else meta.status
 
 
-def stop_bottle(store: StateStore, slug: str) -> BottleMetadata:
-    meta = store.load(slug)
+def stop_bottle(store: StateStore, slug: str, by: str = "stop") -> BottleMetadata:
+    """Stop a bottle's launcher (which ends the agent, restores its terminal and says
+    that `bot-bottle BY` stopped it) and its sidecars; wait for the launcher's cleanup,
+    so that the bottle is stopped (or gone) when this returns."""
+    meta = _with_launcher(store, store.load(slug))
+    launcher = meta.pids.get("launcher")
+    if launcher is not None and alive(launcher):
+        store.update(slug, extra={STOP_REQUEST: StopRequest.now(by).to_json()})
+        os.kill(launcher, signal.SIGTERM)
     for name, pid in meta.pids.items():
-        if name == "launcher":
-            if alive(pid):
-                os.kill(pid, signal.SIGTERM)
-        else:
+        if name != "launcher":
             kill_group(pid)
-    return store.update(slug, status="stopped") if store.dir(slug).exists() else meta
+    if launcher is not None:
+        _wait_gone(launcher, LAUNCHER_CLEANUP_S)
+    if not store.dir(slug).exists():
+        return meta
+    try:
+        return store.update(slug, status="stopped")
+    except StateError:  # retired meanwhile by its launcher
+        return meta
+
+
+LAUNCHER_CLEANUP_S = 20.0
+"""How long `stop` waits for a launcher to clean up (a Docker container's stop takes
+up to its 3 s grace period, then removal)."""
+
+
+def _with_launcher(store: StateStore, meta: BottleMetadata) -> BottleMetadata:
+    """`meta` once its launcher has recorded its pid: a bottle just allocated (`created`)
+    gets it a moment later, and a stop in between would otherwise signal nobody."""
+    import time
+
+    end = time.monotonic() + 2
+    while meta.status == "created" and "launcher" not in meta.pids and time.monotonic() < end:
+        time.sleep(0.02)
+        meta = store.load(meta.slug)
+    return meta
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None) -> None:
-    meta = stop_bottle(store, slug)
+    meta = stop_bottle(store, slug, by="rm")
     if store.dir(slug).exists():
         try:
             backend = registry.get(meta.backend, executor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ from bot_bottle.names import BACKENDS
 if TYPE_CHECKING:
     from bot_bottle.plan.model import BottlePlan
     from bot_bottle.state.approval import ApprovalStore, Verdict
-    from bot_bottle.state.store import StateStore
+    from bot_bottle.state.ending import Ending
+    from bot_bottle.state.store import BottleMetadata, StateStore
 
 
 def _store() -> StateStore:
@@ -54,6 +56,30 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
     return confirm
 
 
+def _say_started(meta: BottleMetadata) -> None:
+    """The slug, before the agent takes the terminal: the name every other command
+    (`logs`, `stop`, `exec`) needs, from another terminal."""
+    click.echo(
+        f"bottle {meta.slug} started; from another terminal: `bot-bottle logs {meta.slug}`, "
+        f"`bot-bottle stop {meta.slug}`",
+        err=True,
+    )
+
+
+def _say_ended(keep: bool) -> Callable[[Ending], None]:
+    """Once the terminal is the user's again: why the bottle ended, and where it went."""
+
+    def say(ending: Ending) -> None:
+        click.echo(ending.sentence(), err=True)
+        if keep:
+            click.echo(f"bottle kept: bot-bottle resume {ending.slug}", err=True)
+        else:
+            click.echo(f"bottle removed; its log remains: bot-bottle logs {ending.slug}",
+                       err=True)  # fmt: skip
+
+    return say
+
+
 def _require_consent(yes: bool) -> None:
     if not yes and not sys.stdin.isatty():
         raise BotBottleError(
@@ -88,15 +114,12 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
     verdict = gate(approvals, plan, agent_args, unattended=yes)
-    slugs: list[str] = []
     rc = run_bottle(
         verdict.plan, manifest_path=str(path), host_env=os.environ,
         options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()), store=store,
         confirm=_confirm_factory(yes, plan, approvals, verdict),
-        on_started=lambda m: slugs.append(m.slug),
+        on_started=_say_started, on_ended=_say_ended(keep),
     )  # fmt: skip
-    if keep and slugs:
-        click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
     sys.exit(rc)
 
 
@@ -114,6 +137,14 @@ def resume(slug: str, yes: bool) -> None:
 
     store = _store()
     meta = resumable(store, slug)
+    if not os.path.isabs(meta.manifest_path):
+        from bot_bottle.errors import StateError
+
+        raise StateError(
+            f"bottle {slug} was made by an earlier bot-bottle, which recorded its manifest "
+            f"as the relative path {meta.manifest_path!r}",
+            f"`bot-bottle rm {slug}` and start a new one (bottles record absolute paths now)",
+        )
     loaded = load_manifest(Path(meta.manifest_path))
     if loaded.digest != meta.manifest_digest:
         click.secho(
@@ -128,20 +159,24 @@ def resume(slug: str, yes: bool) -> None:
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
+        on_started=_say_started, on_ended=_say_ended(True),
     )  # fmt: skip
     sys.exit(rc)
 
 
 @click.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def ls(as_json: bool) -> None:
+@click.option("--all", "every", is_flag=True,
+              help="Also removed bottles whose logs remain (`bot-bottle logs SLUG`).")  # fmt: skip
+def ls(as_json: bool, every: bool) -> None:
     """List bottles with their live status (`degraded`: a sidecar died)."""
     from bot_bottle.launch import status_of
     from bot_bottle.state.approval import ApprovalStore
 
     store = _store()
     approvals = ApprovalStore(store.root)
-    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in store.all()]
+    metas = [*store.all(), *(store.retired() if every else [])]
+    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in metas]
     if as_json:
         click.echo(
             json.dumps(
@@ -161,12 +196,16 @@ def ls(as_json: bool) -> None:
         )
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not rows:
-        click.echo("no bottles; start one with `bot-bottle run AGENT`")
+        more = "" if every or not store.retired() else " (`ls --all` lists removed ones)"
+        click.echo(f"no bottles{more}; start one with `bot-bottle run AGENT`")
         return
-    t = Table("slug", "agent", "backend", "status", "approval", "created")
+    t = Table("agent", "backend", "status", "approval", "created")
+    # Wide enough for any slug of these agents (`agent-WORD-HEX`, words up to 7
+    # letters), so the table keeps its shape from one listing to the next.
+    t.columns.insert(0, Column("slug", min_width=max(len(m.agent) for m, _, _ in rows) + 13))
     for m, s, a in rows:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
     Console().print(t)

@@ -8,13 +8,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot_bottle.cli.options import SLUG
 from bot_bottle.errors import StateError
 from bot_bottle.sidecars.egress.audit import read_audit, verify_chain
+
+if TYPE_CHECKING:
+    from bot_bottle.state.store import StateStore
 
 
 @click.group()
@@ -124,6 +127,24 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
     return ts, str(rec.get("decision", "")), what, detail
 
 
+def _last_slug(store: StateStore) -> str:
+    """The newest bottle (running, kept or removed) of the manifest this directory
+    uses, named on stderr so the user learns its slug."""
+    from bot_bottle.manifest.location import manifest_path
+
+    where = manifest_path()
+    if not where.is_file():
+        raise StateError(f"no manifest at {where} to find the last bottle of",
+                         "give the bottle's SLUG (`bot-bottle ls --all` lists them)")  # fmt: skip
+    meta = store.last(os.path.realpath(where))
+    if meta is None:
+        raise StateError(f"no bottle of {os.path.realpath(where)} yet",
+                         "`bot-bottle ls --all` lists every bottle")  # fmt: skip
+    click.echo(f"bottle {meta.slug} (agent {meta.agent}, {meta.status}, created "
+               f"{meta.created})", err=True)  # fmt: skip
+    return str(meta.slug)
+
+
 def _is_denied(rec: dict[str, Any]) -> bool:
     return rec.get("decision") in ("deny", "error") or rec.get("verdict") in ("deny", "rejected")
 
@@ -135,18 +156,29 @@ def _is_denied(rec: dict[str, Any]) -> bool:
 @click.option("--denied", is_flag=True, help="Only denials and errors.")
 @click.option("--json", "as_json", is_flag=True, help="Raw JSON lines.")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if broken.")
+@click.option("--last", is_flag=True,
+              help="The last bottle of this directory's manifest (the default without SLUG).")  # fmt: skip
 def logs(
-    slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool, verify: bool
-) -> None:
-    """Show a bottle's egress and git-gate audit log."""
+    slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool, verify: bool,
+    last: bool,
+) -> None:  # fmt: skip
+    """Show a bottle's egress and git-gate audit log (removed bottles' too). Without
+    SLUG: the last bottle started from this directory's manifest."""
+    from bot_bottle.state.store import StateStore
+
+    if last and (slug or file_):
+        raise click.UsageError("give either SLUG, --file PATH or --last")
     if file_:
         path = Path(file_)
-    elif slug:
-        from bot_bottle.state.store import StateStore
-
-        path = StateStore().find_audit_log(slug)
     else:
-        raise click.UsageError("give a bottle SLUG or --file PATH")
+        store = StateStore()
+        slug = slug or _last_slug(store)
+        path = store.find_audit_log(slug)
+        if not path.exists() and not follow:
+            store.load_any(slug)  # no such bottle: says so, with the fix
+            click.echo(f"bottle {slug} has no audit entries: nothing has tried to leave it",
+                       err=True)  # fmt: skip
+            return
     if not path.exists() and not follow:
         raise StateError(f"no audit log at {path}", "see `bot-bottle ls` for bottle names")
     if verify:

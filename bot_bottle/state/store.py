@@ -87,19 +87,28 @@ class StateStore:
     def archived_audit_log(self, slug: str) -> Path:
         return self.root / "logs" / f"{check_slug(slug)}.jsonl"
 
+    def archived_metadata(self, slug: str) -> Path:
+        """A removed bottle's last metadata (status `removed`), beside its audit log:
+        what `ls --all` and `logs --last` know of it."""
+        return self.root / "logs" / f"{check_slug(slug)}.json"
+
     def find_audit_log(self, slug: str) -> Path:
         """A bottle's audit log, whether it still exists or was removed (`retire`)."""
         live = self.audit_log(self.dir(slug))
         return live if live.exists() else self.archived_audit_log(slug)
 
     def retire(self, slug: str) -> None:
-        """Delete a bottle's state, keeping its audit log: what an agent did outlives
-        the sandbox it did it in."""
+        """Delete a bottle's state, keeping its audit log and its metadata (as
+        `removed`, no pids): what an agent did outlives the sandbox it did it in."""
         audit = self.audit_log(self.dir(slug))
+        (self.root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
         if audit.exists():
-            archived = self.archived_audit_log(slug)
-            archived.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.replace(audit, archived)
+            os.replace(audit, self.archived_audit_log(slug))
+        try:
+            meta = replace(self.load(slug), status="removed", pids={})
+            _write_json(self.archived_metadata(slug), asdict(meta))
+        except StateError:
+            pass  # damaged or already gone: the log alone remains
         shutil.rmtree(self.dir(slug), ignore_errors=True)
 
     def create(
@@ -112,8 +121,9 @@ class StateStore:
         with self.lock("slugs"):
             while True:
                 slug = f"{agent}-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
-                # A retired bottle's kept log reserves its slug too.
-                if not self.dir(slug).exists() and not self.archived_audit_log(slug).exists():
+                # A retired bottle's kept log and metadata reserve its slug too.
+                kept = (self.dir(slug), self.archived_audit_log(slug), self.archived_metadata(slug))
+                if not any(p.exists() for p in kept):
                     break
             self.dir(slug).mkdir(parents=True, mode=0o700)
         meta = BottleMetadata(
@@ -121,7 +131,8 @@ class StateStore:
             agent=agent,
             bottle=bottle,
             backend=backend,
-            manifest_path=manifest_path,
+            # Absolute: `resume` and `logs --last` run from any directory.
+            manifest_path=os.path.abspath(manifest_path),
             manifest_digest=manifest_digest,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -129,10 +140,7 @@ class StateStore:
         return meta
 
     def save(self, meta: BottleMetadata) -> None:
-        path = self.dir(meta.slug) / "metadata.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        _write_json(self.dir(meta.slug) / "metadata.json", asdict(meta))
 
     def update(
         self,
@@ -143,19 +151,30 @@ class StateStore:
         extra: Mapping[str, Any] | None = None,
     ) -> BottleMetadata:
         """Change what a launch changes: `status` and `pids` replace theirs; `extra` is
-        merged in (the keys given replace theirs), so callers never merge by hand."""
-        meta = self.load(slug)
-        meta = replace(
-            meta,
-            status=meta.status if status is None else status,
-            pids=dict(meta.pids if pids is None else pids),
-            extra={**meta.extra, **(extra or {})},
-        )
-        self.save(meta)
+        merged in (the keys given replace theirs), so callers never merge by hand. Under
+        a lock: a launcher and a `stop` from another terminal both write, and neither
+        may lose the other's change (a stop request, a pid)."""
+        with self.lock("metadata"):
+            meta = self.load(slug)
+            meta = replace(
+                meta,
+                status=meta.status if status is None else status,
+                pids=dict(meta.pids if pids is None else pids),
+                extra={**meta.extra, **(extra or {})},
+            )
+            self.save(meta)
         return meta
 
     def load(self, slug: str) -> BottleMetadata:
-        path = self.dir(slug) / "metadata.json"
+        return self._read(slug, self.dir(slug) / "metadata.json")
+
+    def load_any(self, slug: str) -> BottleMetadata:
+        """`slug`'s metadata, whether the bottle exists or was removed (`retire`)."""
+        if self.dir(slug).exists() or not self.archived_metadata(slug).exists():
+            return self.load(slug)
+        return self._read(slug, self.archived_metadata(slug))
+
+    def _read(self, slug: str, path: Path) -> BottleMetadata:
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
@@ -169,6 +188,24 @@ class StateStore:
                              f"`bot-bottle rm {slug}`")  # fmt: skip
         return meta
 
+    def retired(self) -> list[BottleMetadata]:
+        """Removed bottles whose metadata was kept with their logs, oldest first."""
+        logs = self.root / "logs"
+        found = []
+        for f in sorted(logs.glob("*.json")) if logs.is_dir() else []:
+            if is_slug(f.stem) and not self.dir(f.stem).exists():
+                try:
+                    found.append(self._read(f.stem, f))
+                except StateError:
+                    continue
+        return sorted(found, key=lambda m: m.created)
+
+    def last(self, manifest_path: str | None) -> BottleMetadata | None:
+        """The newest bottle (existing or removed), of `manifest_path` if given."""
+        every = [*self.all(), *self.retired()]
+        mine = [m for m in every if manifest_path is None or m.manifest_path == manifest_path]
+        return max(mine, key=lambda m: m.created, default=None)
+
     def all(self) -> list[BottleMetadata]:
         if not self.bottles.is_dir():
             return []
@@ -180,3 +217,9 @@ class StateStore:
                 except StateError:
                     continue
         return out
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
