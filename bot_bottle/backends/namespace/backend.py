@@ -20,7 +20,7 @@ from bot_bottle.backends.host_user import (
     agent_host_user,
     launcher_is_root,
 )
-from bot_bottle.backends.namespace import file_modes, sandbox, seccomp
+from bot_bottle.backends.namespace import exec_channel, file_modes, sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -194,10 +194,22 @@ class NamespaceBackend:
         self.require()
         pidfile = spec.state_dir / "attached.pid"
         pidfile.write_text(str(os.getpid()))
+        listener = exec_channel.listen(spec.state_dir)  # for `bot-bottle exec`
         try:
-            return self.executor.interactive(self._cmd(spec, argv, self.env(spec)))
+            try:
+                cmd = self._cmd(spec, argv, self.env(spec), exec_fd=listener)
+            except BaseException:
+                os.close(listener)
+                raise
+            return self.executor.interactive(cmd)  # which closes our copy of `listener`
         finally:
             pidfile.unlink(missing_ok=True)
+            exec_channel.socket_path(spec.state_dir).unlink(missing_ok=True)
+
+    def exec_in(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> int:
+        """Run `argv` beside the running agent, forked inside its sandbox by the
+        forwarder (see `exec_channel`); its exit code."""
+        return exec_channel.exec_in(spec.state_dir, spec.slug, argv, tty=tty)
 
     def run(
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
@@ -205,7 +217,8 @@ class NamespaceBackend:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
         return self.executor.run(self._cmd(spec, argv, self.env(spec, env)))
 
-    def _cmd(self, spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str]) -> Cmd:
+    def _cmd(self, spec: BottleSpec, argv: Sequence[str], env: Mapping[str, str],
+             exec_fd: int | None = None) -> Cmd:  # fmt: skip
         """The bwrap command, as the agent's host user; that user is given the sidecar
         sockets the launcher's sidecars created (they are root's when it is root)."""
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
@@ -213,7 +226,7 @@ class NamespaceBackend:
             for s in spec.sidecars:
                 if s.socket.exists():
                     os.chown(s.socket, user.uid, user.gid, follow_symlinks=False)
-        return sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user)
+        return sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user, exec_fd=exec_fd)
 
     def is_running(self, spec: BottleSpec) -> bool:
         try:

@@ -1,0 +1,214 @@
+"""`bot-bottle exec` into a running bottle, on every backend: the command sees the
+workspace and runs with exactly the agent's isolation (same namespaces, uid,
+capabilities, no-new-privs, seccomp filters, environment), reaches nothing but the
+egress proxy, cannot read the host's files, and passes its exit code on; a shell gets
+a terminal; a stopped or unknown bottle is refused clearly."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import base_env, bb, bottles, hand_over, trust
+from netprobe import host_address, host_services
+
+pytestmark = pytest.mark.e2e
+
+# What a process is, as far as isolation goes: compared between the agent and exec.
+IDENT = r"""
+import json, os
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+keys = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+        "NoNewPrivs", "Seccomp", "Seccomp_filters")
+env = {k: v for k, v in os.environ.items() if k not in ("PWD", "SHLVL", "_", "OLDPWD", "TERM")}
+print(json.dumps({
+    "status": {k: status.get(k, "").strip() for k in keys},
+    "ns": {n: os.readlink(f"/proc/self/ns/{n}") for n in sorted(os.listdir("/proc/self/ns"))},
+    "cwd": os.getcwd(), "env": env, "hostname": os.uname().nodename,
+}))
+"""
+
+PROBE = r"""
+import ctypes, json, os, socket, urllib.request
+r = {}
+def attempt(name, fn):
+    try:
+        r[name] = "OK " + str(fn())[:200]
+    except Exception as e:
+        r[name] = "FAIL " + type(e).__name__
+def connect(host, port):
+    s = socket.socket(); s.settimeout(3); s.connect((host, port)); s.close(); return "connected"
+def through_egress():
+    try:
+        urllib.request.urlopen("http://example.com/", timeout=10)
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {e.read().decode()[:80]}"
+    return "no error"
+libc = ctypes.CDLL(None, use_errno=True)
+def syscall_ok(rc):
+    if rc != 0: raise PermissionError(os.strerror(ctypes.get_errno()))
+    return "done"
+attempt("host_ssh_key", lambda: open(os.environ["HOST_KEY"]).read())
+attempt("host_state_dir", lambda: os.listdir(os.environ["HOST_STATE"]))
+attempt("host_loopback_service", lambda: connect("127.0.0.1", int(os.environ["HOST_PORT"])))
+attempt("host_address_service", lambda: connect(os.environ["HOST_IP"], int(os.environ["HOST_PORT"])))
+attempt("dns_lookup", lambda: socket.getaddrinfo("example.com", 443))
+attempt("unshare_user", lambda: syscall_ok(libc.unshare(0x10000000)))
+attempt("mount_tmpfs", lambda: syscall_ok(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)))
+attempt("workspace", lambda: open("/workspace/marker").read())
+attempt("through_egress", through_egress)
+print(json.dumps(r))
+"""
+
+
+def _manifest(tmp_path: Path, backend: str, port: int) -> dict[str, str]:
+    env = base_env(tmp_path)
+    ssh = Path(env["HOME"]) / ".ssh"
+    ssh.mkdir()
+    (ssh / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nhost-key-bytes\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "ident.py").write_text(IDENT)
+    (ws / "probe.py").write_text(PROBE)
+    (ws / "marker").write_text("seen from exec\n")
+    hand_over(ws)
+    (tmp_path / "bot-bottle.yaml").write_text(
+        f"""
+bottles:
+  b:
+    agent_provider:
+      template: command
+      command: [sh, -c, "python3 /workspace/ident.py > /workspace/agent.json; exec sleep 300"]
+    egress: {{routes: []}}
+    env:
+      HOST_KEY: "{ssh / "id_ed25519"}"
+      HOST_STATE: "{env["BOT_BOTTLE_HOME"]}"
+      HOST_PORT: "{port}"
+      HOST_IP: "{host_address()}"
+    workspace: {{mode: mount, path: ws}}
+    backend: {backend}
+agents:
+  a: {{bottle: b}}
+"""
+    )
+    trust(env, tmp_path)
+    return env
+
+
+@contextlib.contextmanager
+def _running(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """A kept bottle whose agent has written its identity and sleeps; its slug."""
+    launcher = subprocess.Popen([sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"],
+                                env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        ident = tmp_path / "ws" / "agent.json"
+        while True:
+            running = [b["slug"] for b in bottles(env, tmp_path) if b["status"] == "running"]
+            if running and ident.exists() and ident.stat().st_size > 0:
+                break
+            assert time.monotonic() < deadline and launcher.poll() is None, "bottle never ran"
+            time.sleep(0.1)
+        yield running[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+        for b in bottles(env, tmp_path):
+            bb(["rm", b["slug"]], env, tmp_path)
+
+
+def _exec_in_pty(env: dict[str, str], cwd: Path, slug: str, typed: bytes) -> tuple[int, bytes]:
+    """`bot-bottle exec SLUG` with a terminal as its stdin and stdout, `typed` typed in."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug], env=env, cwd=cwd,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    os.write(master, typed)  # the terminal holds it until the shell reads
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if p.poll() is not None and not ready:
+            break
+    os.close(master)
+    return p.wait(timeout=10), out
+
+
+def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backend: str) -> None:
+    with host_services() as svc:
+        env = _manifest(tmp_path, bottle_backend, svc.port)
+        with _running(env, tmp_path) as slug:
+            r = bb(["exec", slug, "--", "python3", "/workspace/ident.py"], env, tmp_path)
+            assert r.returncode == 0, r.stdout + r.stderr
+            agent = json.loads((tmp_path / "ws" / "agent.json").read_text())
+            assert json.loads(r.stdout) == agent
+            assert agent["status"]["CapEff"] == "0000000000000000", agent
+            assert agent["status"]["NoNewPrivs"] == "1", agent
+            assert agent["status"]["Seccomp"] == "2", agent
+
+            r = bb(["exec", slug, "--", "python3", "/workspace/probe.py"], env, tmp_path)
+            assert r.returncode == 0, r.stdout + r.stderr
+            results = json.loads(r.stdout)
+            assert results.pop("workspace") == "OK seen from exec\n", results
+            assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied")
+            escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
+            assert escaped == {}, escaped
+
+            # Exit codes pass through; stdin reaches the command.
+            r = bb(["exec", slug, "--", "sh", "-c", "exit 7"], env, tmp_path)
+            assert r.returncode == 7, r.stdout + r.stderr
+            r = subprocess.run([sys.executable, "-m", "bot_bottle", "exec", slug, "--", "cat"],
+                               env=env, cwd=tmp_path, input="piped in\n", capture_output=True,
+                               text=True, timeout=60, check=False)  # fmt: skip
+            assert (r.returncode, r.stdout) == (0, "piped in\n"), r.stderr
+            r = bb(["exec", slug, "--", "no-such-program"], env, tmp_path)
+            # (Docker's engine says 126 and prints its refusal on stdout.)
+            assert r.returncode in (126, 127), r.stdout + r.stderr
+            assert "no-such-program" in r.stdout + r.stderr
+
+            # No command: the bottle's shell, on a terminal.
+            rc, out = _exec_in_pty(env, tmp_path, slug,
+                                   b"test -t 0 && echo tty-$((6*7)); id -u; exit 3\n")  # fmt: skip
+            assert rc == 3, out
+            assert b"tty-42" in out, out
+            assert agent["status"]["Uid"].split()[0].encode() in out, out
+
+            bb(["stop", slug], env, tmp_path)
+            deadline = time.monotonic() + 30
+            while [b for b in bottles(env, tmp_path) if b["status"] == "running"]:
+                assert time.monotonic() < deadline, "the bottle did not stop"
+                time.sleep(0.1)
+            r = bb(["exec", slug, "--", "true"], env, tmp_path)
+            assert r.returncode == 2, r.stdout + r.stderr
+            assert f"bottle {slug} is not running" in r.stderr, r.stderr
+    assert svc.tcp_peers == [] and svc.udp_peers == [], (svc.tcp_peers, svc.udp_peers)
+
+
+def test_exec_of_an_unknown_bottle_says_so(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    r = bb(["exec", "nosuch-bottle-0000", "--", "true"], env, tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "no bottle named 'nosuch-bottle-0000'" in r.stderr, r.stderr
+    r = bb(["exec", "--help"], env, tmp_path)
+    assert r.returncode == 0 and "isolation" in r.stdout and "-- git status" in r.stdout
