@@ -27,6 +27,11 @@ pytestmark = pytest.mark.e2e
 # What a process is, as far as isolation goes: compared between the agent and exec.
 IDENT = r"""
 import json, os
+def link(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # the directory listing's own descriptor, closed by now
+        return ""
 status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
 keys = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
         "NoNewPrivs", "Seccomp", "Seccomp_filters")
@@ -35,6 +40,9 @@ print(json.dumps({
     "status": {k: status.get(k, "").strip() for k in keys},
     "ns": {n: os.readlink(f"/proc/self/ns/{n}") for n in sorted(os.listdir("/proc/self/ns"))},
     "cwd": os.getcwd(), "env": env, "hostname": os.uname().nodename,
+    # Neither holds a socket: the exec listener and the forwarder's stay with it.
+    "sockets": [l for l in (link(f) for f in os.listdir("/proc/self/fd"))
+                if l.startswith("socket:")],
 }))
 """
 
@@ -166,6 +174,7 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backen
             assert agent["status"]["CapEff"] == "0000000000000000", agent
             assert agent["status"]["NoNewPrivs"] == "1", agent
             assert agent["status"]["Seccomp"] == "2", agent
+            assert agent["sockets"] == [], agent
 
             r = bb(["exec", slug, "--", "python3", "/workspace/probe.py"], env, tmp_path)
             assert r.returncode == 0, r.stdout + r.stderr
@@ -212,3 +221,39 @@ def test_exec_of_an_unknown_bottle_says_so(tmp_path: Path) -> None:
     assert "no bottle named 'nosuch-bottle-0000'" in r.stderr, r.stderr
     r = bb(["exec", "--help"], env, tmp_path)
     assert r.returncode == 0 and "isolation" in r.stdout and "-- git status" in r.stdout
+
+
+KILL_HELPER = r"""
+import os, signal
+for pid in os.listdir("/proc"):
+    try:
+        if pid.isdigit() and b"forwarder.py" in open(f"/proc/{pid}/cmdline", "rb").read():
+            os.kill(int(pid), signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def test_an_agent_that_stops_the_exec_helper_gets_a_clear_refusal(tmp_path: Path,
+                                                                  bwrap_ok: None) -> None:  # fmt: skip
+    """The agent can kill the in-bottle forwarder (its own child); exec then says so at
+    once instead of hanging on a socket nobody accepts on (the launcher keeps no copy)."""
+    env = base_env(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "kill.py").write_text(KILL_HELPER)
+    hand_over(ws)
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n"
+        "    agent_provider: {template: command, command: [sh, -c, 'python3 /workspace/kill.py;"
+        " echo x > /workspace/agent.json; exec sleep 300']}\n"
+        "    egress: {routes: []}\n    workspace: {mode: mount, path: ws}\n"
+        "    backend: namespace\nagents:\n  a: {bottle: b}\n"
+    )
+    trust(env, tmp_path)
+    with _running(env, tmp_path) as slug:
+        start = time.monotonic()
+        r = bb(["exec", slug, "--", "true"], env, tmp_path, timeout=60)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"bottle {slug} does not answer exec" in r.stderr, r.stderr
+        assert time.monotonic() - start < 5

@@ -74,9 +74,20 @@ def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> in
     conn.settimeout(START_TIMEOUT)
     try:
         conn.connect(str(socket_path(state_dir)))
-    except (FileNotFoundError, ConnectionRefusedError):
+    except FileNotFoundError:
         conn.close()
         raise _not_running(slug) from None
+    except ConnectionRefusedError:  # the in-bottle side is gone, the launcher may not be
+        conn.close()
+        raise StateError(f"bottle {slug} does not answer exec: its agent has ended, or "
+                         "stopped the forwarder that runs exec's commands in the bottle",
+                         f"`bot-bottle ls` shows its status; `bot-bottle stop {slug}` "
+                         "and `resume` it to get a fresh one") from None  # fmt: skip
+    except PermissionError:
+        conn.close()
+        raise StateError(f"bottle {slug} was started by another user, and only that user "
+                         "can exec in it", "run `bot-bottle exec` as the user who ran "
+                         "`bot-bottle run`") from None  # fmt: skip
     with conn:
         if tty:
             return _run_tty(conn, slug, argv)

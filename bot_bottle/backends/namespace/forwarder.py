@@ -76,6 +76,13 @@ def _accept_loop(listener: socket.socket, path: str) -> None:
         threading.Thread(target=_serve_one, args=(client, path), daemon=True).start()
 
 
+def _default_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
+    exec: give the programs it starts the defaults they expect (`yes | head` ends)."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _exec_child(argv: list[str], fds: list[int], tty: bool, term: str) -> None:
     """In the forked child: a session of its own, the pty as its controlling terminal
     (or the pipes as stdio), nothing else of this process's descriptors, then exec."""
@@ -87,6 +94,7 @@ def _exec_child(argv: list[str], fds: list[int], tty: bool, term: str) -> None:
         for i, fd in enumerate(std):
             os.dup2(fd, i)
         os.closerange(3, 1 << 16)  # the listeners, the connection, the received ends
+        _default_signals()
         env = dict(os.environ)
         if term:
             env["TERM"] = term
@@ -113,16 +121,19 @@ def _serve_exec(conn: socket.socket) -> None:
         if pid == 0:
             _exec_child(argv, fds, tty, str(req.get("term") or ""))
         conn.sendall(b"started\n")
+        done = threading.Event()
 
         def hang_up() -> None:
             with contextlib.suppress(OSError):
                 while conn.recv(1024):
                     pass
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGHUP)
+            if not done.is_set():  # never a reaped pid that may since be someone else's
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGHUP)
 
         threading.Thread(target=hang_up, daemon=True).start()
         _, status = os.waitpid(pid, 0)
+        done.set()
         code = os.waitstatus_to_exitcode(status)
         conn.sendall(f"exit {128 - code if code < 0 else code}\n".encode())
     except (OSError, ValueError, KeyError, TypeError):
@@ -175,6 +186,7 @@ def main(args: list[str]) -> None:
         ls.close()
     if exec_listener is not None:
         exec_listener.close()
+    _default_signals()
     try:
         os.execvp(argv[0], argv)
     except OSError as e:
