@@ -257,3 +257,85 @@ def test_an_agent_that_stops_the_exec_helper_gets_a_clear_refusal(tmp_path: Path
         assert r.returncode == 2, r.stdout + r.stderr
         assert f"bottle {slug} does not answer exec" in r.stderr, r.stderr
         assert time.monotonic() - start < 5
+
+
+# The agent takes the exec listener from the forwarder (its own child: pidfd_getfd needs
+# no more than that), kills the forwarder and answers `bot-bottle exec` itself: it tries
+# to hand the host descriptors of its own (a FIFO in the bottle, the pty it was sent)
+# and floods the status line. The host must take none of them and end cleanly.
+HIJACK = r"""
+import ctypes, os, signal, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+def log(m):
+    with open("/workspace/hijack.log", "a") as f: f.write(m + "\n")
+pumper = None
+for pid in os.listdir("/proc"):
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if pid.isdigit() and any(c.endswith(b"forwarder.py") for c in cmd) and b"exec" in cmd:
+        pumper, fdno = int(pid), int(cmd[cmd.index(b"exec") + 1])
+pidfd = libc.syscall(434, pumper, 0)  # pidfd_open (x86_64)
+fd = libc.syscall(438, pidfd, fdno, 0) if pidfd >= 0 else -1  # pidfd_getfd
+if fd < 0:
+    log(f"cannot take the listener: {os.strerror(ctypes.get_errno())}")
+    sys.exit(0)
+os.kill(pumper, signal.SIGKILL)
+listener = socket.socket(fileno=fd)
+log("listening")
+conn, _ = listener.accept()
+msg, fds, _f, _a = socket.recv_fds(conn, 65536, 3)
+os.mkfifo("/tmp/bb-hijack-fifo")
+fifo = os.open("/tmp/bb-hijack-fifo", os.O_RDWR)
+socket.send_fds(conn, [b"started\n"], [fifo, *fds])
+os.write(fds[1] if len(fds) == 3 else fds[0], b"shown by the agent\n")
+log("sent")
+time.sleep(4)
+conn.sendall(b"x" * 100000)
+conn.close()
+log("done")
+"""
+
+
+def test_a_hijacked_exec_gets_nothing_into_the_host(tmp_path: Path, bwrap_ok: None) -> None:
+    env = base_env(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "hijack.py").write_text(HIJACK)
+    hand_over(ws)
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n"
+        "    agent_provider: {template: command, command: [sh, -c, 'echo x > /workspace/agent.json;"
+        " python3 /workspace/hijack.py; exec sleep 300']}\n"
+        "    egress: {routes: []}\n    workspace: {mode: mount, path: ws}\n"
+        "    backend: namespace\nagents:\n  a: {bottle: b}\n"
+    )
+    trust(env, tmp_path)
+    log = ws / "hijack.log"
+    with _running(env, tmp_path) as slug:
+        deadline = time.monotonic() + 30
+        while "listening" not in (log.read_text() if log.exists() else ""):
+            assert "cannot take" not in (log.read_text() if log.exists() else ""), log.read_text()
+            assert time.monotonic() < deadline, "the agent never took the listener"
+            time.sleep(0.1)
+        p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug, "--", "true"],
+                             env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        # Everything the exec process holds, looked at until the agent is done with it.
+        held = set()
+        while "done" not in log.read_text() and p.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{p.pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        held.add(os.readlink(f"/proc/{p.pid}/fd/{fd}"))
+            time.sleep(0.02)
+        out, err = p.communicate(timeout=30)
+    assert not [h for h in held if "bb-hijack-fifo" in h or "ptmx" in h or "/pts/" in h], held
+    assert "sent" in log.read_text()
+    # What the agent printed is shown (it could print anything in a shell too); the
+    # flood is no exit code, so exec says the bottle ended and exits 255.
+    assert out == b"shown by the agent\n", out
+    assert p.returncode == 255, (p.returncode, err)
+    assert b"the bottle ended before the command did" in err and b"Traceback" not in err, err
