@@ -7,13 +7,16 @@ a terminal; a stopped or unknown bottle is refused clearly."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +144,7 @@ def _running(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def _exec_in_pty(env: dict[str, str], cwd: Path, slug: str, typed: bytes) -> tuple[int, bytes]:
     """`bot-bottle exec SLUG` with a terminal as its stdin and stdout, `typed` typed in."""
     master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug], env=env, cwd=cwd,
                          stdin=slave, stdout=slave, stderr=slave, start_new_session=True)  # fmt: skip
     os.close(slave)
@@ -198,9 +202,10 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backen
 
             # No command: the bottle's shell, on a terminal.
             rc, out = _exec_in_pty(env, tmp_path, slug,
-                                   b"test -t 0 && echo tty-$((6*7)); id -u; exit 3\n")  # fmt: skip
+                                   b"test -t 0 && echo tty-$((6*7)); id -u; stty size; exit 3\n")  # fmt: skip
             assert rc == 3, out
             assert b"tty-42" in out, out
+            assert b"33 101" in out, out  # the terminal's size, copied onto the command's
             assert agent["status"]["Uid"].split()[0].encode() in out, out
 
             bb(["stop", slug], env, tmp_path)
