@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -356,29 +356,6 @@ def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None
         except BackendUnavailable:
             pass
         store.retire(slug)
-
-
-# What `exec` runs with no command: the bottle's own shell.
-SHELL = ("/bin/sh", "-c", 'exec "${SHELL:-/bin/sh}"')
-
-
-def exec_in_bottle(
-    store: StateStore, slug: str, argv: Sequence[str], *, tty: bool,
-    executor: Executor | None = None,
-) -> int:  # fmt: skip
-    """Run `argv` (empty: the bottle's shell) in running bottle `slug`, with the agent's
-    isolation; its exit code. Refuses a bottle that is not running."""
-    meta = store.load(slug)
-    status = status_of(meta)
-    if status not in ("running", "degraded"):
-        kept = store.dir(slug).is_dir() and status in ("stopped", "exited")
-        raise StateError(
-            f"bottle {slug} is not running ({status}): exec runs beside a running agent",
-            f"`bot-bottle resume {slug}`, then exec from another terminal" if kept
-            else "`bot-bottle ls` lists the running bottles",
-        )  # fmt: skip
-    backend = registry.get(meta.backend, executor)
-    return backend.exec_in(_spec_from_meta(store, meta), tuple(argv) or SHELL, tty=tty)
 
 
 def _spec_from_meta(store: StateStore, meta: BottleMetadata) -> BottleSpec:

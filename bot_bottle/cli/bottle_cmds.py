@@ -1,4 +1,4 @@
-"""`run`, `resume`, `ls`, `info`, `exec`, `stop`, `rm`, `agents`: bottles' lifecycle commands."""
+"""`run`, `resume`, `ls`, `info`, `stop`, `rm`, `agents`: bottles' lifecycle commands."""
 
 from __future__ import annotations
 
@@ -243,24 +243,3 @@ def agents_ls() -> None:
         click.echo(f"none installed in {prefix}; try `bot-bottle agents install claude codex`")
     for name, version in found.items():
         click.echo(f"{name} {version}")
-
-
-@click.command(name="exec", context_settings={"ignore_unknown_options": True})
-@click.argument("slug", type=SLUG)
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def exec_(slug: str, command: tuple[str, ...]) -> None:
-    """Open a shell, or run COMMAND, in running bottle SLUG, from another terminal:
-
-    \b
-        bot-bottle exec SLUG                   the bottle's shell
-        bot-bottle exec SLUG -- git status     a command; its exit code is exec's
-
-    It runs beside the agent with exactly the agent's isolation: same user, workspace,
-    environment (proxy and CA included), no network but the egress proxy, no
-    capabilities, the same seccomp filter; it sees no more of the host than the agent
-    does. A terminal is allocated when stdin is one. The bottle must be running
-    (`bot-bottle ls`); a kept, stopped one is started with `bot-bottle resume`.
-    """
-    from bot_bottle.launch import exec_in_bottle
-
-    sys.exit(exec_in_bottle(_store(), slug, command, tty=sys.stdin.isatty()))

@@ -202,10 +202,12 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backen
 
             # No command: the bottle's shell, on a terminal.
             rc, out = _exec_in_pty(env, tmp_path, slug,
-                                   b"test -t 0 && echo tty-$((6*7)); id -u; stty size; exit 3\n")  # fmt: skip
+                                   b"test -t 0 && echo tty-$((6*7)); id -u; sleep 1; stty size; exit 3\n")  # fmt: skip
             assert rc == 3, out
             assert b"tty-42" in out, out
-            assert b"33 101" in out, out  # the terminal's size, copied onto the command's
+            # The terminal's size, copied onto the command's (the docker CLI resizes the
+            # exec's terminal only after it started: hence the sleep before looking).
+            assert b"33 101" in out, out
             assert agent["status"]["Uid"].split()[0].encode() in out, out
 
             bb(["stop", slug], env, tmp_path)
