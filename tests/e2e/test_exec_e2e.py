@@ -346,3 +346,21 @@ def test_a_hijacked_exec_gets_nothing_into_the_host(tmp_path: Path, bwrap_ok: No
     assert out == b"shown by the agent\n", out
     assert p.returncode == 255, (p.returncode, err)
     assert b"the bottle ended before the command did" in err and b"Traceback" not in err, err
+
+
+def test_interrupting_exec_ends_its_command(tmp_path: Path, bwrap_ok: None) -> None:
+    """^C on a command without a terminal: exec exits 130 (no traceback) and the
+    command is hung up in the bottle, not left running there."""
+    env = _manifest(tmp_path, "namespace", 9)
+    with _running(env, tmp_path) as slug:
+        p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug, "--", "sh", "-c",
+                              "echo up; exec sleep 417"], env=env, cwd=tmp_path,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+        assert p.stdout is not None and p.stdout.readline() == b"up\n"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 130 and b"Traceback" not in err, err
+        r = bb(["exec", slug, "--", "sh", "-c", "sleep 0.5; ps -eo args"], env, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "sleep 417" not in r.stdout, r.stdout

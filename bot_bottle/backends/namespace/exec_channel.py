@@ -91,7 +91,10 @@ def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> in
     with conn:
         if tty:
             return _run_tty(conn, slug, argv)
-        return _run_piped(conn, slug, argv)
+        try:
+            return _run_piped(conn, slug, argv)
+        except KeyboardInterrupt:  # ^C: closing the connection hangs the command up
+            return 130
 
 
 def _request(conn: socket.socket, slug: str, argv: Sequence[str], tty: bool,
