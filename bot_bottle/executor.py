@@ -37,6 +37,9 @@ class Cmd:
     cwd: str | None = None
     stdin: bytes | None = None
     fd_files: Mapping[str, str] = field(default_factory=dict)
+    # Descriptors already open (a listening socket), handed over like `fd_files`: passed
+    # by number for `@fd:NAME`, and closed in this process once the command started.
+    hand_fds: Mapping[str, int] = field(default_factory=dict)
 
 
 class Process(Protocol):
@@ -76,7 +79,7 @@ class Executor(Protocol):
 
 
 def _resolve_fds(cmd: Cmd) -> tuple[list[str], list[int]]:
-    fds: dict[str, int] = {}
+    fds: dict[str, int] = dict(cmd.hand_fds)
     for name, path in cmd.fd_files.items():
         fds[name] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     argv = [str(fds[a[len(FD_PREFIX) :]]) if a.startswith(FD_PREFIX) else a for a in cmd.argv]

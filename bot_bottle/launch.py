@@ -31,6 +31,7 @@ from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.store import BottleMetadata, StateStore
+from bot_bottle.state.workspace_lock import workspace_lock
 
 if TYPE_CHECKING:
     from bot_bottle.plan.materialize import LaunchInputs
@@ -45,6 +46,7 @@ class RunOptions:
     backend: str = "auto"
     keep: bool = False
     tty: bool = True
+    share_workspace: bool = False  # run beside another bottle on the same mount workspace
 
 
 @dataclass
@@ -233,18 +235,32 @@ def run_bottle(
     found.raise_blockers(plan.agent)  # every one of them, before anything starts
     assert found.inputs is not None and found.backend is not None
     inputs, backend = found.inputs, found.backend
-    if not confirm(plan, backend):
-        return 1
-    if existing is None:
-        meta = store.create(
-            agent=plan.agent,
-            bottle=plan.bottle,
-            backend=backend.id,
-            manifest_path=manifest_path,
-            manifest_digest=plan.manifest_digest,
-        )
-    else:
-        meta = existing
+    # Held until this process ends (released below, or by the kernel on any death).
+    lock = workspace_lock(store.root / "locks", plan.workspace.mode, plan.workspace.path,
+                          options.share_workspace)  # fmt: skip
+    if lock is not None:
+        lock.acquire()  # refuses before the prompt: nothing to confirm if it cannot run
+    try:
+        if not confirm(plan, backend):
+            if lock is not None:
+                lock.release()
+            return 1
+        if existing is None:
+            meta = store.create(
+                agent=plan.agent,
+                bottle=plan.bottle,
+                backend=backend.id,
+                manifest_path=manifest_path,
+                manifest_digest=plan.manifest_digest,
+            )
+        else:
+            meta = existing
+        if lock is not None:
+            lock.name(meta.slug)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     state_dir = store.dir(meta.slug)
     spec = bottle_spec(plan, meta, state_dir, inputs.agent_env, store, bool(plan.git_remotes))
     keep = options.keep or existing is not None
@@ -252,6 +268,8 @@ def run_bottle(
     endings: list[Ending] = []
     with contextlib.ExitStack() as stack:
         stack.callback(_report, endings, on_ended)  # last: the terminal is the user's again
+        if lock is not None:
+            stack.callback(lock.release)  # after everything else has stopped
         old_term = signal.signal(signal.SIGTERM, _raise_exit)
         stack.callback(signal.signal, signal.SIGTERM, old_term)
         stack.callback(_finish, store, meta.slug, keep, result)

@@ -27,8 +27,9 @@ class Backend(Protocol):
 
     `prepare` (state, HOME, workspace copy; returns the `Target` provisioning writes
     through) -> `launch` (start long-lived parts, if any) -> `attach` (run the agent
-    on this terminal, return its exit code) -> `stop` -> `preserve` (keep for resume)
-    or `remove`. `resume` re-opens a preserved bottle and returns its Target.
+    on this terminal, return its exit code; meanwhile `exec_in` runs more commands
+    beside it) -> `stop` -> `preserve` (keep for resume) or `remove`. `resume`
+    re-opens a preserved bottle and returns its Target.
     """
 
     id: str
@@ -41,6 +42,10 @@ class Backend(Protocol):
     def launch(self, spec: BottleSpec) -> None: ...
 
     def attach(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool = True) -> int: ...
+
+    def exec_in(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> int:
+        """Run `argv` beside the attached agent, with exactly its isolation."""
+        ...
 
     def stop(self, spec: BottleSpec) -> None: ...
 

@@ -96,11 +96,14 @@ def _require_consent(yes: bool) -> None:
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto",
               show_default=True, help="Sandbox runtime.")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
+@click.option("--share-workspace", is_flag=True,
+              help="Run even if another bottle is working in the same mounted workspace.")  # fmt: skip
 @manifest_option
 def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: bool,
-        manifest_file: str | None) -> None:  # fmt: skip
+        share_workspace: bool, manifest_file: str | None) -> None:  # fmt: skip
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
-    to the agent. The bottle is removed on exit unless --keep."""
+    to the agent. The bottle is removed on exit unless --keep. A mounted workspace is
+    locked while the bottle runs: a second bottle on it is refused (--share-workspace)."""
     from bot_bottle.cli.options import locate
     from bot_bottle.cli.trust_cmd import gate
     from bot_bottle.launch import RunOptions, run_bottle
@@ -116,7 +119,8 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     verdict = gate(approvals, plan, agent_args, unattended=yes)
     rc = run_bottle(
         verdict.plan, manifest_path=str(path), host_env=os.environ,
-        options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty()), store=store,
+        options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty(),
+                           share_workspace=share_workspace), store=store,
         confirm=_confirm_factory(yes, plan, approvals, verdict),
         on_started=_say_started, on_ended=_say_ended(keep),
     )  # fmt: skip
@@ -127,7 +131,9 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 @click.argument("slug", type=SLUG)
 @click.option("-y", "--yes", is_flag=True,
               help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
-def resume(slug: str, yes: bool) -> None:
+@click.option("--share-workspace", is_flag=True,
+              help="Run even if another bottle is working in the same mounted workspace.")  # fmt: skip
+def resume(slug: str, yes: bool, share_workspace: bool) -> None:
     """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
     manifest must still be approved (as for `run`)."""
     from bot_bottle.cli.trust_cmd import gate
@@ -157,7 +163,8 @@ def resume(slug: str, yes: bool) -> None:
     verdict = gate(approvals, plan, (), unattended=yes)
     rc = run_bottle(
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
-        options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
+        options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty(),
+                           share_workspace=share_workspace),
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
         on_started=_say_started, on_ended=_say_ended(True),
     )  # fmt: skip

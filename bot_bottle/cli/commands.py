@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("bot_bottle.cli.bottle_cmds:resume", "Restart a kept bottle."),
     "ls": ("bot_bottle.cli.bottle_cmds:ls", "List bottles and their status."),
     "info": ("bot_bottle.cli.bottle_cmds:info", "Show one bottle's details."),
+    "exec": ("bot_bottle.cli.exec_cmd:exec_", "Open a shell or run a command in a running bottle."),
     "stop": ("bot_bottle.cli.bottle_cmds:stop", "Stop a bottle, keeping its state."),
     "rm": ("bot_bottle.cli.bottle_cmds:rm", "Remove a bottle and its state."),
     "requests": ("bot_bottle.cli.supervise_cmds:requests", "List what agents asked their operator."),

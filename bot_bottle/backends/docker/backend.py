@@ -177,6 +177,12 @@ class DockerBackend:
             target.flush()
         return self._executor.interactive(self.exec_cmd(spec, argv, tty=tty))
 
+    def exec_in(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> int:
+        """Run `argv` beside the running agent: the same `docker exec` as the agent's
+        own (user, workspace, the container's environment, and the container's
+        no-new-privileges, capabilities and seccomp profile, which every exec gets)."""
+        return self._executor.interactive(self.exec_cmd(spec, argv, tty=tty))
+
     def exec_cmd(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> Cmd:
         """`docker exec` of the agent's command, as the agent user, in the workspace."""
         docker = shutil.which("docker") or "docker"

@@ -22,7 +22,7 @@ from bot_bottle.backends.host_user import (
     agent_host_user,
     launcher_is_root,
 )
-from bot_bottle.backends.namespace import cgroup, file_modes, sandbox, seccomp
+from bot_bottle.backends.namespace import cgroup, exec_channel, file_modes, sandbox, seccomp
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -206,11 +206,23 @@ class NamespaceBackend:
         self.require()
         pidfile = spec.state_dir / "attached.pid"
         pidfile.write_text(str(os.getpid()))
+        listener = exec_channel.listen(spec.state_dir)  # for `bot-bottle exec`
         try:
             with self._limited(spec) as group:
-                return self.executor.interactive(self._cmd(spec, argv, self.env(spec), group))
+                try:
+                    cmd = self._cmd(spec, argv, self.env(spec), group, exec_fd=listener)
+                except BaseException:
+                    os.close(listener)
+                    raise
+                return self.executor.interactive(cmd)  # which closes our copy of `listener`
         finally:
             pidfile.unlink(missing_ok=True)
+            exec_channel.socket_path(spec.state_dir).unlink(missing_ok=True)
+
+    def exec_in(self, spec: BottleSpec, argv: Sequence[str], *, tty: bool) -> int:
+        """Run `argv` beside the running agent, forked inside its sandbox by the
+        forwarder (see `exec_channel`); its exit code."""
+        return exec_channel.exec_in(spec.state_dir, spec.slug, argv, tty=tty)
 
     def run(
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
@@ -231,17 +243,20 @@ class NamespaceBackend:
         argv: Sequence[str],
         env: Mapping[str, str],
         group: cgroup.Cgroup | None = None,
+        exec_fd: int | None = None,
     ) -> Cmd:
         """The bwrap command, as the agent's host user, in the bottle's cgroup if it has
         one; that user is given the sidecar sockets the launcher's sidecars created
-        (they are root's when it is root)."""
+        (they are root's when it is root). `exec_fd`: see `sandbox.bwrap_cmd`."""
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
         if user is not None:
             for s in spec.sidecars:
                 if s.socket.exists():
                     os.chown(s.socket, user.uid, user.gid, follow_symlinks=False)
         views = tuple(zip(group.dirs, group.views, strict=True)) if group else ()
-        cmd = sandbox.bwrap_cmd(spec, argv, env, bwrap=self.bwrap, user=user, views=views)
+        cmd = sandbox.bwrap_cmd(
+            spec, argv, env, bwrap=self.bwrap, user=user, views=views, exec_fd=exec_fd
+        )
         return dataclasses.replace(cmd, argv=group.enter(cmd.argv)) if group else cmd
 
     def is_running(self, spec: BottleSpec) -> bool:

@@ -123,11 +123,14 @@ def bwrap_cmd(
     bwrap: str = "bwrap",
     user: HostUser | None = None,
     views: Sequence[tuple[Path, str]] = (),
+    exec_fd: int | None = None,
 ) -> Cmd:
     """The bwrap invocation that runs `argv` in the bottle, behind the in-bottle
     forwarder that exposes each sidecar at 127.0.0.1:port; as `user`, if given (see
     `as_user`). `views`: host directories shown read-only at a bottle path (the
-    bottle's own cgroup, readable by all, so never staged)."""
+    bottle's own cgroup, readable by all, so never staged). `exec_fd`, a listening Unix
+    socket, is handed to the forwarder, which runs `bot-bottle exec`'s commands beside
+    the agent (see `exec_channel`)."""
     lay = Layout(spec.state_dir)
     staged: list[tuple[str, str, bool]] = []  # (host path, name in STAGE, read-only)
 
@@ -178,11 +181,14 @@ def bwrap_cmd(
     a += ["--", PYTHON, "-I", "-S", f"{INIT_DIR}/forwarder.py"]
     for s in spec.sidecars:
         a.append(f"{s.port}={SOCKETS_DIR}/{s.socket.name}")
+    if exec_fd is not None:
+        a += ["exec", f"{FD_PREFIX}exec"]
     a += ["--", *argv]
     if user is not None:
         a = [*as_user(user, staged, bwrap=bwrap), *a]
     fds = {"seccomp": str(lay.seccomp), "file-modes": str(lay.file_modes)}
-    return Cmd(tuple(a), env=dict(env), fd_files=fds)
+    handed = {"exec": exec_fd} if exec_fd is not None else {}
+    return Cmd(tuple(a), env=dict(env), fd_files=fds, hand_fds=handed)
 
 
 def as_user(user: HostUser, staged: Sequence[tuple[str, str, bool]], *, bwrap: str = "bwrap"

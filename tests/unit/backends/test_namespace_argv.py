@@ -152,3 +152,29 @@ def test_files_the_launch_read_are_bound_read_only_after_the_workspace(tmp_path:
         "--ro-bind", str(prompt), "/workspace/a/b/p.md",
     ]  # fmt: skip
     assert str(tmp_path / "out") not in argv
+
+
+def test_attach_hands_the_forwarder_a_host_only_exec_socket(tmp_path: Path) -> None:
+    """`bot-bottle exec`'s listener: bound in the state dir (never bound into the
+    bottle), handed to the in-bottle forwarder by descriptor, gone when attach ends."""
+    import socket
+
+    rec = RecordingExecutor()
+    be = NamespaceBackend(rec, bwrap="bwrap")
+    be.require = lambda: None  # type: ignore[method-assign]
+    spec = _spec(tmp_path)
+    be.prepare(spec)
+    be.attach(spec, ["claude"])
+    cmd = rec.calls[-1]
+    argv = list(cmd.argv)
+    forwarder = len(argv) - 1 - argv[::-1].index("/run/bot-bottle-init/forwarder.py")
+    assert argv[forwarder + 1 :][:4] == ["3128=/run/bot-bottle/egress.sock", "exec", "@fd:exec",
+                                         "--"]  # fmt: skip
+    with socket.socket(fileno=cmd.hand_fds["exec"]) as s:
+        assert s.family == socket.AF_UNIX
+        assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        assert s.getsockname() == str(tmp_path / "state" / "exec.sock")
+    assert not (tmp_path / "state" / "exec.sock").exists()
+    # One-shot provisioning sandboxes get no exec socket.
+    be.run(spec, ["true"])
+    assert "exec" not in rec.calls[-1].argv and not rec.calls[-1].hand_fds

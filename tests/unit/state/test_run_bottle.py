@@ -295,3 +295,36 @@ def test_an_agent_cli_not_installed_is_refused_before_anything_starts(
     with pytest.raises(BotBottleError, match="not installed"):
         launch(claude, world, store, host_env={"TOK": "t"})
     assert (world.events, store.all()) == ([], [])
+
+
+def test_a_held_workspace_refuses_run_and_resume_before_anything_starts(
+    world: World, tmp_path: Path
+) -> None:
+    from bot_bottle.state.workspace_lock import WorkspaceBusy, workspace_lock
+
+    (tmp_path / "ws").mkdir()
+    text = "bottles: {dev: {workspace: {mode: mount, path: ws}}}\nagents: {c: {bottle: dev}}\n"
+    path = tmp_path / "bot-bottle.yaml"
+    path.write_text(text)
+    mounted = resolve(LoadedManifest(parse_manifest(text), path, "sha256:test"), "c", {})
+    store = StateStore(tmp_path / "home")
+    _, _, started = launch(mounted, world, store, keep=True)
+    kept = store.load(started[0].slug)
+    assert not list((store.root / "locks" / "workspaces").glob("*.holder"))  # released
+
+    other = workspace_lock(store.root / "locks", "mount", str(tmp_path / "ws"), False)
+    assert other is not None
+    other.acquire().name("c-other-0001")
+    world.events.clear()
+    for existing in (None, kept):
+        with pytest.raises(WorkspaceBusy, match="in use by bottle c-other-0001"):
+            launch(mounted, world, store, existing=existing)
+    assert world.events == [] and [m.slug for m in store.all()] == [kept.slug]
+    assert store.load(kept.slug).status == "stopped"
+
+    rc = run_bottle(
+        mounted, manifest_path="m.yaml", host_env={}, store=store, existing=kept,
+        options=RunOptions(backend="fake", share_workspace=True), sidecars=FakeSidecars(world),
+    )  # fmt: skip
+    assert rc == 7
+    other.release()
