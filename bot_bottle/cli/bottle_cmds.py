@@ -59,6 +59,37 @@ def _require_consent(yes: bool) -> None:
         )
 
 
+CONTINUE_OPTION = click.option(
+    "--continue", "continue_", is_flag=True,
+    help="Continue the agent's last conversation in this bottle's HOME (claude --continue, "
+    "codex resume --last); for `resume` of a kept bottle.",
+)  # fmt: skip
+
+
+def _continue_args(provider: str) -> tuple[str, ...]:
+    from bot_bottle.providers import provider_for
+
+    args = provider_for(provider).continue_args
+    if not args:
+        raise BotBottleError(f"--continue: the {provider} template keeps no conversations",
+                             "leave out --continue")  # fmt: skip
+    return args
+
+
+def _after_exit(slug: str, provider: str, kept: bool) -> None:
+    """How to get back to the bottle. Agents print their own "resume with: claude
+    --resume ..." on exit, which names a command of the bottle's HOME, not the host's."""
+    from bot_bottle.providers import provider_for
+
+    talks = bool(provider_for(provider).continue_args)
+    if kept:
+        more = f"; its last conversation: bot-bottle resume {slug} --continue" if talks else ""
+        click.echo(f"bottle kept: bot-bottle resume {slug}{more}", err=True)
+    elif talks:
+        click.echo(f"bottle {slug} removed, with the conversation the agent offers to resume "
+                   "(run with --keep to keep it)", err=True)  # fmt: skip
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("agent")
 @click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
@@ -67,9 +98,10 @@ def _require_consent(yes: bool) -> None:
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto",
               show_default=True, help="Sandbox runtime.")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
+@CONTINUE_OPTION
 @manifest_option
 def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: bool,
-        manifest_file: str | None) -> None:  # fmt: skip
+        continue_: bool, manifest_file: str | None) -> None:  # fmt: skip
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
     to the agent. The bottle is removed on exit unless --keep."""
     from bot_bottle.cli.trust_cmd import gate
@@ -84,6 +116,9 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     path = Path(os.path.realpath(manifest_path(manifest_file)))
     store = _store()
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
+    if continue_:
+        agent_args = (*_continue_args(plan.provider), *agent_args)
+        plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
     verdict = gate(approvals, plan, agent_args, unattended=yes)
     slugs: list[str] = []
@@ -93,8 +128,8 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
         confirm=_confirm_factory(yes, plan, approvals, verdict),
         on_started=lambda m: slugs.append(m.slug),
     )  # fmt: skip
-    if keep and slugs:
-        click.echo(f"bottle kept: bot-bottle resume {slugs[0]}", err=True)
+    if slugs:
+        _after_exit(slugs[0], plan.provider, kept=keep)
     sys.exit(rc)
 
 
@@ -102,7 +137,8 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 @click.argument("slug", type=SLUG)
 @click.option("-y", "--yes", is_flag=True,
               help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
-def resume(slug: str, yes: bool) -> None:
+@CONTINUE_OPTION
+def resume(slug: str, yes: bool, continue_: bool) -> None:
     """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
     manifest must still be approved (as for `run`)."""
     from bot_bottle.cli.trust_cmd import gate
@@ -119,15 +155,20 @@ def resume(slug: str, yes: bool) -> None:
             "note: the manifest changed since this bottle was created", err=True, fg="yellow"
         )
     plan = resolve(loaded, meta.agent, os.environ)
+    extra: tuple[str, ...] = ()
+    if continue_:
+        extra = _continue_args(plan.provider)
+        plan = resolve(loaded, meta.agent, os.environ, extra)
     from bot_bottle.state.approval import ApprovalStore
 
     approvals = ApprovalStore(store.root)
-    verdict = gate(approvals, plan, (), unattended=yes)
+    verdict = gate(approvals, plan, extra, unattended=yes)
     rc = run_bottle(
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty()),
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
     )  # fmt: skip
+    _after_exit(slug, plan.provider, kept=True)
     sys.exit(rc)
 
 
