@@ -267,7 +267,7 @@ def agents_install(names: tuple[str, ...]) -> None:
 
 @agents.command(name="ls")
 def agents_ls() -> None:
-    """Show installed agent CLIs and their versions."""
+    """Show installed agent CLIs, their versions and paths."""
     from bot_bottle.agents import installed
     from bot_bottle.launch import agents_dir
 
@@ -276,4 +276,18 @@ def agents_ls() -> None:
     if not found:
         click.echo(f"none installed in {prefix}; try `bot-bottle agents install claude codex`")
     for name, version in found.items():
-        click.echo(f"{name} {version}")
+        click.echo(f"{name} {version}  {prefix / 'bin' / name}")
+    if found:
+        click.echo("run one on the host (to log in): bot-bottle agents exec NAME -- ARGS")
+
+
+@agents.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def agents_exec(name: str, args: tuple[str, ...]) -> None:
+    """Run an installed agent CLI on the host, outside any bottle: for logging in
+    (`bot-bottle agents exec claude -- setup-token`, `... codex -- login`)."""
+    from bot_bottle.agents import exec_on_host
+    from bot_bottle.launch import agents_dir
+
+    exec_on_host(name, agents_dir(_store()), args, os.environ)

@@ -41,9 +41,12 @@ def materialize(plan: BottlePlan, host_env: Mapping[str, str]) -> LaunchInputs:
             hosts = ", ".join(
                 r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot
             )
+            hint = provider.credential_hint if slot.source == plan.provider else ""
             raise CredentialError(
                 f"the egress route for {hosts} needs the host env var {slot.ref}, which is not set",
-                f"export {slot.ref}=... before launching, or remove that route's auth",
+                f"export {slot.ref}=... before launching ({hint})"
+                if hint
+                else f"export {slot.ref}=... before launching, or remove that route's auth",
             )
         sidecar_env[slot.slot] = value
     for slot in plan.protect_slots:

@@ -72,6 +72,8 @@ class Provider(Protocol):
     # Extra arguments that make the agent pick up its last conversation in this HOME
     # (`run`/`resume --continue`); empty when the agent has no such thing.
     continue_args: tuple[str, ...]
+    # How the operator gets the credential a provider-owned route injects (for errors).
+    credential_hint: str
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         """Routes, env, files and image for this provider; reads nothing from the host."""

@@ -32,6 +32,10 @@ CONFIG = "~/.claude.json"
 class ClaudeProvider(NoHostState):
     name = "claude"
     continue_args: tuple[str, ...] = ("--continue",)
+    credential_hint = (
+        "an OAuth token from `bot-bottle agents exec claude -- setup-token`, or with "
+        "`api_key:` an Anthropic API key"
+    )
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         env = {
