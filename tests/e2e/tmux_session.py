@@ -55,6 +55,16 @@ class TmuxSession:
                 raise AssertionError(f"none of {texts!r} appeared; screen:\n{s}")
             time.sleep(0.2)
 
+    def wait_more(self, text: str, timeout: float = 90) -> None:
+        """Poll until `text` is on the screen more often than it is now (a new reply,
+        when a resumed conversation already shows the old one)."""
+        before = self.screen().count(text)
+        end = time.monotonic() + timeout
+        while self.screen().count(text) <= before:
+            if time.monotonic() > end:
+                raise AssertionError(f"no new {text!r}; screen:\n{self.log[-1]}")
+            time.sleep(0.2)
+
     def type(self, text: str) -> None:
         self._tmux("send-keys", "-t", self.name, "-l", text)
         time.sleep(0.3)  # the TUI reads typed text and Enter apart
