@@ -44,7 +44,7 @@ agents:
 def _converse(term: TmuxSession, words: str) -> None:
     """Wait for the ready input box (failing on a trust dialog), say `words`, wait for
     the fake API's reply, then leave with /exit and wait for bot-bottle to end."""
-    seen = term.wait(PROMPT_READY, TRUST_DIALOG, timeout=120)
+    seen = term.wait(PROMPT_READY, TRUST_DIALOG, EXIT_MARK, timeout=120)
     assert seen == PROMPT_READY, "\n".join(term.log[-1:])
     term.type(words)
     term.wait(CLAUDE_REPLY)

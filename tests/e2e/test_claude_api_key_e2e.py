@@ -90,7 +90,7 @@ def test_claude_tui_with_api_key(
     term = TmuxSession(tmp_path, "key")
     try:
         term.start_bb(["run", "claude", "-y", "--keep"], env, tmp_path)
-        seen = term.wait("for shortcuts", "custom API key", "Not logged in", timeout=120)
+        seen = term.wait("for shortcuts", "custom API key", "Not logged in", EXIT_MARK, timeout=120)
         assert seen == "for shortcuts", term.log[-1]
         term.type("hello with a key")
         term.wait(CLAUDE_REPLY)

@@ -66,6 +66,7 @@ def _converse(term: TmuxSession, api: FakeProviderAPI, words: str) -> None:
     while time.monotonic() < end:
         s = term.screen()
         assert TRUST_QUESTION not in s, s
+        assert EXIT_MARK not in s, s
         if "Press enter to continue" in s:
             term.keys("Enter")
         elif "for shortcuts" in s and "Resuming session" not in s:
