@@ -70,7 +70,7 @@ def binary(name: str, prefix: Path) -> Path:
     if name not in PACKAGES:
         raise BotBottleError(
             f"unknown agent CLI {name!r} (known: {', '.join(PACKAGES)})",
-            "bot-bottle agents exec claude -- setup-token",
+            "e.g. bot-bottle agents exec claude -- setup-token",
         )
     path = prefix / "bin" / name
     if not path.exists():
@@ -83,8 +83,11 @@ def binary(name: str, prefix: Path) -> Path:
 
 def host_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment for an agent CLI run on the host: the user's, without bot-bottle's
-    own settings (`BOT_BOTTLE_*` point at bot-bottle's state, not the agent's)."""
-    return {k: v for k, v in environ.items() if not k.startswith("BOT_BOTTLE_")}
+    own settings (`BOT_BOTTLE_*` point at bot-bottle's state, not the agent's). Claude
+    Code's self-update stays off: it would rewrite the prefix every bottle runs from."""
+    env = {k: v for k, v in environ.items() if not k.startswith("BOT_BOTTLE_")}
+    env["DISABLE_AUTOUPDATER"] = "1"
+    return env
 
 
 def exec_on_host(name: str, prefix: Path, args: Sequence[str], environ: Mapping[str, str]

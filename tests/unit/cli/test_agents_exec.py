@@ -43,6 +43,7 @@ def test_exec_runs_the_installed_cli_plainly(tmp_path: Path) -> None:
     assert f"argv: {prefix / 'bin' / 'claude'} setup-token --flag x y" in r.stdout
     assert "USER_THING=kept" in r.stdout
     assert "BOT_BOTTLE_" not in r.stdout  # bot-bottle's settings are not the agent's
+    assert "DISABLE_AUTOUPDATER=1" in r.stdout  # the prefix bottles run from stays pinned
     ignored = int(next(x for x in r.stdout.splitlines() if x.startswith("SigIgn")).split()[1], 16)
     assert ignored & (1 << (13 - 1)) == 0, "SIGPIPE ignored, as Python left it"
 
