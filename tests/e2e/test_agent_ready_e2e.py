@@ -114,3 +114,16 @@ def _user_texts_since(api: FakeProviderAPI, n: int) -> list[list[str]]:
         return _user_texts(api)
     finally:
         api.requests = saved
+
+
+@pytest.mark.parametrize("name, says", [("claude", "(Claude Code)"), ("codex", "codex-cli")])
+def test_agents_exec_runs_the_installed_cli(tmp_path: Path, name: str, says: str) -> None:
+    """The CLIs `agents install` put in bot-bottle's prefix are not on PATH; `agents exec`
+    runs them on the host (`setup-token`, `login`), and `agents ls` says where they are."""
+    agent_cli(name)
+    env = base_env(tmp_path)
+    env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
+    r = bb(["agents", "exec", name, "--", "--version"], env, tmp_path)
+    assert r.returncode == 0 and says in r.stdout, r.stdout + r.stderr
+    listed = bb(["agents", "ls"], env, tmp_path).stdout
+    assert str(real_agents_dir() / "bin" / name) in listed
