@@ -7,9 +7,11 @@ modify its own CLI (or another bottle's).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot_bottle.errors import BotBottleError
@@ -61,3 +63,39 @@ def require_installed(command: str, prefix: Path) -> None:
             f"{command} is not installed for bottles (looked in {prefix / 'bin'})",
             f"bot-bottle agents install {command}",
         )
+
+
+def binary(name: str, prefix: Path) -> Path:
+    """The installed CLI `name` (claude, codex), or a typed error with the fix."""
+    if name not in PACKAGES:
+        raise BotBottleError(
+            f"unknown agent CLI {name!r} (known: {', '.join(PACKAGES)})",
+            "e.g. bot-bottle agents exec claude -- setup-token",
+        )
+    path = prefix / "bin" / name
+    if not path.exists():
+        raise BotBottleError(
+            f"{name} is not installed for bottles (looked in {prefix / 'bin'})",
+            f"bot-bottle agents install {name}",
+        )
+    return path
+
+
+def host_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for an agent CLI run on the host: the user's, without bot-bottle's
+    own settings (`BOT_BOTTLE_*` point at bot-bottle's state, not the agent's). Claude
+    Code's self-update stays off: it would rewrite the prefix every bottle runs from."""
+    env = {k: v for k, v in environ.items() if not k.startswith("BOT_BOTTLE_")}
+    env["DISABLE_AUTOUPDATER"] = "1"
+    return env
+
+
+def exec_on_host(name: str, prefix: Path, args: Sequence[str], environ: Mapping[str, str]
+                 ) -> None:  # fmt: skip
+    """Replace this process with the installed CLI, a plain host process (for `claude
+    setup-token`, `codex login`): no bottle, no proxy. Python ignores SIGPIPE and
+    SIGXFSZ, and an ignored signal stays ignored across exec; the CLI gets defaults."""
+    path = binary(name, prefix)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    os.execve(path, [name, *args], host_env(environ))

@@ -31,6 +31,8 @@ from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted at the name must not hang the launcher on open.
+_READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class UnsafePath(ValueError):
@@ -59,6 +61,35 @@ class ConfinedDir:
             self._put(fd, parts[-1], data, mode & 0o777)
         finally:
             os.close(fd)
+
+    def read(self, rel: str, limit: int) -> bytes | None:
+        """The content of `rel` if it is the agent's own plain file: reached without
+        following a link, a regular file with one link (a hard link could be a host
+        file), at most `limit` bytes. Anything else reads as absent (None)."""
+        parts = _parts(rel)
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except OSError:
+            return None
+        try:
+            for name in parts[:-1]:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            file_fd = os.open(parts[-1], _READ_FILE, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        with os.fdopen(file_fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > limit:
+                return None
+            data = f.read(limit + 1)
+        return data if len(data) <= limit else None
 
     def _enter(self, parent: int, name: str) -> int:
         """Open directory `name` in `parent` (closing `parent`), replacing whatever

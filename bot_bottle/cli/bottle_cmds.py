@@ -88,6 +88,37 @@ def _require_consent(yes: bool) -> None:
         )
 
 
+CONTINUE_OPTION = click.option(
+    "--continue", "continue_", is_flag=True,
+    help="Continue the agent's last conversation in this bottle's HOME (claude --continue, "
+    "codex resume --last); for `resume` of a kept bottle.",
+)  # fmt: skip
+
+
+def _continue_args(provider: str) -> tuple[str, ...]:
+    from bot_bottle.providers import provider_for
+
+    args = provider_for(provider).continue_args
+    if not args:
+        raise BotBottleError(f"--continue: the {provider} template keeps no conversations",
+                             "leave out --continue")  # fmt: skip
+    return args
+
+
+def _after_exit(slug: str, provider: str, kept: bool) -> None:
+    """How to get back to the bottle. Agents print their own "resume with: claude
+    --resume ..." on exit, which names a command of the bottle's HOME, not the host's."""
+    from bot_bottle.providers import provider_for
+
+    talks = bool(provider_for(provider).continue_args)
+    if kept:
+        more = f"; its last conversation: bot-bottle resume {slug} --continue" if talks else ""
+        click.echo(f"bottle kept: bot-bottle resume {slug}{more}", err=True)
+    elif talks:
+        click.echo(f"bottle {slug} removed, with the conversation the agent offers to resume "
+                   "(run with --keep to keep it)", err=True)  # fmt: skip
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("agent")
 @click.argument("agent_args", nargs=-1, type=click.UNPROCESSED)
@@ -98,9 +129,10 @@ def _require_consent(yes: bool) -> None:
 @click.option("--keep", is_flag=True, help="Keep the bottle after exit (`bot-bottle resume`).")
 @click.option("--share-workspace", is_flag=True,
               help="Run even if another bottle is working in the same mounted workspace.")  # fmt: skip
+@CONTINUE_OPTION
 @manifest_option
 def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: bool,
-        share_workspace: bool, manifest_file: str | None) -> None:  # fmt: skip
+        share_workspace: bool, continue_: bool, manifest_file: str | None) -> None:  # fmt: skip
     """Start AGENT in a new bottle, attached to this terminal. Arguments after `--` go
     to the agent. The bottle is removed on exit unless --keep. A mounted workspace is
     locked while the bottle runs: a second bottle on it is refused (--share-workspace)."""
@@ -115,15 +147,26 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     path = Path(os.path.realpath(locate(manifest_file)))
     store = _store()
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
+    if continue_:
+        agent_args = (*_continue_args(plan.provider), *agent_args)
+        plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
     verdict = gate(approvals, plan, agent_args, unattended=yes)
+    slugs: list[str] = []
+
+    def started(meta: BottleMetadata) -> None:
+        slugs.append(meta.slug)
+        _say_started(meta)
+
     rc = run_bottle(
         verdict.plan, manifest_path=str(path), host_env=os.environ,
         options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty(),
                            share_workspace=share_workspace), store=store,
         confirm=_confirm_factory(yes, plan, approvals, verdict),
-        on_started=_say_started, on_ended=_say_ended(keep),
+        on_started=started, on_ended=_say_ended(keep),
     )  # fmt: skip
+    if slugs:
+        _after_exit(slugs[0], plan.provider, kept=keep)
     sys.exit(rc)
 
 
@@ -133,7 +176,8 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
               help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 @click.option("--share-workspace", is_flag=True,
               help="Run even if another bottle is working in the same mounted workspace.")  # fmt: skip
-def resume(slug: str, yes: bool, share_workspace: bool) -> None:
+@CONTINUE_OPTION
+def resume(slug: str, yes: bool, share_workspace: bool, continue_: bool) -> None:
     """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
     manifest must still be approved (as for `run`)."""
     from bot_bottle.cli.trust_cmd import gate
@@ -157,10 +201,14 @@ def resume(slug: str, yes: bool, share_workspace: bool) -> None:
             "note: the manifest changed since this bottle was created", err=True, fg="yellow"
         )
     plan = resolve(loaded, meta.agent, os.environ)
+    extra: tuple[str, ...] = ()
+    if continue_:
+        extra = _continue_args(plan.provider)
+        plan = resolve(loaded, meta.agent, os.environ, extra)
     from bot_bottle.state.approval import ApprovalStore
 
     approvals = ApprovalStore(store.root)
-    verdict = gate(approvals, plan, (), unattended=yes)
+    verdict = gate(approvals, plan, extra, unattended=yes)
     rc = run_bottle(
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty(),
@@ -168,6 +216,7 @@ def resume(slug: str, yes: bool, share_workspace: bool) -> None:
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
         on_started=_say_started, on_ended=_say_ended(True),
     )  # fmt: skip
+    _after_exit(slug, plan.provider, kept=True)
     sys.exit(rc)
 
 
@@ -273,7 +322,7 @@ def agents_install(names: tuple[str, ...]) -> None:
 
 @agents.command(name="ls")
 def agents_ls() -> None:
-    """Show installed agent CLIs and their versions."""
+    """Show installed agent CLIs, their versions and paths."""
     from bot_bottle.agents import installed
     from bot_bottle.launch import agents_dir
 
@@ -282,4 +331,18 @@ def agents_ls() -> None:
     if not found:
         click.echo(f"none installed in {prefix}; try `bot-bottle agents install claude codex`")
     for name, version in found.items():
-        click.echo(f"{name} {version}")
+        click.echo(f"{name} {version}  {prefix / 'bin' / name}")
+    if found:
+        click.echo("run one on the host (to log in): bot-bottle agents exec NAME -- ARGS")
+
+
+@agents.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def agents_exec(name: str, args: tuple[str, ...]) -> None:
+    """Run an installed agent CLI on the host, outside any bottle: for logging in
+    (`bot-bottle agents exec claude -- setup-token`, `... codex -- login`)."""
+    from bot_bottle.agents import exec_on_host
+    from bot_bottle.launch import agents_dir
+
+    exec_on_host(name, agents_dir(_store()), args, os.environ)

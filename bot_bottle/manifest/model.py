@@ -301,6 +301,11 @@ class AgentProviderSpec(Strict):
     auth_token: EnvName | None = Field(
         None, description="Claude only: host env var with an OAuth token that egress injects."
     )
+    api_key: EnvName | None = Field(
+        None,
+        description="Claude only: host env var with an Anthropic API key that egress "
+        "injects as `x-api-key` (instead of `auth_token`).",
+    )
     forward_host_credentials: bool = Field(
         False, description="Codex only: egress injects the host's ChatGPT login token."
     )
@@ -315,6 +320,13 @@ class AgentProviderSpec(Strict):
             raise ValueError(f"`command` only applies to template `command`, not {self.template!r}")
         if self.auth_token and self.template != "claude":
             raise ValueError("`auth_token` is for template `claude` only")
+        if self.api_key and self.template != "claude":
+            raise ValueError("`api_key` is for template `claude` only")
+        if self.api_key and self.auth_token:
+            raise ValueError(
+                "give `auth_token` (an OAuth token from `bot-bottle agents exec "
+                "claude -- setup-token`) or `api_key`, not both"
+            )
         if self.forward_host_credentials and self.template != "codex":
             raise ValueError("`forward_host_credentials` is for template `codex` only")
         return self

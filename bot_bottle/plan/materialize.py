@@ -73,11 +73,14 @@ def try_materialize(
             hosts = ", ".join(
                 r.host for r in plan.egress.routes if r.auth and r.auth.slot == slot.slot
             )
+            hint = provider.credential_hint if slot.source == plan.provider else ""
             problems.append(
                 CredentialError(
                     f"the egress route for {hosts} needs the host env var {slot.ref}, "
                     "which is not set",
-                    f"export {slot.ref}=... before launching, or remove that route's auth",
+                    f"export {slot.ref}=... before launching ({hint})"
+                    if hint
+                    else f"export {slot.ref}=... before launching, or remove that route's auth",
                 )
             )
             continue

@@ -108,7 +108,8 @@ def describe(
     for path in plan.skills:
         out += _tree_lines(f"skill {os.path.basename(path)}", path, digests, trees)
     for f in plan.files:
-        out.append(Line(f"file {f.path}", f"mode {f.mode:o} ({_short(sha256(f.content))})"))
+        merged = ", merged into the agent's own" if f.merge_json else ""
+        out.append(Line(f"file {f.path}", f"mode {f.mode:o}{merged} ({_short(sha256(f.content))})"))
     for k, v in plan.provider_options.lines():
         out.append(Line(f"provider option {k}", v))
     out.append(Line("supervise", "on" if plan.supervise else "off"))

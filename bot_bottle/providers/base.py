@@ -26,14 +26,23 @@ class ProviderOptions:
         return (("forward_host_credentials", str(self.forward_host_credentials).lower()),)
 
 
+# In a `merge_json` file, a key that stands for the bottle's workspace path, which only
+# the backend knows (providers contribute files before a backend is chosen).
+WORKSPACE_KEY = "{bot-bottle:workspace}"
+
+
 @dataclass(frozen=True)
 class ProvisionFile:
     """A file placed in the bottle. `path` is absolute, or starts with `~/` for the
-    bottle's HOME. Content here is never a secret (placeholders and decoys only)."""
+    bottle's HOME. Content here is never a secret (placeholders and decoys only).
+    With `merge_json`, `content` is a JSON object merged over the agent's own file at
+    `path` (bot-bottle's keys win; see `provision.config_merge`), so state the agent
+    keeps there (trust, history pointers) survives `resume`."""
 
     path: str
     content: bytes
     mode: int = 0o644
+    merge_json: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,11 @@ class Contribution:
 
 class Provider(Protocol):
     name: str
+    # Extra arguments that make the agent pick up its last conversation in this HOME
+    # (`run`/`resume --continue`); empty when the agent has no such thing.
+    continue_args: tuple[str, ...]
+    # How the operator gets the credential a provider-owned route injects (for errors).
+    credential_hint: str
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         """Routes, env, files and image for this provider; reads nothing from the host."""

@@ -1,12 +1,19 @@
-"""Claude Code: `claude`, prompt through --append-system-prompt, OAuth via egress."""
+"""Claude Code: `claude`, prompt through --append-system-prompt, OAuth token or API key
+injected by egress; its own config merged so it starts ready to work."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot_bottle.providers.base import Contribution, NoHostState, ProviderRoute, ProvisionFile
+from bot_bottle.providers.base import (
+    WORKSPACE_KEY,
+    Contribution,
+    NoHostState,
+    ProviderRoute,
+    ProvisionFile,
+)
 
 if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
     from bot_bottle.manifest.model import AgentProviderSpec
@@ -14,10 +21,21 @@ if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
 API_HOST = "api.anthropic.com"
 PLACEHOLDER = "egress-placeholder"
 TOKEN_ENV = "CLAUDE_CODE_OAUTH_TOKEN"
+KEY_ENV = "ANTHROPIC_API_KEY"
+# Looks like a key to Claude Code, is worth nothing: egress strips it and injects the
+# real one. Claude asks once whether to use a key it finds in its environment, and
+# remembers the answer by the key's last 20 characters (`customApiKeyResponses`).
+PLACEHOLDER_KEY = "sk-ant-api03-egress-placeholder-not-a-real-key-0000000000000000"
+CONFIG = "~/.claude.json"
 
 
 class ClaudeProvider(NoHostState):
     name = "claude"
+    continue_args: tuple[str, ...] = ("--continue",)
+    credential_hint = (
+        "an OAuth token from `bot-bottle agents exec claude -- setup-token`, or with "
+        "`api_key:` an Anthropic API key"
+    )
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         env = {
@@ -29,15 +47,21 @@ class ClaudeProvider(NoHostState):
         }
         routes: tuple[ProviderRoute, ...] = ()
         hidden: frozenset[str] = frozenset()
+        config = ready_config()
         if spec.auth_token:
             # Claude Code only sends `Authorization: Bearer` when it believes it has an
             # OAuth token; the placeholder makes it do so, and egress swaps in the real one.
             env[TOKEN_ENV] = PLACEHOLDER
             hidden = frozenset({TOKEN_ENV})
             routes = (ProviderRoute(API_HOST, "Bearer", spec.auth_token),)
-        # Skip the first-run onboarding screens: nobody is there to click through them.
-        state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
-        files = (ProvisionFile("~/.claude.json", json.dumps(state).encode(), 0o600),)
+        elif spec.api_key:
+            env[KEY_ENV] = PLACEHOLDER_KEY
+            hidden = frozenset({KEY_ENV})
+            routes = (ProviderRoute(API_HOST, "header", spec.api_key, "x-api-key"),)
+            # Pre-answer "Detected a custom API key": unanswered, the TUI waits on it, and
+            # `-p` runs end in "Not logged in".
+            config["customApiKeyResponses"] = {"approved": [PLACEHOLDER_KEY[-20:]], "rejected": []}
+        files = (ProvisionFile(CONFIG, json.dumps(config).encode(), 0o600, merge_json=True),)
         return Contribution(
             routes=routes, env=env, hidden_env=hidden, files=files, image="claude",
             skills_dir="~/.claude/skills",
@@ -46,3 +70,17 @@ class ClaudeProvider(NoHostState):
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         head = ("claude", "--append-system-prompt", prompt) if prompt else ("claude",)
         return (*head, *extra)
+
+
+def ready_config() -> dict[str, Any]:
+    """What the bottle already guarantees, pre-answered in `~/.claude.json`: nobody is
+    there to click through onboarding, and the workspace is the agent's to work in
+    (the bottle, not a dialog, is what contains it). Merged over Claude's own file, so
+    its conversation history and settings survive `resume`."""
+    return {
+        "hasCompletedOnboarding": True,
+        "bypassPermissionsModeAccepted": True,
+        "projects": {
+            WORKSPACE_KEY: {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}
+        },
+    }

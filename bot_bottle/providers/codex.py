@@ -26,6 +26,9 @@ AUTH_FILE = "~/.codex/auth.json"
 
 class CodexProvider:
     name = "codex"
+    # codex 0.171: the most recent session, without the picker
+    continue_args: tuple[str, ...] = ("resume", "--last")
+    credential_hint = "a ChatGPT login: `bot-bottle agents exec codex -- login`"
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         files: list[ProvisionFile] = []

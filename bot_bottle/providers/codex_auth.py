@@ -19,7 +19,10 @@ from typing import Any
 from bot_bottle.errors import CredentialError
 
 PLACEHOLDER = "bot-bottle-placeholder"
-_LOGIN_FIX = "run `codex login` on the host, or set forward_host_credentials: false"
+_LOGIN_FIX = (
+    "log in on the host: `bot-bottle agents exec codex -- login`, or set "
+    "forward_host_credentials: false"
+)
 # Claims kept verbatim: Codex routes requests by account and gates features by plan.
 _KEEP_AUTH_CLAIMS = ("chatgpt_account_id", "chatgpt_plan_type")
 _TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
@@ -66,7 +69,7 @@ def read_host_auth(
     if exp <= (time.time() if now is None else now):
         raise CredentialError(
             f"the Codex access token in {path} has expired",
-            "run `codex login` on the host (or any codex command, which refreshes it)",
+            "`bot-bottle agents exec codex -- login` on the host (any codex command refreshes it)",
         )
     return raw, access
 

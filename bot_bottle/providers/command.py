@@ -15,6 +15,8 @@ PROMPT_PATH = "~/.bot-bottle/prompt.txt"
 
 class CommandProvider(NoHostState):
     name = "command"
+    continue_args: tuple[str, ...] = ()
+    credential_hint = ""
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         if not prompt:

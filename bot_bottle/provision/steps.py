@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot_bottle.plan.environment import TRUST_BUNDLE
 from bot_bottle.plan.model import GitIdentity, GitRemotePlan, ProvisionFile
+from bot_bottle.provision import config_merge
 from bot_bottle.provision.target import Target
 
 SYSTEM_CA_CANDIDATES = (
@@ -54,7 +55,11 @@ def ca_bundle(target: Target, inputs: ProvisionInputs) -> None:
 def plan_files(target: Target, inputs: ProvisionInputs) -> None:
     """Prompt, provider files (dummy auth files, settings) and canary decoys."""
     for f in inputs.files:
-        target.put_file(f.path, f.content, f.mode)
+        data = f.content
+        if f.merge_json:
+            existing = target.read_file(f.path, config_merge.LIMIT)
+            data = config_merge.merged_config(existing, f.content, target.workspace)
+        target.put_file(f.path, data, f.mode)
 
 
 def skills(target: Target, inputs: ProvisionInputs) -> None:

@@ -27,5 +27,10 @@ class Target(Protocol):
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write `data` at `path` (absolute in the bottle, or `~/...`), creating parents."""
 
+    def read_file(self, path: str, limit: int) -> bytes | None:
+        """The agent's file at `path` (as `put_file` takes it) when it is a regular file
+        of at most `limit` bytes, reached without following a link; else None. What it
+        returns is the agent's to write: parse it as untrusted input."""
+
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         """Run `argv` inside the bottle as the agent user and wait for it."""

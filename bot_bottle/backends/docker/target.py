@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from bot_bottle.backends.docker.layout import AGENT_USER, HOME, WORKSPACE
 from bot_bottle.docker_engine import engine_errors
-from bot_bottle.errors import BackendUnavailable
+from bot_bottle.errors import BackendUnavailable, StateError
 from bot_bottle.provision.target import CommandResult
 
 if TYPE_CHECKING:
@@ -126,6 +126,31 @@ class DockerTarget:
             with engine_errors(f"copying files into {c.name}:{base}"):
                 if not c.put_archive(base, archive(files, self._user)):
                     raise BackendUnavailable(f"the engine refused to write into {base}", "")
+
+    def read_file(self, path: str, limit: int) -> bytes | None:
+        """Through the engine's archive API: a link at the final name comes back as a
+        link entry (read as absent), and links on the way resolve inside the container's
+        root, so nothing outside the bottle is reached. At most `limit` bytes are taken."""
+        self.flush()
+        c = self.container
+        try:
+            with engine_errors(f"reading {path} in {c.name}"):
+                stream, st = c.get_archive(resolve(path))
+                if int((st or {}).get("size", 0)) > limit:
+                    return None
+                buf = bytearray()
+                for chunk in stream:
+                    buf += chunk
+                    if len(buf) > limit + 64 * 1024:  # the tar headers fit in the slack
+                        return None
+        except StateError:  # the engine's NotFound: no such file
+            return None
+        with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
+            member = tar.next()
+            if member is None or not member.isreg() or member.size > limit:
+                return None
+            f = tar.extractfile(member)
+            return f.read() if f is not None else None
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         self.flush()

@@ -80,6 +80,10 @@ class NamespaceTarget:
         where, rel = self.place(path)
         where.write(rel, data, mode)
 
+    def read_file(self, path: str, limit: int) -> bytes | None:
+        where, rel = self.place(path)
+        return where.read(rel, limit)
+
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return self._backend.run(self._spec, argv, env=env)
 

@@ -148,6 +148,23 @@ def test_workspace_copied_and_provisioning_lands(
     assert r.stdout.split("\n")[:2] == ["1000 600", "http://127.0.0.1:3128"]
 
 
+def test_read_file_takes_only_the_agents_plain_files(
+    backend: object, spec: BottleSpec, fake_egress: FakeSidecar
+) -> None:
+    """What `read_file` gives provisioning to merge: a regular file, within the limit;
+    a link the agent planted reads as absent, not as what it points to."""
+    target = backend.prepare(spec)  # type: ignore[attr-defined]
+    r = target.run(["sh", "-c", "cd ~ && echo '{\"a\": 1}' > ok.json && "
+                    "ln -s /etc/hostname link.json && head -c 2000 /dev/zero > big.json && "
+                    "mkdir d"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert target.read_file("~/ok.json", 100) == b'{"a": 1}\n'
+    assert target.read_file("~/link.json", 100) is None
+    assert target.read_file("~/big.json", 1000) is None
+    assert target.read_file("~/d", 100) is None
+    assert target.read_file("~/missing.json", 100) is None
+
+
 def _network_gateway(name: str) -> str:
     import docker
 

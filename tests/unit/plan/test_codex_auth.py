@@ -77,7 +77,7 @@ def test_expired(tmp_path: Path) -> None:
 def test_missing_points_at_login(tmp_path: Path) -> None:
     with pytest.raises(CredentialError) as info:
         codex_auth.read_host_auth({"HOME": str(tmp_path)})
-    assert "codex login" in info.value.fix
+    assert "bot-bottle agents exec codex -- login" in info.value.fix
 
 
 def test_codex_home_wins(tmp_path: Path) -> None:

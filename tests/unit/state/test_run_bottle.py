@@ -62,6 +62,9 @@ class FakeTarget:
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.world.files[path] = data
 
+    def read_file(self, path: str, limit: int) -> bytes | None:
+        return None
+
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return CommandResult(0, "", "")
 
