@@ -212,7 +212,7 @@ async def _ws_session(r: asyncio.StreamReader, w: asyncio.StreamWriter, host: st
     for i in range(20):
         msg = f"soak message {i}".encode()
         w.write(_ws_frame(1, msg))
-        b0, b1 = await r.readexactly(2)
+        _, b1 = await r.readexactly(2)
         if await r.readexactly(b1 & 0x7F) != msg:
             raise ConnectionError("echo differs")
         await asyncio.sleep(0.02)
@@ -225,10 +225,10 @@ async def _soak_worker(cfg: dict[str, Any], kind: str, end: float, t0: float,
                        stats: dict[str, Any]) -> None:  # fmt: skip
     host, timeout = cfg["host"], float(cfg["timeout"])
     upload = b"u" * (256 * 1024)
+    post = f"POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(upload)}\r\n\r\n"
     requests = {
         "small": (f"GET /small HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(), 0.05),
-        "upload": (f"POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Length: "
-                   f"{len(upload)}\r\n\r\n".encode() + upload, 0.2),  # fmt: skip
+        "upload": (post.encode() + upload, 0.2),
         "sse": (f"GET /sse/20 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(), 0.1),
     }
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None

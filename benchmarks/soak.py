@@ -91,7 +91,7 @@ def main() -> int:
     if s:
         print("egress sidecar over time (s: RSS MiB / FDs):")
         step = max(1, len(s) // 12)
-        print("  " + "  ".join(f"{t:.0f}: {r:.0f}/{f}" for t, r, f in s[::step] + [s[-1]]))
+        print("  " + "  ".join(f"{t:.0f}: {r:.0f}/{f}" for t, r, f in [*s[::step], s[-1]]))
         tail = s[len(s) // 2 :]
         print(f"RSS first {s[0][1]:.0f} MiB, peak {max(x[1] for x in s):.0f}, last {s[-1][1]:.0f}; "
               f"FDs first {s[0][2]}, peak {max(x[2] for x in s)}, last {s[-1][2]}; "
