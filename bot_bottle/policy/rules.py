@@ -59,6 +59,10 @@ _TABLE = (
          "push through the git gate (the bottle's git remote), not over HTTPS"),
     Rule("credential", "a route whose credential the sidecar does not hold",
          "give the launcher the host credential this route's token_ref names"),
+    Rule("audit", "the audit log cannot take the request's record (disk full, file size "
+         "limit, a write failed): nothing leaves unrecorded",
+         "free space where the bottle's state lives (its audit.jsonl); requests pass again "
+         "once it can be written, and `bot-bottle logs --verify SLUG` checks the log"),
     # git gate: ref rules
     Rule("git-ref-invalid", "a ref name git itself would refuse",
          "push to a valid ref name (see `git check-ref-format`)"),
