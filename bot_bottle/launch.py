@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot_bottle.backends import registry
 from bot_bottle.backends.registry import Backend
 from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
-from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.errors import BackendUnavailable, DamagedState, StateError
 from bot_bottle.executor import Executor, ProcessExecutor
 from bot_bottle.names import BACKENDS
 from bot_bottle.plan.model import BottlePlan
@@ -330,7 +330,13 @@ def stop_bottle(store: StateStore, slug: str) -> BottleMetadata:
 
 
 def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None) -> None:
-    meta = stop_bottle(store, slug)
+    try:
+        meta = stop_bottle(store, slug)
+    except DamagedState:
+        # Nothing in a damaged file can be trusted to name a process or a container:
+        # the state goes (its audit log is kept), and `gc` collects what it left running.
+        store.retire(slug)
+        return
     if store.dir(slug).exists():
         try:
             backend = registry.get(meta.backend, executor)

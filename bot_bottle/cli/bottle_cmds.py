@@ -17,7 +17,7 @@ from bot_bottle.names import BACKENDS
 if TYPE_CHECKING:
     from bot_bottle.plan.model import BottlePlan
     from bot_bottle.state.approval import ApprovalStore, Verdict
-    from bot_bottle.state.store import StateStore
+    from bot_bottle.state.store import BottleMetadata, StateStore
 
 
 def _store() -> StateStore:
@@ -140,7 +140,10 @@ def ls(as_json: bool) -> None:
 
     store = _store()
     approvals = ApprovalStore(store.root)
-    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in store.all()]
+    rows = [(m, status_of(m), _approval(approvals, m)) for m in store.all()]
+    damaged = store.damaged()
+    for e in damaged:  # listed, not hidden, and never in the way of the others
+        click.secho(f"{e.message}\n  fix: {e.fix}", err=True, fg="yellow")
     if as_json:
         click.echo(
             json.dumps(
@@ -154,6 +157,10 @@ def ls(as_json: bool) -> None:
                         "approval": a,
                     }
                     for m, s, a in rows
+                ]
+                + [
+                    {"slug": Path(e.path).parent.name, "status": "damaged", "error": e.message}
+                    for e in damaged
                 ],
                 indent=2,
             )
@@ -162,13 +169,25 @@ def ls(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    if not rows:
+    if not rows and not damaged:
         click.echo("no bottles; start one with `bot-bottle run AGENT`")
         return
     t = Table("slug", "agent", "backend", "status", "approval", "created")
     for m, s, a in rows:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
+    for e in damaged:
+        t.add_row(Path(e.path).parent.name, "?", "?", "damaged", "?", "?")
     Console().print(t)
+
+
+def _approval(approvals: ApprovalStore, meta: BottleMetadata) -> str:
+    """The bottle's approval status; a damaged approval file is one bottle's problem."""
+    from bot_bottle.errors import DamagedState
+
+    try:
+        return approvals.status(meta.manifest_path, meta.agent)
+    except DamagedState:
+        return "damaged"
 
 
 @click.command()

@@ -18,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from bot_bottle.errors import StateError
+from bot_bottle.errors import DamagedState, StateError
 from bot_bottle.names import NAME_RULE, is_name, is_slug
 
 _WORDS = (
@@ -156,18 +156,34 @@ class StateStore:
 
     def load(self, slug: str) -> BottleMetadata:
         path = self.dir(slug) / "metadata.json"
+        fix = f"`bot-bottle rm {slug}` removes the bottle (its audit log is kept)"
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
+            if self.dir(slug).is_dir():  # the directory without its metadata: cut short
+                raise DamagedState(str(path), "missing", fix) from None
             raise StateError(f"no bottle named {slug!r}", "see `bot-bottle ls`") from None
-        except (OSError, json.JSONDecodeError) as e:
-            raise StateError(f"state of {slug!r} is damaged: {e}", f"`bot-bottle rm {slug}`") from e
-        known = set(BottleMetadata.__dataclass_fields__)
-        meta = BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DamagedState(str(path), str(e), fix) from None
+        try:
+            meta = _metadata(raw)
+        except (TypeError, ValueError) as e:
+            raise DamagedState(str(path), str(e), fix) from None
         if meta.slug != slug:
-            raise StateError(f"state of {slug!r} names another bottle ({meta.slug!r})",
-                             f"`bot-bottle rm {slug}`")  # fmt: skip
+            raise DamagedState(str(path), f"it names another bottle, {meta.slug!r}", fix)
         return meta
+
+    def damaged(self) -> list[DamagedState]:
+        """Bottles whose state cannot be read, each error naming its file and the fix
+        (`all` lists the others: one damaged bottle never hides the rest)."""
+        out = []
+        for d in sorted(self.bottles.iterdir()) if self.bottles.is_dir() else ():
+            if is_slug(d.name) and d.is_dir():
+                try:
+                    self.load(d.name)
+                except DamagedState as e:
+                    out.append(e)
+        return out
 
     def all(self) -> list[BottleMetadata]:
         if not self.bottles.is_dir():
@@ -180,3 +196,20 @@ class StateStore:
                 except StateError:
                     continue
         return out
+
+
+def _metadata(raw: object) -> BottleMetadata:
+    """`BottleMetadata` from parsed JSON, checked field by field (TypeError/ValueError)."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a JSON object was expected, not {type(raw).__name__}")
+    known = BottleMetadata.__dataclass_fields__
+    meta = BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+    for name in ("slug", "agent", "bottle", "backend", "manifest_path", "status"):
+        if not isinstance(getattr(meta, name), str):
+            raise TypeError(f"{name} is not a string")
+    pids_ok = isinstance(meta.pids, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in meta.pids.values()
+    )
+    if not pids_ok or not isinstance(meta.extra, dict):
+        raise TypeError("pids or extra is not what bot-bottle writes")
+    return meta

@@ -34,7 +34,7 @@ RESERVE = 1 << 20
 
 def line_hash(line: str) -> str:
     """Hash of one log line as written, without its newline."""
-    return hashlib.sha256(line.rstrip("\n").encode()).hexdigest()
+    return hashlib.sha256(line.rstrip("\n").encode(errors="surrogateescape")).hexdigest()
 
 
 def _last_line(f: TextIO) -> str:
@@ -52,7 +52,7 @@ def _last_line(f: TextIO) -> str:
         tail = os.pread(fd, step, pos) + tail
         stripped = tail.rstrip(b"\n")
         if b"\n" in stripped or pos == 0:
-            return stripped.rsplit(b"\n", 1)[-1].decode()
+            return stripped.rsplit(b"\n", 1)[-1].decode(errors="surrogateescape")
         block *= 2
     return ""
 
@@ -96,9 +96,11 @@ class AuditWriter:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 size = os.fstat(self._fd).st_size
+                cut_short = False
                 if size != self._known_size:
                     last = _last_line(self._reader)
                     self._prev = line_hash(last) if last else GENESIS
+                    cut_short = size > 0 and os.pread(self._reader.fileno(), 1, size - 1) != b"\n"
                 out: dict[str, Any] = {
                     "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                     "kind": "request",
@@ -108,6 +110,8 @@ class AuditWriter:
                 out["prev"] = self._prev
                 line = json.dumps(out, separators=(",", ":"), sort_keys=False, default=str)
                 data = (line + "\n").encode()
+                if cut_short:
+                    data = b"\n" + data  # after a line cut short: never glued onto it
                 self._append(data, size)
                 self._prev = line_hash(line)
                 self._known_size = size + len(data)
@@ -150,7 +154,7 @@ class AuditWriter:
 
 def read_audit(path: Path | str) -> Iterator[dict[str, Any]]:
     """Every record in an audit file, in order; a line that is not JSON yields `{"_bad": line}`."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.strip():
                 continue
@@ -162,16 +166,17 @@ def read_audit(path: Path | str) -> Iterator[dict[str, Any]]:
 
 
 def verify_chain(path: Path | str) -> tuple[bool, int]:
-    """Check the hash chain; returns (ok, 1-based number of the first bad line, or 0)."""
+    """Check the hash chain; returns (ok, 1-based number of the first bad line, or 0).
+    Bytes, not text: a line cut short inside a UTF-8 sequence is a bad line, not a crash."""
     prev = GENESIS
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for n, line in enumerate(f, start=1):
-            text = line.rstrip("\n")
+            raw = line.rstrip(b"\n")
             try:
-                rec = json.loads(text)
-            except json.JSONDecodeError:
+                rec = json.loads(raw)
+            except ValueError:
                 return False, n
             if not isinstance(rec, dict) or rec.get("prev") != prev:
                 return False, n
-            prev = line_hash(text)
+            prev = hashlib.sha256(raw).hexdigest()
     return True, 0
