@@ -275,6 +275,7 @@ def run_bottle(
         target = backend.resume(spec) if existing else backend.prepare(spec)
         bottle = Bottle(meta, spec, backend)
         stack.callback(sidecars.stop, bottle)
+        stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)
         target.ready()  # a backend may create the bottle meanwhile; its error is raised here
         meta = store.update(
@@ -301,6 +302,13 @@ def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) ->
         store.update(slug, status="stopped", pids={}, extra={"exit_code": result["rc"]})
     else:
         store.retire(slug)
+
+
+def _stop_restarted_sidecars(store: StateStore, slug: str) -> None:
+    """Sidecars started again while the bottle ran (`repair.restart_sidecars`) are not
+    this launcher's children: stop them from the pids the metadata records."""
+    with contextlib.suppress(StateError):
+        stop_leftover_sidecars(store, store.load(slug))
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -359,11 +367,11 @@ def resumable(store: StateStore, slug: str) -> BottleMetadata:
     meta = store.load(slug)
     if status_of(meta) in ("running", "starting", "degraded"):
         raise StateError(f"bottle {slug} is still running", f"`bot-bottle stop {slug}` first")
-    _stop_leftover_sidecars(store, meta)
+    stop_leftover_sidecars(store, meta)
     return meta
 
 
-def _stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
+def stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
     """A launcher killed outright (SIGKILL, the OOM killer) ran no cleanup, and its
     sidecars lead their own sessions, credentials in their environment: stop them before
     new ones take over the sockets, or they would run on, unrecorded, for good. Only a

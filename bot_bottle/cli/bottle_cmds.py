@@ -103,15 +103,19 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
 @click.option("-y", "--yes", is_flag=True,
               help="Start without asking; refuses a configuration not approved (`trust`).")  # fmt: skip
 def resume(slug: str, yes: bool) -> None:
-    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
+    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. A
+    running bottle whose sidecar died (`degraded`) gets its sidecars started again. The
     manifest must still be approved (as for `run`)."""
     from bot_bottle.cli.trust_cmd import gate
-    from bot_bottle.launch import RunOptions, resumable, run_bottle
+    from bot_bottle.launch import RunOptions, resumable, run_bottle, status_of
     from bot_bottle.manifest.loader import load_manifest
     from bot_bottle.plan.resolver import resolve
 
     _require_consent(yes)
     store = _store()
+    if status_of(store.load(slug)) == "degraded":
+        _restart(store, slug, yes)
+        return
     meta = resumable(store, slug)
     loaded = load_manifest(Path(meta.manifest_path))
     if loaded.digest != meta.manifest_digest:
@@ -131,11 +135,29 @@ def resume(slug: str, yes: bool) -> None:
     sys.exit(rc)
 
 
+def _restart(store: StateStore, slug: str, yes: bool) -> None:
+    """`resume` of a degraded bottle: its sidecars again, under the approved plan."""
+    from bot_bottle.cli.trust_cmd import gate
+    from bot_bottle.manifest.loader import load_manifest
+    from bot_bottle.plan.resolver import resolve
+    from bot_bottle.repair import dead_sidecars, restart_sidecars
+    from bot_bottle.state.approval import ApprovalStore
+
+    meta = store.load(slug)
+    plan = resolve(load_manifest(Path(meta.manifest_path)), meta.agent, os.environ)
+    verdict = gate(ApprovalStore(store.root), plan, (), unattended=yes)
+    dead = dead_sidecars(meta)
+    started = restart_sidecars(verdict.plan, meta, store, os.environ)
+    click.echo(f"{slug}: {', '.join(dead)} had died; restarted "
+               f"{', '.join(f'{h.name} (pid {h.pid})' for h in started)}", err=True)  # fmt: skip
+
+
 @click.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def ls(as_json: bool) -> None:
     """List bottles with their live status (`degraded`: a sidecar died)."""
     from bot_bottle.launch import status_of
+    from bot_bottle.repair import restart_hint
     from bot_bottle.state.approval import ApprovalStore
 
     store = _store()
@@ -156,6 +178,7 @@ def ls(as_json: bool) -> None:
                         "created": m.created,
                         "approval": a,
                     }
+                    | ({"hint": restart_hint(m.slug)} if s == "degraded" else {})
                     for m, s, a in rows
                 ]
                 + [
@@ -178,6 +201,10 @@ def ls(as_json: bool) -> None:
     for e in damaged:
         t.add_row(Path(e.path).parent.name, "?", "?", "damaged", "?", "?")
     Console().print(t)
+    for m, s, _ in rows:
+        if s == "degraded":
+            click.echo(f"{m.slug} is degraded (a sidecar died; no network): "
+                       f"{restart_hint(m.slug)}", err=True)  # fmt: skip
 
 
 def _approval(approvals: ApprovalStore, meta: BottleMetadata) -> str:
