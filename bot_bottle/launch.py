@@ -268,7 +268,11 @@ def run_bottle(
             meta.slug,
             status="starting",
             pids={"launcher": os.getpid()},
-            extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path},
+            extra={
+                "workspace_mode": spec.workspace_mode,
+                "workspace_path": spec.workspace_path,
+                "keep": keep,
+            },
         )
         stack.callback(backend.preserve if keep else backend.remove, spec)
         stack.callback(backend.stop, spec)

@@ -83,6 +83,7 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     # manifest that is re-pointed later is a different, unapproved manifest.
     path = Path(os.path.realpath(manifest_path(manifest_file)))
     store = _store()
+    _sweep(store)
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     approvals = ApprovalStore(store.root)
     verdict = gate(approvals, plan, agent_args, unattended=yes)
@@ -133,6 +134,17 @@ def resume(slug: str, yes: bool) -> None:
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
     )  # fmt: skip
     sys.exit(rc)
+
+
+def _sweep(store: StateStore) -> None:
+    """Before a launch: clean up after launches that were killed outright (what `gc`
+    does for bottles with state), saying what went."""
+    from bot_bottle.backends.docker.gc import collect
+
+    for r in collect(store=store, orphans=False):
+        if r.kind != "note" or r.name != "docker":
+            click.echo(f"cleaned up after a killed launch: {r.kind} {r.name} ({r.reason})",
+                       err=True)  # fmt: skip
 
 
 def _restart(store: StateStore, slug: str, yes: bool) -> None:

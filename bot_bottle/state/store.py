@@ -124,6 +124,9 @@ class StateStore:
             manifest_path=manifest_path,
             manifest_digest=manifest_digest,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
+            # From the first moment: `gc` (and the sweep before every `run`) takes a
+            # bottle without a live launcher for the leftover of a crash.
+            pids={"launcher": os.getpid()},
         )
         self.save(meta)
         return meta
