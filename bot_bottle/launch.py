@@ -345,8 +345,12 @@ def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None
     try:
         meta = stop_bottle(store, slug)
     except DamagedState:
-        # Nothing in a damaged file can be trusted to name a process or a container:
-        # the state goes (its audit log is kept), and `gc` collects what it left running.
+        # A damaged file names no pid to trust: stop what works in the bottle's state
+        # dir (as gc does), then the state goes, its audit log kept. Docker objects
+        # without state are gc's to collect.
+        from bot_bottle.backends.docker.gc import stop_processes
+
+        stop_processes(store.dir(slug), "its state is damaged", dry_run=False)
         store.retire(slug)
         return
     if store.dir(slug).exists():

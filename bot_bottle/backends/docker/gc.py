@@ -78,7 +78,7 @@ def collect(
     client = _client_or_none(out) if need_docker else None
     for meta, reason in crashed:
         kept = bool(meta.extra.get("keep"))
-        out += _processes(store.dir(meta.slug), reason, dry_run)
+        out += stop_processes(store.dir(meta.slug), reason, dry_run)
         if meta.backend == "docker" and client is not None:
             out += _docker_objects(client, meta.slug, reason, dry_run, volumes=not kept)
         elif meta.backend != "docker" and not dry_run and not kept:
@@ -99,7 +99,7 @@ def collect(
     return out
 
 
-def _processes(state_dir: Path, reason: str, dry_run: bool) -> list[Removed]:
+def stop_processes(state_dir: Path, reason: str, dry_run: bool) -> list[Removed]:
     """Stop what still works for a bottle whose launcher is gone: processes whose cwd is
     in its state dir (every sidecar runs in its sockets dir) and bwrap naming it."""
     root = os.path.realpath(state_dir)

@@ -22,7 +22,7 @@ DAMAGE = {
     "not json": lambda text: "\x00\x01garbage",
     "a list": lambda text: "[1, 2]",
     "fields missing": lambda text: json.dumps({"slug": json.loads(text)["slug"]}),
-    "wrong types": lambda text: text.replace('"pids": {}', '"pids": {"egress": "1"}'),
+    "wrong types": lambda text: json.dumps({**json.loads(text), "pids": {"egress": "1"}}),
 }
 
 
@@ -105,8 +105,15 @@ def test_cli_lists_the_others_and_removes_the_damaged_one(tmp_path: Path) -> Non
     assert info.returncode == 2 and "Traceback" not in info.stderr
     assert str(meta) in info.stderr and f"bot-bottle rm {bad}" in info.stderr
     assert _cli("info", good, home=tmp_path).returncode == 0
-    rm = _cli("rm", bad, home=tmp_path)
-    assert rm.returncode == 0, rm.stderr
+    # A sidecar of the damaged bottle still runs (in its sockets dir): rm stops it too.
+    (store.dir(bad) / "sockets").mkdir()
+    sidecar = subprocess.Popen(["sleep", "300"], cwd=store.dir(bad) / "sockets")
+    try:
+        rm = _cli("rm", bad, home=tmp_path)
+        assert rm.returncode == 0, rm.stderr
+        assert sidecar.wait(5) is not None
+    finally:
+        sidecar.kill()
     assert [m.slug for m in store.all()] == [good] and store.damaged() == []
 
 
