@@ -156,6 +156,7 @@ agents:
         assert leaders <= named_pids, (leaders, said)
         assert not [p for p in left if _alive(p)], left
         assert ("state", slug) in said, said
+        assert ("socket", str(state / "sockets" / "egress.sock")) in said, said
         if bottle_backend == "docker":
             assert _docker_objects(slug) == []
             assert set(docker_left) <= said, (docker_left, said)

@@ -35,7 +35,7 @@ ACTIVE = ("created", "starting", "running", "degraded")
 
 @dataclass(frozen=True)
 class Removed:
-    kind: str  # state | process | container | network | volume | temp | note
+    kind: str  # state | process | socket | container | network | volume | temp | note
     name: str
     reason: str
 
@@ -78,7 +78,11 @@ def collect(
     client = _client_or_none(out) if need_docker else None
     for meta, reason in crashed:
         kept = bool(meta.extra.get("keep"))
+        # Listed first: a stopped sidecar removes its own socket, the rest go with the
+        # state dir (or with the backend's removal before it).
+        sockets = sorted((store.dir(meta.slug) / "sockets").glob("*.sock")) if not kept else []
         out += stop_processes(store.dir(meta.slug), reason, dry_run)
+        out += [Removed("socket", str(p), reason) for p in sockets]
         if meta.backend == "docker" and client is not None:
             out += _docker_objects(client, meta.slug, reason, dry_run, volumes=not kept)
         elif meta.backend != "docker" and not dry_run and not kept:

@@ -28,11 +28,13 @@ def test_a_crashed_bottles_processes_and_state_go(tmp_path: Path) -> None:
     slug = _crashed(store, keep=False)
     sockets = store.dir(slug) / "sockets"
     sockets.mkdir()
+    (sockets / "egress.sock").touch()
     orphan = subprocess.Popen(["sleep", "300"], cwd=sockets, start_new_session=True)
     try:
         removed = collect(store=store, orphans=False)
         said = {(r.kind, r.name) for r in removed}
         assert ("process", f"{orphan.pid} (sleep)") in said, said
+        assert ("socket", str(sockets / "egress.sock")) in said, said
         assert ("state", slug) in said
         assert orphan.wait(5) is not None
         assert not store.dir(slug).exists()
