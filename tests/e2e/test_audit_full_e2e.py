@@ -107,7 +107,9 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
-def test_audit_log_full_fails_closed(tmp_path: Path, small_disk: Path, upstream: Upstream) -> None:
+def test_audit_log_full_fails_closed(
+    tmp_path: Path, small_disk: Path, upstream: Upstream, bottle_backend: str
+) -> None:
     marker = f"a{random.randrange(16**8):08x}"
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -127,7 +129,7 @@ bottles:
     env:
       UP_PORT: '{upstream.port}'
     workspace: {{mode: mount, path: ws}}
-    backend: namespace
+    backend: {bottle_backend}
 agents:
   a: {{bottle: b}}
 """)
