@@ -184,6 +184,8 @@ agents:
         (ws / "stop").touch()
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+            bb(["gc"], env, tmp_path)  # a failed test leaves no sidecar running
 
     # Nothing lost: every request that reached upstream is on record, the chain intact.
     r = bb(["logs", "--verify", slug], env, tmp_path)

@@ -135,6 +135,8 @@ agents:
         (ws / "stop").touch()
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+            bb(["gc"], env, tmp_path)  # a failed test leaves no sidecar running
 
     sent = [q.path for q in upstream.records if marker in q.path]
     assert sent == [f"/v1/{marker}-before", f"/v1/{marker}-after"], sent
