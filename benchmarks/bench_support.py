@@ -186,10 +186,12 @@ agents:
 """
 
 
-def in_bottle(tmp: Path, cfg: dict[str, Any], up: Upstream, backend: str = "namespace"
-              ) -> tuple[dict[str, Any], RssSampler]:  # fmt: skip
-    """Run loadgen.py inside a real bottle (`bot-bottle run -y`), sampling the RSS of the
-    bottle's sidecars on the host. The CA is the bottle's own ($SSL_CERT_FILE)."""
+def in_bottle(tmp: Path, cfg: dict[str, Any], up: Upstream, backend: str = "namespace",
+              sampler: Callable[[Callable[[], list[int]]], Any] = RssSampler,
+              ) -> tuple[dict[str, Any], Any]:  # fmt: skip
+    """Run loadgen.py inside a real bottle (`bot-bottle run -y`), sampling the bottle's
+    sidecars on the host (`sampler(find_pids)`, RSS by default). The CA is the bottle's
+    own ($SSL_CERT_FILE)."""
     tmp.mkdir()
     ws = tmp / "ws"
     ws.mkdir()
@@ -206,7 +208,7 @@ def in_bottle(tmp: Path, cfg: dict[str, Any], up: Upstream, backend: str = "name
     # The operator approves the configuration first (`run -y` refuses it otherwise).
     subprocess.run([sys.executable, "-m", "bot_bottle", "trust", "--yes"], env=env, cwd=tmp,
                    capture_output=True, check=True)  # fmt: skip
-    with RssSampler(lambda: pids_matching("egress", "serve", str(home))) as rss:
+    with sampler(lambda: pids_matching("egress", "serve", str(home))) as rss:
         r = subprocess.run([sys.executable, "-m", "bot_bottle", "run", "load", "-y"], env=env,
                            cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            check=False)  # fmt: skip

@@ -8,11 +8,14 @@ bottle that is $HTTPS_PROXY, the in-bottle forwarder). Modes:
 - load: `conns` keep-alive connections issue GETs back to back for `seconds`; a request
   that takes longer than `timeout` counts as an error (and its connection is replaced).
 - bulk: one GET of `size` bytes, read to the end; reports MiB/s.
+- soak: steady mixed traffic for `seconds` (small GETs, 256 KiB uploads, SSE streams,
+  WebSocket echoes, each on its own keep-alive connections); errors per kind and minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import os
@@ -166,10 +169,113 @@ async def opens(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: (round(sorted(v)[len(v) // 2]), round(max(v))) for k, v in phases.items()}
 
 
+async def _read_body(r: asyncio.StreamReader, head: bytes) -> int:
+    """The body after `head`: content-length or chunked; returns its length."""
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        n = 0
+        while True:
+            size = int((await r.readuntil(b"\r\n")).strip(), 16)
+            await r.readexactly(size + 2)
+            n += size
+            if size == 0:
+                return n
+    for line in lower.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return len(await r.readexactly(int(line.split(b":", 1)[1])))
+    return 0
+
+
+async def _exchange(r: asyncio.StreamReader, w: asyncio.StreamWriter, request: bytes) -> int:
+    w.write(request)
+    head = await r.readuntil(b"\r\n\r\n")
+    if head.split(b" ", 2)[1] != b"200":
+        raise ConnectionError(f"status {head.split(b' ', 2)[1]!r}")
+    return await _read_body(r, head)
+
+
+def _ws_frame(op: int, data: bytes) -> bytes:
+    mask = os.urandom(4)
+    size = bytes([0x80 | len(data)]) if len(data) < 126 else b"\xfe" + len(data).to_bytes(2, "big")
+    return bytes([0x80 | op]) + size + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+
+
+async def _ws_session(r: asyncio.StreamReader, w: asyncio.StreamWriter, host: str) -> int:
+    """Upgrade, echo 20 messages 20 ms apart, close; returns the messages echoed."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    w.write(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode())  # fmt: skip
+    head = await r.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0] + b" ":
+        raise ConnectionError(f"upgrade refused: {head[:40]!r}")
+    for i in range(20):
+        msg = f"soak message {i}".encode()
+        w.write(_ws_frame(1, msg))
+        _, b1 = await r.readexactly(2)
+        if await r.readexactly(b1 & 0x7F) != msg:
+            raise ConnectionError("echo differs")
+        await asyncio.sleep(0.02)
+    w.write(_ws_frame(8, b"\x03\xe8"))
+    await r.readexactly(4)
+    return 20
+
+
+async def _soak_worker(cfg: dict[str, Any], kind: str, end: float, t0: float,
+                       stats: dict[str, Any]) -> None:  # fmt: skip
+    host, timeout = cfg["host"], float(cfg["timeout"])
+    upload = b"u" * (256 * 1024)
+    post = f"POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(upload)}\r\n\r\n"
+    requests = {
+        "small": (f"GET /small HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(), 0.05),
+        "upload": (post.encode() + upload, 0.2),
+        "sse": (f"GET /sse/20 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(), 0.1),
+    }
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    while time.monotonic() < end:
+        t = time.monotonic()
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(_open(cfg), timeout)
+            if kind == "ws":
+                await asyncio.wait_for(_ws_session(*conn, host), timeout)
+                conn[1].transport.abort()  # a WebSocket connection ends with its session
+                conn, pause = None, 0.1
+            else:
+                request, pause = requests[kind]
+                await asyncio.wait_for(_exchange(*conn, request), timeout)
+            stats["ops"][kind] += 1
+        except (TimeoutError, OSError, ConnectionError, ssl.SSLError, ValueError,
+                asyncio.IncompleteReadError) as e:  # fmt: skip
+            stats["errors"][kind] += 1
+            minute = int((t - t0) // 60)
+            stats["per_minute"][minute] = stats["per_minute"].get(minute, 0) + 1
+            stats["kinds"].add(f"{kind}: {type(e).__name__}: {str(e)[:60]}")
+            if conn is not None:
+                conn[1].transport.abort()
+            conn, pause = None, 1.0
+        await asyncio.sleep(pause)
+    if conn is not None:
+        conn[1].transport.abort()
+
+
+async def soak(cfg: dict[str, Any]) -> dict[str, Any]:
+    mix = {"small": 4, "upload": 2, "sse": 2, "ws": 2}
+    stats: dict[str, Any] = {"ops": dict.fromkeys(mix, 0), "errors": dict.fromkeys(mix, 0),
+                             "per_minute": {}, "kinds": set()}  # fmt: skip
+    t0 = time.monotonic()
+    end = t0 + float(cfg["seconds"])
+    await asyncio.gather(*(_soak_worker(cfg, kind, end, t0, stats)
+                           for kind, n in mix.items() for _ in range(n)))  # fmt: skip
+    return {"ops": stats["ops"], "errors": stats["errors"],
+            "errors_per_minute": stats["per_minute"], "error_kinds": sorted(stats["kinds"])[:10],
+            "elapsed_s": round(time.monotonic() - t0, 1)}  # fmt: skip
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     cfg.setdefault("proxy", os.environ.get("HTTPS_PROXY", "").removeprefix("http://").rstrip("/"))
-    run = {"load": load, "bulk": bulk, "open": opens}[cfg["mode"]]
+    run = {"load": load, "bulk": bulk, "open": opens, "soak": soak}[cfg["mode"]]
     print(json.dumps(asyncio.run(run(cfg))), flush=True)
 
 

@@ -66,5 +66,14 @@ class StateError(BotBottleError):
     """A bottle slug is unknown, locked, or its state is damaged."""
 
 
+class DamagedState(StateError):
+    """A state file bot-bottle wrote cannot be read back (truncated, not JSON, not the
+    shape written): `path` names it, and the message says how to recover."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        super().__init__(f"{path} is damaged ({problem})", fix)
+
+
 class UnsafeWorkspace(BotBottleError):
     """The workspace cannot be given to an agent without handing it root's files."""

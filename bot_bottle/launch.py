@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot_bottle.backends import registry
 from bot_bottle.backends.registry import Backend
 from bot_bottle.backends.spec import BottleSpec, SidecarLink, ToolMount
-from bot_bottle.errors import BackendUnavailable, StateError
+from bot_bottle.errors import BackendUnavailable, DamagedState, StateError
 from bot_bottle.executor import Executor, ProcessExecutor
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
@@ -279,13 +279,14 @@ def run_bottle(
             status="starting",
             pids={"launcher": os.getpid()},
             extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path,
-                   STOP_REQUEST: None},
+                   STOP_REQUEST: None, "keep": keep},
         )  # fmt: skip
         stack.callback(backend.preserve if keep else backend.remove, spec)
         stack.callback(backend.stop, spec)
         target = backend.resume(spec) if existing else backend.prepare(spec)
         bottle = Bottle(meta, spec, backend)
         stack.callback(sidecars.stop, bottle)
+        stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)
         target.ready()  # a backend may create the bottle meanwhile; its error is raised here
         meta = store.update(
@@ -332,6 +333,13 @@ def _finish(store: StateStore, slug: str, keep: bool, result: dict[str, int]) ->
         store.update(slug, status="stopped", pids={}, extra={"exit_code": result["rc"]})
     else:
         store.retire(slug)
+
+
+def _stop_restarted_sidecars(store: StateStore, slug: str) -> None:
+    """Sidecars started again while the bottle ran (`repair.restart_sidecars`) are not
+    this launcher's children: stop them from the pids the metadata records."""
+    with contextlib.suppress(StateError):
+        stop_leftover_sidecars(store, store.load(slug))
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -397,7 +405,17 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 
 def remove_bottle(store: StateStore, slug: str, executor: Executor | None = None) -> None:
-    meta = stop_bottle(store, slug, by="rm")
+    try:
+        meta = stop_bottle(store, slug, by="rm")
+    except DamagedState:
+        # A damaged file names no pid to trust: stop what works in the bottle's state
+        # dir (as gc does), then the state goes, its audit log kept. Docker objects
+        # without state are gc's to collect.
+        from bot_bottle.backends.docker.gc import stop_processes
+
+        stop_processes(store.dir(slug), "its state is damaged", dry_run=False)
+        store.retire(slug)
+        return
     if store.dir(slug).exists():
         try:
             backend = registry.get(meta.backend, executor)
@@ -420,11 +438,11 @@ def resumable(store: StateStore, slug: str) -> BottleMetadata:
     meta = store.load(slug)
     if status_of(meta) in ("running", "starting", "degraded"):
         raise StateError(f"bottle {slug} is still running", f"`bot-bottle stop {slug}` first")
-    _stop_leftover_sidecars(store, meta)
+    stop_leftover_sidecars(store, meta)
     return meta
 
 
-def _stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
+def stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
     """A launcher killed outright (SIGKILL, the OOM killer) ran no cleanup, and its
     sidecars lead their own sessions, credentials in their environment: stop them before
     new ones take over the sockets, or they would run on, unrecorded, for good. Only a

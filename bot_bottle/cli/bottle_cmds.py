@@ -146,6 +146,7 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     # manifest that is re-pointed later is a different, unapproved manifest.
     path = Path(os.path.realpath(locate(manifest_file)))
     store = _store()
+    _sweep(store)
     plan = cached_resolve(path, agent, os.environ, agent_args, store.root / "cache" / "plans")
     if continue_:
         agent_args = (*_continue_args(plan.provider), *agent_args)
@@ -178,14 +179,18 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
               help="Run even if another bottle is working in the same mounted workspace.")  # fmt: skip
 @CONTINUE_OPTION
 def resume(slug: str, yes: bool, share_workspace: bool, continue_: bool) -> None:
-    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. The
+    """Start a kept bottle again: same HOME and workspace copy, fresh sidecars. A
+    running bottle whose sidecar died (`degraded`) gets its sidecars started again. The
     manifest must still be approved (as for `run`)."""
     from bot_bottle.cli.trust_cmd import gate
-    from bot_bottle.launch import RunOptions, resumable, run_bottle
+    from bot_bottle.launch import RunOptions, resumable, run_bottle, status_of
     from bot_bottle.manifest.loader import load_manifest
     from bot_bottle.plan.resolver import resolve
 
     store = _store()
+    if status_of(store.load(slug)) == "degraded":
+        _restart(store, slug, yes)
+        return
     meta = resumable(store, slug)
     if not os.path.isabs(meta.manifest_path):
         from bot_bottle.errors import StateError
@@ -220,6 +225,34 @@ def resume(slug: str, yes: bool, share_workspace: bool, continue_: bool) -> None
     sys.exit(rc)
 
 
+def _sweep(store: StateStore) -> None:
+    """Before a launch: clean up after launches that were killed outright (what `gc`
+    does for bottles with state), saying what went."""
+    from bot_bottle.backends.docker.gc import collect
+
+    for r in collect(store=store, orphans=False):
+        if r.kind != "note" or r.name != "docker":
+            click.echo(f"cleaned up after a killed launch: {r.kind} {r.name} ({r.reason})",
+                       err=True)  # fmt: skip
+
+
+def _restart(store: StateStore, slug: str, yes: bool) -> None:
+    """`resume` of a degraded bottle: its sidecars again, under the approved plan."""
+    from bot_bottle.cli.trust_cmd import gate
+    from bot_bottle.manifest.loader import load_manifest
+    from bot_bottle.plan.resolver import resolve
+    from bot_bottle.repair import dead_sidecars, restart_sidecars
+    from bot_bottle.state.approval import ApprovalStore
+
+    meta = store.load(slug)
+    plan = resolve(load_manifest(Path(meta.manifest_path)), meta.agent, os.environ)
+    verdict = gate(ApprovalStore(store.root), plan, (), unattended=yes)
+    dead = dead_sidecars(meta)
+    started = restart_sidecars(verdict.plan, meta, store, os.environ)
+    click.echo(f"{slug}: {', '.join(dead)} had died; restarted "
+               f"{', '.join(f'{h.name} (pid {h.pid})' for h in started)}", err=True)  # fmt: skip
+
+
 @click.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--all", "every", is_flag=True,
@@ -227,12 +260,16 @@ def resume(slug: str, yes: bool, share_workspace: bool, continue_: bool) -> None
 def ls(as_json: bool, every: bool) -> None:
     """List bottles with their live status (`degraded`: a sidecar died)."""
     from bot_bottle.launch import status_of
+    from bot_bottle.repair import restart_hint
     from bot_bottle.state.approval import ApprovalStore
 
     store = _store()
     approvals = ApprovalStore(store.root)
     metas = [*store.all(), *(store.retired() if every else [])]
-    rows = [(m, status_of(m), approvals.status(m.manifest_path, m.agent)) for m in metas]
+    rows = [(m, status_of(m), _approval(approvals, m)) for m in metas]
+    damaged = store.damaged()
+    for e in damaged:  # listed, not hidden, and never in the way of the others
+        click.secho(f"{e.message}\n  fix: {e.fix}", err=True, fg="yellow")
     if as_json:
         click.echo(
             json.dumps(
@@ -245,7 +282,12 @@ def ls(as_json: bool, every: bool) -> None:
                         "created": m.created,
                         "approval": a,
                     }
+                    | ({"hint": restart_hint(m.slug)} if s == "degraded" else {})
                     for m, s, a in rows
+                ]
+                + [
+                    {"slug": Path(e.path).parent.name, "status": "damaged", "error": e.message}
+                    for e in damaged
                 ],
                 indent=2,
             )
@@ -254,17 +296,35 @@ def ls(as_json: bool, every: bool) -> None:
     from rich.console import Console
     from rich.table import Column, Table
 
-    if not rows:
+    if not rows and not damaged:
         more = "" if every or not store.retired() else " (`ls --all` lists removed ones)"
         click.echo(f"no bottles{more}; start one with `bot-bottle run AGENT`")
         return
     t = Table("agent", "backend", "status", "approval", "created")
     # Wide enough for any slug of these agents (`agent-WORD-HEX`, words up to 7
     # letters), so the table keeps its shape from one listing to the next.
-    t.columns.insert(0, Column("slug", min_width=max(len(m.agent) for m, _, _ in rows) + 13))
+    t.columns.insert(
+        0, Column("slug", min_width=max((len(m.agent) for m, _, _ in rows), default=5) + 13)
+    )
     for m, s, a in rows:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
+    for e in damaged:
+        t.add_row(Path(e.path).parent.name, "?", "?", "damaged", "?", "?")
     Console().print(t)
+    for m, s, _ in rows:
+        if s == "degraded":
+            click.echo(f"{m.slug} is degraded (a sidecar died; no network): "
+                       f"{restart_hint(m.slug)}", err=True)  # fmt: skip
+
+
+def _approval(approvals: ApprovalStore, meta: BottleMetadata) -> str:
+    """The bottle's approval status; a damaged approval file is one bottle's problem."""
+    from bot_bottle.errors import DamagedState
+
+    try:
+        return approvals.status(meta.manifest_path, meta.agent)
+    except DamagedState:
+        return "damaged"
 
 
 @click.command()

@@ -186,7 +186,9 @@ def logs(
         if ok:
             click.echo(f"audit chain intact: {path}")
             return
-        click.secho(f"audit chain broken at line {bad}: {path}", fg="red", err=True)
+        click.secho(f"audit chain broken at line {bad}: {path}\n  the lines before it are "
+                    "intact; that line was edited, removed or cut short (a disk fault, or "
+                    "tampering): keep the file as it is for review", fg="red", err=True)  # fmt: skip
         sys.exit(1)
     from rich.console import Console
     from rich.markup import escape

@@ -63,6 +63,10 @@ _TABLE = (
     Rule("supervise", "a request to the supervise endpoint that was malformed, too large "
          "or over the rate limit", "see the endpoint's error; `bot-bottle requests` lists "
          "what is waiting"),
+    Rule("audit", "the audit log cannot take the request's record (disk full, file size "
+         "limit, a write failed): nothing leaves unrecorded",
+         "free space where the bottle's state lives (its audit.jsonl); requests pass again "
+         "once it can be written, and `bot-bottle logs --verify SLUG` checks the log"),
     # git gate: ref rules
     Rule("git-ref-invalid", "a ref name git itself would refuse",
          "push to a valid ref name (see `git check-ref-format`)"),

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from filelock import FileLock
 
-from bot_bottle.errors import BotBottleError, ManifestError
+from bot_bottle.errors import BotBottleError, DamagedState, ManifestError
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import Change, Line, describe, diff, digest, sha256
 from bot_bottle.state.snapshot import Tree, read_tree, write_snapshot
@@ -139,13 +139,25 @@ class ApprovalStore:
     def file(self, manifest_path: str) -> Path:
         return self.dir / (hashlib.sha256(manifest_path.encode()).hexdigest()[:32] + ".json")
 
-    def _load(self, manifest_path: str) -> dict[str, Any]:
+    def _load(self, manifest_path: str, damaged_ok: bool = False) -> dict[str, Any]:
+        """The record for `manifest_path` ({} when there is none). A file that cannot be
+        read back raises `DamagedState`, unless `damaged_ok` (approving rewrites it)."""
+        path = self.file(manifest_path)
         try:
-            raw = json.loads(self.file(manifest_path).read_text())
-        except (OSError, ValueError):
+            raw = json.loads(path.read_text())
+            if not isinstance(raw, dict) or raw.get("manifest") != manifest_path:
+                raise ValueError("not the approval record of this manifest")
+            if not isinstance(raw.get("agents", {}), dict):
+                raise ValueError("its agents are not a JSON object")
+        except FileNotFoundError:
             return {}
-        ok = isinstance(raw, dict) and raw.get("manifest") == manifest_path
-        return raw if ok else {}
+        except (OSError, ValueError) as e:
+            if damaged_ok:
+                return {}
+            raise DamagedState(str(path), str(e),
+                               f"`bot-bottle trust -f {manifest_path}` approves the "
+                               "configuration again, rewriting it") from None  # fmt: skip
+        return raw
 
     def entry(self, manifest_path: str, agent: str) -> dict[str, Any] | None:
         agents = self._load(manifest_path).get("agents")
@@ -167,7 +179,8 @@ class ApprovalStore:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.file(plan.manifest_path)
         with FileLock(str(path.with_suffix(".lock")), timeout=30):
-            record = self._load(plan.manifest_path) or {"manifest": plan.manifest_path}
+            record = self._load(plan.manifest_path, damaged_ok=True)
+            record = record or {"manifest": plan.manifest_path}
             agents = record.get("agents")
             agents = dict(agents) if isinstance(agents, dict) else {}
             agents[plan.agent] = {

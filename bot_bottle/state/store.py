@@ -18,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from bot_bottle.errors import StateError
+from bot_bottle.errors import DamagedState, StateError
 from bot_bottle.names import NAME_RULE, is_name, is_slug
 
 _WORDS = (
@@ -135,6 +135,9 @@ class StateStore:
             manifest_path=os.path.abspath(manifest_path),
             manifest_digest=manifest_digest,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
+            # From the first moment: `gc` (and the sweep before every `run`) takes a
+            # bottle without a live launcher for the leftover of a crash.
+            pids={"launcher": os.getpid()},
         )
         self.save(meta)
         return meta
@@ -175,17 +178,21 @@ class StateStore:
         return self._read(slug, self.archived_metadata(slug))
 
     def _read(self, slug: str, path: Path) -> BottleMetadata:
+        fix = f"`bot-bottle rm {slug}` removes the bottle (its audit log is kept)"
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
+            if self.dir(slug).is_dir():  # the directory without its metadata: cut short
+                raise DamagedState(str(path), "missing", fix) from None
             raise StateError(f"no bottle named {slug!r}", "see `bot-bottle ls`") from None
-        except (OSError, json.JSONDecodeError) as e:
-            raise StateError(f"state of {slug!r} is damaged: {e}", f"`bot-bottle rm {slug}`") from e
-        known = set(BottleMetadata.__dataclass_fields__)
-        meta = BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DamagedState(str(path), str(e), fix) from None
+        try:
+            meta = _metadata(raw)
+        except (TypeError, ValueError) as e:
+            raise DamagedState(str(path), str(e), fix) from None
         if meta.slug != slug:
-            raise StateError(f"state of {slug!r} names another bottle ({meta.slug!r})",
-                             f"`bot-bottle rm {slug}`")  # fmt: skip
+            raise DamagedState(str(path), f"it names another bottle, {meta.slug!r}", fix)
         return meta
 
     def retired(self) -> list[BottleMetadata]:
@@ -206,6 +213,18 @@ class StateStore:
         mine = [m for m in every if manifest_path is None or m.manifest_path == manifest_path]
         return max(mine, key=lambda m: m.created, default=None)
 
+    def damaged(self) -> list[DamagedState]:
+        """Bottles whose state cannot be read, each error naming its file and the fix
+        (`all` lists the others: one damaged bottle never hides the rest)."""
+        out = []
+        for d in sorted(self.bottles.iterdir()) if self.bottles.is_dir() else ():
+            if is_slug(d.name) and d.is_dir():
+                try:
+                    self.load(d.name)
+                except DamagedState as e:
+                    out.append(e)
+        return out
+
     def all(self) -> list[BottleMetadata]:
         if not self.bottles.is_dir():
             return []
@@ -223,3 +242,20 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+def _metadata(raw: object) -> BottleMetadata:
+    """`BottleMetadata` from parsed JSON, checked field by field (TypeError/ValueError)."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a JSON object was expected, not {type(raw).__name__}")
+    known = BottleMetadata.__dataclass_fields__
+    meta = BottleMetadata(**{k: v for k, v in raw.items() if k in known})
+    for name in ("slug", "agent", "bottle", "backend", "manifest_path", "status"):
+        if not isinstance(getattr(meta, name), str):
+            raise TypeError(f"{name} is not a string")
+    pids_ok = isinstance(meta.pids, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in meta.pids.values()
+    )
+    if not pids_ok or not isinstance(meta.extra, dict):
+        raise TypeError("pids or extra is not what bot-bottle writes")
+    return meta

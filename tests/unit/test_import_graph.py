@@ -30,6 +30,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("images",),
     ("backends",),
     ("launch", "preflight"),
+    ("repair",),
     ("cli", "__main__"),
 )
 MAX_LINES = 300

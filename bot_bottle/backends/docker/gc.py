@@ -4,12 +4,22 @@ A bottle is garbage when the launcher that ran it is gone while the bottle was s
 active (status created/running/degraded): a bottle kept on purpose ends `stopped` and
 stays. Docker objects labelled with a slug that has no state directory are garbage
 once the launcher recorded on them is dead, so a launch in progress is never touched.
+
+A launcher killed outright (SIGKILL, the OOM killer) runs no cleanup: its sidecars run
+on in their own sessions, credentials in their environment, and a sandbox may too. gc
+stops every process still working in the bottle's state dir (sidecars run in its
+sockets dir) and any bwrap naming it, removes its containers, networks and volumes, its
+state (sockets included) and the temporary files a killed write left. A bottle run
+with `--keep` keeps its state, HOME and volumes: it is marked `stopped`, to `resume`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +39,7 @@ ACTIVE = ("created", "starting", "running", "degraded")
 
 @dataclass(frozen=True)
 class Removed:
-    kind: str  # state | container | network | volume | note
+    kind: str  # state | process | socket | container | network | volume | temp | note
     name: str
     reason: str
 
@@ -59,24 +69,104 @@ def garbage_reason(store: StateStore, meta: BottleMetadata) -> str | None:
     return f"status {meta.status}, launcher {pid or '?'} is gone"
 
 
-def collect(*, dry_run: bool = False, store: StateStore | None = None) -> list[Removed]:
-    """Find (and unless `dry_run`, remove) leftovers; returns what went and why."""
+def collect(
+    *, dry_run: bool = False, store: StateStore | None = None, orphans: bool = True
+) -> list[Removed]:
+    """Find (and unless `dry_run`, remove) leftovers; returns what went and why.
+    `orphans=False` (the sweep before `run`) looks only at bottles with state, and asks
+    the Docker engine only when one of those is a Docker bottle."""
     store = store or StateStore()
     out: list[Removed] = []
-    client = _client_or_none(out)
-    for meta in store.all():
-        reason = garbage_reason(store, meta)
-        if reason is None:
-            continue
+    crashed = [(m, r) for m in store.all() if (r := garbage_reason(store, m)) is not None]
+    need_docker = orphans or any(m.backend == "docker" for m, _ in crashed)
+    client = _client_or_none(out) if need_docker else None
+    for meta, reason in crashed:
+        kept = bool(meta.extra.get("keep"))
+        # Listed first: a stopped sidecar removes its own socket, the rest go with the
+        # state dir (or with the backend's removal before it).
+        sockets = sorted((store.dir(meta.slug) / "sockets").glob("*.sock")) if not kept else []
+        out += stop_processes(store.dir(meta.slug), reason, dry_run)
+        out += [Removed("socket", str(p), reason) for p in sockets]
         if meta.backend == "docker" and client is not None:
-            out += _docker_objects(client, meta.slug, reason, dry_run)
-        elif meta.backend != "docker" and not dry_run:
+            out += _docker_objects(client, meta.slug, reason, dry_run, volumes=not kept)
+        elif meta.backend != "docker" and not dry_run and not kept:
             _remove_other(store, meta)
+        if kept:
+            if not dry_run:
+                store.update(meta.slug, status="stopped", pids={},
+                             extra={"exit_code": None, "crashed": True})  # fmt: skip
+            out.append(Removed("note", meta.slug, f"{reason}; kept: `bot-bottle resume "
+                                                  f"{meta.slug}` starts it again"))  # fmt: skip
+            continue
         if not dry_run:
             store.retire(meta.slug)
         out.append(Removed("state", meta.slug, reason))
-    if client is not None:
+    if client is not None and orphans:
         out += _orphans(client, store, dry_run)
+    out += _temp_files(store, dry_run)
+    return out
+
+
+def stop_processes(state_dir: Path, reason: str, dry_run: bool) -> list[Removed]:
+    """Stop what still works for a bottle whose launcher is gone: processes whose cwd is
+    in its state dir (every sidecar runs in its sockets dir) and bwrap naming it."""
+    root = os.path.realpath(state_dir)
+    found: list[tuple[int, str]] = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(d / "cwd")
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = cwd == root or cwd.startswith(root + "/")
+        sandbox = os.path.basename(argv[0]) == b"bwrap" and root.encode() in b" ".join(argv)
+        if ours or sandbox:
+            name = "bwrap" if sandbox else _sidecar_name(argv)
+            found.append((int(d.name), name))
+    if not dry_run:
+        for pid, _ in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        while any(alive(pid) for pid, _ in found) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid, _ in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    return [Removed("process", f"{pid} ({name})", reason) for pid, name in found]
+
+
+def _sidecar_name(argv: list[bytes]) -> str:
+    words = [a.decode(errors="replace") for a in argv]
+    for known in ("egress", "git-gate", "git_gate"):
+        if any(known in w for w in words):
+            return known.replace("_", "-")
+    return os.path.basename(words[0]) if words else "?"
+
+
+def _temp_files(store: StateStore, dry_run: bool) -> list[Removed]:
+    """`NAME.PID.tmp` files and dirs a write killed half-way left (snapshots, plan
+    cache, approvals), once PID is gone: the finished file is renamed into place whole,
+    so a leftover temporary is never anything but garbage."""
+    out = []
+    for sub in ("snapshots", "cache/plans", "approvals"):
+        d = store.root / sub
+        for p in sorted(d.iterdir()) if d.is_dir() else ():
+            parts = p.name.split(".")
+            if len(parts) < 3 or parts[-1] != "tmp" or not parts[-2].isdigit():
+                continue
+            if pid_alive(int(parts[-2])):
+                continue
+            if not dry_run:
+                if p.is_dir() and not p.is_symlink():
+                    import shutil
+
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            out.append(Removed("temp", str(p), f"left by process {parts[-2]}, which is gone"))
     return out
 
 
@@ -90,15 +180,23 @@ def _client_or_none(out: list[Removed]) -> DockerClient | None:
         return None
 
 
-def _docker_objects(client: DockerClient, slug: str, reason: str, dry_run: bool) -> list[Removed]:
+def _docker_objects(
+    client: DockerClient, slug: str, reason: str, dry_run: bool, volumes: bool = True
+) -> list[Removed]:
     from bot_bottle.backends.docker.backend import remove_labelled
 
-    if dry_run:
+    if dry_run or not volumes:
         flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_SLUG}={slug}"}
         found = [("container", str(c.name))
                  for c in client.containers.list(all=True, filters=flt)]  # fmt: skip
         found += [("network", str(n.name)) for n in client.networks.list(filters=flt)]
-        found += [("volume", str(v.name)) for v in client.volumes.list(filters=flt)]
+        if volumes:
+            found += [("volume", str(v.name)) for v in client.volumes.list(filters=flt)]
+        if not dry_run:  # a kept bottle: its containers go, its volumes (HOME) stay
+            for c in client.containers.list(all=True, filters=flt):
+                c.remove(force=True)
+            for n in client.networks.list(filters=flt):
+                n.remove()
     else:
         found = remove_labelled(client, slug)
     return [Removed(kind, name, reason) for kind, name in found]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,8 @@ class EgressAddon:
             # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
             leak = gate.scan(host)
             d = d if leak.allow else leak
+        if d.allow and d.rule == "passthrough":  # its record is written now, not later
+            d = self._check_audit(d)
         if not d.allow:
             self._deny(flow, gate, d, host, "")
             return
@@ -128,6 +131,7 @@ class EgressAddon:
             d = self._check_headers(flow, gate)
         except Exception as e:
             d = Decision.denied("internal", f"internal error ({type(e).__name__})")
+        d = d if not d.allow else self._check_audit(d)
         if not d.allow:
             self._deny(flow, gate, d, host, flow.metadata.get(_PATH, req.path))
 
@@ -233,6 +237,7 @@ class EgressAddon:
             d = await self._check_body_and_dial(flow, gate)
         except Exception as e:
             d = Decision.denied("internal", f"internal error ({type(e).__name__})")
+        d = d if not d.allow else self._check_audit(d)  # again: the body took time
         if not d.allow:
             self._deny(flow, gate, d, flow.metadata[_HOST], flow.metadata[_PATH])
 
@@ -373,6 +378,12 @@ class EgressAddon:
 
     # --- denial and audit ------------------------------------------------------------
 
+    def _check_audit(self, d: Decision) -> Decision:
+        """`d`, or a denial while the audit log could not take the request's record: a
+        request is forwarded only when what it did will be on record (fail closed)."""
+        why = self.audit.problem() if self.audit is not None else ""
+        return Decision.denied("audit", why) if why else d
+
     def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
         flow.response = http.Response.make(
             403,
@@ -442,4 +453,7 @@ class EgressAddon:
             value = rec.get(key)
             if isinstance(value, str) and value and not gate.scan(value).allow:
                 rec[key] = "[redacted: carries a secret]"
-        self.audit.write(rec)
+        try:
+            self.audit.write(rec)
+        except OSError as e:  # the writer remembers: later requests are refused
+            print(f"egress: audit record not written ({e})", file=sys.stderr, flush=True)

@@ -20,7 +20,8 @@ from typing import Any
 from bot_bottle.policy.commit_scan import ALLOWLIST_FILE
 from bot_bottle.policy.object_scan import redact
 from bot_bottle.policy.refs import RefUpdate
-from bot_bottle.sidecars.git_gate.audit import write_push_record
+from bot_bottle.policy.rules import hint_for
+from bot_bottle.sidecars.git_gate.audit import audit_problem, write_push_record
 from bot_bottle.sidecars.git_gate.config import load_config
 from bot_bottle.sidecars.git_gate.git import Git
 from bot_bottle.sidecars.git_gate.push_check import PushVerdict, check_push, load_detector
@@ -144,8 +145,12 @@ def run(config: Path, remote_name: str, audit_log: Path | None, stdin: str) -> i
         git = Git(Path("."), dict(os.environ))
         verdict = check_push(git, updates, remote.rules, detector)
         report(verdict, remote.name, clean)
+        why = audit_problem(audit_log) if audit_log is not None and verdict.allow else ""
         if not verdict.allow:
             result = "rejected"
+        elif why:
+            result = "rejected"
+            say(f"REJECTED: {why}; {hint_for('audit')}")
         elif forward(Git(Path("."), forward_env(os.environ)), remote.url, updates):
             result = "accepted"
         else:

@@ -1,0 +1,77 @@
+"""gc's sweep of what killed launches leave, without Docker: the bottle's processes,
+its state (or, for a kept bottle, a `stopped` mark), and half-written temporaries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot_bottle.backends.docker.gc import collect
+from bot_bottle.state.store import StateStore
+
+
+def _crashed(store: StateStore, keep: bool) -> str:
+    """A bottle whose launcher died: status running, a dead launcher pid."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    meta = store.create(agent="a", bottle="b", backend="namespace", manifest_path="/m.yaml",
+                        manifest_digest="sha256:0")  # fmt: skip
+    store.update(meta.slug, status="running", pids={"launcher": int(dead)},
+                 extra={"keep": keep})  # fmt: skip
+    return meta.slug
+
+
+def test_a_crashed_bottles_processes_and_state_go(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    slug = _crashed(store, keep=False)
+    sockets = store.dir(slug) / "sockets"
+    sockets.mkdir()
+    (sockets / "egress.sock").touch()
+    orphan = subprocess.Popen(["sleep", "300"], cwd=sockets, start_new_session=True)
+    try:
+        removed = collect(store=store, orphans=False)
+        said = {(r.kind, r.name) for r in removed}
+        assert ("process", f"{orphan.pid} (sleep)") in said, said
+        assert ("socket", str(sockets / "egress.sock")) in said, said
+        assert ("state", slug) in said
+        assert orphan.wait(5) is not None
+        assert not store.dir(slug).exists()
+        assert collect(store=store, orphans=False) == []
+    finally:
+        orphan.kill()
+
+
+def test_a_crashed_kept_bottle_is_stopped_not_removed(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    slug = _crashed(store, keep=True)
+    removed = collect(store=store, orphans=False)
+    assert [(r.kind, r.name) for r in removed] == [("note", slug)]
+    assert "bot-bottle resume" in removed[0].reason
+    meta = store.load(slug)
+    assert meta.status == "stopped" and meta.pids == {}
+
+
+def test_a_live_launch_is_never_touched(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    meta = store.create(agent="a", bottle="b", backend="namespace", manifest_path="/m.yaml",
+                        manifest_digest="sha256:0")  # fmt: skip
+    assert meta.pids == {"launcher": os.getpid()}  # recorded from the very start
+    assert collect(store=store, orphans=False) == []
+    assert store.dir(meta.slug).exists()
+
+
+def test_temporaries_of_dead_writers_go(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    snap = tmp_path / "snapshots"
+    (snap / ".abc.999999999.tmp" / "skills").mkdir(parents=True)
+    (snap / f".def.{os.getpid()}.tmp").mkdir()  # its writer is alive: stays
+    (tmp_path / "cache" / "plans").mkdir(parents=True)
+    (tmp_path / "cache" / "plans" / "k.999999999.tmp").write_text("half")
+    removed = collect(store=store, orphans=False)
+    assert sorted(r.name for r in removed if r.kind == "temp") == [
+        str(tmp_path / "cache" / "plans" / "k.999999999.tmp"),
+        str(snap / ".abc.999999999.tmp"),
+    ]
+    assert (snap / f".def.{os.getpid()}.tmp").exists()
