@@ -134,15 +134,35 @@ def _is_denied(rec: dict[str, Any]) -> bool:
     return rec.get("decision") in ("deny", "error") or rec.get("verdict") in ("deny", "rejected")
 
 
+def _shown(rec: dict[str, Any], denied: bool, everything: bool) -> bool:
+    """`--denied` shows denials and errors, leaving out the agent CLI's own expected
+    background calls (`expected` in the record) unless `--all`."""
+    if not denied:
+        return True
+    return _is_denied(rec) and (everything or not rec.get("expected"))
+
+
 @click.command()
 @click.argument("slug", required=False, type=SLUG)
 @click.option("--file", "file_", type=click.Path(dir_okay=False), help="Audit file to read.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--denied", is_flag=True, help="Only denials and errors.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="With --denied: also the agent CLI's expected background denials.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Raw JSON lines.")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if broken.")
 def logs(
-    slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool, verify: bool
+    slug: str | None,
+    file_: str | None,
+    follow: bool,
+    denied: bool,
+    everything: bool,
+    as_json: bool,
+    verify: bool,
 ) -> None:
     """Show a bottle's egress and git-gate audit log."""
     if file_:
@@ -168,7 +188,7 @@ def logs(
     console = Console(highlight=False)
     colour = {"allow": "green", "deny": "red", "error": "yellow"}
     for rec in _follow(path, follow):
-        if denied and not _is_denied(rec):
+        if not _shown(rec, denied, everything):
             continue
         if as_json:
             click.echo(json.dumps(rec, sort_keys=True))

@@ -104,6 +104,7 @@ def resolve(
             patterns=tuple(bottle.egress.dlp.patterns),
             protect_slots=tuple(p.slot for p in protect),
         ),
+        expected_denials=contribution.expected_denials,
     )
 
     env = _env(bottle, contribution.env, contribution.hidden_env, spec.template, where)

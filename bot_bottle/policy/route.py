@@ -145,6 +145,11 @@ def _path_allowed(route: Route, path: str) -> bool:
     return False
 
 
+def covers(route: Route, path: str) -> bool:
+    """Whether `route`'s path prefixes cover a normalized `path` (no prefixes: all)."""
+    return _path_allowed(route, path)
+
+
 @dataclass(frozen=True)
 class RouteTable:
     """Routes with their host patterns normalized: built once per policy, matched per request.

@@ -14,6 +14,14 @@ if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
 API_HOST = "api.anthropic.com"
 PLACEHOLDER = "egress-placeholder"
 TOKEN_ENV = "CLAUDE_CODE_OAUTH_TOKEN"
+# What Claude Code fetches on its own when a setting does not stop it: update checks and
+# the official plugin marketplace (a download, or a git clone from GitHub). Denied like
+# anything else, marked expected so the operator's denial list shows the agent's asks.
+EXPECTED_DENIALS = (
+    "downloads.claude.ai/claude-code-releases",
+    "github.com/anthropics/claude-plugins-official",
+    "api.github.com/repos/anthropics/claude-plugins-official",
+)
 
 
 class ClaudeProvider(NoHostState):
@@ -21,11 +29,15 @@ class ClaudeProvider(NoHostState):
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         env = {
-            # Telemetry, error reports and auto-update go to hosts egress does not
-            # route; turning them off avoids a stream of denials in the audit log.
+            # Telemetry, error reports, auto-update and the official plugin marketplace
+            # go to hosts egress does not route (or, on api.anthropic.com, carry nothing
+            # the task needs); turning them off avoids a stream of denials.
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
             "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_UPDATES": "1",
+            "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
         }
         routes: tuple[ProviderRoute, ...] = ()
         hidden: frozenset[str] = frozenset()
@@ -40,7 +52,7 @@ class ClaudeProvider(NoHostState):
         files = (ProvisionFile("~/.claude.json", json.dumps(state).encode(), 0o600),)
         return Contribution(
             routes=routes, env=env, hidden_env=hidden, files=files, image="claude",
-            skills_dir="~/.claude/skills",
+            skills_dir="~/.claude/skills", expected_denials=EXPECTED_DENIALS,
         )  # fmt: skip
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:

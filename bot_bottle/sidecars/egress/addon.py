@@ -449,6 +449,10 @@ class EgressAddon:
         (a denied URL may be the very thing DLP caught)."""
         if self.audit is None:
             return
+        if rec.get("decision") == "deny" and gate.is_expected(
+            str(rec.get("rule", "")), str(rec.get("host", "")), str(rec.get("path") or "")
+        ):
+            rec["expected"] = True
         for key in ("host", "path", "reason"):
             value = rec.get(key)
             if isinstance(value, str) and value and not gate.scan(value).allow:

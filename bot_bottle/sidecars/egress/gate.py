@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ParamSpec
 
 from bot_bottle.policy.content_coding import UndecodableBody, codings, decode_body
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.dlp import Scanner
-from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.policy.egress_policy import EgressPolicy, Route, split_expected
 from bot_bottle.policy.git_http import is_git_receive_pack
 from bot_bottle.policy.route import (
     RouteMatch,
     RouteTable,
+    covers,
     decide_route,
     declared_ports,
     find_host_route,
@@ -108,6 +109,7 @@ class Gate:
     # the readable 403: 443 and the ports the bottle's https routes use. Elsewhere such
     # a CONNECT is refused outright, as before (no TLS on ports nothing declares).
     denial_ports: frozenset[int] = frozenset({443})
+    expected: RouteTable = field(default_factory=lambda: RouteTable(()))
 
     @classmethod
     def build(cls, policy: EgressPolicy, credentials: Credentials) -> Gate:
@@ -119,7 +121,23 @@ class Gate:
                 patterns=list(policy.dlp.patterns),
             )
         ports = frozenset({443} | {r.port for r in policy.routes if r.scheme == "https"})
-        return cls(policy, credentials, scanner, RouteTable.build(policy.routes), ports)
+        expected = RouteTable.build(
+            Route(h, paths=(p,) if p else ())
+            for h, p in map(split_expected, policy.expected_denials)
+        )
+        return cls(policy, credentials, scanner, RouteTable.build(policy.routes), ports, expected)
+
+    def is_expected(self, rule: str, host: str, path: str) -> bool:
+        """A missing-route denial of what the agent's CLI calls in the background
+        (`expected_denials`; a line without a path matches only a whole-host entry).
+        Any other denial there (a secret, a canary) is not noise."""
+        if rule not in ("route", "connect") or not self.expected.entries:
+            return False
+        try:
+            entries = self.expected.for_host(normalize_host(bracket(host)))
+        except ValueError:
+            return False
+        return any(not r.paths or (path and covers(r, path)) for r in entries)
 
     @fail_closed("connect")
     def check_connect(self, host: str, port: int = 443) -> Decision:

@@ -1,0 +1,121 @@
+"""The agents' own background traffic does not fill the denial list: each provider turns
+off what its CLI lets it turn off, and marks what remains as expected, which `logs
+--denied` and `suggest` leave out unless asked (`--all`). Run with the real Claude Code
+and Codex CLIs against the fake APIs; the test counts what a real session is denied."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import agent_cli, base_env, bb, hand_over, real_agents_dir, trust
+from fakes.provider_api import CLAUDE_REPLY, CODEX_REPLY, FakeProviderAPI
+
+pytestmark = pytest.mark.e2e
+
+
+def _denials(env: dict[str, str], cwd: Path, *flags: str) -> list[dict[str, Any]]:
+    slug = json.loads(bb(["ls", "--json"], env, cwd).stdout)[0]["slug"]
+    r = bb(["logs", slug, "--denied", "--json", *flags], env, cwd)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def _jwt(claims: dict[str, object], sig: str) -> str:
+    def enc(o: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+
+    return f"{enc({'alg': 'RS256', 'typ': 'JWT'})}.{enc(claims)}.{sig}"
+
+
+def _manifest(tmp: Path, provider: str, egress: str) -> None:
+    (tmp / "ws").mkdir()
+    hand_over(tmp / "ws")
+    (tmp / "bot-bottle.yaml").write_text(f"""
+bottles:
+  b:
+    agent_provider: {provider}
+    egress: {egress}
+    workspace: {{mode: mount, path: ws}}
+    backend: namespace
+agents:
+  a: {{bottle: b}}
+""")
+
+
+ROUTE_RULES = ("route", "connect", "port", "path", "method")
+
+
+def _report(name: str, shown: list[dict[str, Any]], every: list[dict[str, Any]]) -> None:
+    rows = sorted({f"{d.get('method', '')} {d.get('host')}{d.get('path', '')}" for d in every})
+    print(f"\n{name}: {len(every)} denials in all, {len(shown)} shown by --denied: {rows}")
+    # What a route would fix is what the operator reads; none of it may be the CLI's own.
+    assert [d for d in shown if d.get("rule") in ROUTE_RULES] == [], shown
+    assert all(d.get("expected") for d in every if d.get("rule") in ROUTE_RULES), every
+
+
+def test_claude_background_traffic_is_quiet(
+    tmp_path: Path, fake_api: FakeProviderAPI, bwrap_ok: None
+) -> None:
+    agent_cli("claude")
+    _manifest(
+        tmp_path,
+        "{template: claude, auth_token: FAKE_TOKEN}",
+        fake_api.egress_yaml("api.anthropic.com"),
+    )
+    env = base_env(tmp_path)
+    env["FAKE_TOKEN"] = "sk-ant-oat01-FAKE-noise-e2e"
+    env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
+    trust(env, tmp_path)
+    r = bb(["run", "a", "-y", "--keep", "--", "-p", "hi"], env, tmp_path, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert CLAUDE_REPLY in r.stdout
+    time.sleep(1)  # requests the CLI fired on its way out are audited as they end
+    every = _denials(env, tmp_path, "--all")
+    shown = _denials(env, tmp_path)
+    _report("claude", shown, every)
+
+
+def test_codex_background_traffic_is_quiet(
+    tmp_path: Path, fake_api: FakeProviderAPI, bwrap_ok: None
+) -> None:
+    agent_cli("codex")
+    claims = {"exp": int(time.time()) + 86400, "email": "fake@example.com",
+              "https://api.openai.com/auth": {"chatgpt_account_id": "acct-fake",
+                                              "chatgpt_plan_type": "plus"}}  # fmt: skip
+    host_codex = tmp_path / "host-codex"
+    host_codex.mkdir()
+    (host_codex / "auth.json").write_text(json.dumps({
+        "auth_mode": "chatgpt", "OPENAI_API_KEY": None, "last_refresh": "2026-01-01T00:00:00Z",
+        "tokens": {"id_token": _jwt(claims, "FAKEIDSIG"), "access_token": _jwt(claims, "SIG"),
+                   "refresh_token": "rt-FAKE-REFRESH-noise", "account_id": "acct-fake"},
+    }))  # fmt: skip
+    _manifest(
+        tmp_path,
+        "{template: codex, forward_host_credentials: true}",
+        fake_api.egress_yaml("chatgpt.com", "api.openai.com"),
+    )
+    env = base_env(tmp_path)
+    env["CODEX_HOME"] = str(host_codex)
+    env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
+    trust(env, tmp_path)
+    r = bb(
+        ["run", "a", "-y", "--keep", "--", "exec", "--skip-git-repo-check", "hi"],
+        env,
+        tmp_path,
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert CODEX_REPLY in r.stdout
+    time.sleep(1)
+    every = _denials(env, tmp_path, "--all")
+    shown = _denials(env, tmp_path)
+    _report("codex", shown, every)
+    # Usage analytics (chatgpt.com/.../analytics-events, cancelled at exit) and OTel
+    # metrics (ab.chatgpt.com) are switched off, not merely hidden.
+    telemetry = [d for d in every if "analytics" in str(d.get("path")) or "ab." in d["host"]]
+    assert telemetry == [], telemetry
