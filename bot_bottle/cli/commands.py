@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("bot_bottle.cli.bottle_cmds:stop", "Stop a bottle, keeping its state."),
     "rm": ("bot_bottle.cli.bottle_cmds:rm", "Remove a bottle and its state."),
     "logs": ("bot_bottle.cli.egress_cmds:logs", "Show a bottle's audit log (egress and pushes)."),
+    "suggest": ("bot_bottle.cli.suggest_cmd:suggest_cmd", "Print routes (YAML) for what a bottle was denied."),
     "agents": ("bot_bottle.cli.bottle_cmds:agents", "Install the agent CLIs into bot-bottle's prefix."),
     "images": ("bot_bottle.cli.image_cmds:images", "Bootstrap and build the Docker images."),
     "gc": ("bot_bottle.cli.image_cmds:gc", "Remove what crashed launches left behind."),
