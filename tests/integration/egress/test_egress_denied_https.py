@@ -7,8 +7,10 @@ undeclared ports and passthrough routes keep their refusal at CONNECT."""
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -181,3 +183,45 @@ def test_passthrough_route_still_relayed_undecrypted(eg: Egress, upstream: Upstr
         eg, "--cacert", str(upstream.ca_path), f"https://pass.example.test:{upstream.port}/p"
     )
     assert code == 200, body
+
+
+def test_ip_literal_without_route_is_not_dialled(eg: Egress, recorder: Any) -> None:
+    """SSRF is not weakened: a CONNECT to a bare address gets the readable denial and
+    the address (here a live recorder on loopback) is never dialled."""
+    raw, head = open_tunnel(eg, "127.0.0.1", recorder.port)
+    assert b" 200 " in head, head
+    tls = ssl.create_default_context(cafile=str(eg.ca)).wrap_socket(
+        raw, server_hostname="127.0.0.1"
+    )
+    tls.sendall(
+        f"GET /latest/meta-data HTTP/1.1\r\nHost: 127.0.0.1:{recorder.port}\r\n\r\n".encode()
+    )
+    out = read_until_closed(tls, timeout=2)
+    assert out.startswith(b"HTTP/1.1 403") and b"host 127.0.0.1 is not in the egress" in out, out
+    assert recorder.received == []
+
+
+def test_a_route_added_while_the_tunnel_is_open_applies_to_its_next_request(
+    eg: Egress, upstream: Upstream
+) -> None:
+    """The tunnel is not a verdict: each request is checked against the routes in force,
+    so a route granted (the routes file reloaded) serves the agent's next request."""
+    before = len(upstream.records)
+    tls = tls_tunnel(eg, NOPE, upstream.port)
+    ask = f"GET /after HTTP/1.1\r\nHost: {NOPE}:{upstream.port}\r\n\r\n".encode()
+    tls.sendall(ask)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += tls.recv(1)
+    assert head.startswith(b"HTTP/1.1 403"), head
+    n = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while n > 0:
+        n -= len(tls.recv(n))
+    doc = json.loads(eg.routes_path.read_text())
+    doc["routes"].append({"host": NOPE, "port": upstream.port})
+    eg.write_routes(doc)
+    time.sleep(0.7)  # the routes file is re-checked at most every 0.5 s, on use
+    tls.sendall(ask)
+    out = read_until_closed(tls, timeout=3)
+    assert out.startswith(b"HTTP/1.1 200"), out
+    assert [r.path for r in upstream.records[before:]] == ["/after"]
