@@ -98,8 +98,9 @@ class EgressAddon:
         if d.allow or unrouted:
             # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
             leak = gate.scan(host)
-            d = d if leak.allow else leak
-        if not d.allow and not (unrouted and d.rule == "route"):
+            if not leak.allow:
+                d, unrouted = leak, False
+        if not d.allow and not unrouted:
             self._deny(flow, gate, d, host, "")
             return
         self._connect[flow.client_conn.id] = (host, port)
