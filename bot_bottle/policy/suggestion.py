@@ -79,10 +79,12 @@ def denial_of(rec: Mapping[str, Any], include_expected: bool = False) -> Denial 
     port = rec.get("port")
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         port = DEFAULT_PORTS[str(scheme)]
+    # A refused CONNECT (or a tunnel that closed first) has no path: it names the host.
+    raw = rec.get("path") if rec.get("kind", "request") == "request" else ""
     path = ""
-    if rec.get("kind", "request") == "request":
+    if raw:
         try:
-            path = normalize_path(str(rec.get("path", "")))
+            path = normalize_path(str(raw))
         except PathRejected:
             return None
     method = str(rec.get("method", ""))

@@ -72,6 +72,9 @@ def test_a_tunnel_without_requests_suggests_the_whole_host() -> None:
               "port": 443}  # fmt: skip
     (s,) = suggest(filter(None, map(denial_of, [tunnel, rec("x.example", "/a")])))
     assert s.as_route() == {"host": "x.example"}
+    refused = rec("y.example", "", "CONNECT", rule="connect", port=8443, scheme="")
+    (s,) = suggest(filter(None, map(denial_of, [refused])))
+    assert s.as_route() == {"host": "y.example", "port": 8443}
 
 
 def test_rendered_yaml_is_a_valid_manifest_and_names_existing_routes() -> None:
