@@ -20,6 +20,7 @@ TOKEN_ENV = "CLAUDE_CODE_OAUTH_TOKEN"
 EXPECTED_DENIALS = (
     "downloads.claude.ai/claude-code-releases",
     "github.com/anthropics/claude-plugins-official",
+    "github.com/anthropics/claude-plugins-official.git",
     "api.github.com/repos/anthropics/claude-plugins-official",
 )
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import agent_cli, base_env, bb, hand_over, real_agents_dir, trust
+from e2e_support import agent_cli, base_env, bb, hand_over, need, real_agents_dir, trust
 from fakes.provider_api import CLAUDE_REPLY, CODEX_REPLY, FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -119,3 +124,78 @@ def test_codex_background_traffic_is_quiet(
     # metrics (ab.chatgpt.com) are switched off, not merely hidden.
     telemetry = [d for d in every if "analytics" in str(d.get("path")) or "ab." in d["host"]]
     assert telemetry == [], telemetry
+
+
+class Tmux:
+    """One command in a detached tmux session on a private server (a terminal for an
+    interactive agent); the screen is read with capture-pane."""
+
+    def __init__(self, command: str) -> None:
+        self.base = ["tmux", "-L", f"bb-noise-{os.getpid()}"]
+        subprocess.run([*self.base, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45",
+                        command], check=True)  # fmt: skip
+
+    def screen(self) -> str:
+        out = subprocess.run([*self.base, "capture-pane", "-p", "-t", "t"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        return out.stdout
+
+    def wait_for(self, *texts: str, timeout: float = 90) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            screen = self.screen()
+            for text in texts:
+                if text in screen:
+                    return text
+            time.sleep(0.2)
+        raise AssertionError(f"none of {texts} on screen:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "t", *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+
+
+def test_claude_interactive_background_traffic_is_quiet(
+    tmp_path: Path, fake_api: FakeProviderAPI, bwrap_ok: None
+) -> None:
+    """An interactive session fetches the official plugin marketplace at startup
+    (downloads.claude.ai, then a git clone from github.com): measured, 2 denials with
+    the settings Claude had before, none now."""
+    agent_cli("claude")
+    need(shutil.which("tmux") is not None, "tmux is not installed (scripts/setup --test)")
+    _manifest(
+        tmp_path,
+        "{template: claude, auth_token: FAKE_TOKEN}",
+        fake_api.egress_yaml("api.anthropic.com"),
+    )
+    env = base_env(tmp_path)
+    env["FAKE_TOKEN"] = "sk-ant-oat01-FAKE-noise-tui"
+    env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
+    env["TERM"] = "xterm-256color"
+    trust(env, tmp_path)
+    run = [sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"]
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    tui = Tmux(f"cd {shlex.quote(str(tmp_path))} && env -i {assigns} {shlex.join(run)}")
+    try:
+        if tui.wait_for("trust this folder", "for shortcuts") == "trust this folder":
+            tui.keys("Enter")
+            tui.wait_for("for shortcuts")
+        tui.keys("hi")
+        time.sleep(0.5)  # the TUI takes typed text and Enter as separate events
+        tui.keys("Enter")
+        tui.wait_for(CLAUDE_REPLY)
+        for _ in range(2):
+            tui.keys("C-c")
+            time.sleep(0.5)
+        end = time.monotonic() + 60
+        while any(b["status"] == "running" for b in json.loads(
+            bb(["ls", "--json"], env, tmp_path).stdout)):  # fmt: skip
+            assert time.monotonic() < end, tui.screen()
+            time.sleep(0.5)
+    finally:
+        tui.close()
+    every = _denials(env, tmp_path, "--all")
+    shown = _denials(env, tmp_path)
+    _report("claude interactive", shown, every)
