@@ -59,8 +59,10 @@ def _report(name: str, shown: list[dict[str, Any]], every: list[dict[str, Any]])
     rows = sorted({f"{d.get('method', '')} {d.get('host')}{d.get('path', '')}" for d in every})
     print(f"\n{name}: {len(every)} denials in all, {len(shown)} shown by --denied: {rows}")
     # What a route would fix is what the operator reads; none of it may be the CLI's own.
-    assert [d for d in shown if d.get("rule") in ROUTE_RULES] == [], shown
-    assert all(d.get("expected") for d in every if d.get("rule") in ROUTE_RULES), every
+    # (An upstream error, e.g. a stream the CLI cancelled as it quit, is not a denial.)
+    routed = [d for d in every if d.get("decision") == "deny" and d.get("rule") in ROUTE_RULES]
+    assert [d for d in routed if not d.get("expected")] == [], shown
+    assert not any(d.get("expected") for d in shown), shown
 
 
 def test_claude_background_traffic_is_quiet(
@@ -151,10 +153,37 @@ class Tmux:
         raise AssertionError(f"none of {texts} on screen:\n{self.screen()}")
 
     def keys(self, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", "t", *keys], check=True)
+        # check=False: the session ends with the agent, maybe before the last key.
+        subprocess.run([*self.base, "send-keys", "-t", "t", *keys], check=False)
 
     def close(self) -> None:
         subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+
+
+def _converse(env: dict[str, str], cwd: Path, ready: str, reply: str) -> None:
+    """`run -y --keep` the agent's interactive UI in tmux: past the folder-trust dialog
+    if it shows one, say hi, read the reply, ^C, and wait for the bottle to stop."""
+    run = [sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"]
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    tui = Tmux(f"cd {shlex.quote(str(cwd))} && env -i {assigns} {shlex.join(run)}")
+    try:
+        if tui.wait_for("trust this folder", ready) == "trust this folder":
+            tui.keys("Enter")
+            tui.wait_for(ready)
+        tui.keys("hi")
+        time.sleep(0.5)  # a TUI takes typed text and Enter as separate events
+        tui.keys("Enter")
+        tui.wait_for(reply)
+        for _ in range(2):
+            tui.keys("C-c")
+            time.sleep(0.5)
+        end = time.monotonic() + 60
+        while any(b["status"] == "running" for b in json.loads(
+            bb(["ls", "--json"], env, cwd).stdout)):  # fmt: skip
+            assert time.monotonic() < end, tui.screen()
+            time.sleep(0.5)
+    finally:
+        tui.close()
 
 
 def test_claude_interactive_background_traffic_is_quiet(
@@ -175,27 +204,38 @@ def test_claude_interactive_background_traffic_is_quiet(
     env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
     env["TERM"] = "xterm-256color"
     trust(env, tmp_path)
-    run = [sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"]
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    tui = Tmux(f"cd {shlex.quote(str(tmp_path))} && env -i {assigns} {shlex.join(run)}")
-    try:
-        if tui.wait_for("trust this folder", "for shortcuts") == "trust this folder":
-            tui.keys("Enter")
-            tui.wait_for("for shortcuts")
-        tui.keys("hi")
-        time.sleep(0.5)  # the TUI takes typed text and Enter as separate events
-        tui.keys("Enter")
-        tui.wait_for(CLAUDE_REPLY)
-        for _ in range(2):
-            tui.keys("C-c")
-            time.sleep(0.5)
-        end = time.monotonic() + 60
-        while any(b["status"] == "running" for b in json.loads(
-            bb(["ls", "--json"], env, tmp_path).stdout)):  # fmt: skip
-            assert time.monotonic() < end, tui.screen()
-            time.sleep(0.5)
-    finally:
-        tui.close()
+    _converse(env, tmp_path, "for shortcuts", CLAUDE_REPLY)
     every = _denials(env, tmp_path, "--all")
     shown = _denials(env, tmp_path)
     _report("claude interactive", shown, every)
+
+
+def test_codex_interactive_background_traffic_is_quiet(
+    tmp_path: Path, fake_api: FakeProviderAPI, bwrap_ok: None
+) -> None:
+    agent_cli("codex")
+    need(shutil.which("tmux") is not None, "tmux is not installed (scripts/setup --test)")
+    claims = {"exp": int(time.time()) + 86400, "email": "fake@example.com",
+              "https://api.openai.com/auth": {"chatgpt_account_id": "acct-fake",
+                                              "chatgpt_plan_type": "plus"}}  # fmt: skip
+    host_codex = tmp_path / "host-codex"
+    host_codex.mkdir()
+    (host_codex / "auth.json").write_text(json.dumps({
+        "auth_mode": "chatgpt", "OPENAI_API_KEY": None, "last_refresh": "2026-01-01T00:00:00Z",
+        "tokens": {"id_token": _jwt(claims, "FAKEIDSIG"), "access_token": _jwt(claims, "SIG"),
+                   "refresh_token": "rt-FAKE-REFRESH-noise", "account_id": "acct-fake"},
+    }))  # fmt: skip
+    _manifest(
+        tmp_path,
+        "{template: codex, forward_host_credentials: true}",
+        fake_api.egress_yaml("chatgpt.com", "api.openai.com"),
+    )
+    env = base_env(tmp_path)
+    env["CODEX_HOME"] = str(host_codex)
+    env["BOT_BOTTLE_AGENTS"] = str(real_agents_dir())
+    env["TERM"] = "xterm-256color"
+    trust(env, tmp_path)
+    _converse(env, tmp_path, "Ask Codex to do anything", CODEX_REPLY)
+    every = _denials(env, tmp_path, "--all")
+    shown = _denials(env, tmp_path)
+    _report("codex interactive", shown, every)
