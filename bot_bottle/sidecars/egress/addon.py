@@ -381,6 +381,8 @@ class EgressAddon:
     # --- denial and audit ------------------------------------------------------------
 
     def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
+        # Every 403 the agent reads (plain HTTP, and HTTPS to an unlisted host) is made
+        # here; a way to ask for access (supervise) goes in `denial_body`'s `ask`.
         flow.response = http.Response.make(
             403,
             denial_body(flow.request.method, host, path, d, gate.policy.bottle),
