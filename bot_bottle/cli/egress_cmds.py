@@ -127,6 +127,8 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
         )
     else:
         detail = f"[{rec.get('rule', '')}] {rec.get('reason', '')}"
+        if rec.get("expected"):
+            detail += " (the agent CLI's own background call)"
     return ts, str(rec.get("decision", "")), what, detail
 
 
