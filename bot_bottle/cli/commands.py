@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grant": ("bot_bottle.cli.supervise_cmds:grant", "Grant an agent's request (a route goes live)."),
     "deny": ("bot_bottle.cli.supervise_cmds:deny", "Deny an agent's request, with a reason."),
     "logs": ("bot_bottle.cli.egress_cmds:logs", "Show a bottle's audit log (egress and pushes)."),
+    "suggest": ("bot_bottle.cli.suggest_cmd:suggest_cmd", "Print routes (YAML) for what a bottle was denied."),
     "agents": ("bot_bottle.cli.bottle_cmds:agents", "Install, list, or run on the host (to log in) the agent CLIs."),
     "images": ("bot_bottle.cli.image_cmds:images", "Bootstrap and build the Docker images."),
     "gc": ("bot_bottle.cli.image_cmds:gc", "Remove what crashed launches left behind."),

@@ -124,6 +124,8 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
         )
     else:
         detail = f"[{rec.get('rule', '')}] {rec.get('reason', '')}"
+        if rec.get("expected"):
+            detail += " (the agent CLI's own background call)"
     return ts, str(rec.get("decision", "")), what, detail
 
 
@@ -149,18 +151,32 @@ def _is_denied(rec: dict[str, Any]) -> bool:
     return rec.get("decision") in ("deny", "error") or rec.get("verdict") in ("deny", "rejected")
 
 
+def _shown(rec: dict[str, Any], denied: bool, everything: bool) -> bool:
+    """`--denied` shows denials and errors, leaving out the agent CLI's own expected
+    background calls (`expected` in the record) unless `--all`."""
+    if not denied:
+        return True
+    return _is_denied(rec) and (everything or not rec.get("expected"))
+
+
 @click.command()
 @click.argument("slug", required=False, type=SLUG)
 @click.option("--file", "file_", type=click.Path(dir_okay=False), help="Audit file to read.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--denied", is_flag=True, help="Only denials and errors.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="With --denied: also the agent CLI's expected background denials.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Raw JSON lines.")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if broken.")
 @click.option("--last", is_flag=True,
               help="The last bottle of this directory's manifest (the default without SLUG).")  # fmt: skip
 def logs(
-    slug: str | None, file_: str | None, follow: bool, denied: bool, as_json: bool, verify: bool,
-    last: bool,
+    slug: str | None, file_: str | None, follow: bool, denied: bool, everything: bool,
+    as_json: bool, verify: bool, last: bool,
 ) -> None:  # fmt: skip
     """Show a bottle's egress and git-gate audit log (removed bottles' too). Without
     SLUG: the last bottle started from this directory's manifest."""
@@ -196,7 +212,7 @@ def logs(
     console = Console(highlight=False)
     colour = {"allow": "green", "deny": "red", "error": "yellow"}
     for rec in _follow(path, follow):
-        if denied and not _is_denied(rec):
+        if not _shown(rec, denied, everything):
             continue
         if as_json:
             click.echo(json.dumps(rec, sort_keys=True))

@@ -115,6 +115,7 @@ def resolve(
             protect_slots=tuple(p.slot for p in protect),
         ),
         supervise=bottle.supervise.enabled,
+        expected_denials=contribution.expected_denials,
     )
 
     env = _env(bottle, contribution.env, contribution.hidden_env, spec.template, where)

@@ -125,6 +125,11 @@ class EgressPolicy:
     dlp: DlpSettings = field(default_factory=DlpSettings)
     # The agent may ask its operator for routes and answers (`policy/supervise.py`).
     supervise: bool = False
+    # Where the agent's own CLI calls in the background (telemetry, update checks) and
+    # no setting turns it off, as `host` or `host/path-prefix`: still denied, but marked
+    # `expected` in the audit log so the denial list shows what the agent asked for.
+    # Never an allow.
+    expected_denials: tuple[str, ...] = ()
 
     def token_slots(self) -> tuple[str, ...]:
         return tuple(sorted({r.auth.slot for r in self.routes if r.auth}))
@@ -180,7 +185,16 @@ class EgressPolicy:
             error = pattern_error(pat) if isinstance(pat, str) else "must be a string"
             if error is not None:
                 raise ValueError(f"dlp.patterns[{i}]: invalid regex: {error}")
+        expected = raw.get("expected_denials", [])
+        if not isinstance(expected, list):
+            raise ValueError("expected_denials must be a list of hosts")
+        for i, entry in enumerate(expected):
+            try:
+                route_pattern(split_expected(entry)[0])
+            except ValueError as e:
+                raise ValueError(f"expected_denials[{i}]: {e}") from None
         return cls(
+            expected_denials=tuple(expected),
             bottle=str(raw.get("bottle", "")),
             routes=routes,
             hosts={str(k).lower(): str(v) for k, v in hosts.items()},
@@ -199,6 +213,14 @@ def _expires(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
         raise ValueError(f"{where}.expires: must be a Unix time (0 for never)")
     return float(value)
+
+
+def split_expected(entry: Any) -> tuple[str, str]:
+    """`host/path-prefix` -> (host, `/path-prefix`); a bare host -> (host, "")."""
+    if not isinstance(entry, str):
+        raise ValueError("must be a string: host or host/path-prefix")
+    host, slash, path = entry.partition("/")
+    return host, slash + path
 
 
 def _check_slot(slot: Any, where: str) -> None:

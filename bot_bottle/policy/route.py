@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot_bottle.policy.decision import Decision
-from bot_bottle.policy.egress_policy import Route
+from bot_bottle.policy.egress_policy import DEFAULT_PORTS, Route
 from bot_bottle.policy.host import normalize_host, route_pattern
 
 __all__ = ["normalize_host"]  # re-exported: request hosts are normalized here too
@@ -145,6 +145,11 @@ def _path_allowed(route: Route, path: str) -> bool:
     return False
 
 
+def covers(route: Route, path: str) -> bool:
+    """Whether `route`'s path prefixes cover a normalized `path` (no prefixes: all)."""
+    return _path_allowed(route, path)
+
+
 @dataclass(frozen=True)
 class RouteTable:
     """Routes with their host patterns normalized: built once per policy, matched per request.
@@ -201,6 +206,24 @@ def find_host_route(routes: Routes, host: str, port: int | None = None) -> Route
     return matched[0] if matched else None
 
 
+def route_line(host: str, scheme: str = "https", port: int = 443) -> str:
+    """The manifest `egress.routes` entry that would name `host` on `scheme`/`port`, as
+    the 403 body and `suggest` print it (one YAML line)."""
+    extra = f", scheme: {scheme}" if scheme != "https" else ""
+    if port != DEFAULT_PORTS.get(scheme, 443):
+        extra += f", port: {port}"
+    return f"- {{host: {host}{extra}}}" if extra else f"- host: {host}"
+
+
+def no_route(host: str, scheme: str = "https", port: int = 443) -> Decision:
+    """The denial for a host no route names, with the route that would allow it."""
+    return Decision.denied(
+        "route",
+        f"host {host} is not in the egress routes",
+        f"add `{route_line(host, scheme, port)}` under bottles.<name>.egress.routes",
+    )
+
+
 def declared_ports(routes: Sequence[Route]) -> str:
     """`https:443, http:8080`: where a host's routes may be reached, for denial reasons."""
     return ", ".join(sorted({f"{r.scheme}:{r.port}" for r in routes}))
@@ -249,15 +272,7 @@ def _decide(
         if by_host:
             reason = f"{h} is a tls_passthrough route, so its requests are never inspected here"
             return RouteMatch(Decision.denied("route", reason), None, path)
-        return RouteMatch(
-            Decision.denied(
-                "route",
-                f"host {h} is not in the egress routes",
-                f"add `- host: {h}` under bottles.<name>.egress.routes",
-            ),
-            None,
-            path,
-        )
+        return RouteMatch(no_route(h, scheme, port), None, path)
     on_port = [r for r in candidates if r.scheme == scheme and r.port == port]
     if not on_port:
         return RouteMatch(

@@ -65,6 +65,9 @@ class Contribution:
     files: tuple[ProvisionFile, ...] = ()
     image: str = "general"
     skills_dir: str = "~/.bot-bottle/skills"  # where this agent looks for skills
+    # Hosts the CLI calls in the background that no setting turns off: denied as ever,
+    # marked `expected` in the audit log (left out of `logs --denied` and `suggest`).
+    expected_denials: tuple[str, ...] = ()
 
 
 class Provider(Protocol):

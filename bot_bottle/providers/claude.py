@@ -27,6 +27,15 @@ KEY_ENV = "ANTHROPIC_API_KEY"
 # remembers the answer by the key's last 20 characters (`customApiKeyResponses`).
 PLACEHOLDER_KEY = "sk-ant-api03-egress-placeholder-not-a-real-key-0000000000000000"
 CONFIG = "~/.claude.json"
+# What Claude Code fetches on its own when a setting does not stop it: update checks and
+# the official plugin marketplace (a download, or a git clone from GitHub). Denied like
+# anything else, marked expected so the operator's denial list shows the agent's asks.
+EXPECTED_DENIALS = (
+    "downloads.claude.ai/claude-code-releases",
+    "github.com/anthropics/claude-plugins-official",
+    "github.com/anthropics/claude-plugins-official.git",
+    "api.github.com/repos/anthropics/claude-plugins-official",
+)
 
 
 class ClaudeProvider(NoHostState):
@@ -39,11 +48,15 @@ class ClaudeProvider(NoHostState):
 
     def contribute(self, spec: AgentProviderSpec, prompt: str) -> Contribution:
         env = {
-            # Telemetry, error reports and auto-update go to hosts egress does not
-            # route; turning them off avoids a stream of denials in the audit log.
+            # Telemetry, error reports, auto-update and the official plugin marketplace
+            # go to hosts egress does not route (or, on api.anthropic.com, carry nothing
+            # the task needs); turning them off avoids a stream of denials.
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
             "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_UPDATES": "1",
+            "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
         }
         routes: tuple[ProviderRoute, ...] = ()
         hidden: frozenset[str] = frozenset()
@@ -64,7 +77,7 @@ class ClaudeProvider(NoHostState):
         files = (ProvisionFile(CONFIG, json.dumps(config).encode(), 0o600, merge_json=True),)
         return Contribution(
             routes=routes, env=env, hidden_env=hidden, files=files, image="claude",
-            skills_dir="~/.claude/skills",
+            skills_dir="~/.claude/skills", expected_denials=EXPECTED_DENIALS,
         )  # fmt: skip
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:

@@ -22,6 +22,27 @@ API_HOSTS = ("api.openai.com", "chatgpt.com")
 # Not a host env var: the provider reads this credential from the host's auth.json.
 HOST_TOKEN_REF = "CODEX_HOST_ACCESS_TOKEN"
 AUTH_FILE = "~/.codex/auth.json"
+# Codex's own background traffic, turned off through its config (`-c key=value` on the
+# command line, so a config.toml in the bottle stays the operator's): usage analytics
+# (chatgpt.com/backend-api/codex/analytics-events), OpenTelemetry metrics
+# (ab.chatgpt.com/otlp), feedback uploads, and the startup update check.
+QUIET_CONFIG = (
+    "analytics.enabled=false",
+    'otel.metrics_exporter="none"',
+    "feedback.enabled=false",
+    "check_for_update_on_startup=false",
+)
+# What Codex still fetches on its own (the TUI's announcement tip, the curated plugins
+# sync, the release check, telemetry where the settings above do not reach): denied
+# like anything else, marked expected so the denial list shows the agent's own asks.
+EXPECTED_DENIALS = (
+    "ab.chatgpt.com",
+    "raw.githubusercontent.com/openai/codex",
+    "api.github.com/repos/openai/codex/releases",
+    "api.github.com/repos/openai/plugins",
+    "github.com/openai/plugins",
+    "github.com/openai/plugins.git",
+)
 
 
 class CodexProvider:
@@ -39,11 +60,16 @@ class CodexProvider:
         if spec.forward_host_credentials:
             routes = tuple(ProviderRoute(h, "Bearer", HOST_TOKEN_REF) for h in API_HOSTS)
         return Contribution(
-            routes=routes, files=tuple(files), image="codex", skills_dir="~/.codex/skills"
+            routes=routes,
+            files=tuple(files),
+            image="codex",
+            skills_dir="~/.codex/skills",
+            expected_denials=EXPECTED_DENIALS,
         )
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
-        return ("codex", *extra)
+        quiet = tuple(x for kv in QUIET_CONFIG for x in ("-c", kv))
+        return ("codex", *quiet, *extra)
 
     def launch_secrets(
         self, options: ProviderOptions, host_env: Mapping[str, str]

@@ -1,6 +1,9 @@
 """The mitmproxy addon: wires each flow to the `Gate` checks, in the documented order.
 
-http_connect:   route for the host -> DLP(host)
+http_connect:   route for the host -> DLP(host); a host with no route gets its tunnel
+                anyway (on 443 and declared ports), so each request can be answered with
+                the readable 403, and nothing on that tunnel is dialled unless a request
+                passed every check (`server_connect`)
 requestheaders: request syntax valid on every HTTP version -> route -> host agreement
                 (CONNECT/SNI/Host) -> WebSocket-only upgrades -> git push -> DLP(host, URL, headers)
 request:        trailers syntax + DLP(body, trailers) -> strip agent credentials
@@ -36,7 +39,12 @@ from bot_bottle.policy.http_syntax import (
 )
 from bot_bottle.policy.supervise import RESERVED_HOST
 from bot_bottle.sidecars.egress.audit import AuditWriter
-from bot_bottle.sidecars.egress.gate import Gate, denial_body, dropped_headers
+from bot_bottle.sidecars.egress.gate import (
+    STRIP_ALWAYS,
+    Gate,
+    denial_body,
+    dropped_headers,
+)
 from bot_bottle.sidecars.egress.guard import AUDITED
 from bot_bottle.sidecars.egress.routes_file import RoutesFile
 from bot_bottle.sidecars.egress.supervise import SuperviseEndpoint
@@ -80,6 +88,10 @@ class EgressAddon:
         self._passthrough: set[str] = set()
         # client id -> {(ip, port): hostname}: the SNI to use when we dial a checked IP.
         self._sni: dict[str, dict[tuple[str, int], str]] = {}
+        # Clients whose CONNECT named a host with no route (the tunnel exists only to say
+        # why); those that have not sent a request yet map to that host.
+        self._unrouted: set[str] = set()
+        self._unanswered: dict[str, str] = {}
 
     # --- CONNECT and TLS -------------------------------------------------------------
 
@@ -88,16 +100,27 @@ class EgressAddon:
         host, port = flow.request.host, flow.request.port
         flow.metadata[_T0] = time.monotonic()
         d = gate.check_connect(host, port)
-        if d.allow:
+        unrouted = not d.allow and d.rule == "route"
+        if d.allow or unrouted:
             # The name leaves in DNS, SNI and Host: a secret in it is a leak like any other.
             leak = gate.scan(host)
-            d = d if leak.allow else leak
+            if not leak.allow:
+                d, unrouted = leak, False
         if d.allow and d.rule == "passthrough":  # its record is written now, not later
             d = self._check_audit(d)
-        if not d.allow:
+        if not d.allow and not unrouted:
             self._deny(flow, gate, d, host, "")
             return
         self._connect[flow.client_conn.id] = (host, port)
+        if unrouted:
+            # Accepted only so that the agent reads why: TLS is terminated with the
+            # bottle's CA and `requestheaders` denies every request (its host has no
+            # route). The audit line is per request, or one when the tunnel closes
+            # without any (a client that does not trust the CA).
+            self._unrouted.add(flow.client_conn.id)
+            self._unanswered[flow.client_conn.id] = host
+            flow.metadata[_AUDITED] = True
+            return
         if d.rule == "passthrough":
             self._passthrough.add(flow.client_conn.id)
             self._audit(flow, gate, d, status=200)
@@ -121,6 +144,7 @@ class EgressAddon:
         req = flow.request
         host = req.host
         flow.metadata[_HOST] = host
+        self._unanswered.pop(flow.client_conn.id, None)
         if self._for_supervise(flow, gate):
             flow.metadata[_SUPERVISE] = True
             d = self._check_supervise_headers(flow, gate)
@@ -149,7 +173,7 @@ class EgressAddon:
         m = gate.check_route(req.method, req.host, req.path, req.scheme, port)
         flow.metadata[_PATH] = m.path
         if not m.decision.allow:
-            return m.decision
+            return self._denied_route(flow, gate, m.decision)
         assert m.route is not None
         flow.metadata[_ROUTE] = m.route
         sni = flow.client_conn.sni if flow.client_conn.tls else None
@@ -225,6 +249,19 @@ class EgressAddon:
         ok = reply.status < 400
         d = Decision(ok, "supervise", reply.summary)
         self._audit(flow, gate, d, status=reply.status, decision="allow" if ok else "deny")
+
+    def _denied_route(self, flow: http.HTTPFlow, gate: Gate, d: Decision) -> Decision:
+        """A request no route allows is still scanned (URL, headers, names): nothing of it
+        leaves, but a secret or canary in it is an exfiltration attempt the audit must
+        name as such, not as a missing route."""
+        req = flow.request
+        headers: Any = req.headers  # mitmproxy's multidict methods are untyped
+        head = "\n".join(
+            f"{k}: {v}" for k, v in headers.items(multi=True) if k.lower() not in STRIP_ALWAYS
+        )
+        sni = flow.client_conn.sni or ""
+        leak = gate.scan(req.method + " " + req.path, head, req.host, sni)
+        return d if leak.allow else leak
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(_SUPERVISE) and flow.response is None:
@@ -307,6 +344,17 @@ class EgressAddon:
         gate = self.routes.current()
         assert server.address is not None  # mitmproxy sets it before this hook
         host, port = server.address
+        cid = data.client.id
+        if cid in self._unrouted and (host, port) not in self._sni.get(cid, {}):
+            # A tunnel opened for a host with no route dials only an address a request
+            # on it pinned after passing every check (a route granted since): never on
+            # its own, whatever mitmproxy's connection strategy, and no DNS either.
+            d = Decision.denied(
+                "connect", f"the tunnel's host has no route: {host}:{port} is not dialled"
+            )
+            server.error = f"bot-bottle egress denied connection to {host}: {d.reason}"
+            self._deny_connection(gate, host, d)
+            return
         try:
             ip, d = gate.pick_address(await self._resolve(gate, host, port))
         except Exception as e:
@@ -372,6 +420,19 @@ class EgressAddon:
             flow.kill()  # type: ignore[no-untyped-call]
 
     def client_disconnected(self, client: connection.Client) -> None:
+        host = self._unanswered.pop(client.id, None)
+        if host is not None and client.tls:
+            # TLS was attempted but no request came (the client refused the bottle's CA,
+            # or left): the denial is still recorded against the host. Without TLS the
+            # guard has already recorded what it refused.
+            port = self._connect.get(client.id, (host, 443))[1]
+            gate = self.routes.current()
+            d = gate.check_connect(host, port)
+            if not d.allow:
+                reason = f"{d.reason} (the tunnel closed before any request)"
+                d = Decision.denied(d.rule, reason, d.hint)
+                self._deny_connection(gate, host, d, port)
+        self._unrouted.discard(client.id)
         self._connect.pop(client.id, None)
         self._passthrough.discard(client.id)
         self._sni.pop(client.id, None)
@@ -385,6 +446,8 @@ class EgressAddon:
         return Decision.denied("audit", why) if why else d
 
     def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
+        # Every 403 the agent reads (plain HTTP, and HTTPS to an unlisted host) is made
+        # here; a way to ask for access (supervise) goes in `denial_body`'s `ask`.
         flow.response = http.Response.make(
             403,
             denial_body(flow.request.method, host, path, d, gate.policy.bottle),
@@ -396,26 +459,31 @@ class EgressAddon:
         """Audit a refused connection (for `ConnectionGuard`)."""
         self._deny_connection(self.routes.current(), host, d)
 
-    def _deny_connection(self, gate: Gate, host: str, d: Decision) -> None:
+    def _deny_connection(self, gate: Gate, host: str, d: Decision, port: int = 0) -> None:
         """Audit a refused connection, which has no HTTP request to describe."""
-        self._write(
-            gate,
-            {
-                "kind": "connection",
-                "host": host,
-                "decision": "deny",
-                "rule": d.rule,
-                "reason": d.reason,
-                "status": 0,
-            },
-        )
+        rec: dict[str, Any] = {
+            "kind": "connection",
+            "host": host,
+            "decision": "deny",
+            "rule": d.rule,
+            "reason": d.reason,
+            "status": 0,
+        }
+        if port:
+            rec["port"] = port
+        self._write(gate, rec)
 
     def _fields(self, flow: http.HTTPFlow, d: Decision, status: int) -> dict[str, Any]:
         route = flow.metadata.get(_ROUTE)
         t0 = flow.metadata.get(_T0)
+        connect = self._connect.get(flow.client_conn.id)
         return {
             "method": flow.request.method,
             "host": flow.metadata.get(_HOST, flow.request.host),
+            # Where the request was headed (a tunnel's CONNECT port): what a route for
+            # it would declare (`suggest` reads these).
+            "scheme": flow.request.scheme,
+            "port": connect[1] if connect is not None else flow.request.port,
             "path": flow.metadata.get(_PATH, flow.request.path),
             "route": d.route or (route.label if route else ""),
             "decision": "allow" if d.allow else "deny",
@@ -449,6 +517,10 @@ class EgressAddon:
         (a denied URL may be the very thing DLP caught)."""
         if self.audit is None:
             return
+        if rec.get("decision") == "deny" and gate.is_expected(
+            str(rec.get("rule", "")), str(rec.get("host", "")), str(rec.get("path") or "")
+        ):
+            rec["expected"] = True
         for key in ("host", "path", "reason"):
             value = rec.get(key)
             if isinstance(value, str) and value and not gate.scan(value).allow:

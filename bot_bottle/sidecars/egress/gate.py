@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ParamSpec
 
 from bot_bottle.policy.content_coding import UndecodableBody, codings, decode_body
 from bot_bottle.policy.decision import Decision
 from bot_bottle.policy.dlp import Scanner
-from bot_bottle.policy.egress_policy import EgressPolicy, Route
+from bot_bottle.policy.egress_policy import EgressPolicy, Route, split_expected
 from bot_bottle.policy.git_http import is_git_receive_pack
 from bot_bottle.policy.route import (
     RouteMatch,
     RouteTable,
+    covers,
     decide_route,
     declared_ports,
     find_host_route,
+    no_route,
     normalize_host,
+    route_line,
 )
 from bot_bottle.policy.rules import hint_for
 from bot_bottle.policy.ssrf import check_address
@@ -65,13 +68,18 @@ def fail_closed(rule: str) -> Callable[[Callable[P, Decision]], Callable[P, Deci
     return wrap
 
 
-def denial_body(method: str, host: str, path: str, d: Decision, bottle: str = "") -> str:
-    """The 403 text the agent reads: what was denied, why, and how it could be allowed.
-    Policy hints say `bottles.<name>`; the sidecar knows which bottle it serves."""
+def denial_body(
+    method: str, host: str, path: str, d: Decision, bottle: str = "", ask: str = ""
+) -> str:
+    """The 403 text the agent reads, plain HTTP and HTTPS alike: what was denied, why,
+    how the operator could allow it, and (`ask`, when the bottle offers a way) how the
+    agent can ask for it. Policy hints say `bottles.<name>`; the sidecar knows which
+    bottle it serves."""
     hint = d.hint or hint_for(d.rule)
     if bottle:
         hint = hint.replace("bottles.<name>.", f"bottles.{bottle}.")
-    return f"bot-bottle egress denied {method} {host}{path}: {d.reason}\nto allow: {hint}\n"
+    body = f"bot-bottle egress denied {method} {host}{path}: {d.reason}\nto allow: {hint}\n"
+    return body + (f"to ask: {ask}\n" if ask else "")
 
 
 def host_only(authority: str) -> str:
@@ -97,6 +105,11 @@ class Gate:
     credentials: Credentials
     scanner: Scanner | None
     routes: RouteTable
+    # Ports where a CONNECT to a host with no route is accepted so that its requests get
+    # the readable 403: 443 and the ports the bottle's https routes use. Elsewhere such
+    # a CONNECT is refused outright, as before (no TLS on ports nothing declares).
+    denial_ports: frozenset[int] = frozenset({443})
+    expected: RouteTable = field(default_factory=lambda: RouteTable(()))
 
     @classmethod
     def build(cls, policy: EgressPolicy, credentials: Credentials) -> Gate:
@@ -107,13 +120,32 @@ class Gate:
                 canaries=list(policy.dlp.canaries),
                 patterns=list(policy.dlp.patterns),
             )
-        return cls(policy, credentials, scanner, RouteTable.build(policy.routes))
+        ports = frozenset({443} | {r.port for r in policy.routes if r.scheme == "https"})
+        expected = RouteTable.build(
+            Route(h, paths=(p,) if p else ())
+            for h, p in map(split_expected, policy.expected_denials)
+        )
+        return cls(policy, credentials, scanner, RouteTable.build(policy.routes), ports, expected)
+
+    def is_expected(self, rule: str, host: str, path: str) -> bool:
+        """A missing-route denial of what the agent's CLI calls in the background
+        (`expected_denials`; a line without a path matches only a whole-host entry).
+        Any other denial there (a secret, a canary) is not noise."""
+        if rule not in ("route", "connect") or not self.expected.entries:
+            return False
+        try:
+            entries = self.expected.for_host(normalize_host(bracket(host)))
+        except ValueError:
+            return False
+        return any(not r.paths or (path and covers(r, path)) for r in entries)
 
     @fail_closed("connect")
     def check_connect(self, host: str, port: int = 443) -> Decision:
-        """A CONNECT is answered only for a host and port some route names; nothing else
-        gets TLS. The allow says `passthrough` when that route's tunnel is relayed
-        undecrypted."""
+        """A CONNECT is answered for a host and port some route names; the allow says
+        `passthrough` when that route's tunnel is relayed undecrypted. A host no route
+        names is denied with rule `route` on `denial_ports` (the tunnel is accepted and
+        each of its requests gets the readable 403; nothing is dialled) and with rule
+        `connect` elsewhere (refused before TLS)."""
         route = find_host_route(self.routes, bracket(host), port)
         if route is None:
             other = find_host_route(self.routes, bracket(host))
@@ -125,8 +157,16 @@ class Gate:
                     f"declare `port: {port}` on a route for {host}",
                     route=other.label,
                 )
+            try:
+                h = normalize_host(bracket(host))
+            except ValueError as e:
+                return Decision.denied("connect", f"invalid host in CONNECT: {e}")
+            if port in self.denial_ports:
+                return no_route(h, "https", port)
             return Decision.denied(
-                "connect", f"no route for host {host}", f"add a route with host: {host}"
+                "connect",
+                f"no route for host {h}, and nothing is declared on port {port}",
+                f"add `{route_line(h, 'https', port)}` under bottles.<name>.egress.routes",
             )
         return Decision.allowed("passthrough" if route.tls_passthrough else "connect", route.label)
 

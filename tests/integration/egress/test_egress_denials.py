@@ -32,8 +32,15 @@ def test_no_route_plain_http(egress: Egress) -> None:
     _denied(egress, code, body, "route", "not in the egress routes")
 
 
-def test_connect_without_route_refused_before_tls(egress: Egress) -> None:
-    code, _, err = curl(egress, "https://nope.example.test/x")
+def test_no_route_https_reads_the_same_body(egress: Egress) -> None:
+    """HTTPS to a host with no route gets the body plain HTTP gets (see
+    test_egress_denied_https.py for what such a tunnel may and may not do)."""
+    code, body, _ = curl(egress, "https://nope.example.test/x")
+    _denied(egress, code, body, "route", "not in the egress routes")
+
+
+def test_connect_without_route_on_undeclared_port_refused_before_tls(egress: Egress) -> None:
+    code, _, err = curl(egress, "https://nope.example.test:1/x")
     assert code in (0, 403) and "403" in err
     rec = egress.wait_audit(lambda r: r.get("rule") == "connect")
     assert rec["host"] == "nope.example.test" and rec["decision"] == "deny"

@@ -104,14 +104,65 @@ def test_no_route_path_method(env: Env) -> None:
     denied(run(env, flow(path="/v1/%2e%2e/admin")), "path-rejected")
 
 
-def test_connect_without_route_refused(env: Env) -> None:
+def _connect(env: Env, host: str, port: int = 443) -> tflow.HTTPFlow:
     c = tflow.tflow()
     c.request = tutils.treq(
-        method=b"CONNECT", host="evil.test", port=443, path=b"", scheme=b"", authority=b""
+        method=b"CONNECT", host=host, port=port, path=b"", scheme=b"", authority=b""
     )
     env.addon.http_connect(c)
-    denied(c, "connect")
+    return c
+
+
+def test_connect_without_route_refused_on_an_undeclared_port(env: Env) -> None:
+    c = _connect(env, "evil.test", 8443)
+    assert "nothing is declared on port 8443" in denied(c, "connect")
     assert env.audit()[-1]["rule"] == "connect"
+
+
+def test_connect_without_route_on_443_is_accepted_and_its_requests_denied(env: Env) -> None:
+    """The tunnel exists only so the agent can read why: each request gets the body
+    plain HTTP gets, with the route that would allow it."""
+    f = flow(host="evil.test", path="/pkg/x?y=1")
+    c = _connect(env, "evil.test")
+    assert c.response is None
+    f.client_conn = c.client_conn
+    env.addon.requestheaders(f)
+    text = denied(f, "route")
+    assert "to allow: add `- host: evil.test` under bottles.unit.egress.routes" in text
+    rec = env.audit()[-1]
+    assert (rec["host"], rec["path"], rec["port"], rec["rule"]) == (
+        "evil.test", "/pkg/x", 443, "route"
+    )  # fmt: skip
+
+
+def test_unrouted_tunnel_never_dials_on_its_own(env: Env) -> None:
+    """Whatever the connection strategy, a dial on a tunnel whose host has no route is
+    refused (and resolves nothing) unless a request on it passed every check."""
+    from types import SimpleNamespace
+
+    c = _connect(env, "evil.test")
+    server = SimpleNamespace(address=("evil.test", 443), error=None, tls=True, sni=None)
+    asyncio.run(env.addon.server_connect(SimpleNamespace(server=server, client=c.client_conn)))
+    assert server.error and "not dialled" in server.error
+    rec = env.audit()[-1]
+    assert (rec["kind"], rec["rule"], rec["host"]) == ("connection", "connect", "evil.test")
+
+
+def test_secret_in_a_host_without_route_is_refused_at_connect(env: Env) -> None:
+    """A host name carrying a secret is refused at CONNECT and audited as the canary it
+    holds (redacted), not given a tunnel like any other unlisted host."""
+    c = _connect(env, f"{CANARY}.evil.test")
+    denied(c, "canary")
+    assert CANARY not in env.audit_path.read_text()
+
+
+def test_secret_in_a_request_without_route_is_audited_as_dlp(env: Env) -> None:
+    c = _connect(env, "evil.test")
+    f = flow(host="evil.test", path=f"/x?k={CANARY}")
+    f.client_conn = c.client_conn
+    env.addon.requestheaders(f)
+    denied(f, "canary")
+    assert CANARY not in env.audit_path.read_text()
 
 
 def test_sni_connect_host_must_agree(env: Env) -> None:

@@ -133,3 +133,24 @@ def test_git_remote_token_goes_to_the_gate_only(loaded: Loader) -> None:
     with pytest.raises(CredentialError) as info:
         materialize(plan, {})
     assert "GIT_TOK" in str(info.value) and "origin" in str(info.value)
+
+
+@pytest.mark.parametrize("template", ["claude", "codex"])
+def test_provider_background_calls_reach_egress_as_expected_denials(
+    loaded: Loader, template: str
+) -> None:
+    """Each provider marks its CLI's own background calls; they travel in the routes
+    file (and survive its round trip) but allow nothing."""
+    text = f"bottles: {{dev: {{agent_provider: {{template: {template}}}}}}}\nagents: {{c: {{bottle: dev}}}}"
+    plan = resolve(loaded(text), "c", {})
+    assert plan.egress.expected_denials
+    assert not {r.host for r in plan.egress.routes} & {
+        e.partition("/")[0] for e in plan.egress.expected_denials
+    }
+    assert EgressPolicy.from_json(plan.egress.to_json()) == plan.egress
+
+
+def test_expected_denials_validated() -> None:
+    doc = {"version": 1, "expected_denials": ["ok.example.com/a", "bad host/x"]}
+    with pytest.raises(ValueError, match=r"expected_denials\[1\]"):
+        EgressPolicy.from_dict(doc)

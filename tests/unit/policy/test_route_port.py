@@ -55,7 +55,11 @@ def test_connect_gate_knows_ports() -> None:
     assert gate.check_connect("api.example.com", 443).allow
     d = gate.check_connect("api.example.com", 25)
     assert not d.allow and d.rule == "port" and "https:443" in d.reason
-    assert gate.check_connect("nope.example.com", 443).rule == "connect"
+    # A host with no route: its tunnel is accepted on 443 (and declared ports) only to
+    # answer each request with the readable 403; elsewhere refused before TLS.
+    assert gate.check_connect("nope.example.com", 443).rule == "route"
+    assert gate.check_connect("nope.example.com", 8443).rule == "route"  # svc declares it
+    assert gate.check_connect("nope.example.com", 25).rule == "connect"
 
 
 @pytest.mark.parametrize(
