@@ -185,8 +185,7 @@ def session(s: Session) -> None:
     s.run(["ls"], title="terminal 2")
     s.run(["logs", "--last", "--denied"], title="terminal 2")
     slug = s.slugs[0]
-    # TODO(exec-lock): when `bot-bottle exec` lands, add its step here, one line:
-    # s.run(["exec", slug, "--", "sh", "-c", "id -un; ls ~"], title="terminal 2")
+    s.run(["exec", slug, "--", "ls", "/workspace"], title="terminal 2")
     s.say(
         "## Stop it\n\n`stop` ends the bottle from the second terminal; the first gets "
         "its terminal back as it was, told why the bottle ended:"
