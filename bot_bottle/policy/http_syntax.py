@@ -55,7 +55,19 @@ def check_method(method: bytes) -> Decision:
             f"method {_show(method)} is not an uppercase token (methods are case-sensitive)",
             "send the method in uppercase, e.g. GET",
         )
+    if method in _ECHOING:
+        return Decision.denied(
+            "method",
+            f"method {_show(method)} asks the server to echo the request back, headers and"
+            " the credential egress injects included",
+            "none: use another method (no route can allow TRACE or TRACK)",
+        )
     return Decision.allowed("method")
+
+
+# Methods whose response echoes the request (RFC 9110 §9.3.8, and IIS's TRACK): on a
+# route with `auth` the echo would hand the agent the credential it must never see.
+_ECHOING = (b"TRACE", b"TRACK")
 
 
 def check_fields(

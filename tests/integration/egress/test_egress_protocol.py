@@ -136,6 +136,20 @@ def test_lowercase_method_refused(egress: Egress, upstream: Upstream) -> None:
     assert "uppercase" in str(rec["reason"])
 
 
+def test_trace_refused_it_would_echo_the_injected_credential(
+    egress: Egress, upstream: Upstream
+) -> None:
+    """A route with `auth` and no `methods` list allows every method; TRACE asks the
+    upstream to echo the request back, the credential egress injected included."""
+    marker = f"trace{uuid.uuid4().hex[:10]}"
+    for method in ("TRACE", "TRACK"):
+        code, body, _ = curl(egress, "-X", method, f"https://{API}:{upstream.port}/v1/{marker}")
+        assert code == 403, body
+    assert _seen(upstream, marker) == []
+    rec = _deny_audited(egress, "method")
+    assert "echo" in str(rec["reason"])
+
+
 # --- 5. bytes DLP never saw ----------------------------------------------------------
 
 

@@ -26,6 +26,12 @@ def test_other_methods_refused(method: bytes) -> None:
     assert not d.allow and d.rule == "method" and "uppercase token" in d.reason
 
 
+@pytest.mark.parametrize("method", [b"TRACE", b"TRACK"])
+def test_echoing_methods_refused(method: bytes) -> None:
+    d = check_method(method)
+    assert not d.allow and d.rule == "method" and "echo" in d.reason
+
+
 @pytest.mark.parametrize(
     "value",
     [b"", b"v", b"a b", b"a\tb", b"\xc3\xa9t\xc3\xa9", b"Bearer x.y.z", b"!~"],
