@@ -1,4 +1,7 @@
-"""`run`, `resume`, `ls`, `info`, `stop`, `rm`, `agents`: bottles' lifecycle commands."""
+"""`run`, `resume`, `ls`, `info`, `stop`, `rm`, `agents`: bottles' lifecycle commands.
+
+Longer than 300 lines because these commands share their option parsing, approval
+gate and before/after messages; each command body is short."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 There is no long-lived runtime: the sandbox exists while `attach` runs, and dies
 with the launcher (`--die-with-parent`). HOME and the workspace copy persist in
 the state dir, which is what `--keep`/`resume` keep.
+
+Longer than 300 lines because the backend protocol's steps (probe, prepare, attach,
+exec, resources through the cgroup, stop, remove) all act on the same bwrap command.
 """
 
 from __future__ import annotations

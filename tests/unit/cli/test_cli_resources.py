@@ -48,7 +48,8 @@ def test_check_refuses_what_run_could_not_start(
 def test_preflight_shows_the_limits(tmp_path: Path) -> None:
     (tmp_path / "bot-bottle.yaml").write_text(MANIFEST % "{cpus: 0.5, memory: 64m}")
     r = bb("plan", "coder", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    # 1: `plan` also reports what this host lacks for the run (predicting `run`).
+    assert r.returncode in (0, 1), r.stderr
     assert "resources: cpus 0.5, memory 64m" in r.stdout, r.stdout
     data = json.loads(bb("plan", "coder", "--json", cwd=tmp_path).stdout)
     assert data["resources"] == {"cpus": 0.5, "memory": "64m"}

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot_bottle.errors import ManifestError
+from bot_bottle.errors import ManifestError, ManifestErrors
 from bot_bottle.manifest.loader import parse_manifest
 
 KEYS = [
@@ -90,8 +90,10 @@ def check(doc: Any) -> None:
         # It says where (`assert str(e)` held for every error): its path, or a path its
         # message starts with. Only a document that is not a mapping, or a key of its
         # own top level, is about the root.
-        root = not isinstance(doc, dict) or e.message.startswith("unknown key")
-        assert e.path or LOCATED.match(e.message) or root, e.message
+        # Several problems come as one `ManifestErrors`: each must say where.
+        for one in e.errors if isinstance(e, ManifestErrors) else (e,):
+            root = not isinstance(doc, dict) or one.message.startswith("unknown key")
+            assert one.path or LOCATED.match(one.message) or root, one.message
 
 
 @settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
