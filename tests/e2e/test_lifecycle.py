@@ -46,7 +46,7 @@ def test_warm_sidecar_fail_closed_and_degraded(tmp_path: Path, bwrap_ok: None) -
     env = base_env(tmp_path)
     trust(env, tmp_path)
     warm = bb(["egress", "warm"], env, tmp_path)
-    assert warm.returncode == 0 and "warm egress running" in warm.stdout, warm.stderr
+    assert warm.returncode == 0 and "egress helper running" in warm.stdout, warm.stderr
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot_bottle", "run", "a", "-y", "--keep"],

@@ -13,10 +13,10 @@ take the sandbox down with the launcher.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 from pathlib import Path
+
+from bot_bottle import unix_socket
 
 NAME = "launcher.sock"
 # The container's main process after the forwarder: connect, say ready, wait for EOF.
@@ -31,21 +31,5 @@ HOLD = (
 
 
 def listen(directory: Path) -> socket.socket:
-    """Listen on `directory`/NAME (replacing a stale one), for the life of this process.
-    Bound through the directory's fd: state dirs can be deeper than a socket path may
-    be long (107 bytes)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        path = f"/proc/self/fd/{fd}/{NAME}"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(NAME, dir_fd=fd)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # close-on-exec by default
-        old = os.umask(0o177)
-        try:
-            s.bind(path)
-        finally:
-            os.umask(old)
-        s.listen(16)
-        return s
-    finally:
-        os.close(fd)
+    """Listen on `directory`/NAME (replacing a stale one), for the life of this process."""
+    return unix_socket.listen(directory / NAME)

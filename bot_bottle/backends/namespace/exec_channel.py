@@ -34,6 +34,7 @@ import tty as ttymod
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot_bottle import unix_socket
 from bot_bottle.errors import StateError
 
 SOCKET_NAME = "exec.sock"
@@ -49,17 +50,7 @@ def socket_path(state_dir: Path) -> Path:
 def listen(state_dir: Path) -> int:
     """A fresh listening socket at the bottle's exec path; its descriptor, for the
     sandbox (the caller hands it over and no longer owns it)."""
-    path = socket_path(state_dir)
-    path.unlink(missing_ok=True)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.bind(str(path))
-        os.chmod(path, 0o600)
-        s.listen(16)
-    except OSError:
-        s.close()
-        raise
-    return s.detach()
+    return unix_socket.listen(socket_path(state_dir)).detach()
 
 
 def _not_running(slug: str) -> StateError:
@@ -73,7 +64,7 @@ def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> in
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(START_TIMEOUT)
     try:
-        conn.connect(str(socket_path(state_dir)))
+        unix_socket.connect(conn, socket_path(state_dir))
     except FileNotFoundError:
         conn.close()
         raise _not_running(slug) from None

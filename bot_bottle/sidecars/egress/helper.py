@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot_bottle import unix_socket
 from bot_bottle.errors import BotBottleError
 from bot_bottle.executor import Cmd, Executor
 from bot_bottle.sidecars.process import alive, spawn_sidecar
@@ -90,7 +91,6 @@ def build_id() -> str:
 
 
 def socket_path(run_dir: Path) -> Path:
-    # Short: a Unix socket path must fit in 108 bytes, and the state dir may be deep.
     return run_dir / f"egress-{build_id()[:12]}.sock"
 
 
@@ -100,7 +100,7 @@ def _peer_pid(path: Path) -> int | None:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(2.0)
     try:
-        s.connect(str(path))
+        unix_socket.connect(s, path)
         creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None

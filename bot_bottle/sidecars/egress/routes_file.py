@@ -71,6 +71,12 @@ class RoutesFile:
                 self.on_reload(True, "a granted route expired")
         return self._gate
 
+    def reload_now(self) -> None:
+        """Check the file now, not at the next interval: a poll that tells the agent
+        its route was granted must not race the agent's next request."""
+        self._next_check = time.monotonic() + self.interval
+        self._maybe_reload()
+
     def _maybe_reload(self) -> None:
         try:
             sig = _signature(self.path)

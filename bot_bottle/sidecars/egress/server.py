@@ -183,7 +183,8 @@ def serve(
     try:
         admission = HandoffAdmission() if where.unix is not None else None
         asks = RequestDir(policy_path.parent / "requests", policy.bottle)
-        addon = EgressAddon(routes, audit, supervise=SuperviseEndpoint(asks))
+        supervise = SuperviseEndpoint(asks, on_granted=routes.reload_now)
+        addon = EgressAddon(routes, audit, supervise=supervise)
         guard = ConnectionGuard(addon.deny_connection, admission)
         return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,9 +37,17 @@ class Reply:
 
 
 class SuperviseEndpoint:
-    def __init__(self, requests: RequestDir, limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        requests: RequestDir,
+        limit: RateLimit | None = None,
+        on_granted: Callable[[], None] | None = None,
+    ) -> None:
         self.requests = requests
         self.limit = limit or RateLimit()
+        # Called before a poll reports "granted" (the server reloads the routes there):
+        # the agent's next request, sent the moment it reads the answer, sees the route.
+        self.on_granted = on_granted
 
     async def answer(self, method: str, path: str, body: bytes) -> Reply:
         route, _, query = path.partition("?")
@@ -75,6 +84,8 @@ class SuperviseEndpoint:
             if rec is None:
                 return _error(404, f"no request {rid[:20]!r} in this bottle")
             if rec.status != "pending" or time.monotonic() >= deadline:
+                if rec.status == "granted" and self.on_granted is not None:
+                    self.on_granted()
                 return Reply(200, rec.view(), f"polled {rec.id}: {rec.status}")
             await asyncio.sleep(POLL_INTERVAL)
 

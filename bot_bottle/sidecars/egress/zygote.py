@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot_bottle import unix_socket
 from bot_bottle.sidecars.egress.request import EgressRequest
 from bot_bottle.sidecars.process import SidecarError, SidecarHandle, kill_group, wait_ready
 
@@ -87,12 +88,7 @@ def main(path: str, idle: float | None = None) -> int:
     serve = _serve_fn()  # the expensive import, once
     sock_path = Path(path)
     sock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    sock_path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    listener.bind(str(sock_path))
-    os.umask(old)
-    listener.listen(64)
+    listener = unix_socket.listen(sock_path, backlog=64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     ours = os.stat(sock_path).st_ino
     listener.settimeout(idle)
@@ -126,7 +122,7 @@ def request_egress(zygote: Path, req: EgressRequest, timeout: float = 30.0) -> S
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
     try:
-        conn.connect(str(zygote))
+        unix_socket.connect(conn, zygote)
         body = {"routes": str(req.routes), "listen": req.listen, "cwd": str(req.socket.parent),
                 "audit_log": str(req.audit_log), "confdir": str(req.confdir),
                 "log": str(req.log), "env": req.process_env()}  # fmt: skip

@@ -68,3 +68,14 @@ def test_a_granted_route_stops_matching_when_its_time_ends(tmp_path: Path) -> No
     assert not rf.current().check_route("GET", "granted.test", "/", "https", 443).decision.allow
     assert rf.current().check_route("GET", "kept.test", "/", "https", 443).decision.allow
     assert events == [(True, "a granted route expired")]
+
+
+def test_reload_now_sees_a_replacement_inside_the_interval(tmp_path: Path) -> None:
+    p = tmp_path / "routes.json"
+    p.write_text(json.dumps(DOC))
+    creds = Credentials.from_env({"EGRESS_TOKEN_0": "a", "EGRESS_TOKEN_1": "b"})
+    rf = RoutesFile(p, creds, interval=3600)
+    replace(p, json.dumps(dict(DOC, routes=DOC["routes"][:1])))
+    assert len(rf.current().policy.routes) == len(DOC["routes"]), "not checked yet"
+    rf.reload_now()
+    assert len(rf.current().policy.routes) == 1
