@@ -40,11 +40,31 @@ def _working_in(root: Path) -> list[int]:
     return out
 
 
+def _settled(root: Path) -> list[int]:
+    """What works in `root` once nothing has ended by itself for a second: a sidecar
+    still starting when its launcher died exits on its own when READY meets the closed
+    pipe, and gc cannot name what ended before it looked."""
+    seen = _working_in(root)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:
+        time.sleep(0.1)
+        now = [p for p in _working_in(root) if _alive(p)]
+        if set(now) != set(seen):
+            seen, quiet_since = now, time.monotonic()
+    return seen
+
+
 def _leads_session(pid: int) -> bool:
     try:
         return os.getsid(pid) == pid
     except OSError:
         return False
+
+
+def _describe(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    return "(gone)"
 
 
 def _alive(pid: int) -> bool:
@@ -130,10 +150,12 @@ agents:
         slug = state.name
         left = _working_in(state)
         assert left, "nothing ran on after the kill: the test proves nothing"
+        settled = _settled(state)
         # The sidecars lead their own sessions; their short-lived children (git at the
         # gate's start) may end by themselves before gc looks, so only leaders are
         # required in what gc names. All must be gone.
-        leaders = {p for p in left if _leads_session(p)}
+        leaders = {p for p in settled if _leads_session(p)}
+        described = {p: _describe(p) for p in leaders}
         docker_left = _docker_objects(slug) if bottle_backend == "docker" else []
 
         if cleaner == "gc":
@@ -153,7 +175,7 @@ agents:
             time.sleep(0.1)
         assert not state.exists(), list(state.rglob("*"))
         named_pids = {int(n.split()[0]) for k, n in said if k == "process"}
-        assert leaders <= named_pids, (leaders, said)
+        assert leaders <= named_pids, (described, said)
         assert not [p for p in left if _alive(p)], left
         assert ("state", slug) in said, said
         assert ("socket", str(state / "sockets" / "egress.sock")) in said, said
