@@ -73,9 +73,7 @@ def _add_one(text: str, bottle: str, route: RouteSpec, comment: str) -> tuple[st
         raise ManifestError("is empty or not a mapping: add its egress routes by hand", where)
     egress = _value(body, "egress")
     own = _value(egress, "routes") if isinstance(egress, MappingNode) else None
-    if (egress is not None and not isinstance(egress, MappingNode)) or (
-        own is not None and not isinstance(own, SequenceNode)
-    ):
+    if not isinstance(egress, MappingNode | None) or not isinstance(own, SequenceNode | None):
         raise ManifestError("is empty or not what a manifest has there: edit it by hand, "
                             "e.g. `routes: []`", f"{where}.egress")  # fmt: skip
     resolved = parse_manifest(text).bottles[bottle].egress.routes
@@ -87,12 +85,15 @@ def _add_one(text: str, bottle: str, route: RouteSpec, comment: str) -> tuple[st
             widened = _widen(text, node, existing, route)
             if widened is not None:
                 return widened, f"widened {where}.egress.routes[{i}] ({route.host})"
+        # `routes: []` in a block mapping becomes a block list (with the comment).
+        if own.flow_style and not own.value and isinstance(egress, MappingNode) \
+                and not egress.flow_style:  # fmt: skip
+            return _fill_empty(text, egress, own, _as_dict(route), comment), ""
         return _seq_append(text, own, [_as_dict(route)], comment), ""
     # No list of its own: copy what it inherits (if anything) into one, then add.
     parent, copied = _inherited(text, bottle)
     items = [*copied, _as_dict(route)]
-    lead = {len(copied): comment} if comment else {}
-    note = ""
+    lead, note = ({len(copied): comment} if comment else {}), ""
     if copied:
         lead[0] = f"routes copied from bottle {parent} (this list replaces the parent's)"
         note = f"{where} inherited its routes from {parent}: they were copied into its own list"
@@ -172,6 +173,15 @@ def _seq_append(text: str, seq: SequenceNode, values: list[Any], comment: str = 
     col = seq.start_mark.column
     lines = [ln for i, v in enumerate(values) for ln in _item_lines(v, col, "" if i else comment)]
     return _insert_lines(text, _last_line(seq), lines)
+
+
+def _fill_empty(text: str, parent: MappingNode, seq: SequenceNode, value: Any, comment: str) -> str:
+    """An empty flow list (`routes: []`) replaced by a block list holding `value`."""
+    key = next(k for k, v in parent.value if v is seq)
+    start, end = int(seq.start_mark.index), int(seq.end_mark.index)
+    text = text[:start].rstrip(" ") + text[end:]
+    lines = _item_lines(value, key.start_mark.column + 2, comment)
+    return _insert_lines(text, seq.start_mark.line, lines)
 
 
 def _map_add(

@@ -72,6 +72,13 @@ def route_of_ask(ask: Ask) -> RouteSpec:
     )
 
 
+def persist_grant(store: StateStore, slug: str, ask: Ask, request_id: str, operator: str) -> str:
+    """`grant --persist`: the granted route written for bottle `slug`; the report."""
+    who = "".join(c for c in operator if c.isalnum() or c in "._-") or "?"
+    why = f"granted {request_id} by {who} (bot-bottle grant --persist)"
+    return persist_for_bottle(store, slug, [route_of_ask(ask)], why).report()
+
+
 def persist_for_bottle(
     store: StateStore, slug: str, routes: Sequence[RouteSpec], why: str
 ) -> Persisted:

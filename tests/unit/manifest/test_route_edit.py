@@ -87,6 +87,18 @@ def test_flow_style_lists_stay_flow_and_an_empty_one_fills() -> None:
     assert "# one" in edit2.text
 
 
+def test_an_empty_flow_list_in_a_block_becomes_a_block_list() -> None:
+    text = "bottles:\n  b:\n    egress:\n      routes: []   # none yet\n      hosts: {}\n" \
+        "agents:\n  a: {bottle: b}\n"  # fmt: skip
+    edit = add_routes(text, "b", [GRANT], comment="granted r-1")
+    assert routes_of(edit.text, "b") == [GRANT]
+    assert edit.text.splitlines()[3:6] == [
+        "      routes:   # none yet",
+        "        # granted r-1",
+        "        - host: api.example.test",
+    ]
+
+
 def test_a_bottle_without_egress_gets_one() -> None:
     text = "bottles:\n  b:\n    backend: namespace  # why\n  c:\n    backend: docker\n" \
         "agents:\n  a: {bottle: b}\n"  # fmt: skip
