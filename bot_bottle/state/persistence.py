@@ -51,7 +51,8 @@ class Persisted:
         if not self.lines:
             return "\n".join([f"{self.path} unchanged", *(f"  {n}" for n in self.notes)])
         new = self.text.splitlines()
-        out = [f"wrote {self.path} (bottles.{self.bottle}.egress.routes), lines "
+        which = "line" if len(self.lines) == 1 else "lines"
+        out = [f"wrote {self.path} (bottles.{self.bottle}.egress.routes), {which} "
                f"{_spans(self.lines)}:"]  # fmt: skip
         out += [f"  {n:>4} | {new[n - 1]}" for n in self.lines]
         out += [f"  note: {n}" for n in self.notes]
