@@ -114,6 +114,10 @@ def persist_routes(
             data, st = _read(dfd, name, real)
             loaded = load_manifest(Path(real), data)
             current, left = _current(approvals, loaded, agent, env)
+            if loaded.manifest.agents[agent].bottle != bottle:  # re-pointed since the launch
+                raise ManifestError(f"agent {agent} now runs in bottle "
+                                    f"{loaded.manifest.agents[agent].bottle}, not {bottle}; "
+                                    "nothing was written", fix="add the route by hand")  # fmt: skip
             edit = add_routes(data.decode("utf-8"), bottle, routes, comment)
             if edit.text.encode() == data:
                 return Persisted(real, bottle, edit.text, (), edit.notes, (), ())

@@ -146,3 +146,13 @@ def test_a_manifest_replaced_by_a_directory_is_refused(tmp_path: Path, proj: Pat
     proj.mkdir()
     with pytest.raises(BotBottleError):
         persist(root, proj, env)
+
+
+def test_an_agent_moved_to_another_bottle_since_the_launch_is_refused(
+    tmp_path: Path, proj: Path
+) -> None:
+    env, root = env_of(tmp_path), tmp_path / "state"
+    approve(root, proj, env, "a")
+    with pytest.raises(ManifestError, match="now runs in bottle b, not c"):
+        persist_routes(root, str(proj), "c", "a", [ROUTE], "", env)
+    assert proj.read_text() == MANIFEST
