@@ -101,13 +101,20 @@ def requests(show_all: bool, as_json: bool) -> None:
 @click.argument("request_id")
 @click.option("--for", "for_", metavar="DURATION", help="End the grant after e.g. 30m or 2h.")
 @click.option("--reply", metavar="TEXT", help="The answer to a question.")
-def grant(request_id: str, for_: str | None, reply: str | None) -> None:
+@click.option("--persist", is_flag=True, help="Also write the route into the bottle's "
+              "manifest, approved (refused if the manifest changed since its approval).")  # fmt: skip
+def grant(request_id: str, for_: str | None, reply: str | None, persist: bool) -> None:
     """Grant a request: a route goes live in the running bottle within a second."""
+    if persist and for_:
+        raise click.UsageError("a route written into the manifest has no end: give --for "
+                               "or --persist, not both")  # fmt: skip
     store = StateStore()
     found, rec = _find(store, request_id)
     seconds = parse_duration(for_) if for_ else 0.0
     if rec.ask.kind == "question" and not reply:
         raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
+    if rec.ask.kind == "question" and persist:
+        raise click.UsageError(f"{rec.id} is a question: there is no route to --persist")
     if not _running(store, found.slug):
         raise BotBottleError(f"bottle {found.slug} is not running; nothing was granted",
                              "a grant applies to a running bottle only")  # fmt: skip
@@ -116,11 +123,15 @@ def grant(request_id: str, for_: str | None, reply: str | None) -> None:
             raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
         expires = time.time() + seconds if seconds else 0.0
         if rec.ask.kind == "route":
+            if persist:  # first: a refusal to persist grants nothing
+                from bot_bottle.state.persistence import persist_grant
+
+                click.echo(persist_grant(store, found.slug, rec.ask, rec.id, _operator()))
             _add_route(found.routes, rec, expires)
         found.requests.decide(current, status="granted", answer=reply or "",
                               decided_by=_operator(), expires=expires)  # fmt: skip
     what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
-    until = f" for {for_}" if for_ else " until the bottle ends"
+    until = f" for {for_}" if for_ else " (persisted)" if persist else " until the bottle ends"
     click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
 
 
