@@ -96,7 +96,7 @@ ALLOWED = (
     "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
     "timer_settime", "timerfd_create", "timerfd_gettime", "timerfd_settime", "times",
     "tkill", "truncate", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
-    "utimes", "vfork", "vmsplice", "wait4", "waitid", "write", "writev",
+    "utimes", "vfork", "wait4", "waitid", "write", "writev",
 )  # fmt: skip
 _ARCHES = [
     {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []},
