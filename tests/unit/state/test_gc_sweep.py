@@ -29,11 +29,18 @@ def test_a_crashed_bottles_processes_and_state_go(tmp_path: Path) -> None:
     sockets = store.dir(slug) / "sockets"
     sockets.mkdir()
     (sockets / "egress.sock").touch()
-    orphan = subprocess.Popen(["sleep", "300"], cwd=sockets, start_new_session=True)
+    # A sidecar runs as `python -m bot_bottle...`: this one says so, and sleeps.
+    # (It says it runs first: an exec's first instant shows an empty command line.)
+    orphan = subprocess.Popen([sys.executable, "-c", "print(flush=True); import time; time.sleep(300)",
+                               "-m", "bot_bottle.sidecars.egress"], cwd=sockets,
+                              start_new_session=True, stdout=subprocess.PIPE)  # fmt: skip
+    assert orphan.stdout is not None and orphan.stdout.readline() == b"\n"
+    stranger = subprocess.Popen(["sleep", "300"], cwd=sockets, start_new_session=True)
     try:
         removed = collect(store=store, orphans=False)
         said = {(r.kind, r.name) for r in removed}
-        assert ("process", f"{orphan.pid} (sleep)") in said, said
+        assert ("process", f"{orphan.pid} (egress)") in said, said
+        assert stranger.poll() is None, "a process of the user that only works there"
         assert ("socket", str(sockets / "egress.sock")) in said, said
         assert ("state", slug) in said
         assert orphan.wait(5) is not None
@@ -41,6 +48,10 @@ def test_a_crashed_bottles_processes_and_state_go(tmp_path: Path) -> None:
         assert collect(store=store, orphans=False) == []
     finally:
         orphan.kill()
+        orphan.wait()
+        orphan.stdout.close()
+        stranger.kill()
+        stranger.wait()
 
 
 def test_a_crashed_kept_bottle_is_stopped_not_removed(tmp_path: Path) -> None:
