@@ -158,20 +158,21 @@ class StateStore:
         pids: Mapping[str, int] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> BottleMetadata:
-        """Change what a launch changes: `status` and `pids` replace theirs (each pid
-        with its process's identity, kept from before for a pid already recorded);
-        `extra` is merged in (the keys given replace theirs), so callers never merge by
-        hand. Under a lock: a launcher and a `stop` from another terminal both write, and
-        neither may lose the other's change (a stop request, a pid)."""
+        """Change what a launch changes: `status` and `pids` replace theirs; `extra` is
+        merged in (the keys given replace theirs), so callers never merge by hand. The
+        `pids` given must name processes running now: each is recorded with its
+        identity, read here; without `pids` the recorded identities stay as they were
+        (a pid may have changed hands since). Under a lock: a launcher and a `stop`
+        from another terminal both write, and neither may lose the other's change (a
+        stop request, a pid)."""
         with self.lock("metadata"):
             meta = self.load(slug)
-            new = dict(meta.pids if pids is None else pids)
             meta = replace(
                 meta,
                 status=meta.status if status is None else status,
-                pids=new,
+                pids=dict(meta.pids if pids is None else pids),
                 extra={**meta.extra, **(extra or {})},
-                started=_identities(new, meta.pids, meta.started),
+                started=dict(meta.started if pids is None else _identities(pids)),
             )
             self.save(meta)
         return meta
@@ -252,19 +253,10 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _identities(
-    pids: Mapping[str, int], old_pids: Mapping[str, int] | None = None,
-    old: Mapping[str, str] | None = None,
-) -> dict[str, str]:  # fmt: skip
-    """Each pid's identity: the one recorded with it before (read now, its process may
-    have given the pid away), else its process's now; none for a pid already gone."""
-    out = {}
-    for name, pid in pids.items():
-        if old and old_pids and old_pids.get(name) == pid and name in old:
-            out[name] = old[name]
-        elif (found := identity(pid)) is not None:
-            out[name] = found
-    return out
+def _identities(pids: Mapping[str, int]) -> dict[str, str]:
+    """Each pid's identity, read now: pids are recorded while their processes run (the
+    launcher's own, its children's). A pid already gone gets none: it is never signalled."""
+    return {name: found for name, pid in pids.items() if (found := identity(pid)) is not None}
 
 
 def _metadata(raw: object) -> BottleMetadata:

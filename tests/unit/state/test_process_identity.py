@@ -122,14 +122,19 @@ def test_store_records_each_pid_with_its_identity(
     meta = store.update(meta.slug, pids={**meta.pids, "egress": sleeper.pid, "git-gate": gone})
     assert meta.started["egress"] == pi.identity(sleeper.pid)
     assert "git-gate" not in meta.started  # gone before it was recorded: never signalled
-    # A pid recorded before keeps the identity it was recorded with.
+    # An update without pids keeps the identities recorded: the pid may have changed
+    # hands since, and its new holder's identity must not be taken for the old one's.
     raw = json.loads((store.dir(meta.slug) / "metadata.json").read_text())
     raw["started"]["egress"] = "planted:1"
     (store.dir(meta.slug) / "metadata.json").write_text(json.dumps(raw))
-    meta = store.update(meta.slug, status="running")
+    meta = store.update(meta.slug, status="running", extra={"k": 1})
     assert meta.started["egress"] == "planted:1"
+    # Pids given are processes running now (a resumed launcher may get its old pid).
+    meta = store.update(meta.slug, pids={"launcher": os.getpid(), "egress": sleeper.pid})
+    assert meta.started["egress"] == pi.identity(sleeper.pid)
     meta = store.update(meta.slug, pids={"launcher": meta.pids["launcher"]})
     assert set(meta.started) == {"launcher"}
+    assert store.update(meta.slug, pids={}).started == {}
 
 
 def test_older_metadata_loads_and_a_bad_one_is_damaged(tmp_path: Path) -> None:
