@@ -30,6 +30,7 @@ from typing import Any
 
 from bot_bottle.backends import file_modes
 from bot_bottle.backends.namespace.seccomp import (
+    CLONE_NAMESPACE_FLAGS,
     DENIED,
     NETLINK_PROTOCOLS,
     PERSONALITIES,
@@ -38,7 +39,6 @@ from bot_bottle.backends.namespace.seccomp import (
     TIOCSTI,
 )
 
-CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 # Never allowed, in addition to the namespace filter's `DENIED`: they either need a
 # capability the bottle lacks or serve no coding agent (mempolicy, kcmp, obsolete calls).
 REFUSED = (

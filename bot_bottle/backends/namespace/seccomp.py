@@ -9,7 +9,7 @@ architecture, which is the part libseccomp would otherwise provide.
 Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPERM
 what it never needs and what would widen its reach: tracing other processes and what
 reaches into them without ptrace (kcmp, pidfd_getfd, process_madvise, process_vm_*,
-page migration), kernel modules, keyrings, bpf, mounts, new user namespaces, perf,
+page migration), kernel modules, keyrings, bpf, mounts, new namespaces, perf,
 kexec, fanotify, vmsplice, obsolete calls, terminal input injection (the agent shares
 the operator's TTY), and personality flags beyond the plain ones (`PERSONALITIES`).
 Docker's default profile refuses all of these to a container without capabilities
@@ -46,6 +46,11 @@ RET_EAFNOSUPPORT = _RET_ERRNO | errno.EAFNOSUPPORT
 RET_EPROTONOSUPPORT = _RET_ERRNO | errno.EPROTONOSUPPORT
 
 CLONE_NEWUSER = 0x10000000
+# Any new namespace, not only a user namespace: the others need a capability the agent
+# lacks, and refusing them here keeps it out of the code that creates them at all.
+CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+# unshare(2) also takes CLONE_NEWTIME, whose bit clone(2) reads as part of the exit signal.
+CLONE_NEWTIME = 0x80
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 X32_SYSCALL_BIT = 0x40000000
@@ -89,6 +94,7 @@ DENIED = (
     "fanotify_init", "lookup_dcookie", "quotactl_fd", "vmsplice", "chroot", "vhangup",
     "sethostname", "setdomainname", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
     "iopl", "ioperm", "create_module", "get_kernel_syms", "query_module",
+    "open_tree_attr",
 )  # fmt: skip
 
 
@@ -119,6 +125,7 @@ ARCHES = {
         "sethostname": 170, "setdomainname": 171, "nfsservctl": 180, "uselib": 134,
         "ustat": 136, "sysfs": 139, "_sysctl": 156, "iopl": 172, "ioperm": 173,
         "create_module": 174, "get_kernel_syms": 177, "query_module": 178,
+        "open_tree_attr": 467,
     }),
     "aarch64": Arch(0xC00000B7, {
         "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
@@ -138,6 +145,7 @@ ARCHES = {
         "set_mempolicy_home_node": 450, "fanotify_init": 262, "lookup_dcookie": 18,
         "quotactl_fd": 443, "vmsplice": 75, "chroot": 51, "vhangup": 58,
         "sethostname": 161, "setdomainname": 162, "nfsservctl": 42,
+        "open_tree_attr": 467,
     }),
 }  # fmt: skip
 
@@ -183,7 +191,7 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
         if name in n:  # an architecture without the call has nothing to deny
             a.op(_JEQ_K, n[name], "eperm", 0)
     a.op(_JEQ_K, n["clone"], "check_clone", 0)
-    a.op(_JEQ_K, n["unshare"], "check_clone", 0)
+    a.op(_JEQ_K, n["unshare"], "check_unshare", 0)
     # clone3 passes flags in a struct that BPF cannot read; ENOSYS makes libc fall
     # back to clone(), whose flags we can check.
     a.op(_JEQ_K, n["clone3"], "enosys", 0)
@@ -197,9 +205,12 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     for persona in PERSONALITIES:
         a.op(_JEQ_K, persona, "allow", 0)
     a.op(_RET_K, RET_EPERM)
-    a.label("check_clone")  # clone(flags, ...) and unshare(flags): flags are arg 0
+    a.label("check_unshare")  # unshare(flags)
     a.op(_LD_W_ABS, _arg_lo(0))
-    a.op(_JSET_K, CLONE_NEWUSER, "eperm", 0)
+    a.op(_JSET_K, CLONE_NEWTIME, "eperm", 0)
+    a.label("check_clone")  # clone(flags, ...): flags are arg 0 (loaded again, harmless)
+    a.op(_LD_W_ABS, _arg_lo(0))
+    a.op(_JSET_K, CLONE_NAMESPACE_FLAGS, "eperm", 0)
     a.op(_RET_K, RET_ALLOW)
     a.label("check_ioctl")  # ioctl(fd, request, ...): request is arg 1
     a.op(_LD_W_ABS, _arg_lo(1))

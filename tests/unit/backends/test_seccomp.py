@@ -38,12 +38,18 @@ def test_what_reaches_into_other_processes_is_denied(arch_name: str) -> None:
 
 
 @pytest.mark.parametrize("arch_name", sorted(sc.ARCHES))
-def test_new_user_namespace_denied_other_clones_allowed(arch_name: str) -> None:
+def test_new_namespaces_denied_other_clones_allowed(arch_name: str) -> None:
     arch = sc.ARCHES[arch_name]
     prog = sc.program(arch_name)
     n = arch.numbers
     assert sc.evaluate(prog, arch.audit, n["clone"], [sc.CLONE_NEWUSER | 0x11]) == sc.RET_EPERM
     assert sc.evaluate(prog, arch.audit, n["unshare"], [sc.CLONE_NEWUSER]) == sc.RET_EPERM
+    # Every other namespace too (mnt, cgroup, uts, ipc, pid, net; time for unshare).
+    for flag in (0x20000, 0x2000000, 0x4000000, 0x8000000, 0x20000000, 0x40000000):
+        assert sc.evaluate(prog, arch.audit, n["clone"], [flag | 0x11]) == sc.RET_EPERM
+        assert sc.evaluate(prog, arch.audit, n["unshare"], [flag]) == sc.RET_EPERM
+    assert sc.evaluate(prog, arch.audit, n["unshare"], [sc.CLONE_NEWTIME]) == sc.RET_EPERM
+    assert sc.evaluate(prog, arch.audit, n["unshare"], [0x600]) == sc.RET_ALLOW  # FS|FILES
     assert sc.evaluate(prog, arch.audit, n["clone"], [0x003D0F00]) == sc.RET_ALLOW
     assert sc.evaluate(prog, arch.audit, n["clone3"]) == sc.RET_ENOSYS
 
