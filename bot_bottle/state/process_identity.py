@@ -14,6 +14,7 @@ the process that was compared even if the pid changes hands meanwhile.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -23,7 +24,9 @@ from pathlib import Path
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
+@functools.cache
 def boot_id() -> str:
+    """This boot's id (no process outlives a boot, so it is read once)."""
     return BOOT_ID.read_text().strip()
 
 

@@ -86,3 +86,31 @@ def test_temporaries_of_dead_writers_go(tmp_path: Path) -> None:
         str(snap / ".abc.999999999.tmp"),
     ]
     assert (snap / f".def.{os.getpid()}.tmp").exists()
+
+
+def test_only_a_bwrap_naming_the_state_dir_itself_is_stopped(tmp_path: Path) -> None:
+    # Another bottle's state dir may begin with this one's name (agent `a-moss-1234`
+    # makes slugs `a-moss-1234-...`): its sandbox is not this bottle's.
+    store = StateStore(tmp_path)
+    slug = _crashed(store, keep=False)
+    other = store.bottles / f"{slug}-pine-5678"
+
+    def sandbox(arg: Path) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(["bwrap", "-c", "print(flush=True); import time; time.sleep(300)",
+                              str(arg)], executable=sys.executable, stdout=subprocess.PIPE,
+                             start_new_session=True)  # fmt: skip
+        assert p.stdout is not None and p.stdout.readline() == b"\n"
+        return p
+
+    ours, theirs = sandbox(store.dir(slug) / "home"), sandbox(other / "home")
+    try:
+        said = {(r.kind, r.name) for r in collect(store=store, orphans=False)}
+        assert ("process", f"{ours.pid} (bwrap)") in said, said
+        assert ours.wait(5) is not None
+        assert theirs.poll() is None, "gc stopped another bottle's sandbox"
+    finally:
+        for p in (ours, theirs):
+            p.kill()
+            p.wait()
+            assert p.stdout is not None
+            p.stdout.close()
