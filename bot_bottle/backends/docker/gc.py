@@ -7,9 +7,10 @@ once the launcher recorded on them is dead, so a launch in progress is never tou
 
 A launcher killed outright (SIGKILL, the OOM killer) runs no cleanup: its sidecars run
 on in their own sessions, credentials in their environment, and a sandbox may too. gc
-stops what it can tell is that bottle's (`stop_processes`), removes its containers, networks and volumes, its
-state (sockets included) and the temporary files a killed write left. A bottle run
-with `--keep` keeps its state, HOME and volumes: it is marked `stopped`, to `resume`.
+stops what it can tell is that bottle's (`stop_processes`), removes its containers,
+networks and volumes, its state (sockets included) and the temporary files a killed
+write left. A bottle run with `--keep` keeps its state, HOME and volumes: it is marked
+`stopped`, to `resume`.
 """
 
 from __future__ import annotations
