@@ -66,6 +66,15 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
         p.wait()
 
 
+def _alive(p: subprocess.Popen[bytes]) -> bool:
+    """Still running a moment later (a signal sent just before would have ended it)."""
+    try:
+        p.wait(timeout=0.5)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
 def _sleep(sleepers: list[subprocess.Popen[bytes]], cwd: Path) -> subprocess.Popen[bytes]:
     p = subprocess.Popen(["sleep", "300"], cwd=cwd, start_new_session=True)
     sleepers.append(p)
@@ -83,8 +92,8 @@ def test_stop_leaves_processes_that_took_the_recorded_pids(
                    "egress": _another_process(egress.pid)})  # fmt: skip
     r = bb(["stop", slug], env, tmp_path, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert launcher.poll() is None, "stop signalled a process that took the launcher's pid"
-    assert egress.poll() is None, "stop signalled a process that took a sidecar's pid"
+    assert _alive(launcher), "stop signalled a process that took the launcher's pid"
+    assert _alive(egress), "stop signalled a process that took a sidecar's pid"
 
 
 def test_gc_leaves_processes_that_are_not_its_own(
@@ -108,9 +117,9 @@ def test_gc_leaves_processes_that_are_not_its_own(
     r = bb(["gc"], env, tmp_path, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     print(r.stdout)
-    assert egress.poll() is None, "gc killed a process that took a sidecar's pid"
-    assert stray.poll() is None, "gc killed a process only because it works in a state dir"
-    assert taken.poll() is None, "gc killed a process that took a launcher's pid"
+    assert _alive(egress), "gc killed a process that took a sidecar's pid"
+    assert _alive(stray), "gc killed a process only because it works in a state dir"
+    assert _alive(taken), "gc killed a process that took a launcher's pid"
     assert not store.dir(crashed).exists(), r.stdout
     assert not store.dir(reused).exists(), "a launcher pid held by another process kept " + (
         "the crashed bottle from being collected"
