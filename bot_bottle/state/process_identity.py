@@ -88,7 +88,7 @@ def hold(pid: int, recorded: str | None) -> Held | None:
     bot-bottle process of this user qualifies (`is_bot_bottle`)."""
     try:
         pidfd = os.pidfd_open(pid)
-    except (ProcessLookupError, PermissionError, OSError):
+    except OSError:  # gone, or no pid at all (0, -1: never a group to signal)
         return None
     # The pidfd was taken first: if the identity still matches now, it is that process.
     ok = identity(pid) == recorded if recorded is not None else is_bot_bottle(pid)

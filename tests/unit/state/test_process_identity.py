@@ -71,6 +71,9 @@ def test_no_signal_for_another_process(sleeper: subprocess.Popen[bytes]) -> None
     assert not pi.signal_recorded(sleeper.pid, f"{boot}:{int(ticks) + 5}", signal.SIGTERM)
     assert pi.hold(sleeper.pid, f"{boot}:{int(ticks) + 5}") is None
     assert not pi.signal_recorded(_dead_pid(), f"{boot}:{ticks}", signal.SIGTERM)
+    for nobody in (0, -1):  # kill(0) and kill(-1) would reach a whole group, or everyone
+        assert not pi.signal_recorded(nobody, None, signal.SIGTERM, group=True)
+        assert not pi.running(nobody, f"{boot}:{ticks}")
     assert sleeper.poll() is None
     assert pi.signal_recorded(sleeper.pid, pi.identity(sleeper.pid), signal.SIGTERM)
     assert sleeper.wait(5) == -signal.SIGTERM
