@@ -30,6 +30,7 @@ from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
+from bot_bottle.state.process_identity import running, signal_recorded
 from bot_bottle.state.store import BottleMetadata, StateStore
 from bot_bottle.state.workspace_lock import workspace_lock
 
@@ -351,26 +352,30 @@ def status_of(meta: BottleMetadata) -> str:
     if meta.status not in ("running", "starting"):
         return meta.status
     launcher = meta.pids.get("launcher")
-    if launcher is None or not alive(launcher):
+    if launcher is None or not running(launcher, meta.started.get("launcher")):
         return "exited"
-    dead = [n for n, pid in meta.pids.items() if n != "launcher" and not alive(pid)]
+    dead = [n for n, pid in meta.pids.items()
+            if n != "launcher" and not running(pid, meta.started.get(n))]  # fmt: skip
     return "degraded" if dead else meta.status
 
 
 def stop_bottle(store: StateStore, slug: str, by: str = "stop") -> BottleMetadata:
     """Stop a bottle's launcher (which ends the agent, restores its terminal and says
     that `bot-bottle BY` stopped it) and its sidecars; wait for the launcher's cleanup,
-    so that the bottle is stopped (or gone) when this returns."""
+    so that the bottle is stopped (or gone) when this returns. A recorded pid that now
+    names another process (after a crash or a reboot) is not signalled: the process it
+    recorded is gone."""
     meta = _with_launcher(store, store.load(slug))
     launcher = meta.pids.get("launcher")
-    if launcher is not None and alive(launcher):
+    started = meta.started.get("launcher")
+    if launcher is not None and running(launcher, started):
         store.update(slug, extra={STOP_REQUEST: StopRequest.now(by).to_json()})
-        os.kill(launcher, signal.SIGTERM)
+        signal_recorded(launcher, started, signal.SIGTERM)
     for name, pid in meta.pids.items():
         if name != "launcher":
-            kill_group(pid)
+            signal_recorded(pid, meta.started.get(name), signal.SIGTERM, group=True)
     if launcher is not None:
-        _wait_gone(launcher, LAUNCHER_CLEANUP_S)
+        _wait_gone(launcher, started, LAUNCHER_CLEANUP_S)
     if not store.dir(slug).exists():
         return meta
     try:
@@ -396,11 +401,11 @@ def _with_launcher(store: StateStore, meta: BottleMetadata) -> BottleMetadata:
     return meta
 
 
-def _wait_gone(pid: int, timeout: float) -> None:
+def _wait_gone(pid: int, started: str | None, timeout: float) -> None:
     import time
 
     end = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < end:
+    while running(pid, started) and time.monotonic() < end:
         time.sleep(0.05)
 
 
@@ -447,7 +452,8 @@ def stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
     sidecars lead their own sessions, credentials in their environment: stop them before
     new ones take over the sockets, or they would run on, unrecorded, for good. Only a
     process still working in this bottle's sockets dir is signalled (every sidecar runs
-    there), never whoever has since been given a recorded pid."""
+    there and is still the process recorded), never whoever has since been given a
+    recorded pid."""
     sockets = os.path.realpath(store.dir(meta.slug) / "sockets")
     for name, pid in meta.pids.items():
         if name == "launcher":
@@ -457,4 +463,4 @@ def stop_leftover_sidecars(store: StateStore, meta: BottleMetadata) -> None:
                 continue
         except OSError:
             continue
-        kill_group(pid)
+        signal_recorded(pid, meta.started.get(name), signal.SIGTERM, group=True)

@@ -26,13 +26,15 @@ from bot_bottle.launch import (
     stop_leftover_sidecars,
 )
 from bot_bottle.plan.model import BottlePlan
-from bot_bottle.sidecars.process import SidecarHandle, alive
+from bot_bottle.sidecars.process import SidecarHandle
+from bot_bottle.state.process_identity import running
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 
 def dead_sidecars(meta: BottleMetadata) -> list[str]:
     """The sidecars of a running bottle that are no longer alive."""
-    return [n for n, pid in meta.pids.items() if n != "launcher" and not alive(pid)]
+    return [n for n, pid in meta.pids.items()
+            if n != "launcher" and not running(pid, meta.started.get(n))]  # fmt: skip
 
 
 def restart_hint(slug: str) -> str:

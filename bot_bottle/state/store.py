@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from bot_bottle.errors import DamagedState, StateError
 from bot_bottle.names import NAME_RULE, is_name, is_slug
+from bot_bottle.state.process_identity import identity
 
 _WORDS = (
     "amber", "brisk", "cedar", "dune", "ember", "fjord", "gale", "harbor", "iris", "juniper",
@@ -51,6 +52,9 @@ class BottleMetadata:
     status: str = "created"  # created | running | stopped | degraded | exited
     pids: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Which process each pid was when recorded (`process_identity`): a pid is signalled
+    # only while it still names that process.
+    started: dict[str, str] = field(default_factory=dict)
 
 
 def check_slug(slug: str) -> str:
@@ -105,7 +109,7 @@ class StateStore:
         if audit.exists():
             os.replace(audit, self.archived_audit_log(slug))
         try:
-            meta = replace(self.load(slug), status="removed", pids={})
+            meta = replace(self.load(slug), status="removed", pids={}, started={})
             _write_json(self.archived_metadata(slug), asdict(meta))
         except StateError:
             pass  # damaged or already gone: the log alone remains
@@ -138,6 +142,7 @@ class StateStore:
             # From the first moment: `gc` (and the sweep before every `run`) takes a
             # bottle without a live launcher for the leftover of a crash.
             pids={"launcher": os.getpid()},
+            started=_identities({"launcher": os.getpid()}),
         )
         self.save(meta)
         return meta
@@ -154,9 +159,12 @@ class StateStore:
         extra: Mapping[str, Any] | None = None,
     ) -> BottleMetadata:
         """Change what a launch changes: `status` and `pids` replace theirs; `extra` is
-        merged in (the keys given replace theirs), so callers never merge by hand. Under
-        a lock: a launcher and a `stop` from another terminal both write, and neither
-        may lose the other's change (a stop request, a pid)."""
+        merged in (the keys given replace theirs), so callers never merge by hand. The
+        `pids` given must name processes running now: each is recorded with its
+        identity, read here; without `pids` the recorded identities stay as they were
+        (a pid may have changed hands since). Under a lock: a launcher and a `stop`
+        from another terminal both write, and neither may lose the other's change (a
+        stop request, a pid)."""
         with self.lock("metadata"):
             meta = self.load(slug)
             meta = replace(
@@ -164,6 +172,7 @@ class StateStore:
                 status=meta.status if status is None else status,
                 pids=dict(meta.pids if pids is None else pids),
                 extra={**meta.extra, **(extra or {})},
+                started=dict(meta.started if pids is None else _identities(pids)),
             )
             self.save(meta)
         return meta
@@ -244,6 +253,12 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _identities(pids: Mapping[str, int]) -> dict[str, str]:
+    """Each pid's identity, read now: pids are recorded while their processes run (the
+    launcher's own, its children's). A pid already gone gets none: it is never signalled."""
+    return {name: found for name, pid in pids.items() if (found := identity(pid)) is not None}
+
+
 def _metadata(raw: object) -> BottleMetadata:
     """`BottleMetadata` from parsed JSON, checked field by field (TypeError/ValueError)."""
     if not isinstance(raw, dict):
@@ -256,6 +271,9 @@ def _metadata(raw: object) -> BottleMetadata:
     pids_ok = isinstance(meta.pids, dict) and all(
         isinstance(v, int) and not isinstance(v, bool) for v in meta.pids.values()
     )
-    if not pids_ok or not isinstance(meta.extra, dict):
-        raise TypeError("pids or extra is not what bot-bottle writes")
+    started_ok = isinstance(meta.started, dict) and all(
+        isinstance(v, str) for v in meta.started.values()
+    )
+    if not pids_ok or not started_ok or not isinstance(meta.extra, dict):
+        raise TypeError("pids, started or extra is not what bot-bottle writes")
     return meta

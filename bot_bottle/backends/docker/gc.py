@@ -7,10 +7,10 @@ once the launcher recorded on them is dead, so a launch in progress is never tou
 
 A launcher killed outright (SIGKILL, the OOM killer) runs no cleanup: its sidecars run
 on in their own sessions, credentials in their environment, and a sandbox may too. gc
-stops every process still working in the bottle's state dir (sidecars run in its
-sockets dir) and any bwrap naming it, removes its containers, networks and volumes, its
-state (sockets included) and the temporary files a killed write left. A bottle run
-with `--keep` keeps its state, HOME and volumes: it is marked `stopped`, to `resume`.
+stops what it can tell is that bottle's (`stop_processes`), removes its containers,
+networks and volumes, its state (sockets included) and the temporary files a killed
+write left. A bottle run with `--keep` keeps its state, HOME and volumes: it is marked
+`stopped`, to `resume`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bot_bottle.backends.docker.layout import LABEL_LAUNCHER, LABEL_SLUG, LABEL_
 from bot_bottle.errors import BackendUnavailable
 from bot_bottle.names import is_slug
 from bot_bottle.sidecars.process import alive
+from bot_bottle.state.process_identity import Held, hold, identity, is_bot_bottle, running
 from bot_bottle.state.store import BottleMetadata, StateStore
 
 if TYPE_CHECKING:
@@ -64,7 +65,10 @@ def garbage_reason(store: StateStore, meta: BottleMetadata) -> str | None:
     if meta.status not in ACTIVE:
         return None
     pid = launcher_pid(store, meta)
-    if pid_alive(pid):
+    # A pid that now names another process is a launcher gone (docker.json's pid comes
+    # with no identity: any live process there counts, erring toward leaving it).
+    started = meta.started.get("launcher") if meta.pids.get("launcher") == pid else None
+    if pid and running(pid, started):
         return None
     return f"status {meta.status}, launcher {pid or '?'} is gone"
 
@@ -85,7 +89,7 @@ def collect(
         # Listed first: a stopped sidecar removes its own socket, the rest go with the
         # state dir (or with the backend's removal before it).
         sockets = sorted((store.dir(meta.slug) / "sockets").glob("*.sock")) if not kept else []
-        out += stop_processes(store.dir(meta.slug), reason, dry_run)
+        out += stop_processes(store.dir(meta.slug), reason, dry_run, meta)
         out += [Removed("socket", str(p), reason) for p in sockets]
         if meta.backend == "docker" and client is not None:
             out += _docker_objects(client, meta.slug, reason, dry_run, volumes=not kept)
@@ -107,35 +111,58 @@ def collect(
     return out
 
 
-def stop_processes(state_dir: Path, reason: str, dry_run: bool) -> list[Removed]:
-    """Stop what still works for a bottle whose launcher is gone: processes whose cwd is
-    in its state dir (every sidecar runs in its sockets dir) and bwrap naming it."""
+def stop_processes(
+    state_dir: Path, reason: str, dry_run: bool, meta: BottleMetadata | None = None
+) -> list[Removed]:
+    """Stop what still works for a bottle whose launcher is gone, and only what is
+    bot-bottle's: the pids `meta` recorded that still name the recorded processes; this
+    user's bot-bottle processes (`python -m bot_bottle`, as every sidecar runs) working
+    in the state dir (sidecars work in its sockets dir); this user's bwrap whose
+    arguments name it. Each is signalled with the process group it leads. A process
+    that only works there, or that took a recorded pid, is not ours and stays."""
     root = os.path.realpath(state_dir)
-    found: list[tuple[int, str]] = []
+    found: dict[int, tuple[Held, str]] = {}
+    for name, pid in (meta.pids if meta else {}).items():
+        held = hold(pid, meta.started.get(name)) if meta and name != "launcher" else None
+        if held is not None:
+            found[pid] = (held, name)
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
+        if not d.name.isdigit() or int(d.name) in (os.getpid(), *found):
             continue
+        pid, seen = int(d.name), identity(int(d.name))
         try:
             cwd = os.readlink(d / "cwd")
             argv = (d / "cmdline").read_bytes().split(b"\0")
+            mine = d.stat().st_uid == os.geteuid()
         except OSError:
             continue
-        ours = cwd == root or cwd.startswith(root + "/")
-        sandbox = os.path.basename(argv[0]) == b"bwrap" and root.encode() in b" ".join(argv)
-        if ours or sandbox:
-            name = "bwrap" if sandbox else _sidecar_name(argv)
-            found.append((int(d.name), name))
-    if not dry_run:
-        for pid, _ in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        while any(alive(pid) for pid, _ in found) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for pid, _ in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-    return [Removed("process", f"{pid} ({name})", reason) for pid, name in found]
+        inside = cwd == root or cwd.startswith(root + "/")
+        sidecar = inside and is_bot_bottle(pid)
+        sandbox = mine and os.path.basename(argv[0]) == b"bwrap" and _names(argv, root)
+        # Held only if still the process just looked at (`seen`), not a pid's next owner.
+        held = hold(pid, seen) if (sidecar or sandbox) and seen else None
+        if held is not None:
+            found[pid] = (held, "bwrap" if sandbox else _sidecar_name(argv))
+    try:
+        if not dry_run:
+            for held, _ in found.values():
+                held.signal(signal.SIGTERM, group=True)
+            deadline = time.monotonic() + 3
+            while not all(h.exited() for h, _ in found.values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for held, _ in found.values():
+                held.signal(signal.SIGKILL, group=True)
+    finally:
+        for held, _ in found.values():
+            held.close()
+    return [Removed("process", f"{pid} ({name})", reason) for pid, (_, name) in found.items()]
+
+
+def _names(argv: list[bytes], root: str) -> bool:
+    """Whether an argument is `root` or a path in it (not one that merely starts the
+    same: another bottle's state dir may extend this one's name)."""
+    r = root.encode()
+    return any(a == r or a.startswith(r + b"/") for a in argv)
 
 
 def _sidecar_name(argv: list[bytes]) -> str:

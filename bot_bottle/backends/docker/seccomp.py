@@ -30,6 +30,7 @@ from typing import Any
 
 from bot_bottle.backends import file_modes
 from bot_bottle.backends.namespace.seccomp import (
+    CLONE_NAMESPACE_FLAGS,
     DENIED,
     NETLINK_PROTOCOLS,
     PERSONALITIES,
@@ -38,7 +39,6 @@ from bot_bottle.backends.namespace.seccomp import (
     TIOCSTI,
 )
 
-CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 # Never allowed, in addition to the namespace filter's `DENIED`: they either need a
 # capability the bottle lacks or serve no coding agent (mempolicy, kcmp, obsolete calls).
 REFUSED = (
@@ -96,7 +96,7 @@ ALLOWED = (
     "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
     "timer_settime", "timerfd_create", "timerfd_gettime", "timerfd_settime", "times",
     "tkill", "truncate", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
-    "utimes", "vfork", "vmsplice", "wait4", "waitid", "write", "writev",
+    "utimes", "vfork", "wait4", "waitid", "write", "writev",
 )  # fmt: skip
 _ARCHES = [
     {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []},

@@ -1,16 +1,20 @@
 """The namespace bottle's seccomp filter, as classic BPF that bwrap loads (`--seccomp FD`).
 
 Hand-assembled rather than built with libseccomp through ctypes: the filter is a
-flat deny list plus four argument checks, about seventy instructions, and writing
+flat deny list plus four argument checks, about a hundred instructions, and writing
 it directly keeps it dependency-free, byte-for-byte reproducible, and testable by
 running the program in `evaluate` below. The cost is a syscall-number table per
 architecture, which is the part libseccomp would otherwise provide.
 
 Policy: default allow (a coding agent runs arbitrary toolchains), deny with EPERM
-what it never needs and what would widen its reach: tracing other processes,
-kernel modules, keyrings, bpf, mounts, new user namespaces, perf, kexec, and
-terminal input injection (the agent shares the operator's TTY), and personality
-flags beyond the plain ones (`PERSONALITIES`). Sockets exist only
+what it never needs and what would widen its reach: tracing other processes and what
+reaches into them without ptrace (kcmp, pidfd_getfd, process_madvise, process_vm_*,
+page migration), kernel modules, keyrings, bpf, mounts, new namespaces, perf,
+kexec, fanotify, vmsplice, obsolete calls, terminal input injection (the agent shares
+the operator's TTY), and personality flags beyond the plain ones (`PERSONALITIES`).
+Docker's default profile refuses all of these to a container without capabilities
+(it allows vmsplice); pidfd_open and pidfd_send_signal stay, as there: they reach only
+what kill(2) does, and Python's and Go's process handling use them. Sockets exist only
 in the families in `SOCKET_FAMILIES` (Unix, IPv4, IPv6) and route netlink; any other
 family (vsock to the hypervisor, packet, alg, other netlink protocols, ...) is refused,
 and io_uring, which
@@ -42,6 +46,11 @@ RET_EAFNOSUPPORT = _RET_ERRNO | errno.EAFNOSUPPORT
 RET_EPROTONOSUPPORT = _RET_ERRNO | errno.EPROTONOSUPPORT
 
 CLONE_NEWUSER = 0x10000000
+# Any new namespace, not only a user namespace: the others need a capability the agent
+# lacks, and refusing them here keeps it out of the code that creates them at all.
+CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+# unshare(2) also takes CLONE_NEWTIME, whose bit clone(2) reads as part of the exit signal.
+CLONE_NEWTIME = 0x80
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 X32_SYSCALL_BIT = 0x40000000
@@ -75,6 +84,17 @@ DENIED = (
     "name_to_handle_at", "swapon", "swapoff", "reboot", "acct", "quotactl", "syslog",
     "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
     "io_uring_setup", "io_uring_enter", "io_uring_register",
+    # Reach into another process without ptrace: compare its fds, copy one, advise or
+    # move its pages; NUMA policy is Docker's CAP_SYS_NICE group.
+    "kcmp", "pidfd_getfd", "process_madvise", "move_pages", "migrate_pages", "mbind",
+    "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node",
+    # Kernel surface no coding agent uses: filesystem-wide fanotify, dcookies, quotas,
+    # vmsplice (a history of local exploits), chroot, tty hangup, host and domain names,
+    # and obsolete or x86-only calls (absent from some tables: skipped there).
+    "fanotify_init", "lookup_dcookie", "quotactl_fd", "vmsplice", "chroot", "vhangup",
+    "sethostname", "setdomainname", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
+    "iopl", "ioperm", "create_module", "get_kernel_syms", "query_module",
+    "open_tree_attr",
 )  # fmt: skip
 
 
@@ -98,6 +118,14 @@ ARCHES = {
         "clock_adjtime": 305, "unshare": 272, "clone": 56, "clone3": 435, "ioctl": 16,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
         "socket": 41, "socketpair": 53, "personality": 135,
+        "kcmp": 312, "pidfd_getfd": 438, "process_madvise": 440, "move_pages": 279,
+        "migrate_pages": 256, "mbind": 237, "set_mempolicy": 238, "get_mempolicy": 239,
+        "set_mempolicy_home_node": 450, "fanotify_init": 300, "lookup_dcookie": 212,
+        "quotactl_fd": 443, "vmsplice": 278, "chroot": 161, "vhangup": 153,
+        "sethostname": 170, "setdomainname": 171, "nfsservctl": 180, "uselib": 134,
+        "ustat": 136, "sysfs": 139, "_sysctl": 156, "iopl": 172, "ioperm": 173,
+        "create_module": 174, "get_kernel_syms": 177, "query_module": 178,
+        "open_tree_attr": 467,
     }),
     "aarch64": Arch(0xC00000B7, {
         "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
@@ -112,6 +140,12 @@ ARCHES = {
         "clock_adjtime": 266, "unshare": 97, "clone": 220, "clone3": 435, "ioctl": 29,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
         "socket": 198, "socketpair": 199, "personality": 92,
+        "kcmp": 272, "pidfd_getfd": 438, "process_madvise": 440, "move_pages": 239,
+        "migrate_pages": 238, "mbind": 235, "set_mempolicy": 237, "get_mempolicy": 236,
+        "set_mempolicy_home_node": 450, "fanotify_init": 262, "lookup_dcookie": 18,
+        "quotactl_fd": 443, "vmsplice": 75, "chroot": 51, "vhangup": 58,
+        "sethostname": 161, "setdomainname": 162, "nfsservctl": 42,
+        "open_tree_attr": 467,
     }),
 }  # fmt: skip
 
@@ -154,9 +188,10 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     if arch_name == "x86_64" or (arch_name is None and platform.machine() == "x86_64"):
         a.op(_JGE_K, X32_SYSCALL_BIT, "kill", 0)
     for name in DENIED:
-        a.op(_JEQ_K, n[name], "eperm", 0)
+        if name in n:  # an architecture without the call has nothing to deny
+            a.op(_JEQ_K, n[name], "eperm", 0)
     a.op(_JEQ_K, n["clone"], "check_clone", 0)
-    a.op(_JEQ_K, n["unshare"], "check_clone", 0)
+    a.op(_JEQ_K, n["unshare"], "check_unshare", 0)
     # clone3 passes flags in a struct that BPF cannot read; ENOSYS makes libc fall
     # back to clone(), whose flags we can check.
     a.op(_JEQ_K, n["clone3"], "enosys", 0)
@@ -170,9 +205,12 @@ def program(arch_name: str | None = None) -> list[tuple[int, int, int, int]]:
     for persona in PERSONALITIES:
         a.op(_JEQ_K, persona, "allow", 0)
     a.op(_RET_K, RET_EPERM)
-    a.label("check_clone")  # clone(flags, ...) and unshare(flags): flags are arg 0
+    a.label("check_unshare")  # unshare(flags)
     a.op(_LD_W_ABS, _arg_lo(0))
-    a.op(_JSET_K, CLONE_NEWUSER, "eperm", 0)
+    a.op(_JSET_K, CLONE_NEWTIME, "eperm", 0)
+    a.label("check_clone")  # clone(flags, ...): flags are arg 0 (loaded again, harmless)
+    a.op(_LD_W_ABS, _arg_lo(0))
+    a.op(_JSET_K, CLONE_NAMESPACE_FLAGS, "eperm", 0)
     a.op(_RET_K, RET_ALLOW)
     a.label("check_ioctl")  # ioctl(fd, request, ...): request is arg 1
     a.op(_LD_W_ABS, _arg_lo(1))

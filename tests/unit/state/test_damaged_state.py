@@ -105,15 +105,21 @@ def test_cli_lists_the_others_and_removes_the_damaged_one(tmp_path: Path) -> Non
     assert info.returncode == 2 and "Traceback" not in info.stderr
     assert str(meta) in info.stderr and f"bot-bottle rm {bad}" in info.stderr
     assert _cli("info", good, home=tmp_path).returncode == 0
-    # A sidecar of the damaged bottle still runs (in its sockets dir): rm stops it too.
+    # A sidecar of the damaged bottle still runs (in its sockets dir): rm stops it too,
+    # and only it: another process of the user working there is not bot-bottle's.
     (store.dir(bad) / "sockets").mkdir()
-    sidecar = subprocess.Popen(["sleep", "300"], cwd=store.dir(bad) / "sockets")
+    sidecar = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
+                                "-m", "bot_bottle.sidecars.fake"], cwd=store.dir(bad) / "sockets")  # fmt: skip
+    stranger = subprocess.Popen(["sleep", "300"], cwd=store.dir(bad) / "sockets")
     try:
         rm = _cli("rm", bad, home=tmp_path)
         assert rm.returncode == 0, rm.stderr
         assert sidecar.wait(5) is not None
+        assert stranger.poll() is None
     finally:
         sidecar.kill()
+        stranger.kill()
+        stranger.wait()
     assert [m.slug for m in store.all()] == [good] and store.damaged() == []
 
 
