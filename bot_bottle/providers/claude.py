@@ -94,8 +94,10 @@ class ClaudeProvider(NoHostState):
         Claude names each tool `mcp__SERVER__TOOL`."""
         if not servers:
             return McpWiring()
+        # `alwaysLoad`: offered with the built-in tools, not deferred behind ToolSearch
+        # (Claude 2.1 defers MCP tools), so the agent sees them on its first turn.
         config = {"mcpServers": {s.name: {"type": "stdio", "command": s.command,
-                                          "args": list(s.args), "env": {}}
+                                          "args": list(s.args), "env": {}, "alwaysLoad": True}
                                  for s in servers}}  # fmt: skip
         allow = [f"mcp__{s.name}__{t}" for s in servers for t in s.tools]
         settings = {"permissions": {"allow": allow}}

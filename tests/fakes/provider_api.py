@@ -17,6 +17,7 @@ import json
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,6 +47,9 @@ class FakeProviderAPI:
     ca_path: Path
     requests: list[Recorded] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    # A test's script for the Messages API: given a request body, the content blocks
+    # of the answer, or None for the default reply (e.g. for Claude's side requests).
+    claude_turn: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
 
     def stop(self) -> None:
         if self.server is not None:
@@ -69,21 +73,35 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
     )
 
 
-def anthropic_stream(model: str) -> bytes:
+def anthropic_stream(model: str, blocks: list[dict[str, Any]] | None = None) -> bytes:
+    """A streamed assistant message: `blocks` (text, or `tool_use` with `id`, `name`
+    and `input`), by default the one text CLAUDE_REPLY. With a tool_use the message
+    stops for the tool, and Claude Code answers with its tool_result."""
+    blocks = blocks or [{"type": "text", "text": CLAUDE_REPLY}]
     msg: dict[str, Any] = {
         "id": "msg_fake1", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None,
         "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
-    return _sse([
-        ("message_start", {"type": "message_start", "message": msg}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("ping", {"type": "ping"}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": CLAUDE_REPLY}}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": msg})
+    ]
+    for i, b in enumerate(blocks):
+        if b["type"] == "tool_use":
+            start = {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(b["input"])}
+        else:
+            start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": b["text"]}
+        events += [
+            ("content_block_start", {"type": "content_block_start", "index": i,
+                                     "content_block": start}),
+            ("ping", {"type": "ping"}),
+            ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
+            ("content_block_stop", {"type": "content_block_stop", "index": i}),
+        ]  # fmt: skip
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    return _sse([*events,
         ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "delta": {"stop_reason": stop, "stop_sequence": None},
                            "usage": {"output_tokens": 4}}),
         ("message_stop", {"type": "message_stop"}),
     ])  # fmt: skip
@@ -234,8 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
             req = {}
         model = str(req.get("model", "fake-model"))
         if path == "/v1/messages":
+            blocks = self.api.claude_turn(req) if self.api.claude_turn else None
             if req.get("stream"):
-                return self._send(200, anthropic_stream(model), "text/event-stream")
+                return self._send(200, anthropic_stream(model, blocks), "text/event-stream")
             return self._json(anthropic_message(model))
         if path == "/v1/messages/count_tokens":
             return self._json({"input_tokens": 5})

@@ -56,7 +56,7 @@ def test_claude_is_told_and_gets_the_mcp_server(loaded: Loader) -> None:
     configs = [json.loads(f.content) for f in plan.files if f.path == "~/.claude.json"]
     servers = [c["mcpServers"] for c in configs if "mcpServers" in c]
     assert servers == [{"supervise": {"type": "stdio", "command": "bot-bottle-ask",
-                                      "args": ["mcp"], "env": {}}}]  # fmt: skip
+                                      "args": ["mcp"], "env": {}, "alwaysLoad": True}}]  # fmt: skip
     (settings,) = [f for f in plan.files if f.path == "~/.claude/settings.json"]
     assert settings.merge_json
     allow = json.loads(settings.content)["permissions"]["allow"]
