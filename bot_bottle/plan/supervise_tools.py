@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from bot_bottle.plan.environment import TOOLS_BIN
+from bot_bottle.plan.environment import PROXY_VARIABLES, TOOLS_BIN
 from bot_bottle.providers.base import McpServer, Provider, ProvisionFile
 
 COMMAND = "bot-bottle-ask"
@@ -22,6 +22,7 @@ MCP_SERVER = McpServer(
     command=COMMAND,
     args=("mcp",),
     tools=("request_route", "ask_operator", "check_request"),
+    env_vars=PROXY_VARIABLES,  # it reaches the endpoint through the bottle's egress
 )
 
 PROMPT_NOTE = f"""\

@@ -59,12 +59,15 @@ class ProviderRoute:
 class McpServer:
     """A stdio MCP server the agent itself starts inside the bottle (`command`, found on
     the bottle's PATH, with `args`); `tools` are its tools, pre-approved for the agent
-    (each call only asks the operator, who is the one who decides)."""
+    (each call only asks the operator, who is the one who decides); `env_vars` name the
+    bottle's variables it needs from the agent's environment (an agent that starts its
+    servers with a scrubbed environment must pass these through)."""
 
     name: str
     command: str
     args: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
+    env_vars: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

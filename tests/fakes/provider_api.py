@@ -50,6 +50,8 @@ class FakeProviderAPI:
     # A test's script for the Messages API: given a request body, the content blocks
     # of the answer, or None for the default reply (e.g. for Claude's side requests).
     claude_turn: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
+    # The same for the Responses API: the function calls to answer with, or None.
+    codex_turn: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
 
     def stop(self) -> None:
         if self.server is not None:
@@ -113,8 +115,35 @@ def anthropic_message(model: str) -> dict[str, Any]:
             "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 4}}  # fmt: skip
 
 
-def responses_stream(model: str) -> bytes:
+def responses_stream(model: str, calls: list[dict[str, Any]] | None = None) -> bytes:
+    """A streamed Responses API answer: the text CODEX_REPLY, or with `calls` (each
+    `{"name", "arguments"}` for a function call, or a whole item with its `type`, e.g.
+    a `custom_tool_call`) tool calls, which Codex runs and answers with `*_output`
+    items in its next request."""
     rid = f"resp_{uuid.uuid4().hex[:12]}"
+    if calls:
+        items = [{"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}",
+                  "name": c["name"], "arguments": json.dumps(c["arguments"]),
+                  "status": "completed"} if "type" not in c else
+                 {"id": f"ctc_{i}", "call_id": f"call_{i}", "status": "completed", **c}
+                 for i, c in enumerate(calls)]  # fmt: skip
+        resp = {"id": rid, "object": "response", "model": model, "status": "in_progress",
+                "output": []}  # fmt: skip
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("response.created", {"type": "response.created", "response": resp})
+        ]
+        for i, it in enumerate(items):
+            events += [("response.output_item.added", {"type": "response.output_item.added",
+                                                       "output_index": i, "item": it}),
+                       ("response.output_item.done", {"type": "response.output_item.done",
+                                                      "output_index": i, "item": it})]  # fmt: skip
+        usage = {"input_tokens": 5, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": 9}  # fmt: skip
+        done = {**resp, "status": "completed", "output": items, "usage": usage}
+        return _sse(
+            [*events, ("response.completed", {"type": "response.completed", "response": done})]
+        )
     item = {
         "type": "message",
         "id": "msg_fake3",
@@ -259,7 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/messages/count_tokens":
             return self._json({"input_tokens": 5})
         if path in ("/v1/responses", "/backend-api/codex/responses"):
-            return self._send(200, responses_stream(model), "text/event-stream")
+            calls = self.api.codex_turn(req) if self.api.codex_turn else None
+            return self._send(200, responses_stream(model, calls), "text/event-stream")
         if path == "/backend-api/codex/analytics-events/events":
             return self._json({})
         if path == "/backend-api/ps/mcp":

@@ -72,6 +72,9 @@ def test_codex_gets_the_server_as_config_overrides(loaded: Loader) -> None:
     assert 'mcp_servers.supervise.command="bot-bottle-ask"' in pairs
     assert 'mcp_servers.supervise.args=["mcp"]' in pairs
     assert "mcp_servers.supervise.tool_timeout_sec=3600" in pairs
+    assert 'mcp_servers.supervise.default_tools_approval_mode="approve"' in pairs
+    (env_vars,) = [p for p in pairs if p.startswith("mcp_servers.supervise.env_vars=")]
+    assert {"HTTP_PROXY", "http_proxy"} <= set(json.loads(env_vars.partition("=")[2]))
     (agents_md,) = [f for f in plan.files if f.path == "~/.codex/AGENTS.md"]
     assert agents_md.content.decode().endswith(PROMPT_NOTE)
 
