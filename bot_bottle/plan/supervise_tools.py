@@ -31,8 +31,9 @@ allowed; a refused request gets HTTP 403 from the bottle's egress, naming the ru
 When the task needs a destination that was refused, do not work around it: ask the
 operator. Use the `request_route` tool (MCP server `{MCP_SERVER.name}`) if you have it,
 or run `{COMMAND} route HOST[:PORT] [PATH] --method GET --reason "why the task needs it"`.
-Either waits for the operator's answer; once granted, retry the request. Ask for the
-narrowest path prefix and methods you need. For a decision only a human can make, use
+Either waits for the operator's answer; once granted, retry the request. If your
+shell gives up first, the request stays open: `{COMMAND} wait ID` picks it up. Ask for
+the narrowest path prefix and methods you need. For a decision only a human can make, use
 the `ask_operator` tool or `{COMMAND} question "..."`. `{COMMAND} --help` says more."""
 
 
