@@ -3,8 +3,8 @@ asks with the in-bottle `bot-bottle-ask` program, on both backends. It finds the
 on its PATH with nothing but the bottle's python3; the test, as the operator, sees the
 request in `bot-bottle requests`, grants it, and the agent's next request reaches the
 upstream while the same request before the grant got the readable 403. A denial comes
-back with the operator's reason (exit 1), a request nobody answers times out (exit 2),
-and one the endpoint refuses is an error (exit 2)."""
+back with the operator's reason (exit 1), a request nobody answers times out (exit 2)
+and `wait ID` later reads its answer, and one the endpoint refuses is an error (exit 2)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from egress_upstream import Upstream, start_upstream
 pytestmark = pytest.mark.e2e
 
 AGENT = r"""
-import json, os, shutil, subprocess, urllib.error, urllib.request
+import json, os, re, shutil, subprocess, urllib.error, urllib.request
 UP = int(os.environ["UP_PORT"])
 out = {"which": shutil.which("bot-bottle-ask")}
 def get(url):
@@ -47,6 +47,9 @@ out["route"] = ask("route", f"api.example.test:{UP}", "/v1/", "--method", "GET",
 out["after"] = get(target)
 out["question"] = ask("question", "may I delete the cache?")
 out["unanswered"] = ask("question", "anyone there?", "--timeout", "2")
+rid = re.search(r"r-[0-9a-f]{8}", out["unanswered"]["out"]).group(0)
+open("/workspace/waiting", "w").write(rid)
+out["waited"] = ask("wait", rid, "--timeout", "120")
 out["refused"] = ask("route", "supervise.bot-bottle.internal", "--reason", "loop")
 open("/workspace/result.json", "w").write(json.dumps(out))
 print(json.dumps(out))
@@ -127,6 +130,10 @@ def test_a_command_agent_asks_with_bot_bottle_ask(
         assert question["ask"]["question"] == "may I delete the cache?", question
         d = bb(["deny", question["id"], "--reason", "the cache is shared"], env, tmp_path)
         assert d.returncode == 0, d.stderr
+        # A request the agent stopped waiting for stays open; `wait ID` picks it up.
+        late = wait_for(ws / "waiting", "r-", timeout=120).strip()
+        r = bb(["grant", late, "--reply", "yes, it is me"], env, tmp_path)
+        assert r.returncode == 0, r.stderr
         result = json.loads(wait_for(ws / "result.json", "}", timeout=120))
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -147,5 +154,7 @@ def test_a_command_agent_asks_with_bot_bottle_ask(
     assert q["rc"] == 1 and "denied: the cache is shared" in q["out"], q
     u = result["unanswered"]
     assert u["rc"] == 2 and "no answer yet" in u["out"] and "stays open" in u["err"], u
+    w = result["waited"]
+    assert w["rc"] == 0 and w["out"] == "granted: yes, it is me\n", w
     f = result["refused"]
     assert f["rc"] == 2 and "400" in f["err"] and "not a route" in f["err"], f
