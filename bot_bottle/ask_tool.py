@@ -40,7 +40,12 @@ GRANTED, DENIED, FAILED = 0, 1, 2
 
 
 class AskError(Exception):
-    """The endpoint refused, or could not be reached; the message says why."""
+    """The endpoint refused (`status`, its HTTP status), or could not be reached
+    (`status` 0); the message says why."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def _call(method: str, url: str, body: dict[str, Any] | None, timeout: float) ->
             detail = json.loads(raw).get("error", raw)
         except (ValueError, AttributeError):
             detail = raw.strip()  # the egress's own 403 (DLP, or supervise is off) is text
-        raise AskError(f"the supervise endpoint answered {e.code}: {detail}") from None
+        raise AskError(f"the supervise endpoint answered {e.code}: {detail}", e.code) from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise AskError(f"cannot reach the supervise endpoint ({reason}); is this a bottle "
@@ -85,7 +90,7 @@ def wait(rid: str, timeout: float, progress: Any = None) -> dict[str, Any]:
             failures = 0
         except AskError as e:
             failures += 1
-            if failures >= 5 or "answered 4" in str(e):
+            if failures >= 5 or 400 <= e.status < 500:  # a refusal will not change
                 raise
             time.sleep(1)
             continue
@@ -103,7 +108,11 @@ def route_body(target: str, path: str | None, methods: list[str], reason: str) -
         parts = urlsplit(target)
         if parts.scheme != "https":
             raise AskError("a granted route is always https; give HOST[:PORT] or https://...")
-        host, port, url_path = parts.hostname or "", parts.port or 443, parts.path
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise AskError(f"{target!r}: the port must be a number 1-65535") from None
+        host, url_path = parts.hostname or "", parts.path
     else:
         if target.startswith("["):  # [v6]:port or [v6]
             host, _, rest = target[1:].partition("]")

@@ -30,7 +30,9 @@ def test_route_targets(target: str, path: str | None, want: tuple[str, int, str]
     assert body["methods"] == ["GET", "POST"] and body["kind"] == "route"
 
 
-@pytest.mark.parametrize("target", ["http://api.example.com/", "api.example.com:https"])
+@pytest.mark.parametrize(
+    "target", ["http://api.example.com/", "api.example.com:https", "https://h.example:99999/"]
+)
 def test_bad_route_targets(target: str) -> None:
     with pytest.raises(AskError):
         route_body(target, None, [], "needed")
@@ -134,3 +136,26 @@ def test_mcp_tool_errors_are_tool_results(monkeypatch: pytest.MonkeyPatch) -> No
             "params": {"name": "ask_operator", "arguments": {"question": "?"}}}  # fmt: skip
     (reply,) = mcp(call)
     assert reply["result"]["isError"] is True and "429" in reply["result"]["content"][0]["text"]
+
+
+def test_wait_retries_a_dropped_poll_but_not_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[Any] = [AskError("connection reset"), {"id": "r-1", "status": "pending"},
+                          {"id": "r-1", "status": "granted", "answer": ""}]  # fmt: skip
+    polled: list[str] = []
+
+    def call(method: str, url: str, body: Any, timeout: float) -> dict[str, Any]:
+        polled.append(url)
+        a = answers.pop(0)
+        if isinstance(a, AskError):
+            raise a
+        return dict(a)
+
+    monkeypatch.setattr(ask_tool, "_call", call)
+    monkeypatch.setattr(ask_tool.time, "sleep", lambda s: None)
+    progress: list[str] = []
+    assert ask_tool.wait("r-1", 0, progress.append)["status"] == "granted"
+    assert len(polled) == 3 and all("/r-1?wait=" in u for u in polled)
+    assert progress and "r-1" in progress[0]
+    answers[:] = [AskError("the supervise endpoint answered 404: no request", 404)]
+    with pytest.raises(AskError, match="404"):
+        ask_tool.wait("r-1", 0)
