@@ -27,6 +27,7 @@ from bot_bottle.plan.model import BottlePlan
 FORMAT = 2
 RESOLVE_ENV = ("HOME", "BOT_BOTTLE_SKILLS_DIR")
 _CODE_DIRS = ("manifest", "plan", "providers", "policy")
+_CODE_FILES = ("ask_tool.py",)  # read by the resolver as the content of a provisioned file
 Signature = tuple[int, int, int] | None
 
 
@@ -45,7 +46,7 @@ def _code_signature() -> list[Signature]:
         with os.scandir(pkg / d) as it:
             sigs += [signature(e.path) for e in sorted(it, key=lambda e: e.name)
                      if e.name.endswith(".py")]  # fmt: skip
-    return sigs
+    return sigs + [signature(str(pkg / f)) for f in _CODE_FILES]
 
 
 def cache_key(

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 TRUST_BUNDLE = "~/.bot-bottle/ca-bundle.pem"
 """Where provisioning puts the bottle's trust bundle (system CAs + the egress CA)."""
 
+TOOLS_BIN = "~/.bot-bottle/bin"
+"""bot-bottle's programs for the agent (`bot-bottle-ask`): last on every bottle's PATH."""
+
 PROXY_VARIABLES = (
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
@@ -52,5 +55,10 @@ def bottle_env(
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The agent process's whole environment: the backend's defaults (`base`: PATH,
-    USER, ...) < the agent's env < bot-bottle's proxy, CA and HOME variables."""
-    return {**(base or {}), **agent, **network_env(proxy_port, home), "HOME": home}
+    USER, ...) < the agent's env < bot-bottle's proxy, CA and HOME variables; PATH
+    (when one is set) ends with `TOOLS_BIN`, after the system's directories, so nothing
+    provisioned there shadows a system command."""
+    env = {**(base or {}), **agent, **network_env(proxy_port, home), "HOME": home}
+    if env.get("PATH"):
+        env["PATH"] += ":" + TOOLS_BIN.replace("~", home, 1)
+    return env

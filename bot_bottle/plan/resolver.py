@@ -5,6 +5,7 @@ a host the manifest does not name is *added*; a manifest route for that host wit
 auth is *upgraded* (its path and method limits kept, the provider's auth added); a
 manifest route with the same auth is left alone; one with other auth, or a
 passthrough route, is a *conflict* and an error.
+Just past 300 lines: the route merge rules sit beside the one resolution that uses them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot_bottle.errors import ManifestError, raise_all
 from bot_bottle.manifest.loader import LoadedManifest
 from bot_bottle.manifest.model import BottleSpec, RouteSpec
 from bot_bottle.manifest.validation import did_you_mean
+from bot_bottle.plan import supervise_tools
 from bot_bottle.plan.environment import RESERVED_ENV
 from bot_bottle.plan.model import (
     BottlePlan,
@@ -88,7 +90,8 @@ def resolve(
                 f"cannot read prompt file {pf}: {e.strerror}", f"agents.{agent_name}.prompt_file"
             ))  # fmt: skip
 
-    contribution = provider.contribute(spec, prompt)
+    kit = supervise_tools.kit(provider, prompt, bottle.supervise.enabled)
+    contribution = provider.contribute(spec, kit.prompt)
     merged = merge_routes(bottle.egress.routes, contribution.routes, spec.template, where)
     policy_routes, token_slots = assign_slots(merged)
     protect = tuple(
@@ -150,13 +153,13 @@ def resolve(
         agent=agent_name,
         bottle=agent.bottle,
         provider=spec.template,
-        argv=provider.argv(spec, prompt, extra_args),
+        argv=provider.argv(spec, kit.prompt, (*kit.args, *extra_args)),
         env=env,
         hidden_env=hidden,
         egress=egress,
         token_slots=token_slots,
         protect_slots=protect,
-        files=contribution.files,
+        files=contribution.files + kit.files,
         git_identity=_identity(bottle, agent.git.user.name, agent.git.user.email),
         git_remotes=tuple(
             GitRemotePlan(

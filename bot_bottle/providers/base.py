@@ -56,6 +56,30 @@ class ProviderRoute:
 
 
 @dataclass(frozen=True)
+class McpServer:
+    """A stdio MCP server the agent itself starts inside the bottle (`command`, found on
+    the bottle's PATH, with `args`); `tools` are its tools, pre-approved for the agent
+    (each call only asks the operator, who is the one who decides); `env_vars` name the
+    bottle's variables it needs from the agent's environment (an agent that starts its
+    servers with a scrubbed environment must pass these through)."""
+
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    env_vars: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class McpWiring:
+    """How a provider tells its agent about MCP servers: files merged into its config,
+    and arguments placed before the user's on its command line."""
+
+    files: tuple[ProvisionFile, ...] = ()
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Contribution:
     """Plan-time, non-secret additions a provider makes to a bottle."""
 
@@ -83,6 +107,9 @@ class Provider(Protocol):
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         """The agent command line, with the prompt wired the provider's way."""
+
+    def mcp(self, servers: Sequence[McpServer]) -> McpWiring:
+        """Register `servers` with the agent the way its CLI reads them (none: nothing)."""
 
     def launch_secrets(
         self, options: ProviderOptions, host_env: Mapping[str, str]

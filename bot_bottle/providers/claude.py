@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from bot_bottle.providers.base import (
     WORKSPACE_KEY,
     Contribution,
+    McpServer,
+    McpWiring,
     NoHostState,
     ProviderRoute,
     ProvisionFile,
@@ -27,6 +29,7 @@ KEY_ENV = "ANTHROPIC_API_KEY"
 # remembers the answer by the key's last 20 characters (`customApiKeyResponses`).
 PLACEHOLDER_KEY = "sk-ant-api03-egress-placeholder-not-a-real-key-0000000000000000"
 CONFIG = "~/.claude.json"
+SETTINGS = "~/.claude/settings.json"
 # What Claude Code fetches on its own when a setting does not stop it: update checks and
 # the official plugin marketplace (a download, or a git clone from GitHub). Denied like
 # anything else, marked expected so the operator's denial list shows the agent's asks.
@@ -83,6 +86,25 @@ class ClaudeProvider(NoHostState):
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         head = ("claude", "--append-system-prompt", prompt) if prompt else ("claude",)
         return (*head, *extra)
+
+    def mcp(self, servers: Sequence[McpServer]) -> McpWiring:
+        """User-scope servers in `~/.claude.json` (Claude starts them without the trust
+        dialog a project's `.mcp.json` gets), their tools allowed in its settings: with
+        `-p` nobody could approve a call, and a call only asks the operator anyway.
+        Claude names each tool `mcp__SERVER__TOOL`."""
+        if not servers:
+            return McpWiring()
+        # `alwaysLoad`: offered with the built-in tools, not deferred behind ToolSearch
+        # (Claude 2.1 defers MCP tools), so the agent sees them on its first turn.
+        config = {"mcpServers": {s.name: {"type": "stdio", "command": s.command,
+                                          "args": list(s.args), "env": {}, "alwaysLoad": True}
+                                 for s in servers}}  # fmt: skip
+        allow = [f"mcp__{s.name}__{t}" for s in servers for t in s.tools]
+        settings = {"permissions": {"allow": allow}}
+        return McpWiring(files=(
+            ProvisionFile(CONFIG, json.dumps(config).encode(), 0o600, merge_json=True),
+            ProvisionFile(SETTINGS, json.dumps(settings).encode(), 0o644, merge_json=True),
+        ))  # fmt: skip
 
 
 def ready_config() -> dict[str, Any]:

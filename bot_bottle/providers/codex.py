@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from bot_bottle.providers import codex_auth
 from bot_bottle.providers.base import (
     Contribution,
+    McpServer,
+    McpWiring,
     ProviderOptions,
     ProviderRoute,
     ProvisionFile,
@@ -70,6 +72,22 @@ class CodexProvider:
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         quiet = tuple(x for kv in QUIET_CONFIG for x in ("-c", kv))
         return ("codex", *quiet, *extra)
+
+    def mcp(self, servers: Sequence[McpServer]) -> McpWiring:
+        """`[mcp_servers.NAME]` as `-c` overrides, like QUIET_CONFIG. A call waits for a
+        human, so its timeout is an hour (Codex's default gives up after a minute); its
+        tools are approved (a call only asks the operator; `codex exec` could not ask);
+        Codex starts servers with a scrubbed environment, so `env_vars` pass through."""
+        args: list[str] = []
+        for s in servers:
+            key = f"mcp_servers.{s.name}"
+            for kv in (f"{key}.command={json.dumps(s.command)}",
+                       f"{key}.args={json.dumps(list(s.args))}",
+                       f"{key}.tool_timeout_sec=3600",
+                       f'{key}.default_tools_approval_mode="approve"',
+                       f"{key}.env_vars={json.dumps(list(s.env_vars))}"):  # fmt: skip
+                args += ["-c", kv]
+        return McpWiring(args=tuple(args))
 
     def launch_secrets(
         self, options: ProviderOptions, host_env: Mapping[str, str]

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot_bottle.providers.base import Contribution, NoHostState, ProvisionFile
+from bot_bottle.providers.base import (
+    Contribution,
+    McpServer,
+    McpWiring,
+    NoHostState,
+    ProvisionFile,
+)
 
 if TYPE_CHECKING:  # the schema (pydantic) stays out of the launch path
     from bot_bottle.manifest.model import AgentProviderSpec
@@ -28,3 +34,6 @@ class CommandProvider(NoHostState):
 
     def argv(self, spec: AgentProviderSpec, prompt: str, extra: Sequence[str]) -> tuple[str, ...]:
         return (*(spec.command or ()), *extra)
+
+    def mcp(self, servers: Sequence[McpServer]) -> McpWiring:
+        return McpWiring()  # an arbitrary command reads no MCP config

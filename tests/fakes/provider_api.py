@@ -17,6 +17,7 @@ import json
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,6 +47,11 @@ class FakeProviderAPI:
     ca_path: Path
     requests: list[Recorded] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    # A test's script for the Messages API: given a request body, the content blocks
+    # of the answer, or None for the default reply (e.g. for Claude's side requests).
+    claude_turn: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
+    # The same for the Responses API: the function calls to answer with, or None.
+    codex_turn: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
 
     def stop(self) -> None:
         if self.server is not None:
@@ -69,21 +75,35 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
     )
 
 
-def anthropic_stream(model: str) -> bytes:
+def anthropic_stream(model: str, blocks: list[dict[str, Any]] | None = None) -> bytes:
+    """A streamed assistant message: `blocks` (text, or `tool_use` with `id`, `name`
+    and `input`), by default the one text CLAUDE_REPLY. With a tool_use the message
+    stops for the tool, and Claude Code answers with its tool_result."""
+    blocks = blocks or [{"type": "text", "text": CLAUDE_REPLY}]
     msg: dict[str, Any] = {
         "id": "msg_fake1", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None,
         "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
-    return _sse([
-        ("message_start", {"type": "message_start", "message": msg}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("ping", {"type": "ping"}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": CLAUDE_REPLY}}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": msg})
+    ]
+    for i, b in enumerate(blocks):
+        if b["type"] == "tool_use":
+            start = {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(b["input"])}
+        else:
+            start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": b["text"]}
+        events += [
+            ("content_block_start", {"type": "content_block_start", "index": i,
+                                     "content_block": start}),
+            ("ping", {"type": "ping"}),
+            ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
+            ("content_block_stop", {"type": "content_block_stop", "index": i}),
+        ]  # fmt: skip
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    return _sse([*events,
         ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "delta": {"stop_reason": stop, "stop_sequence": None},
                            "usage": {"output_tokens": 4}}),
         ("message_stop", {"type": "message_stop"}),
     ])  # fmt: skip
@@ -95,8 +115,35 @@ def anthropic_message(model: str) -> dict[str, Any]:
             "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 4}}  # fmt: skip
 
 
-def responses_stream(model: str) -> bytes:
+def responses_stream(model: str, calls: list[dict[str, Any]] | None = None) -> bytes:
+    """A streamed Responses API answer: the text CODEX_REPLY, or with `calls` (each
+    `{"name", "arguments"}` for a function call, or a whole item with its `type`, e.g.
+    a `custom_tool_call`) tool calls, which Codex runs and answers with `*_output`
+    items in its next request."""
     rid = f"resp_{uuid.uuid4().hex[:12]}"
+    if calls:
+        items = [{"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}",
+                  "name": c["name"], "arguments": json.dumps(c["arguments"]),
+                  "status": "completed"} if "type" not in c else
+                 {"id": f"ctc_{i}", "call_id": f"call_{i}", "status": "completed", **c}
+                 for i, c in enumerate(calls)]  # fmt: skip
+        resp = {"id": rid, "object": "response", "model": model, "status": "in_progress",
+                "output": []}  # fmt: skip
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("response.created", {"type": "response.created", "response": resp})
+        ]
+        for i, it in enumerate(items):
+            events += [("response.output_item.added", {"type": "response.output_item.added",
+                                                       "output_index": i, "item": it}),
+                       ("response.output_item.done", {"type": "response.output_item.done",
+                                                      "output_index": i, "item": it})]  # fmt: skip
+        usage = {"input_tokens": 5, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": 9}  # fmt: skip
+        done = {**resp, "status": "completed", "output": items, "usage": usage}
+        return _sse(
+            [*events, ("response.completed", {"type": "response.completed", "response": done})]
+        )
     item = {
         "type": "message",
         "id": "msg_fake3",
@@ -234,13 +281,15 @@ class _Handler(BaseHTTPRequestHandler):
             req = {}
         model = str(req.get("model", "fake-model"))
         if path == "/v1/messages":
+            blocks = self.api.claude_turn(req) if self.api.claude_turn else None
             if req.get("stream"):
-                return self._send(200, anthropic_stream(model), "text/event-stream")
+                return self._send(200, anthropic_stream(model, blocks), "text/event-stream")
             return self._json(anthropic_message(model))
         if path == "/v1/messages/count_tokens":
             return self._json({"input_tokens": 5})
         if path in ("/v1/responses", "/backend-api/codex/responses"):
-            return self._send(200, responses_stream(model), "text/event-stream")
+            calls = self.api.codex_turn(req) if self.api.codex_turn else None
+            return self._send(200, responses_stream(model, calls), "text/event-stream")
         if path == "/backend-api/codex/analytics-events/events":
             return self._json({})
         if path == "/backend-api/ps/mcp":

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "bot_bottle"
 # Bottom floor first. A module may import its own floor and any floor below.
 FLOORS: tuple[tuple[str, ...], ...] = (
     # Shared leaves: errors, names, the subprocess seam, the Docker engine client.
-    ("errors", "names", "agents", "executor", "docker_engine", "unix_socket", ""),
+    # `ask_tool` runs inside bottles: the standard library only.
+    ("errors", "names", "agents", "executor", "docker_engine", "unix_socket", "ask_tool", ""),
     # Pure decisions over plain values; the manifest validates with them (patterns).
     ("policy",),
     ("manifest",),

@@ -136,7 +136,7 @@ def agent_user(spec: BottleSpec) -> str:
 def agent_env(spec: BottleSpec) -> dict[str, str]:
     """The agent's environment: the spec's, then proxy/CA variables and HOME (they win:
     `plan.environment`), then PATH with the tools' directories first."""
-    env = merged_env(spec, HOME)
+    env = merged_env(spec, HOME, {"PATH": DEFAULT_PATH})
     path_dirs = [
         str(PurePosixPath(t.target) / t.path_dir) if not t.path_dir.startswith("/") else t.path_dir
         for t in spec.tools

@@ -72,3 +72,12 @@ def test_hit_does_not_import_schema(tmp_path: Path) -> None:
     ).stdout.strip()  # fmt: skip
     assert run() == "True True"  # miss: resolved for real
     assert run() == "False False"  # hit: no YAML, no schema
+
+
+def test_the_provisioned_ask_program_is_part_of_the_key() -> None:
+    """`bot-bottle-ask` is file content in the plan: a new version must not be served
+    from a plan cached before it."""
+    from bot_bottle import ask_tool
+    from bot_bottle.plan import cache
+
+    assert cache.signature(ask_tool.__file__) in cache._code_signature()
