@@ -20,6 +20,7 @@ import click
 
 from bot_bottle.errors import BotBottleError
 from bot_bottle.policy.egress_policy import EgressPolicy, Route, RouteSource
+from bot_bottle.policy.supervise import credential_route
 from bot_bottle.state.requests import ID_RE, AskRecord, RequestDir
 from bot_bottle.state.store import StateStore
 
@@ -103,7 +104,10 @@ def requests(show_all: bool, as_json: bool) -> None:
 @click.option("--reply", metavar="TEXT", help="The answer to a question.")
 @click.option("--persist", is_flag=True, help="Also write the route into the bottle's "
               "manifest, approved (refused if the manifest changed since its approval).")  # fmt: skip
-def grant(request_id: str, for_: str | None, reply: str | None, persist: bool) -> None:
+@click.option("--no-credential", "no_credential", is_flag=True, help="Do not give the route "
+              "the credential of the bottle's own route to the same host and port.")  # fmt: skip
+def grant(request_id: str, for_: str | None, reply: str | None, persist: bool,
+          no_credential: bool) -> None:  # fmt: skip
     """Grant a request: a route goes live in the running bottle within a second."""
     if persist and for_:
         raise click.UsageError("a route written into the manifest has no end: give --for "
@@ -111,6 +115,8 @@ def grant(request_id: str, for_: str | None, reply: str | None, persist: bool) -
     store = StateStore()
     found, rec = _find(store, request_id)
     seconds = parse_duration(for_) if for_ else 0.0
+    credential = not no_credential
+    lender: Route | None = None
     if rec.ask.kind == "question" and not reply:
         raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
     if rec.ask.kind == "question" and persist:
@@ -127,12 +133,18 @@ def grant(request_id: str, for_: str | None, reply: str | None, persist: bool) -
                 from bot_bottle.state.persistence import persist_grant
 
                 click.echo(persist_grant(store, found.slug, rec.ask, rec.id, _operator()))
-            _add_route(found.routes, rec, expires)
+            lender = _add_route(found.routes, rec, expires, credential)
         found.requests.decide(current, status="granted", answer=reply or "",
                               decided_by=_operator(), expires=expires)  # fmt: skip
     what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
     until = f" for {for_}" if for_ else " (persisted)" if persist else " until the bottle ends"
     click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
+    if lender is not None:
+        click.echo(f"  with the credential of the bottle's route {lender.label} "
+                   f"({lender.source.credential}); `--no-credential` grants without it")  # fmt: skip
+        if persist:
+            click.echo("  note: the route written into the manifest has no `auth:`; add the "
+                       "credential there if the next run needs it")  # fmt: skip
 
 
 @click.command()
@@ -149,12 +161,16 @@ def deny(request_id: str, reason: str) -> None:
     click.echo(f"denied {rec.id} ({found.slug})")
 
 
-def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
+def _add_route(routes_path: Path, rec: AskRecord, expires: float, credential: bool) -> Route | None:
     """Add the granted route to the live routes file, replaced whole so the egress
-    reloads it (and refuses a broken file, keeping the old routes)."""
+    reloads it (and refuses a broken file, keeping the old routes). With `credential`,
+    it carries the credential of the bottle's own route to that host and port, if there
+    is one; that route is returned."""
     policy = EgressPolicy.from_json(routes_path.read_text(encoding="utf-8"))
     paths = () if rec.ask.path == "/" else (rec.ask.path,)
+    lender = credential_route(policy, rec.ask.host, rec.ask.port) if credential else None
     route = Route(host=rec.ask.host, paths=paths, methods=rec.ask.methods,
+                  auth=lender.auth if lender else None,
                   source=RouteSource(f"grant {rec.id}", manifest=False), port=rec.ask.port, expires=expires)  # fmt: skip
     new = replace(policy, routes=(*policy.routes, route))
     tmp = routes_path.with_name(f".{routes_path.name}.{os.getpid()}.tmp")
@@ -162,6 +178,7 @@ def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(new.to_json())
     os.replace(tmp, routes_path)
+    return lender
 
 
 def _operator() -> str:

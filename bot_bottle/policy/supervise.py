@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot_bottle.policy.egress_policy import EgressPolicy, Route
 from bot_bottle.policy.host import route_pattern
 
 # `.internal` is reserved for private use (ICANN, 2024): it never resolves publicly.
@@ -133,3 +134,19 @@ class RateLimit:
             return False
         self._tokens -= 1
         return True
+
+
+def credential_route(policy: EgressPolicy, host: str, port: int) -> Route | None:
+    """The route whose credential a grant for https `host`:`port` carries: one the
+    bottle started with (never another grant), to exactly that host and port, over TLS
+    the egress verifies, with `auth`. The operator already gave the bottle that
+    credential for that host; a grant that widens its paths or methods is what makes an
+    ask for that host useful at all. None when there is no such route, or when several
+    carry different credentials (the operator then adds the route to the manifest)."""
+    found = [r for r in policy.routes
+             if r.auth is not None and r.host == host and r.port == port
+             and r.scheme == "https" and not r.tls_passthrough and not r.expires
+             and not str(r.source).startswith("grant ")]  # fmt: skip
+    if not found or len({r.auth for r in found}) > 1:
+        return None
+    return found[0]

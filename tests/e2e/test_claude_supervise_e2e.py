@@ -149,9 +149,10 @@ agents:
     # After: the request Claude's Bash tool made reached the upstream.
     assert "HTTP=200" in after, after
     assert [r.path for r in upstream.records] == ["/v1/data"]
-    # A granted route carries no credential (docs/supervise.md): the manifest route's
-    # token stays on its own path, and the agent's bytes are forwarded without one.
-    assert upstream.records[0].header("authorization") is None
+    # The grant carried the credential of the bottle's own route to that host and port
+    # (the operator was told): injected by the egress, never seen by the agent.
+    assert upstream.records[0].header("authorization") == f"Bearer {UP_TOKEN}"
+    assert "with the credential of the bottle's route" in g.stdout, g.stdout
     # Neither credential reached a file the run wrote.
     assert grep_tree(tmp_path, TOKEN) == [] and grep_tree(tmp_path, UP_TOKEN) == []
 
