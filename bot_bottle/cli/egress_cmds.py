@@ -114,6 +114,9 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
             f"; {rec['reason']}" if rec.get("reason") else ""
         )
         return ts, verdict, what, detail
+    if kind in ("grant", "answer"):  # supervise: who granted or denied what
+        what = f"{kind} {rec.get('request', '')} by {rec.get('decided_by', '')}"
+        return ts, str(rec.get("decision", "")), what, str(rec.get("reason", ""))
     if kind == "reload":
         return ts, str(rec.get("decision", "")), "routes reload", str(rec.get("reason", ""))
     what = f"{rec.get('method', '')} {rec.get('host', '')}{rec.get('path', '')}".strip()

@@ -115,10 +115,16 @@ def grant(request_id: str, for_: str | None, reply: str | None) -> None:
         if current is None or current.status != "pending":
             raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
         expires = time.time() + seconds if seconds else 0.0
+        by = _operator()
         if rec.ask.kind == "route":
+            # Still pending, but naming its grantor before the route exists: the egress
+            # reads it from here when it records the route going live.
+            current = found.requests.decide(current, decided_by=by)
             _add_route(found.routes, rec, expires)
+        else:
+            _audit_answer(store, found, current, "allow", by, reply or "")
         found.requests.decide(current, status="granted", answer=reply or "",
-                              decided_by=_operator(), expires=expires)  # fmt: skip
+                              decided_by=by, expires=expires)  # fmt: skip
     what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
     until = f" for {for_}" if for_ else " until the bottle ends"
     click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
@@ -134,7 +140,9 @@ def deny(request_id: str, reason: str) -> None:
     with found.requests.deciding(rec.id) as current:
         if current is None or current.status != "pending":
             raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
-        found.requests.decide(current, status="denied", answer=reason, decided_by=_operator())
+        by = _operator()
+        _audit_answer(store, found, current, "deny", by, reason)
+        found.requests.decide(current, status="denied", answer=reason, decided_by=by)
     click.echo(f"denied {rec.id} ({found.slug})")
 
 
@@ -151,6 +159,27 @@ def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(new.to_json())
     os.replace(tmp, routes_path)
+
+
+def _audit_answer(
+    store: StateStore, found: Found, rec: AskRecord, decision: str, by: str, reason: str
+) -> None:
+    """Record an answer that changes no route (a deny, a reply to a question) in the
+    bottle's audit log, before the answer is given: nothing is answered off the record.
+    The writer appends under the same lock as the egress and the git gate, re-reading
+    the last line, so the hash chain stays linear. A granted route is recorded by the
+    egress when it goes live (`sidecars/egress/grant_audit.py`)."""
+    from bot_bottle.sidecars.egress.audit import AuditWriter
+
+    try:
+        with AuditWriter(StateStore.audit_log(store.dir(found.slug)), rec.bottle) as audit:
+            audit.write({"kind": "answer", "rule": "supervise", "decision": decision,
+                         "request": rec.id, "decided_by": by, "reason": reason,
+                         "ask": rec.ask.summary()})  # fmt: skip
+    except OSError as e:
+        raise BotBottleError(f"{rec.id}: the bottle's audit log cannot take the answer "
+                             f"({e.strerror or e}); nothing was answered",
+                             "free disk space, or check the state directory") from e  # fmt: skip
 
 
 def _operator() -> str:
