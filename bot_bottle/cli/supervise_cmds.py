@@ -78,9 +78,7 @@ def _running(store: StateStore, slug: str) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def requests(show_all: bool, as_json: bool) -> None:
     """List what agents asked their operator (pending ones, unless --all)."""
-    store = StateStore()
-    rows = [(f.slug, r) for f in _bottles(store) for r in f.requests.all()
-            if show_all or r.status == "pending"]  # fmt: skip
+    rows = listed_requests(StateStore(), show_all)
     if as_json:
         click.echo(json.dumps([{"bottle": slug, **r.view(), "reason": r.ask.reason,
                                 "created": r.created} for slug, r in rows], indent=2))  # fmt: skip
@@ -104,8 +102,39 @@ def requests(show_all: bool, as_json: bool) -> None:
 def grant(request_id: str, for_: str | None, reply: str | None) -> None:
     """Grant a request: a route goes live in the running bottle within a second."""
     store = StateStore()
-    found, rec = _find(store, request_id)
     seconds = parse_duration(for_) if for_ else 0.0
+    found, rec = grant_request(store, request_id, seconds, reply)
+    what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
+    until = f" for {for_}" if for_ else " until the bottle ends"
+    click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
+
+
+@click.command()
+@click.argument("request_id")
+@click.option("--reason", metavar="TEXT", default="", help="Why; the agent reads it.")
+def deny(request_id: str, reason: str) -> None:
+    """Deny a request; the agent sees the reason."""
+    found, rec = deny_request(StateStore(), request_id, reason)
+    click.echo(f"denied {rec.id} ({found.slug})")
+
+
+# The operator's answers as functions: `grant`, `deny`, `requests` and `watch` call these.
+
+
+def listed_requests(store: StateStore, show_all: bool = False) -> list[tuple[str, AskRecord]]:
+    """(bottle slug, request) for every pending request (every request with `show_all`),
+    oldest first within each bottle."""
+    return [(f.slug, r) for f in _bottles(store) for r in f.requests.all()
+            if show_all or r.status == "pending"]  # fmt: skip
+
+
+def grant_request(
+    store: StateStore, request_id: str, seconds: float = 0.0, reply: str | None = None
+) -> tuple[Found, AskRecord]:
+    """Grant a pending request (a route for `seconds`, 0 until the bottle ends; a
+    question with `reply`); raises a `BotBottleError` (or `UsageError`) and changes
+    nothing when it cannot."""
+    found, rec = _find(store, request_id)
     if rec.ask.kind == "question" and not reply:
         raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
     if not _running(store, found.slug):
@@ -125,17 +154,11 @@ def grant(request_id: str, for_: str | None, reply: str | None) -> None:
             _audit_answer(store, found, current, "allow", by, reply or "")
         found.requests.decide(current, status="granted", answer=reply or "",
                               decided_by=by, expires=expires)  # fmt: skip
-    what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
-    until = f" for {for_}" if for_ else " until the bottle ends"
-    click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
+    return found, rec
 
 
-@click.command()
-@click.argument("request_id")
-@click.option("--reason", metavar="TEXT", default="", help="Why; the agent reads it.")
-def deny(request_id: str, reason: str) -> None:
-    """Deny a request; the agent sees the reason."""
-    store = StateStore()
+def deny_request(store: StateStore, request_id: str, reason: str) -> tuple[Found, AskRecord]:
+    """Deny a pending request with `reason` (the agent reads it)."""
     found, rec = _find(store, request_id)
     with found.requests.deciding(rec.id) as current:
         if current is None or current.status != "pending":
@@ -143,7 +166,7 @@ def deny(request_id: str, reason: str) -> None:
         by = _operator()
         _audit_answer(store, found, current, "deny", by, reason)
         found.requests.decide(current, status="denied", answer=reason, decided_by=by)
-    click.echo(f"denied {rec.id} ({found.slug})")
+    return found, rec
 
 
 def _add_route(routes_path: Path, rec: AskRecord, expires: float) -> None:
