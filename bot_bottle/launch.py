@@ -30,7 +30,10 @@ from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
+from bot_bottle.state.request_notifier import notifying
+from bot_bottle.state.requests import RequestDir
 from bot_bottle.state.store import BottleMetadata, StateStore
+from bot_bottle.state.user_config import NotifyHook
 from bot_bottle.state.workspace_lock import workspace_lock
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ class RunOptions:
     keep: bool = False
     tty: bool = True
     share_workspace: bool = False  # run beside another bottle on the same mount workspace
+    notify: NotifyHook | None = None  # the user's hook for supervise requests (user_config)
 
 
 @dataclass
@@ -288,6 +292,11 @@ def run_bottle(
         stack.callback(sidecars.stop, bottle)
         stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)
+        if options.notify is not None and plan.supervise:
+            asks = RequestDir(sidecar_dir(state_dir, "egress") / "requests", meta.bottle)
+            stack.enter_context(
+                notifying(options.notify, meta.slug, asks, state_dir / "notify.log")
+            )
         target.ready()  # a backend may create the bottle meanwhile; its error is raised here
         meta = store.update(
             meta.slug,
