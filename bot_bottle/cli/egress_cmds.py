@@ -212,6 +212,8 @@ def logs(
     from rich.console import Console
     from rich.markup import escape
 
+    from bot_bottle.cli.supervise_cmds import defuse
+
     console = Console(highlight=False)
     colour = {"allow": "green", "deny": "red", "error": "yellow"}
     for rec in _follow(path, follow):
@@ -220,7 +222,7 @@ def logs(
         if as_json:
             click.echo(json.dumps(rec, sort_keys=True))
             continue
-        ts, verdict, what, detail = _row(rec)
+        ts, verdict, what, detail = (defuse(x) for x in _row(rec))  # agent-written text
         style = colour.get(verdict, "white")
         console.print(
             f"[dim]{ts}[/] [{style}]{verdict:5}[/] {escape(what)}  [dim]{escape(detail)}[/]",

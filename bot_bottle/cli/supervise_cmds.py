@@ -89,9 +89,9 @@ def requests(show_all: bool, as_json: bool) -> None:
     now = time.time()
     for slug, r in rows:
         age = int(now - r.created)
-        click.echo(f"{r.id}  {slug}  {r.status}  {age}s ago  {r.ask.summary()}")
+        click.echo(f"{r.id}  {slug}  {r.status}  {age}s ago  {defuse(r.ask.summary())}")
         if r.ask.reason:
-            click.echo(f"    reason: {r.ask.reason}")
+            click.echo(f"    reason: {defuse(r.ask.reason)}")
     click.echo("answer with `bot-bottle grant ID` or `bot-bottle deny ID --reason TEXT`")
 
 
@@ -116,6 +116,13 @@ def deny(request_id: str, reason: str) -> None:
     """Deny a request; the agent sees the reason."""
     found, rec = deny_request(StateStore(), request_id, reason)
     click.echo(f"denied {rec.id} ({found.slug})")
+
+
+def defuse(text: object) -> str:
+    """Agent-written text for the operator's terminal: every control or format
+    character (escape sequences, bidi overrides, newlines) shown as U+FFFD, so that a
+    reason cannot drive the terminal or pass itself off as other output."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in str(text))
 
 
 # The operator's answers as functions: `grant`, `deny`, `requests` and `watch` call these.

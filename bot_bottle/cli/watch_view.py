@@ -21,6 +21,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from bot_bottle.cli.egress_cmds import _shown
+from bot_bottle.cli.supervise_cmds import defuse as clean
 from bot_bottle.cli.supervise_cmds import listed_requests
 from bot_bottle.state.requests import AskRecord, RequestDir
 from bot_bottle.state.store import StateStore
@@ -28,13 +29,6 @@ from bot_bottle.state.store import StateStore
 RECENT = 3  # requests and denials shown per bottle
 TAIL_BYTES = 64 * 1024  # how much of each audit log is read per refresh
 KEYS = "↑↓/1-9 select · g grant · t grant for… · d deny · q quit"
-
-
-def clean(text: object) -> str:
-    """`text` with every control or format character (escape sequences, bidi
-    overrides) shown as U+FFFD, on one line."""
-    s = str(text)
-    return "".join(c if c.isprintable() else "\ufffd" for c in s)
 
 
 @dataclass(frozen=True)
