@@ -30,14 +30,12 @@ from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
-from bot_bottle.state.request_notifier import notifying
-from bot_bottle.state.requests import RequestDir
 from bot_bottle.state.store import BottleMetadata, StateStore
-from bot_bottle.state.user_config import NotifyHook
 from bot_bottle.state.workspace_lock import workspace_lock
 
 if TYPE_CHECKING:
     from bot_bottle.plan.materialize import LaunchInputs
+    from bot_bottle.state.user_config import NotifyHook
 
 EGRESS_PORT = 3128
 GIT_GATE_PORT = 9419
@@ -293,6 +291,9 @@ def run_bottle(
         stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)
         if options.notify is not None and plan.supervise:
+            from bot_bottle.state.request_notifier import notifying
+            from bot_bottle.state.requests import RequestDir
+
             asks = RequestDir(sidecar_dir(state_dir, "egress") / "requests", meta.bottle)
             stack.enter_context(
                 notifying(options.notify, meta.slug, asks, state_dir / "notify.log")

@@ -22,9 +22,12 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot_bottle.state.requests import AskRecord, RequestDir
-from bot_bottle.state.user_config import NotifyHook
+
+if TYPE_CHECKING:
+    from bot_bottle.state.user_config import NotifyHook
 
 POLL = 0.5
 

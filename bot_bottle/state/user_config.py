@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot_bottle.errors import BotBottleError
 
 DEFAULT_TIMEOUT = 10.0
@@ -64,6 +62,8 @@ def load_user_config(env: Mapping[str, str] | None = None) -> UserConfig:
         return UserConfig()
     except OSError as e:
         raise UserConfigError(f"cannot read {path}: {e.strerror}", "fix its permissions") from e
+    import yaml  # only when there is a file: `run` must not pay for it otherwise
+
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
