@@ -38,6 +38,7 @@ class BottleRow:
     backend: str
     asks: tuple[AskRecord, ...]  # the most recent requests, newest last
     denials: tuple[dict[str, Any], ...]  # the most recent denials, newest last
+    sent: tuple[dict[str, Any], ...] = ()  # the most recent requests let through
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,12 @@ def collect(store: StateStore) -> Snapshot:
     for meta in store.all():
         state = store.dir(meta.slug)
         asks = RequestDir(state / "sidecars" / "egress" / "requests", meta.bottle).all()
-        denials = [r for r in audit_tail(StateStore.audit_log(state))
-                   if _shown(r, denied=True, everything=False)]  # fmt: skip
-        rows.append(BottleRow(meta.slug, status_of(meta), meta.backend,
-                              tuple(asks[-RECENT:]), tuple(denials[-RECENT:])))  # fmt: skip
+        tail = audit_tail(StateStore.audit_log(state))
+        denials = [r for r in tail if _shown(r, denied=True, everything=False)]
+        sent = [r for r in tail if r.get("kind", "request") == "request"
+                and r.get("decision") == "allow" and r.get("rule") != "supervise"]  # fmt: skip
+        rows.append(BottleRow(meta.slug, status_of(meta), meta.backend, tuple(asks[-RECENT:]),
+                              tuple(denials[-RECENT:]), tuple(sent[-RECENT:])))  # fmt: skip
     return Snapshot(tuple(rows), tuple(listed_requests(store)), time.time())
 
 
@@ -91,12 +94,16 @@ def _age(seconds: float) -> str:
     return f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
 
 
-def _denial(rec: dict[str, Any]) -> str:
+def _request(rec: dict[str, Any]) -> str:
     ts = str(rec.get("ts", ""))[11:19]
+    return f"{ts} {rec.get('method', '')} {rec.get('host', '')}{rec.get('path', '')}".strip()
+
+
+def _denial(rec: dict[str, Any]) -> str:
     if rec.get("kind") == "answer":
+        ts = str(rec.get("ts", ""))[11:19]
         return f"{ts} operator denied {rec.get('request', '')}: {rec.get('reason', '')}"
-    what = f"{rec.get('method', '')} {rec.get('host', '')}{rec.get('path', '')}".strip()
-    return f"{ts} {what} [{rec.get('rule', '')}]"
+    return f"{_request(rec)} [{rec.get('rule', '')}]"
 
 
 def _indent(text: Text, n: int) -> RenderableType:
@@ -137,6 +144,9 @@ def render(snap: Snapshot, selected: int, footer: str = "") -> RenderableType:
         for r in b.asks:
             parts.append(_indent(Text.assemble("ask ", (r.status, ASK_STYLE.get(r.status, "")),
                                                f" {r.id} {clean(r.ask.summary())}"), 2))  # fmt: skip
+        for x in b.sent:
+            line = f"sent {_request(x)} {x.get('status', '')}"
+            parts.append(_indent(Text(clean(line), style="dim"), 2))
         for d in b.denials:
             parts.append(_indent(Text(f"denied {clean(_denial(d))}", style="red"), 2))
     if footer:

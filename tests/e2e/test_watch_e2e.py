@@ -44,6 +44,7 @@ def test_watch_shows_a_pending_request_and_grants_it(tmp_path: Path, upstream: o
         term._tmux("resize-window", "-t", term.name, "-x", "160", "-y", "45")
         term.wait("Pending requests (0)")
         result = json.loads(wait_for(ws / "result.json", "}", timeout=120))
+        term.wait("GET api.example.test/v1/data 200")  # the bottle's recent traffic
         proc.communicate(timeout=60)
         term.keys("q")
         assert term.wait(EXIT_MARK + "0", EXIT_MARK) == EXIT_MARK + "0", term.screen()
