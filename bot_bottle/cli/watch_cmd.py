@@ -84,7 +84,10 @@ class Watch:
         self.message = ""
 
     def refresh(self) -> None:
-        self.snap = collect(self.store)
+        try:
+            self.snap = collect(self.store)
+        except OSError as e:  # a bottle removed mid-read, say: keep the last screen
+            self.message = f"refresh failed ({e}); retrying"
 
     def index(self) -> int:
         ids = [r.id for _, r in self.snap.pending]
@@ -182,7 +185,7 @@ def _poke(w: int) -> None:
 
 
 @click.command()
-@click.option("--interval", type=float, default=1.0, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               help="Seconds between refreshes.")  # fmt: skip
 def watch(interval: float) -> None:
     """A live view of bottles, their recent requests and denials, and pending requests
