@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_support import bb, wait_for
+from e2e_support import agent_workspace, base_env, bb, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,3 +50,23 @@ def test_a_request_runs_the_notify_hook_with_json_on_stdin(
     hook_env = (out / "notified.env").read_text()
     assert "fetch the data" not in hook_env and rid not in hook_env, hook_env
     assert Path((out / "notified.cwd").read_text().strip()) != ws
+
+
+def test_a_malformed_config_stops_run_before_anything_starts(tmp_path: Path) -> None:
+    config = tmp_path / "host-home" / ".config" / "bot-bottle" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("notify:\n  command: [notify-send]\n  timeout: forever\n")
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n    agent_provider: {template: command, command: ['true']}\n"
+        "    supervise: true\n    backend: namespace\n    workspace: {mode: mount, path: ws}\n"
+        "agents:\n  a: {bottle: b}\n"
+    )
+    agent_workspace(tmp_path / "ws")
+    env = base_env(tmp_path)
+    trust(env, tmp_path)
+    r = bb(["run", "a", "-y"], env, tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert f"{config}: notify.timeout: a number of seconds" in r.stderr, r.stderr
+    assert not (tmp_path / "bb-home" / "bottles").exists() or not any(
+        (tmp_path / "bb-home" / "bottles").iterdir()
+    ), "no bottle was created"
