@@ -36,6 +36,7 @@ from bot_bottle.state.workspace_lock import workspace_lock
 
 if TYPE_CHECKING:
     from bot_bottle.plan.materialize import LaunchInputs
+    from bot_bottle.state.user_config import NotifyHook
 
 EGRESS_PORT = 3128
 GIT_GATE_PORT = 9419
@@ -48,6 +49,7 @@ class RunOptions:
     keep: bool = False
     tty: bool = True
     share_workspace: bool = False  # run beside another bottle on the same mount workspace
+    notify: NotifyHook | None = None  # the user's hook for supervise requests (user_config)
 
 
 @dataclass
@@ -289,6 +291,14 @@ def run_bottle(
         stack.callback(sidecars.stop, bottle)
         stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)
+        if options.notify is not None and plan.supervise:
+            from bot_bottle.state.request_notifier import notifying
+            from bot_bottle.state.requests import RequestDir
+
+            asks = RequestDir(sidecar_dir(state_dir, "egress") / "requests", meta.bottle)
+            stack.enter_context(
+                notifying(options.notify, meta.slug, asks, state_dir / "notify.log")
+            )
         target.ready()  # a backend may create the bottle meanwhile; its error is raised here
         meta = store.update(
             meta.slug,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot_bottle.state.approval import ApprovalStore, Verdict
     from bot_bottle.state.ending import Ending
     from bot_bottle.state.store import BottleMetadata, StateStore
+    from bot_bottle.state.user_config import NotifyHook
 
 
 def _store() -> StateStore:
@@ -165,7 +166,7 @@ def run(agent: str, agent_args: tuple[str, ...], yes: bool, backend: str, keep: 
     rc = run_bottle(
         verdict.plan, manifest_path=str(path), host_env=os.environ,
         options=RunOptions(backend=backend, keep=keep, tty=sys.stdin.isatty(),
-                           share_workspace=share_workspace), store=store,
+                           share_workspace=share_workspace, notify=_notify_hook()), store=store,
         confirm=_confirm_factory(yes, plan, approvals, verdict),
         on_started=started, on_ended=_say_ended(keep),
     )  # fmt: skip
@@ -220,12 +221,19 @@ def resume(slug: str, yes: bool, share_workspace: bool, continue_: bool) -> None
     rc = run_bottle(
         verdict.plan, manifest_path=meta.manifest_path, host_env=os.environ,
         options=RunOptions(backend=meta.backend, keep=True, tty=sys.stdin.isatty(),
-                           share_workspace=share_workspace),
+                           share_workspace=share_workspace, notify=_notify_hook()),
         store=store, confirm=_confirm_factory(yes, plan, approvals, verdict), existing=meta,
         on_started=_say_started, on_ended=_say_ended(True),
     )  # fmt: skip
     _after_exit(slug, plan.provider, kept=True)
     sys.exit(rc)
+
+
+def _notify_hook() -> NotifyHook | None:
+    """The user's notification hook for supervise requests (`state/user_config.py`)."""
+    from bot_bottle.state.user_config import load_user_config
+
+    return load_user_config().notify
 
 
 def _sweep(store: StateStore) -> None:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "requests": ("bot_bottle.cli.supervise_cmds:requests", "List what agents asked their operator."),
     "grant": ("bot_bottle.cli.supervise_cmds:grant", "Grant an agent's request (a route goes live)."),
     "deny": ("bot_bottle.cli.supervise_cmds:deny", "Deny an agent's request, with a reason."),
+    "watch": ("bot_bottle.cli.watch_cmd:watch", "Live view of bottles and requests; grant or deny with keys."),
     "logs": ("bot_bottle.cli.egress_cmds:logs", "Show a bottle's audit log (egress and pushes)."),
     "suggest": ("bot_bottle.cli.suggest_cmd:suggest_cmd", "Print routes (YAML) for what a bottle was denied."),
     "agents": ("bot_bottle.cli.bottle_cmds:agents", "Install, list, or run on the host (to log in) the agent CLIs."),

@@ -114,6 +114,9 @@ def _row(rec: dict[str, Any]) -> tuple[str, str, str, str]:
             f"; {rec['reason']}" if rec.get("reason") else ""
         )
         return ts, verdict, what, detail
+    if kind in ("grant", "answer"):  # supervise: who granted or denied what
+        what = f"{kind} {rec.get('request', '')} by {rec.get('decided_by', '')}"
+        return ts, str(rec.get("decision", "")), what, str(rec.get("reason", ""))
     if kind == "reload":
         return ts, str(rec.get("decision", "")), "routes reload", str(rec.get("reason", ""))
     what = f"{rec.get('method', '')} {rec.get('host', '')}{rec.get('path', '')}".strip()
@@ -209,6 +212,8 @@ def logs(
     from rich.console import Console
     from rich.markup import escape
 
+    from bot_bottle.cli.supervise_cmds import defuse
+
     console = Console(highlight=False)
     colour = {"allow": "green", "deny": "red", "error": "yellow"}
     for rec in _follow(path, follow):
@@ -217,7 +222,7 @@ def logs(
         if as_json:
             click.echo(json.dumps(rec, sort_keys=True))
             continue
-        ts, verdict, what, detail = _row(rec)
+        ts, verdict, what, detail = (defuse(x) for x in _row(rec))  # agent-written text
         style = colour.get(verdict, "white")
         console.print(
             f"[dim]{ts}[/] [{style}]{verdict:5}[/] {escape(what)}  [dim]{escape(detail)}[/]",

@@ -79,9 +79,7 @@ def _running(store: StateStore, slug: str) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def requests(show_all: bool, as_json: bool) -> None:
     """List what agents asked their operator (pending ones, unless --all)."""
-    store = StateStore()
-    rows = [(f.slug, r) for f in _bottles(store) for r in f.requests.all()
-            if show_all or r.status == "pending"]  # fmt: skip
+    rows = listed_requests(StateStore(), show_all)
     if as_json:
         click.echo(json.dumps([{"bottle": slug, **r.view(), "reason": r.ask.reason,
                                 "created": r.created} for slug, r in rows], indent=2))  # fmt: skip
@@ -92,9 +90,9 @@ def requests(show_all: bool, as_json: bool) -> None:
     now = time.time()
     for slug, r in rows:
         age = int(now - r.created)
-        click.echo(f"{r.id}  {slug}  {r.status}  {age}s ago  {r.ask.summary()}")
+        click.echo(f"{r.id}  {slug}  {r.status}  {age}s ago  {defuse(r.ask.summary())}")
         if r.ask.reason:
-            click.echo(f"    reason: {r.ask.reason}")
+            click.echo(f"    reason: {defuse(r.ask.reason)}")
     click.echo("answer with `bot-bottle grant ID` or `bot-bottle deny ID --reason TEXT`")
 
 
@@ -113,29 +111,12 @@ def grant(request_id: str, for_: str | None, reply: str | None, persist: bool,
         raise click.UsageError("a route written into the manifest has no end: give --for "
                                "or --persist, not both")  # fmt: skip
     store = StateStore()
-    found, rec = _find(store, request_id)
     seconds = parse_duration(for_) if for_ else 0.0
-    credential = not no_credential
-    lender: Route | None = None
-    if rec.ask.kind == "question" and not reply:
-        raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
-    if rec.ask.kind == "question" and persist:
-        raise click.UsageError(f"{rec.id} is a question: there is no route to --persist")
-    if not _running(store, found.slug):
-        raise BotBottleError(f"bottle {found.slug} is not running; nothing was granted",
-                             "a grant applies to a running bottle only")  # fmt: skip
-    with found.requests.deciding(rec.id) as current:
-        if current is None or current.status != "pending":
-            raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
-        expires = time.time() + seconds if seconds else 0.0
-        if rec.ask.kind == "route":
-            if persist:  # first: a refusal to persist grants nothing
-                from bot_bottle.state.persistence import persist_grant
-
-                click.echo(persist_grant(store, found.slug, rec.ask, rec.id, _operator()))
-            lender = _add_route(found.routes, rec, expires, credential)
-        found.requests.decide(current, status="granted", answer=reply or "",
-                              decided_by=_operator(), expires=expires)  # fmt: skip
+    g = grant_request(store, request_id, seconds, reply, persist=persist,
+                      credential=not no_credential)  # fmt: skip
+    found, rec, lender = g.found, g.rec, g.lender
+    if g.persisted:
+        click.echo(g.persisted)
     what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
     until = f" for {for_}" if for_ else " (persisted)" if persist else " until the bottle ends"
     click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
@@ -152,13 +133,89 @@ def grant(request_id: str, for_: str | None, reply: str | None, persist: bool,
 @click.option("--reason", metavar="TEXT", default="", help="Why; the agent reads it.")
 def deny(request_id: str, reason: str) -> None:
     """Deny a request; the agent sees the reason."""
-    store = StateStore()
+    found, rec = deny_request(StateStore(), request_id, reason)
+    click.echo(f"denied {rec.id} ({found.slug})")
+
+
+def defuse(text: object) -> str:
+    """Agent-written text for the operator's terminal: every control or format
+    character (escape sequences, bidi overrides, newlines) shown as U+FFFD, so that a
+    reason cannot drive the terminal or pass itself off as other output."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in str(text))
+
+
+# The operator's answers as functions: `grant`, `deny`, `requests` and `watch` call these.
+
+
+def listed_requests(store: StateStore, show_all: bool = False) -> list[tuple[str, AskRecord]]:
+    """(bottle slug, request) for every pending request (every request with `show_all`),
+    oldest first within each bottle."""
+    return [(f.slug, r) for f in _bottles(store) for r in f.requests.all()
+            if show_all or r.status == "pending"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Granted:
+    found: Found
+    rec: AskRecord
+    lender: Route | None  # the bottle's route whose credential the grant carries
+    persisted: str  # `--persist`'s report of what it wrote, else ""
+
+
+def grant_request(
+    store: StateStore,
+    request_id: str,
+    seconds: float = 0.0,
+    reply: str | None = None,
+    *,
+    persist: bool = False,
+    credential: bool = True,
+) -> Granted:
+    """Grant a pending request (a route for `seconds`, 0 until the bottle ends; a
+    question with `reply`); with `persist`, the route is also written into the bottle's
+    manifest, first, so a refusal grants nothing. Raises a `BotBottleError` (or
+    `UsageError`) and changes nothing when it cannot."""
+    found, rec = _find(store, request_id)
+    if rec.ask.kind == "question" and not reply:
+        raise click.UsageError(f"{rec.id} is a question: answer it with --reply TEXT")
+    if rec.ask.kind == "question" and persist:
+        raise click.UsageError(f"{rec.id} is a question: there is no route to --persist")
+    lender: Route | None = None
+    persisted = ""
+    if not _running(store, found.slug):
+        raise BotBottleError(f"bottle {found.slug} is not running; nothing was granted",
+                             "a grant applies to a running bottle only")  # fmt: skip
+    with found.requests.deciding(rec.id) as current:
+        if current is None or current.status != "pending":
+            raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
+        expires = time.time() + seconds if seconds else 0.0
+        by = _operator()
+        if rec.ask.kind == "route":
+            # Still pending, but naming its grantor before the route exists: the egress
+            # reads it from here when it records the route going live.
+            if persist:
+                from bot_bottle.state.persistence import persist_grant
+
+                persisted = persist_grant(store, found.slug, rec.ask, rec.id, by)
+            current = found.requests.decide(current, decided_by=by)
+            lender = _add_route(found.routes, rec, expires, credential)
+        else:
+            _audit_answer(store, found, current, "allow", by, reply or "")
+        found.requests.decide(current, status="granted", answer=reply or "",
+                              decided_by=by, expires=expires)  # fmt: skip
+    return Granted(found, rec, lender, persisted)
+
+
+def deny_request(store: StateStore, request_id: str, reason: str) -> tuple[Found, AskRecord]:
+    """Deny a pending request with `reason` (the agent reads it)."""
     found, rec = _find(store, request_id)
     with found.requests.deciding(rec.id) as current:
         if current is None or current.status != "pending":
             raise BotBottleError(f"{rec.id} was already {current.status if current else 'removed'}")
-        found.requests.decide(current, status="denied", answer=reason, decided_by=_operator())
-    click.echo(f"denied {rec.id} ({found.slug})")
+        by = _operator()
+        _audit_answer(store, found, current, "deny", by, reason)
+        found.requests.decide(current, status="denied", answer=reason, decided_by=by)
+    return found, rec
 
 
 def _add_route(routes_path: Path, rec: AskRecord, expires: float, credential: bool) -> Route | None:
@@ -179,6 +236,27 @@ def _add_route(routes_path: Path, rec: AskRecord, expires: float, credential: bo
         f.write(new.to_json())
     os.replace(tmp, routes_path)
     return lender
+
+
+def _audit_answer(
+    store: StateStore, found: Found, rec: AskRecord, decision: str, by: str, reason: str
+) -> None:
+    """Record an answer that changes no route (a deny, a reply to a question) in the
+    bottle's audit log, before the answer is given: nothing is answered off the record.
+    The writer appends under the same lock as the egress and the git gate, re-reading
+    the last line, so the hash chain stays linear. A granted route is recorded by the
+    egress when it goes live (`sidecars/egress/grant_audit.py`)."""
+    from bot_bottle.sidecars.egress.audit import AuditWriter
+
+    try:
+        with AuditWriter(StateStore.audit_log(store.dir(found.slug)), rec.bottle) as audit:
+            audit.write({"kind": "answer", "rule": "supervise", "decision": decision,
+                         "request": rec.id, "decided_by": by, "reason": reason,
+                         "ask": rec.ask.summary()})  # fmt: skip
+    except OSError as e:
+        raise BotBottleError(f"{rec.id}: the bottle's audit log cannot take the answer "
+                             f"({e.strerror or e}); nothing was answered",
+                             "free disk space, or check the state directory") from e  # fmt: skip
 
 
 def _operator() -> str:

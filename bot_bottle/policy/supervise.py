@@ -56,6 +56,24 @@ class Ask:
                 "port": self.port}  # fmt: skip
 
 
+# Denials a grant can fix: no route for the host, or none for this port, path or method.
+ASKABLE_RULES = frozenset({"route", "port", "path", "method"})
+ASK_COMMAND = "bot-bottle-ask"  # the in-bottle command that makes the same request
+
+
+def ask_hint(method: str, host: str, path: str, port: int = 443) -> str:
+    """The 403 body's "to ask" line: the request that asks the operator for exactly
+    what was denied (a granted route is https, so `port` only when not 443)."""
+    body: dict[str, Any] = {"kind": "route", "host": host}
+    if port != 443:
+        body["port"] = port
+    body |= {"path": path or "/", "methods": [method] if method in METHODS else [],
+             "reason": "<why the task needs it>"}  # fmt: skip
+    poll = f"http://{RESERVED_HOST}{API_PREFIX}/ID?wait={int(MAX_WAIT)}"
+    return (f"POST http://{RESERVED_HOST}{API_PREFIX} {json.dumps(body)} (or run "
+            f"{ASK_COMMAND}), then GET {poll} for the operator's answer")  # fmt: skip
+
+
 def parse_ask(body: bytes) -> Ask:
     """Parse the agent's request body; raises ValueError naming the bad field."""
     if len(body) > MAX_BODY:

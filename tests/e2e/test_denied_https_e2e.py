@@ -77,9 +77,11 @@ def recorder(fake_api: FakeProviderAPI) -> Iterator[TcpRecorder]:
     rec.sock.close()
 
 
+@pytest.mark.parametrize("supervise", [False, True], ids=["plain", "supervise"])
 def test_https_to_undeclared_host_reads_the_403_body(
-    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI, recorder: TcpRecorder
-) -> None:
+    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI, recorder: TcpRecorder,
+    supervise: bool,
+) -> None:  # fmt: skip
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "probe.py").write_text(PROBE)
@@ -98,6 +100,7 @@ bottles:
       ssrf_ip_allowlist: [{fake_api.address}/32, {recorder.address}/32]
     workspace: {{mode: mount, path: ws}}
     backend: {bottle_backend}
+    supervise: {str(supervise).lower()}
 agents:
   probe: {{bottle: b}}
 """)
@@ -112,8 +115,18 @@ agents:
         f"host {UNDECLARED} is not in the egress routes\n"
         f"to allow: add `- host: {UNDECLARED}` under bottles.b.egress.routes\n"
     )
-    assert out["curl"] == f"0 {want}\n403 ", out
-    assert out["urllib"] == "403 " + want.replace("GET", "POST", 1), out
+    # With supervise on, the agent also reads how to ask its operator for the route.
+    ask = (
+        "to ask: POST http://supervise.bot-bottle.internal/v1/ask "
+        f'{{"kind": "route", "host": "{UNDECLARED}", "path": "/simple/requests/", '
+        '"methods": ["METHOD"], "reason": "<why the task needs it>"} '
+        "(or run bot-bottle-ask), then GET http://supervise.bot-bottle.internal/v1/ask/ID"
+        "?wait=60 for the operator's answer\n"
+    )
+    get = want + (ask.replace("METHOD", "GET") if supervise else "")
+    post = want.replace("GET", "POST", 1) + (ask.replace("METHOD", "POST") if supervise else "")
+    assert out["curl"] == f"0 {get}\n403 ", out
+    assert out["urllib"] == "403 " + post, out
     assert recorder.connections == [], "nothing may be dialled for an undeclared host"
     assert [q.path for q in fake_api.requests] == ["/v1/models"]
     # The denials are in the bottle's audit log, with the path the agent asked for.

@@ -143,8 +143,19 @@ def test_the_agent_asks_the_operator_grants_the_route_goes_live(
     # Audited, and answered once: a second grant is refused.
     logs = bb(["logs", "--json", _slug(env)], env, tmp_path)
     assert "supervise" in logs.stdout, logs.stdout[-2000:]
+    # The egress recorded the grant when it went live, naming who granted it.
+    (live,) = [r for r in map(json.loads, logs.stdout.splitlines()) if r.get("kind") == "grant"]
+    assert live["event"] == "live" and live["request"] == rid, live
+    assert live["decided_by"] == _operator() and live["path"] == "/v1/", live
+    assert bb(["logs", "--verify", _slug(env)], env, tmp_path).returncode == 0
     again = bb(["grant", rid], env, tmp_path)
     assert again.returncode != 0
+
+
+def _operator() -> str:
+    import getpass
+
+    return getpass.getuser()
 
 
 def _slug(env: dict[str, str]) -> str:
@@ -224,6 +235,14 @@ def test_denials_bad_input_and_floods_apply_nothing(tmp_path: Path, upstream: Up
     for r in pending(env, tmp_path):
         g = bb(["grant", str(r["id"]), "--reply", "yes"], env, tmp_path)
         assert g.returncode != 0 and "not running" in g.stderr, g.stderr
+    # The deny is on record in the bottle's audit log, with who denied it; chain intact.
+    logs = bb(["logs", "--json", _slug(env)], env, tmp_path)
+    answers = [r for r in map(json.loads, logs.stdout.splitlines()) if r.get("kind") == "answer"]
+    assert [(a["request"], a["decision"], a["decided_by"]) for a in answers] == [
+        (rid, "deny", _operator())
+    ], answers
+    assert answers[0]["reason"] == "the cache is shared", answers
+    assert bb(["logs", "--verify", _slug(env)], env, tmp_path).returncode == 0
     home = Path(env["BOT_BOTTLE_HOME"])
     hits = [p for p in home.rglob("*") if p.is_file() and b"a1B2c3D4e5F6g7H8i9J0" in p.read_bytes()]
     assert hits == [], hits

@@ -37,7 +37,7 @@ from bot_bottle.policy.http_syntax import (
     check_request,
     is_websocket_upgrade,
 )
-from bot_bottle.policy.supervise import RESERVED_HOST
+from bot_bottle.policy.supervise import ASKABLE_RULES, RESERVED_HOST, ask_hint
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.gate import (
     STRIP_ALWAYS,
@@ -448,12 +448,24 @@ class EgressAddon:
     def _deny(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> None:
         # Every 403 the agent reads (plain HTTP, and HTTPS to an unlisted host) is made
         # here; a way to ask for access (supervise) goes in `denial_body`'s `ask`.
+        ask = self._ask(flow, gate, d, host, path)
         flow.response = http.Response.make(
             403,
-            denial_body(flow.request.method, host, path, d, gate.policy.bottle),
+            denial_body(flow.request.method, host, path, d, gate.policy.bottle, ask),
             {"content-type": "text/plain; charset=utf-8", "x-bot-bottle-denied": d.rule},
         )
         self._audit(flow, gate, d, status=403)
+
+    def _ask(self, flow: http.HTTPFlow, gate: Gate, d: Decision, host: str, path: str) -> str:
+        """How the agent can ask for what was denied: only in a bottle with supervise
+        on, and only for a denial a granted route would lift (not a secret, not SSRF)."""
+        if self.supervise is None or not gate.policy.supervise or d.rule not in ASKABLE_RULES:
+            return ""
+        connect = self._connect.get(flow.client_conn.id)
+        https = connect is not None or flow.request.scheme == "https"
+        port = connect[1] if connect is not None else flow.request.port
+        return ask_hint(flow.request.method, host, path.partition("?")[0],
+                        port if https else 443)  # fmt: skip
 
     def deny_connection(self, host: str, d: Decision) -> None:
         """Audit a refused connection (for `ConnectionGuard`)."""

@@ -4,6 +4,8 @@
 `interval` seconds and swaps in a new `Gate` when inode, mtime or size changed, or
 when a granted route's time ran out (`Route.expires`).
 An invalid replacement is refused: the old gate stays and `on_reload` hears why.
+`on_routes` hears the routes before and after every change (granted routes are audited
+from it: `grant_audit.GrantAudit`).
 Open connections keep flowing; only new decisions see the new routes.
 """
 
@@ -14,11 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot_bottle.policy.egress_policy import EgressPolicy
+from bot_bottle.policy.egress_policy import EgressPolicy, Route
 from bot_bottle.sidecars.egress.credentials import Credentials
 from bot_bottle.sidecars.egress.gate import Gate
 
 ReloadListener = Callable[[bool, str], None]
+RoutesListener = Callable[[tuple[Route, ...], tuple[Route, ...]], None]
 
 
 def _signature(path: Path) -> tuple[int, int, int]:
@@ -52,6 +55,7 @@ class RoutesFile:
         self.path = path
         self.credentials = credentials
         self.on_reload = on_reload
+        self.on_routes: RoutesListener | None = None
         self.interval = interval
         self._sig = _signature(path)
         self._gate = load_gate(path, credentials)
@@ -64,9 +68,8 @@ class RoutesFile:
             self._next_check = now + self.interval
             self._maybe_reload()
         if time.time() >= self._expiry:  # a granted route ended: drop it now, not later
-            self._gate = Gate.build(self._gate.policy.without_expired(time.time()),
-                                    self.credentials)  # fmt: skip
-            self._expiry = _next_expiry(self._gate)
+            self._swap(Gate.build(self._gate.policy.without_expired(time.time()),
+                                  self.credentials))  # fmt: skip
             if self.on_reload:
                 self.on_reload(True, "a granted route expired")
         return self._gate
@@ -91,10 +94,16 @@ class RoutesFile:
             self._refuse(sig, str(e))
             return
         self._sig = sig
-        self._gate = gate
-        self._expiry = _next_expiry(gate)
+        self._swap(gate)
         if self.on_reload:
             self.on_reload(True, f"routes reloaded ({len(gate.policy.routes)} routes)")
+
+    def _swap(self, gate: Gate) -> None:
+        old = self._gate.policy.routes
+        self._gate = gate
+        self._expiry = _next_expiry(gate)
+        if self.on_routes:
+            self.on_routes(old, gate.policy.routes)
 
     def _refuse(self, sig: tuple[int, int, int] | None, why: str) -> None:
         # Remember the refused signature so one bad file is reported once, not per request.

@@ -27,6 +27,7 @@ from bot_bottle.sidecars.egress import layers
 from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
 from bot_bottle.sidecars.egress.credentials import Credentials
+from bot_bottle.sidecars.egress.grant_audit import GrantAudit
 from bot_bottle.sidecars.egress.guard import ConnectionGuard
 from bot_bottle.sidecars.egress.relay import HandoffAdmission, start_unix_relay, widen_backlog
 from bot_bottle.sidecars.egress.routes_file import ReloadListener, RoutesFile
@@ -97,6 +98,31 @@ class Ready:
                     self.listen.unix.unlink()
 
 
+class RoutesTicker:
+    """Checks the routes file twice a second even when no request comes: a grant goes
+    live, and a granted route expires, on time and on record (`grant_audit`), not at
+    the agent's next request."""
+
+    def __init__(self, routes: RoutesFile) -> None:
+        self.routes = routes
+        self._task: asyncio.Task[None] | None = None
+
+    async def running(self) -> None:
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.routes.interval)
+            try:
+                self.routes.current()
+            except Exception as e:  # never let the ticker die silently
+                print(f"egress: routes check failed ({e})", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 def _stderr_reload(audit: AuditWriter | None) -> ReloadListener:
     def on_reload(ok: bool, message: str) -> None:
         print(f"egress: {message}", file=sys.stderr, flush=True)
@@ -144,7 +170,7 @@ async def _run(
     listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
 ) -> int:
     master: Any = make_master(listen, confdir, bundle)
-    master.addons.add(addon, guard, Ready(listen))
+    master.addons.add(addon, guard, Ready(listen), RoutesTicker(addon.routes))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
@@ -183,6 +209,10 @@ def serve(
     try:
         admission = HandoffAdmission() if where.unix is not None else None
         asks = RequestDir(policy_path.parent / "requests", policy.bottle)
+        if audit is not None:
+            grants = GrantAudit(asks, audit.write)
+            grants.changed((), routes.current().policy.routes)  # a restarted sidecar's grants
+            routes.on_routes = grants.changed
         supervise = SuperviseEndpoint(asks, on_granted=routes.reload_now)
         addon = EgressAddon(routes, audit, supervise=supervise)
         guard = ConnectionGuard(addon.deny_connection, admission)

@@ -1,0 +1,54 @@
+"""`watch`'s keys answer through the same functions as `deny` and `grant`, on real
+state files (no terminal): a reason typed after `d` reaches the agent's record and the
+audit log; a grant for a bottle that is not running changes nothing and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot_bottle.cli.watch_cmd import BACKSPACE, ENTER, ESC, Watch
+from bot_bottle.policy.supervise import Ask
+from bot_bottle.sidecars.egress.audit import read_audit, verify_chain
+from bot_bottle.state.requests import RequestDir
+from bot_bottle.state.store import StateStore
+
+
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[StateStore, RequestDir, str]:
+    monkeypatch.setenv("BOT_BOTTLE_HOME", str(tmp_path))
+    store = StateStore()
+    meta = store.create(agent="a", bottle="b", backend="namespace", manifest_path="/m.yaml",
+                        manifest_digest="d")  # fmt: skip
+    asks = RequestDir(store.dir(meta.slug) / "sidecars" / "egress" / "requests", "b")
+    return store, asks, meta.slug
+
+
+def test_deny_with_a_typed_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, asks, slug = _setup(tmp_path, monkeypatch)
+    asks.create(Ask("route", reason="r", host="a.test"), now=1.0)
+    second = asks.create(Ask("route", reason="r", host="b.test"), now=2.0)
+    w = Watch(store)
+    for k in ["2", "d", "n", "o", "x", BACKSPACE, ENTER]:
+        assert w.key(k)
+    rec = asks.get(second.id)
+    assert rec is not None and rec.status == "denied" and rec.answer == "no", rec
+    assert w.message == f"denied {second.id} ({slug})"
+    assert [r.id for _, r in w.snap.pending] != [second.id]
+    audit = StateStore.audit_log(store.dir(slug))
+    (answer,) = [r for r in read_audit(audit) if r.get("kind") == "answer"]
+    assert answer["request"] == second.id and answer["reason"] == "no"
+    assert verify_chain(audit) == (True, 0)
+
+
+def test_grant_refused_for_a_stopped_bottle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, asks, _slug = _setup(tmp_path, monkeypatch)
+    rec = asks.create(Ask("route", reason="r", host="a.test"))
+    w = Watch(store)
+    assert w.key("g")
+    assert "not running" in w.message
+    assert w.key("d") and w.key(ESC) and w.message == "cancelled"
+    assert asks.get(rec.id).status == "pending"  # type: ignore[union-attr]
+    assert not w.key("q")
