@@ -10,6 +10,7 @@ answer only ever comes from the operator (`bot-bottle grant` / `deny`).
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -131,6 +132,12 @@ def _text(raw: dict[str, Any], name: str, limit: int) -> str:
         raise ValueError(f"{name}: must be a string")
     if len(value) > limit:
         raise ValueError(f"{name}: at most {limit} characters")
+    # The operator reads this in a terminal: no escape sequences, bidi overrides or
+    # other invisible characters (the display defuses them too; refused here first).
+    bad = next((c for c in value if c not in "\n\t"
+                and unicodedata.category(c) in ("Cc", "Cf")), None)  # fmt: skip
+    if bad is not None:
+        raise ValueError(f"{name}: control or format character U+{ord(bad):04X} not allowed")
     return value
 
 

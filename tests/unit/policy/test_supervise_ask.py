@@ -78,3 +78,22 @@ def test_a_granted_route_ends_at_its_time() -> None:
     assert again.routes[1].expires == 50.0
     with pytest.raises(ValueError, match="expires"):
         EgressPolicy.from_dict({"version": 1, "routes": [{"host": "a.com", "expires": "soon"}]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "clear \x1b[2J the screen",
+        "osc \x1b]52;c;aGk=\x07",
+        "bidi \u202e txet",
+        "nul \x00",
+        "c1 \x9b",
+    ],
+)
+def test_reasons_and_questions_carry_no_terminal_controls(text: str) -> None:
+    for kind, field in (("route", "reason"), ("question", "question")):
+        ask = {"kind": kind, "host": "a.test", "reason": "r", "question": "q", field: text}
+        with pytest.raises(ValueError, match=f"{field}: control or format character"):
+            parse_ask(json.dumps(ask).encode())
+    ok = parse_ask(json.dumps({"kind": "question", "question": "line one\n\tline two"}).encode())
+    assert ok.question == "line one\n\tline two"
