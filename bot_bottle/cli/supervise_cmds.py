@@ -218,7 +218,9 @@ def deny_request(store: StateStore, request_id: str, reason: str) -> tuple[Found
     return found, rec
 
 
-def _add_route(routes_path: Path, rec: AskRecord, expires: float, credential: bool) -> Route | None:
+def _add_route(
+    routes_path: Path, rec: AskRecord, expires: float, credential: bool = True
+) -> Route | None:
     """Add the granted route to the live routes file, replaced whole so the egress
     reloads it (and refuses a broken file, keeping the old routes). With `credential`,
     it carries the credential of the bottle's own route to that host and port, if there
