@@ -65,13 +65,17 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def _running(store: StateStore, slug: str) -> bool:
+def _status(store: StateStore, slug: str) -> str:
     from bot_bottle.launch import status_of
 
     try:
-        return status_of(store.load(slug)) in ("running", "degraded", "starting")
+        return status_of(store.load(slug))
     except BotBottleError:
-        return False
+        return "gone"
+
+
+def _running(store: StateStore, slug: str) -> bool:
+    return _status(store, slug) in ("running", "degraded", "starting")
 
 
 @click.command("requests")
@@ -120,6 +124,9 @@ def grant(request_id: str, for_: str | None, reply: str | None, persist: bool,
     what = rec.ask.summary() if rec.ask.kind == "route" else "answered"
     until = f" for {for_}" if for_ else " (persisted)" if persist else " until the bottle ends"
     click.echo(f"granted {rec.id} ({found.slug}): {what}{until if rec.ask.kind == 'route' else ''}")
+    if rec.ask.kind == "route" and _status(store, found.slug) == "degraded":
+        click.echo(f"  note: {found.slug} is degraded (its egress is down): the route goes "
+                   f"live when `bot-bottle resume {found.slug}` restarts it")  # fmt: skip
     if lender is not None:
         click.echo(f"  with the credential of the bottle's route {lender.label} "
                    f"({lender.source.credential}); `--no-credential` grants without it")  # fmt: skip

@@ -52,3 +52,28 @@ def test_grant_refused_for_a_stopped_bottle(
     assert w.key("d") and w.key(ESC) and w.message == "cancelled"
     assert asks.get(rec.id).status == "pending"  # type: ignore[union-attr]
     assert not w.key("q")
+
+
+def test_a_grant_for_a_degraded_bottle_says_when_it_goes_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from bot_bottle.cli.supervise_cmds import grant
+    from bot_bottle.policy.egress_policy import EgressPolicy
+
+    store, asks, slug = _setup(tmp_path, monkeypatch)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a sidecar pid that no longer runs: the bottle is degraded
+    store.update(slug, status="running", pids={"launcher": os.getpid(), "egress": dead.pid})
+    routes = store.dir(slug) / "sidecars" / "egress" / "routes.json"
+    routes.parent.mkdir(parents=True, exist_ok=True)
+    routes.write_text(EgressPolicy(bottle="b").to_json())
+    rec = asks.create(Ask("route", reason="r", host="a.test"))
+    out = CliRunner().invoke(grant, [rec.id])
+    assert out.exit_code == 0, out.output
+    assert f"{slug} is degraded" in out.output and f"bot-bottle resume {slug}" in out.output
+    assert "a.test" in routes.read_text()
