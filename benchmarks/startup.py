@@ -76,6 +76,11 @@ def _proc(pid: str) -> tuple[str, str, str]:
         return "", "", ""
 
 
+def _helper(cmd: str, cwd: str) -> bool:
+    """The egress helper itself; the sidecars it forks work in a bottle's dir."""
+    return "egress.zygote" in cmd and "/bottles/" not in cwd
+
+
 def _children() -> set[str]:
     kids: set[str] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -89,15 +94,15 @@ def leftovers(home: Path) -> list[str]:
     out = []
     kids = _children()
     for pid in kids:
-        state, cmd, _ = _proc(pid)
-        if state and "egress.zygote" not in cmd:
+        state, cmd, cwd = _proc(pid)
+        if state and not _helper(cmd, cwd):
             out.append(f"{pid} {'<defunct> ' if state == 'Z' else ''}{cmd}")
             if state == "Z":
                 os.waitpid(int(pid), 0)
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and d.name not in kids:
             state, cmd, cwd = _proc(d.name)
-            if cwd.startswith(str(home)) and "egress.zygote" not in cmd:
+            if cwd.startswith(str(home)) and not _helper(cmd, cwd):
                 out.append(f"{d.name} {cmd} (in {cwd})")
     return out
 

@@ -25,7 +25,14 @@ from bot_bottle.backends.host_user import (
     agent_host_user,
     launcher_is_root,
 )
-from bot_bottle.backends.namespace import cgroup, exec_channel, file_modes, sandbox, seccomp
+from bot_bottle.backends.namespace import (
+    cgroup,
+    exec_channel,
+    file_modes,
+    orphans,
+    sandbox,
+    seccomp,
+)
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -129,12 +136,13 @@ class NamespaceBackend:
         # As the user bottles will run as: a root launcher drops privileges first, and
         # then needs unprivileged user namespaces like anyone else.
         prefix = sandbox.as_user(DEDICATED, (), bwrap=self.bwrap) if launcher_is_root() else []
-        r = self.executor.run(
-            Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
-                 "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
-                 "--", "/usr/bin/true")),
-            timeout=10,
-        )  # fmt: skip
+        with self._reaping():
+            r = self.executor.run(
+                Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+                     "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
+                     "--", "/usr/bin/true")),
+                timeout=10,
+            )  # fmt: skip
         if r.returncode != 0:
             why = (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
             return Availability(
@@ -221,7 +229,8 @@ class NamespaceBackend:
                 except BaseException:
                     os.close(listener)
                     raise
-                return self.executor.interactive(cmd)  # which closes our copy of `listener`
+                with self._reaping():
+                    return self.executor.interactive(cmd)  # closes our copy of `listener`
         finally:
             pidfile.unlink(missing_ok=True)
             exec_channel.socket_path(spec.state_dir).unlink(missing_ok=True)
@@ -235,8 +244,14 @@ class NamespaceBackend:
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> CommandResult:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
-        with self._limited(spec) as group:
+        with self._limited(spec) as group, self._reaping():
             return self.executor.run(self._cmd(spec, argv, self.env(spec, env), group))
+
+    def _reaping(self) -> contextlib.AbstractContextManager[None]:
+        """Real sandboxes orphan their PID namespace's init: reap it (`orphans`)."""
+        if isinstance(self.executor, ProcessExecutor):
+            return orphans.reaping()
+        return contextlib.nullcontext()
 
     def _cgroup(self, spec: BottleSpec) -> cgroup.Cgroup | None:
         return cgroup.for_bottle(spec.slug, spec.cpus, spec.memory)
