@@ -28,7 +28,7 @@ from bot_bottle.plan.review import protected_paths
 from bot_bottle.preflight import backend_id_for, preflight, unavailable
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
-from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
+from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group, stop_all
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.store import BottleMetadata, StateStore
 from bot_bottle.state.workspace_lock import workspace_lock
@@ -159,10 +159,9 @@ def start_sidecars(
 
 
 def stop_sidecars(bottle: Bottle) -> None:
-    for s in bottle.sidecars:
-        kill_group(s.pid)
-    for s in bottle.sidecars:
-        _reap(s.pid)
+    """Every sidecar is gone when this returns (warm ones too, which are not our
+    children): no process outlives its launcher, and the audit log is complete."""
+    stop_all(s.pid for s in bottle.sidecars)
 
 
 class Sidecars(Protocol):
@@ -194,11 +193,6 @@ class HostSidecars:
 
     def egress_ca(self, bottle: Bottle) -> bytes:
         return ca_cert(sidecar_dir(bottle.spec.state_dir, "egress") / "conf").read_bytes()
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def run_bottle(

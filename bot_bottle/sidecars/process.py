@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -126,6 +127,40 @@ def kill_group(pid: int, sig: int = signal.SIGTERM) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
+
+
+STOP_TIMEOUT = 5.0
+"""How long a sidecar may take to finish after SIGTERM (its last audit records, its
+socket) before it is killed outright; it takes a few ms."""
+
+
+def stop_all(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop these sidecars' sessions and return once each is gone: SIGTERM, then an
+    event wait on its pidfd (never a poll), then SIGKILL for one that outlived `timeout`.
+    Its audit records are written when it is gone; one that is our child is reaped."""
+    handles = []
+    for pid in pids:
+        try:
+            handles.append((pid, os.pidfd_open(pid)))  # before the signal: never a reused pid
+        except OSError:
+            handles.append((pid, -1))  # already gone (or no pidfds: signal, reap, go on)
+        kill_group(pid)
+    deadline = time.monotonic() + timeout
+    for pid, fd in handles:
+        if fd >= 0:
+            try:
+                if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                    kill_group(pid, signal.SIGKILL)
+                    select.select([fd], [], [], 1.0)
+            finally:
+                os.close(fd)
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid` if it is our (exited) child; another's child is its parent's."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0 if not alive(pid) else os.WNOHANG)
 
 
 def alive(pid: int) -> bool:
