@@ -36,27 +36,35 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
     file contents into it), then the approval verdict; ask, or not with -y."""
 
     def confirm(plan, backend) -> bool:  # type: ignore[no-untyped-def]
-        from rich.console import Console
-
         from bot_bottle.cli.trust_cmd import ask
 
         # Asked last: the manifest, the approval (-y) and every blocker of the launch
         # were checked before, so a missing terminal never hides a real problem.
         _require_consent(yes)
-        console = Console(stderr=True)
-        try:
-            from bot_bottle.cli.summary import render_plan
-
-            console.print(render_plan(shown, backend.id))
-        except ImportError:
-            console.print(f"agent {shown.agent}  bottle {shown.bottle}  argv {list(shown.argv)}")
-        console.print(f"backend: {backend.id}")
+        _show_plan(shown, backend.id)
         if ask(approvals, verdict, yes):
             return True
-        console.print("not started")
+        click.echo("not started", err=True)
         return False
 
     return confirm
+
+
+def _show_plan(plan: BottlePlan, backend: str) -> None:
+    """The preflight summary on stderr: rich on a terminal, plain text otherwise (the
+    same lines, without rich's import and layout on the way to the agent's start)."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        from bot_bottle.cli.summary import render_plan
+
+        console = Console(stderr=True)
+        console.print(render_plan(plan, backend))
+        console.print(f"backend: {backend}")
+        return
+    from bot_bottle.cli.summary import plain_plan
+
+    click.echo(f"{plain_plan(plan, backend)}\nbackend: {backend}", err=True)
 
 
 def _say_started(meta: BottleMetadata) -> None:
