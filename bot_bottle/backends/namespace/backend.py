@@ -32,6 +32,7 @@ from bot_bottle.backends.namespace import (
     orphans,
     sandbox,
     seccomp,
+    verdict,
 )
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
@@ -46,6 +47,10 @@ from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
 from bot_bottle.sidecars.process import alive
 
 DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
+AVAILABLE = (
+    "bubblewrap: user/mount/pid/ipc/uts/cgroup/net namespaces, no capabilities, "
+    "seccomp deny list; shares the host kernel"
+)
 
 
 class NamespaceTarget:
@@ -105,9 +110,14 @@ class NamespaceBackend:
     id = "namespace"
     capabilities = Capabilities(images=False, host_agents=True)
 
-    def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
+    def __init__(
+        self, executor: Executor | None = None, bwrap: str | None = None,
+        verdicts: Path | None = None,
+    ) -> None:  # fmt: skip
         self.executor = executor or ProcessExecutor()
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        # Where the probe's success is kept (`verdict.py`); None: probe every time.
+        self.verdicts = verdicts
         self._availability: Availability | None = None
 
     # ------------------------------------------------------------ availability
@@ -136,13 +146,13 @@ class NamespaceBackend:
         # As the user bottles will run as: a root launcher drops privileges first, and
         # then needs unprivileged user namespaces like anyone else.
         prefix = sandbox.as_user(DEDICATED, (), bwrap=self.bwrap) if launcher_is_root() else []
+        argv = (*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+                "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(), "--", "/usr/bin/true")  # fmt: skip
+        probe_key = verdict.key(self.bwrap, argv)
+        if self.verdicts is not None and verdict.known_good(self.verdicts, probe_key):
+            return Availability(True, AVAILABLE)
         with self._reaping():
-            r = self.executor.run(
-                Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
-                     "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
-                     "--", "/usr/bin/true")),
-                timeout=10,
-            )  # fmt: skip
+            r = self.executor.run(Cmd(argv), timeout=10)
         if r.returncode != 0:
             why = (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
             return Availability(
@@ -150,11 +160,9 @@ class NamespaceBackend:
                 ["unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
                  "or kernel.apparmor_restrict_unprivileged_userns=0)"],
             )  # fmt: skip
-        return Availability(
-            True,
-            "bubblewrap: user/mount/pid/ipc/uts/cgroup/net namespaces, no capabilities, "
-            "seccomp deny list; shares the host kernel",
-        )
+        if self.verdicts is not None:
+            verdict.remember(self.verdicts, probe_key)
+        return Availability(True, AVAILABLE)
 
     def require(self) -> None:
         """Raise `BackendUnavailable` unless a sandbox can be built; never degrade."""
