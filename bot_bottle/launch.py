@@ -28,7 +28,7 @@ from bot_bottle.plan.review import protected_paths
 from bot_bottle.preflight import backend_id_for, preflight, unavailable
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
-from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group, stop_all
+from bot_bottle.sidecars.process import SidecarHandle, Stopping, alive, begin_stop, kill_group
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.store import BottleMetadata, StateStore
 from bot_bottle.state.workspace_lock import workspace_lock
@@ -57,6 +57,7 @@ class Bottle:
     spec: BottleSpec
     backend: Backend
     sidecars: list[SidecarHandle] = field(default_factory=list)
+    stopping: list[Stopping] = field(default_factory=list)  # told to stop, not yet gone
 
 
 def agents_dir(store: StateStore) -> Path:
@@ -159,9 +160,16 @@ def start_sidecars(
 
 
 def stop_sidecars(bottle: Bottle) -> None:
-    """Every sidecar is gone when this returns (warm ones too, which are not our
-    children): no process outlives its launcher, and the audit log is complete."""
-    stop_all(s.pid for s in bottle.sidecars)
+    """Tell every sidecar to stop; `run_bottle` waits (its last cleanup but the lock
+    and the report) until each is gone, warm ones too (they are not our children): no
+    process outlives its launcher, and its audit log is complete. The backend's and the
+    state's cleanup run while the sidecars finish."""
+    bottle.stopping.append(begin_stop(s.pid for s in bottle.sidecars))
+
+
+def _wait_stopped(stopping: list[Stopping]) -> None:
+    for each in stopping:
+        each.wait()
 
 
 class Sidecars(Protocol):
@@ -264,6 +272,9 @@ def run_bottle(
         stack.callback(_report, endings, on_ended)  # last: the terminal is the user's again
         if lock is not None:
             stack.callback(lock.release)  # after everything else has stopped
+        # Then: the sidecars told to stop (`stop_sidecars`, below) are gone.
+        stopping: list[Stopping] = []
+        stack.callback(_wait_stopped, stopping)
         old_term = signal.signal(signal.SIGTERM, _raise_exit)
         stack.callback(signal.signal, signal.SIGTERM, old_term)
         stack.callback(_finish, store, meta.slug, keep, result)
@@ -275,10 +286,10 @@ def run_bottle(
             extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path,
                    STOP_REQUEST: None, "keep": keep},
         )  # fmt: skip
+        bottle = Bottle(meta, spec, backend, stopping=stopping)
         stack.callback(backend.preserve if keep else backend.remove, spec)
         stack.callback(backend.stop, spec)
         target = backend.resume(spec) if existing else backend.prepare(spec)
-        bottle = Bottle(meta, spec, backend)
         stack.callback(sidecars.stop, bottle)
         stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)

@@ -134,27 +134,49 @@ STOP_TIMEOUT = 5.0
 socket) before it is killed outright; it takes a few ms."""
 
 
-def stop_all(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
-    """Stop these sidecars' sessions and return once each is gone: SIGTERM, then an
-    event wait on its pidfd (never a poll), then SIGKILL for one that outlived `timeout`.
-    Its audit records are written when it is gone; one that is our child is reaped."""
+@dataclass
+class Stopping:
+    """Sidecars told to stop (`begin_stop`), each with a pidfd to wait on: the launcher
+    does its other cleanup meanwhile, then `wait`s until every one is gone."""
+
+    handles: list[tuple[int, int]]  # (pid, pidfd or -1)
+    deadline: float
+
+    def wait(self) -> None:
+        """Return once each is gone: an event wait on its pidfd (never a poll), SIGKILL
+        for one still there at the deadline. One that is our child is reaped."""
+        handles, self.handles = self.handles, []
+        for pid, fd in handles:
+            if fd >= 0:
+                try:
+                    left = max(0.0, self.deadline - time.monotonic())
+                    if not select.select([fd], [], [], left)[0]:
+                        kill_group(pid, signal.SIGKILL)
+                        select.select([fd], [], [], 1.0)
+                finally:
+                    os.close(fd)
+            _reap(pid)
+
+
+def begin_stop(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> Stopping:
+    """SIGTERM each sidecar's session; `Stopping.wait` then waits for them."""
     handles = []
     for pid in pids:
         try:
-            handles.append((pid, os.pidfd_open(pid)))  # before the signal: never a reused pid
+            fd = os.pidfd_open(pid)  # before the signal: a pid reused meanwhile is never hit
+        except ProcessLookupError:
+            continue  # already gone
         except OSError:
-            handles.append((pid, -1))  # already gone (or no pidfds: signal, reap, go on)
+            fd = -1  # no pidfds here: signal, and reap what is ours
         kill_group(pid)
-    deadline = time.monotonic() + timeout
-    for pid, fd in handles:
-        if fd >= 0:
-            try:
-                if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                    kill_group(pid, signal.SIGKILL)
-                    select.select([fd], [], [], 1.0)
-            finally:
-                os.close(fd)
-        _reap(pid)
+        handles.append((pid, fd))
+    return Stopping(handles, time.monotonic() + timeout)
+
+
+def stop_all(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop these sidecars' sessions and return once each is gone (its audit records
+    written): `begin_stop`, then `Stopping.wait`."""
+    begin_stop(pids, timeout).wait()
 
 
 def _reap(pid: int) -> None:

@@ -237,7 +237,8 @@ class NamespaceBackend:
                 except BaseException:
                     os.close(listener)
                     raise
-                with self._reaping():
+                # Its init is reaped by `stop`, while the rest of the launch's cleanup ran.
+                with self._reaping(wait=False):
                     return self.executor.interactive(cmd)  # closes our copy of `listener`
         finally:
             pidfile.unlink(missing_ok=True)
@@ -255,10 +256,10 @@ class NamespaceBackend:
         with self._limited(spec) as group, self._reaping():
             return self.executor.run(self._cmd(spec, argv, self.env(spec, env), group))
 
-    def _reaping(self) -> contextlib.AbstractContextManager[None]:
+    def _reaping(self, wait: bool = True) -> contextlib.AbstractContextManager[None]:
         """Real sandboxes orphan their PID namespace's init: reap it (`orphans`)."""
         if isinstance(self.executor, ProcessExecutor):
-            return orphans.reaping()
+            return orphans.reaping(wait)
         return contextlib.nullcontext()
 
     def _cgroup(self, spec: BottleSpec) -> cgroup.Cgroup | None:
@@ -297,7 +298,10 @@ class NamespaceBackend:
         return alive(pid)
 
     def stop(self, spec: BottleSpec) -> None:
-        """The sandbox dies with its launcher; the launcher is stopped by the caller."""
+        """The sandbox dies with its launcher; the launcher is stopped by the caller.
+        What is left is the init `attach` orphaned, exiting: reaped here."""
+        if isinstance(self.executor, ProcessExecutor):
+            orphans.reap()
 
     def preserve(self, spec: BottleSpec) -> None:
         """Nothing to do: HOME and the workspace copy already live in the state dir."""

@@ -36,13 +36,14 @@ def adopt() -> None:
 
 
 @contextlib.contextmanager
-def reaping() -> Iterator[None]:
-    """Around one sandbox's run: its orphaned init is reaped once it returns."""
+def reaping(wait: bool = True) -> Iterator[None]:
+    """Around one sandbox's run: its orphaned init is reaped once it returns (or, with
+    `wait=False`, if it is gone already: a later `reap` collects it)."""
     adopt()
     try:
         yield
     finally:
-        reap()
+        reap(REAP_WAIT_S if wait else 0.0)
 
 
 def namespace_inits() -> list[int]:
@@ -69,14 +70,15 @@ def _innermost_pid(pid: str) -> tuple[str, bool]:
     return "", False
 
 
-def reap() -> list[int]:
-    """Wait for (briefly) and reap every orphaned namespace init; the pids reaped."""
+def reap(wait: float = REAP_WAIT_S) -> list[int]:
+    """Wait (up to `wait` s each) for every orphaned namespace init and reap it; the
+    pids reaped."""
     reaped = []
     for pid in namespace_inits():
         with contextlib.suppress(OSError):
             fd = os.pidfd_open(pid)
             try:
-                select.select([fd], [], [], REAP_WAIT_S)
+                select.select([fd], [], [], wait)
             finally:
                 os.close(fd)
         with contextlib.suppress(ChildProcessError):

@@ -52,7 +52,9 @@ def test_teardown_returns_once_a_warm_sidecar_is_gone(tmp_path: Path) -> None:
     pid = start(tmp_path, "0.3")
     bottle = Bottle(meta=None, spec=None, backend=None,  # type: ignore[arg-type]
                     sidecars=[SidecarHandle("egress", pid, tmp_path / "s.sock", "warm")])  # fmt: skip
-    stop_sidecars(bottle)
+    stop_sidecars(bottle)  # tells it; run_bottle then waits, as here, before it exits
+    for stopping in bottle.stopping:
+        stopping.wait()
     assert not alive(pid)
     assert (tmp_path / "audit").read_text() == "last record\n"
 
