@@ -42,30 +42,15 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
         # Asked last: the manifest, the approval (-y) and every blocker of the launch
         # were checked before, so a missing terminal never hides a real problem.
         _require_consent(yes)
-        _show_plan(shown, backend.id)
+        from bot_bottle.cli.summary import show_plan
+
+        show_plan(shown, backend.id)
         if ask(approvals, verdict, yes):
             return True
         click.echo("not started", err=True)
         return False
 
     return confirm
-
-
-def _show_plan(plan: BottlePlan, backend: str) -> None:
-    """The preflight summary on stderr: rich on a terminal, plain text otherwise (the
-    same lines, without rich's import and layout on the way to the agent's start)."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        from bot_bottle.cli.summary import render_plan
-
-        console = Console(stderr=True)
-        console.print(render_plan(plan, backend))
-        console.print(f"backend: {backend}")
-        return
-    from bot_bottle.cli.summary import plain_plan
-
-    click.echo(f"{plain_plan(plan, backend)}\nbackend: {backend}", err=True)
 
 
 def _say_started(meta: BottleMetadata) -> None:

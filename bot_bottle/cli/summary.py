@@ -10,6 +10,7 @@ import and layout would be a tenth of `run`'s start-up).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -182,3 +183,16 @@ def plain_plan(plan: BottlePlan, backend: str = "") -> str:
     ]
     head = "  ".join(f"{label} {value}" for label, value in s.head)
     return "\n".join([head, *s.before, *table, *s.after, *s.loud])
+
+
+def show_plan(plan: BottlePlan, backend: str) -> None:
+    """The summary on stderr before a launch: rich on a terminal, plain text otherwise."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        console.print(render_plan(plan, backend))
+        console.print(f"backend: {backend}")
+        return
+    sys.stderr.write(f"{plain_plan(plan, backend)}\nbackend: {backend}\n")
+    sys.stderr.flush()

@@ -34,7 +34,7 @@ from pathlib import Path
 libc = ctypes.CDLL(None, use_errno=True)
 assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
 home = os.environ["BOT_BOTTLE_HOME"]
-rc = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True).returncode
+r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, capture_output=True, text=True)
 
 def proc(pid):
     try:
@@ -57,7 +57,7 @@ for d in Path("/proc").iterdir():
     if d.name.isdigit() and d.name not in kids and (p := proc(d.name)):
         if p["cwd"].startswith(home) and not helper(p):
             left.append(p)
-print(json.dumps({"rc": rc, "left": left}))
+print(json.dumps({"rc": r.returncode, "left": left, "stderr": r.stderr}))
 """
 
 
@@ -80,5 +80,8 @@ def test_a_run_leaves_no_process_behind(tmp_path: Path, bwrap_ok: None, helper: 
             seen = run_watched(env, tmp_path)
             assert seen["rc"] == 0, seen
             assert seen["left"] == [], seen["left"]
+            # Without a terminal the plan is still shown, as plain text.
+            err = str(seen["stderr"])
+            assert "egress routes\n  host" in err and "(none: no network)" in err, err
     finally:
         bb(["egress", "warm", "--stop"], env, tmp_path)
