@@ -9,7 +9,17 @@ the agent's first instruction ran. Three ways a run starts its egress sidecar:
 - cold: `BOT_BOTTLE_EGRESS_HELPER=off`, each run spawns its sidecar (mitmproxy import).
 
 `srt` comes from `scripts/setup --bench` (.bench/node_modules/.bin/srt) or PATH; without
-it the srt row is left out and said so.
+it the srt row is left out and said so. Besides the medians it prints the ratio of the
+default run to `srt true` of every round (paired: measured back to back), so the spread
+shows; the machine is shared, so a single figure says little.
+
+Bytecode is compiled first (`compileall`, into the package's `__pycache__`), so every
+row runs with it as an installed package does, whatever `PYTHONDONTWRITEBYTECODE` says:
+without it each run compiles the modules it imports from source, tens of ms.
+
+No process left behind: the benchmark is its processes' subreaper, so a process a run
+orphans (a `bwrap` left unreaped, a sidecar outliving its launcher) is found after
+that run, counted and named; the per-user egress helper is the one that may stay.
 
 Run: python benchmarks/startup.py [-n 10]
 """
@@ -17,6 +27,8 @@ Run: python benchmarks/startup.py [-n 10]
 from __future__ import annotations
 
 import argparse
+import compileall
+import ctypes
 import os
 import shutil
 import statistics
@@ -46,6 +58,60 @@ def bare_bwrap() -> float:
     return time.perf_counter() - t0
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the runs (their own children that outlive them) become ours, so
+    `leftovers` can find them, zombies included."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def _proc(pid: str) -> tuple[str, str, str]:
+    """(state, command, cwd) of a process, or empty strings once it is gone."""
+    try:
+        comm, stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+        state = stat.split()[0]
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        cwd = os.readlink(f"/proc/{pid}/cwd") if state != "Z" else ""
+        return state, cmd or comm.split("(", 1)[1], cwd
+    except OSError:
+        return "", "", ""
+
+
+def _helper(cmd: str, cwd: str) -> bool:
+    """The egress helper itself; the sidecars it forks work in a bottle's dir."""
+    return "egress.zygote" in cmd and "/bottles/" not in cwd
+
+
+def _children() -> set[str]:
+    kids: set[str] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        kids.update((task / "children").read_text().split())
+    return kids
+
+
+def leftovers(home: Path) -> list[str]:
+    """What the runs left: our orphaned children (reaped here, once counted) and any
+    process still working under the runs' state root, except the egress helper."""
+    out = []
+    kids = _children()
+    for pid in kids:
+        state, cmd, cwd = _proc(pid)
+        if state and not _helper(cmd, cwd):
+            out.append(f"{pid} {'<defunct> ' if state == 'Z' else ''}{cmd}")
+            if state == "Z":
+                os.waitpid(int(pid), 0)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and d.name not in kids:
+            state, cmd, cwd = _proc(d.name)
+            if cwd.startswith(str(home)) and not _helper(cmd, cwd):
+                out.append(f"{d.name} {cmd} (in {cwd})")
+    return out
+
+
 def srt_path() -> str | None:
     local = Path(__file__).resolve().parents[1] / ".bench" / "node_modules" / ".bin" / "srt"
     return str(local) if local.exists() else shutil.which("srt")
@@ -59,8 +125,12 @@ def srt_true(srt: str, home: Path) -> float:
 
 
 def stop_helper(env: dict[str, str], cwd: Path) -> None:
+    """Stop the egress helper, and reap it: it is our child once its launcher exited."""
+    helpers = [pid for pid in _children() if "egress.zygote" in _proc(pid)[1]]
     subprocess.run([sys.executable, "-m", "bot_bottle", "egress", "warm", "--stop"], env=env,
                    cwd=cwd, capture_output=True, check=True)  # fmt: skip
+    for pid in helpers:
+        os.waitpid(int(pid), 0)
 
 
 def bottle_run(env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -94,17 +164,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=10)
     n = ap.parse_args().n
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "bot_bottle", quiet=1)
     tmp = Path(tempfile.mkdtemp(prefix="bb-bench-"))
     (tmp / "bot-bottle.yaml").write_text(MANIFEST)
     (tmp / "srt-home").mkdir()
     env = {**os.environ, "BOT_BOTTLE_HOME": str(tmp / "home")}
     cold_env = {**env, "BOT_BOTTLE_EGRESS_HELPER": "off"}
     approve(env, tmp)
+    become_subreaper()
     srt = srt_path()
     samples: dict[str, list[float]] = {}
+    left: dict[str, list[str]] = {}
 
     def add(name: str, secs: float) -> None:
         samples.setdefault(name, []).append(secs)
+        left.setdefault(name.split(":")[0], []).extend(leftovers(tmp / "home"))
 
     try:
         for _ in range(n):
@@ -113,6 +187,8 @@ def main() -> None:
                 add("srt true (sandbox-runtime)", srt_true(srt, tmp / "srt-home"))
             add("bot-bottle --help (CLI import)", cli_import())
             stop_helper(env, tmp)
+            # A helper stopped while it answered a status probe orphans that child.
+            left.setdefault("egress warm --stop", []).extend(leftovers(tmp / "home"))
             first = bottle_run(env, tmp)
             add("run -y, first run (starts helper): exit", first[1])
             default = bottle_run(env, tmp)
@@ -134,6 +210,18 @@ def main() -> None:
     for name, secs in rows.items():
         vs_srt = f"{secs / ref:11.2f}" if ref else f"{'-':>11}"
         print(f"{name:47} {secs * 1000:8.1f} {secs / bare:13.1f} {vs_srt}")
+    if ref is not None:
+        srts = samples["srt true (sandbox-runtime)"]
+        pairs = [
+            d / s for d, s in zip(samples["run -y, default (helper): exit"], srts, strict=True)
+        ]
+        print("run -y default exit / srt true, each round: "
+              + " ".join(f"{r:.2f}" for r in pairs)
+              + f" (median {statistics.median(pairs):.2f}, min {min(pairs):.2f}, "
+              f"max {max(pairs):.2f})")  # fmt: skip
+    print(f"processes left behind ({n} rounds; the egress helper may stay):")
+    for name, lines in left.items():
+        print(f"  {name}: {len(lines)}" + "".join(f"\n    {line}" for line in lines[:6]))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from bot_bottle.plan.review import protected_paths
 from bot_bottle.preflight import backend_id_for, preflight, unavailable
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
-from bot_bottle.sidecars.process import SidecarHandle, alive, kill_group
+from bot_bottle.sidecars.process import SidecarHandle, Stopping, alive, begin_stop
 from bot_bottle.state.ending import STOP_REQUEST, Ending, StopRequest, record_ending, stopped_early
 from bot_bottle.state.process_identity import running, signal_recorded
 from bot_bottle.state.store import BottleMetadata, StateStore
@@ -60,6 +60,7 @@ class Bottle:
     spec: BottleSpec
     backend: Backend
     sidecars: list[SidecarHandle] = field(default_factory=list)
+    stopping: list[Stopping] = field(default_factory=list)  # told to stop, not yet gone
 
 
 def agents_dir(store: StateStore) -> Path:
@@ -162,10 +163,16 @@ def start_sidecars(
 
 
 def stop_sidecars(bottle: Bottle) -> None:
-    for s in bottle.sidecars:
-        kill_group(s.pid)
-    for s in bottle.sidecars:
-        _reap(s.pid)
+    """Tell every sidecar to stop; `run_bottle` waits (its last cleanup but the lock
+    and the report) until each is gone, warm ones too (they are not our children): no
+    process outlives its launcher, and its audit log is complete. The backend's and the
+    state's cleanup run while the sidecars finish."""
+    bottle.stopping.append(begin_stop(s.pid for s in bottle.sidecars))
+
+
+def _wait_stopped(stopping: list[Stopping]) -> None:
+    for each in stopping:
+        each.wait()
 
 
 class Sidecars(Protocol):
@@ -197,11 +204,6 @@ class HostSidecars:
 
     def egress_ca(self, bottle: Bottle) -> bytes:
         return ca_cert(sidecar_dir(bottle.spec.state_dir, "egress") / "conf").read_bytes()
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def run_bottle(
@@ -273,6 +275,9 @@ def run_bottle(
         stack.callback(_report, endings, on_ended)  # last: the terminal is the user's again
         if lock is not None:
             stack.callback(lock.release)  # after everything else has stopped
+        # Then: the sidecars told to stop (`stop_sidecars`, below) are gone.
+        stopping: list[Stopping] = []
+        stack.callback(_wait_stopped, stopping)
         old_term = signal.signal(signal.SIGTERM, _raise_exit)
         stack.callback(signal.signal, signal.SIGTERM, old_term)
         stack.callback(_finish, store, meta.slug, keep, result)
@@ -284,10 +289,10 @@ def run_bottle(
             extra={"workspace_mode": spec.workspace_mode, "workspace_path": spec.workspace_path,
                    STOP_REQUEST: None, "keep": keep},
         )  # fmt: skip
+        bottle = Bottle(meta, spec, backend, stopping=stopping)
         stack.callback(backend.preserve if keep else backend.remove, spec)
         stack.callback(backend.stop, spec)
         target = backend.resume(spec) if existing else backend.prepare(spec)
-        bottle = Bottle(meta, spec, backend)
         stack.callback(sidecars.stop, bottle)
         stack.callback(_stop_restarted_sidecars, store, meta.slug)  # see repair.py
         sidecars.start(bottle, plan, inputs, store, executor)

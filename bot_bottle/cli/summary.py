@@ -1,19 +1,38 @@
 """The preflight summary: what a launch will do, shown before anything starts.
 
 Names only: token slots and the variables they come from, never a value.
+
+Two renderings of the same `Summary`: rich (`render_plan`, on a terminal) and plain text
+(`plain_plan`, for a pipe or a log file, where rich's colours are dropped anyway and its
+import and layout would be a tenth of `run`'s start-up).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import describe, loud_lines, protected_paths
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+ROUTE_COLUMNS = ("host", "paths", "methods", "auth", "source")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The summary's content: the heading's (label, value) pairs, lines before the
+    routes table, its rows, and lines after it (`loud`: ones to make stand out)."""
+
+    head: tuple[tuple[str, str], ...]
+    before: tuple[str, ...]
+    routes: tuple[tuple[str, ...], ...]
+    after: tuple[str, ...]
+    loud: tuple[str, ...]
 
 
 def plan_dict(plan: BottlePlan) -> dict[str, Any]:
@@ -76,24 +95,18 @@ def plan_dict(plan: BottlePlan) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def render_plan(plan: BottlePlan, backend: str = "") -> Group:
+def summarize(plan: BottlePlan, backend: str = "") -> Summary:
     """The summary; `backend` is the one the launch resolved (else the manifest's)."""
     d = plan_dict(plan)
-    head = Text.assemble(
-        ("agent ", "bold"), (plan.agent, "cyan"), "  bottle ", (plan.bottle, "cyan"),
-        "  provider ", (plan.provider, "cyan"), "  backend ", (backend or plan.backend, "cyan"),
-    )  # fmt: skip
+    head = (("agent", plan.agent), ("bottle", plan.bottle), ("provider", plan.provider),
+            ("backend", backend or plan.backend))  # fmt: skip
     ws = plan.workspace
-    workspace = Text(f"workspace: {ws.mode}" + (f" {ws.path}" if ws.path else ""))
+    workspace = f"workspace: {ws.mode}" + (f" {ws.path}" if ws.path else "")
     res = plan.resources
     limits = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
               for k, v in (("cpus", res.cpus), ("memory", res.memory)) if v is not None]  # fmt: skip
-    resources = Text(
-        "resources: " + (", ".join(limits) or "no limits (the host's CPUs and memory)")
-    )
-    routes = Table(title="egress routes", title_justify="left", expand=False)
-    for col in ("host", "paths", "methods", "auth", "source"):
-        routes.add_column(col)
+    resources = "resources: " + (", ".join(limits) or "no limits (the host's CPUs and memory)")
+    rows = []
     for r in d["routes"]:
         auth = r["auth"]
         auth_text = f"{auth['scheme']} {auth['slot']} <- ${auth['from']}" if auth else "-"
@@ -102,45 +115,84 @@ def render_plan(plan: BottlePlan, backend: str = "") -> Group:
         host = r["host"]
         if (r["scheme"], r["port"]) != ("https", 443):  # cleartext or an unusual port shows
             host = f"{r['scheme']}://{host}:{r['port']}"
-        routes.add_row(
-            host, " ".join(r["paths"]) or "*", " ".join(r["methods"]) or "*", auth_text,
-            r["source"],
-        )  # fmt: skip
+        rows.append((host, " ".join(r["paths"]) or "*", " ".join(r["methods"]) or "*",
+                     auth_text, r["source"]))  # fmt: skip
     if not d["routes"]:
-        routes.add_row("(none: no network)", "", "", "", "")
+        rows.append(("(none: no network)", "", "", "", ""))
     extras = []
     if d["hosts"]:
-        extras.append(Text("hosts: " + ", ".join(f"{k}={v}" for k, v in d["hosts"].items())))
+        extras.append("hosts: " + ", ".join(f"{k}={v}" for k, v in d["hosts"].items()))
     if d["ssrf_ip_allowlist"]:
-        extras.append(Text("ssrf allowlist: " + ", ".join(d["ssrf_ip_allowlist"])))
+        extras.append("ssrf allowlist: " + ", ".join(d["ssrf_ip_allowlist"]))
     if d["upstream_ca"]:
-        extras.append(Text(f"upstream CA: {d['upstream_ca']}"))
+        extras.append(f"upstream CA: {d['upstream_ca']}")
     dlp = d["dlp"]
     extras.append(
-        Text(
-            "dlp: " + ("on" if dlp["enabled"] else "OFF")
-            + (f", {dlp['patterns']} extra patterns" if dlp["patterns"] else "")
-            + (f", protecting ${', $'.join(dlp['protected_env'])}" if dlp["protected_env"] else "")
-        )
+        "dlp: " + ("on" if dlp["enabled"] else "OFF")
+        + (f", {dlp['patterns']} extra patterns" if dlp["patterns"] else "")
+        + (f", protecting ${', $'.join(dlp['protected_env'])}" if dlp["protected_env"] else "")
     )  # fmt: skip
     git = d["git"]
     who = ", ".join(f"{k}={v['value']} ({v['source']})" for k, v in git["user"].items())
-    extras.append(Text(f"git identity: {who}"))
+    extras.append(f"git identity: {who}")
     for r in git["remotes"]:
         prot = f" protected: {' '.join(r['protected_refs'])}" if r["protected_refs"] else ""
         token = f", token <- ${r['token_from']}" if r["token_from"] else ""
-        extras.append(Text(f"git remote {r['name']} -> {r['url']} (via git gate{token}){prot}"))
+        extras.append(f"git remote {r['name']} -> {r['url']} (via git gate{token}){prot}")
     env = ", ".join(d["env"]) or "-"
-    extras.append(
-        Text(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))
-    )
+    extras.append(f"env: {env}" + (f" (+{d['hidden_env']} hidden)" if d["hidden_env"] else ""))
     ro = protected_paths(plan)
     if ro:
         rel = [os.path.relpath(p, plan.workspace.path) for p in ro]
-        extras.append(Text("read-only in the bottle (the launch read them): " + ", ".join(rel)))
-    for ln in loud_lines(describe(plan, (), {})):
-        extras.append(Text(f"! {ln.key}: {ln.value}: {ln.loud}", style="bold yellow"))
+        extras.append("read-only in the bottle (the launch read them): " + ", ".join(rel))
+    loud = tuple(f"! {ln.key}: {ln.value}: {ln.loud}" for ln in loud_lines(describe(plan, (), {})))
+    supervise: tuple[str, ...] = ()
     if plan.supervise:
-        extras.append(Text("supervise: on: the agent may ask for routes and answers"
-                           " (`bot-bottle requests`, `grant`, `deny`)"))  # fmt: skip
-    return Group(head, workspace, resources, routes, *extras)
+        supervise = ("supervise: on: the agent may ask for routes and answers"
+                     " (`bot-bottle requests`, `grant`, `deny`)",)  # fmt: skip
+    return Summary(head, (workspace, resources), tuple(rows), tuple(extras), (*loud, *supervise))
+
+
+def render_plan(plan: BottlePlan, backend: str = "") -> Group:
+    """The summary for a terminal (rich)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    s = summarize(plan, backend)
+    head = Text.assemble(*[part for i, (label, value) in enumerate(s.head)
+                           for part in (("  " if i else "") + label + " ", (value, "cyan"))])  # fmt: skip
+    head.stylize("bold", 0, len(s.head[0][0]))
+    routes = Table(title="egress routes", title_justify="left", expand=False)
+    for col in ROUTE_COLUMNS:
+        routes.add_column(col)
+    for row in s.routes:
+        routes.add_row(*row)
+    lines = [Text(line) for line in s.after]
+    lines += [Text(line, style="bold yellow" if line.startswith("! ") else "") for line in s.loud]
+    return Group(head, *(Text(line) for line in s.before), routes, *lines)
+
+
+def plain_plan(plan: BottlePlan, backend: str = "") -> str:
+    """The same summary as plain text, the routes table in aligned columns."""
+    s = summarize(plan, backend)
+    widths = [max(len(row[i]) for row in (ROUTE_COLUMNS, *s.routes)) for i in range(5)]
+    table = ["egress routes"] + [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (ROUTE_COLUMNS, *s.routes)
+    ]
+    head = "  ".join(f"{label} {value}" for label, value in s.head)
+    return "\n".join([head, *s.before, *table, *s.after, *s.loud])
+
+
+def show_plan(plan: BottlePlan, backend: str) -> None:
+    """The summary on stderr before a launch: rich on a terminal, plain text otherwise."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        console.print(render_plan(plan, backend))
+        console.print(f"backend: {backend}")
+        return
+    sys.stderr.write(f"{plain_plan(plan, backend)}\nbackend: {backend}\n")
+    sys.stderr.flush()

@@ -50,7 +50,7 @@ from bot_bottle.policy.decoding import (
     windows,
 )
 from bot_bottle.policy.detectors import ALNUM, BUILTIN, Detector
-from bot_bottle.policy.patterns import FLAGS as PATTERN_FLAGS
+from bot_bottle.policy.patterns import flags as pattern_flags
 from bot_bottle.policy.patterns import pattern_error
 
 # Values shorter than this are ignored: short strings ("admin", "1234") occur in
@@ -159,7 +159,7 @@ class _Anchors:
             for expr, caseless in pairs:
                 exprs.append(expr)
                 if isinstance(t, _Custom):
-                    flags.append(PATTERN_FLAGS)
+                    flags.append(pattern_flags())
                 else:
                     flags.append(
                         hyperscan.HS_FLAG_SOM_LEFTMOST

@@ -9,17 +9,24 @@ refused where the pattern is written, with the reason, rather than at launch.
 
 from __future__ import annotations
 
-import hyperscan
+# Hyperscan is imported where it is used: a launch whose plan comes from the plan cache
+# compiles no pattern, and need not pay for the import (the sidecar does).
 
-# Every operator pattern is compiled with these flags, at validation and in the scanner.
-FLAGS = hyperscan.HS_FLAG_SOM_LEFTMOST
+
+def flags() -> int:
+    """The flags every operator pattern is compiled with, at validation and in the scanner."""
+    import hyperscan
+
+    return int(hyperscan.HS_FLAG_SOM_LEFTMOST)
 
 
 def pattern_error(pattern: str) -> str | None:
     """Why Hyperscan cannot compile `pattern` for DLP, or None if it can."""
+    import hyperscan
+
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        db.compile(expressions=[pattern.encode("utf-8")], ids=[0], elements=1, flags=[FLAGS])
+        db.compile(expressions=[pattern.encode("utf-8")], ids=[0], elements=1, flags=[flags()])
     except hyperscan.error as e:
         reason = str(e).rstrip(".")
         if "empty buffer" in reason:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -126,6 +127,62 @@ def kill_group(pid: int, sig: int = signal.SIGTERM) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
+
+
+STOP_TIMEOUT = 5.0
+"""How long a sidecar may take to finish after SIGTERM (its last audit records, its
+socket) before it is killed outright; it takes a few ms."""
+
+
+@dataclass
+class Stopping:
+    """Sidecars told to stop (`begin_stop`), each with a pidfd to wait on: the launcher
+    does its other cleanup meanwhile, then `wait`s until every one is gone."""
+
+    handles: list[tuple[int, int]]  # (pid, pidfd or -1)
+    deadline: float
+
+    def wait(self) -> None:
+        """Return once each is gone: an event wait on its pidfd (never a poll), SIGKILL
+        for one still there at the deadline. One that is our child is reaped."""
+        handles, self.handles = self.handles, []
+        for pid, fd in handles:
+            if fd >= 0:
+                try:
+                    left = max(0.0, self.deadline - time.monotonic())
+                    if not select.select([fd], [], [], left)[0]:
+                        kill_group(pid, signal.SIGKILL)
+                        select.select([fd], [], [], 1.0)
+                finally:
+                    os.close(fd)
+            _reap(pid)
+
+
+def begin_stop(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> Stopping:
+    """SIGTERM each sidecar's session; `Stopping.wait` then waits for them."""
+    handles = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)  # before the signal: a pid reused meanwhile is never hit
+        except ProcessLookupError:
+            continue  # already gone
+        except OSError:
+            fd = -1  # no pidfds here: signal, and reap what is ours
+        kill_group(pid)
+        handles.append((pid, fd))
+    return Stopping(handles, time.monotonic() + timeout)
+
+
+def stop_all(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop these sidecars' sessions and return once each is gone (its audit records
+    written): `begin_stop`, then `Stopping.wait`."""
+    begin_stop(pids, timeout).wait()
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid` if it is our (exited) child; another's child is its parent's."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0 if not alive(pid) else os.WNOHANG)
 
 
 def alive(pid: int) -> bool:

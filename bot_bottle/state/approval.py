@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from filelock import FileLock
-
 from bot_bottle.errors import BotBottleError, DamagedState, ManifestError
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import Change, Line, describe, diff, digest, sha256
+from bot_bottle.state.file_lock import file_lock
 from bot_bottle.state.snapshot import Tree, read_tree, write_snapshot
 
 Status = Literal["approved", "changed", "unapproved"]
@@ -178,7 +177,7 @@ class ApprovalStore:
         plan = verdict.plan
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.file(plan.manifest_path)
-        with FileLock(str(path.with_suffix(".lock")), timeout=30):
+        with file_lock(path.with_suffix(".lock"), timeout=30):
             record = self._load(plan.manifest_path, damaged_ok=True)
             record = record or {"manifest": plan.manifest_path}
             agents = record.get("agents")

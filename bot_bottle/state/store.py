@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from bot_bottle.errors import DamagedState, StateError
 from bot_bottle.names import NAME_RULE, is_name, is_slug
+from bot_bottle.state.file_lock import file_lock
 from bot_bottle.state.process_identity import identity
 
 _WORDS = (
@@ -75,7 +74,7 @@ class StateStore:
     @contextmanager
     def lock(self, name: str = "global") -> Iterator[None]:
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=30):
+        with file_lock(self.root / "locks" / f"{name}.lock", timeout=30):
             yield
 
     def dir(self, slug: str) -> Path:

@@ -25,7 +25,15 @@ from bot_bottle.backends.host_user import (
     agent_host_user,
     launcher_is_root,
 )
-from bot_bottle.backends.namespace import cgroup, exec_channel, file_modes, sandbox, seccomp
+from bot_bottle.backends.namespace import (
+    cgroup,
+    exec_channel,
+    file_modes,
+    orphans,
+    sandbox,
+    seccomp,
+    verdict,
+)
 from bot_bottle.backends.namespace.sandbox import (
     BOTTLE_HOME,
     BOTTLE_UID,
@@ -39,6 +47,10 @@ from bot_bottle.executor import Cmd, CommandResult, Executor, ProcessExecutor
 from bot_bottle.sidecars.process import alive
 
 DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
+AVAILABLE = (
+    "bubblewrap: user/mount/pid/ipc/uts/cgroup/net namespaces, no capabilities, "
+    "seccomp deny list; shares the host kernel"
+)
 
 
 class NamespaceTarget:
@@ -98,9 +110,14 @@ class NamespaceBackend:
     id = "namespace"
     capabilities = Capabilities(images=False, host_agents=True)
 
-    def __init__(self, executor: Executor | None = None, bwrap: str | None = None) -> None:
+    def __init__(
+        self, executor: Executor | None = None, bwrap: str | None = None,
+        verdicts: Path | None = None,
+    ) -> None:  # fmt: skip
         self.executor = executor or ProcessExecutor()
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        # Where the probe's success is kept (`verdict.py`); None: probe every time.
+        self.verdicts = verdicts
         self._availability: Availability | None = None
 
     # ------------------------------------------------------------ availability
@@ -129,12 +146,13 @@ class NamespaceBackend:
         # As the user bottles will run as: a root launcher drops privileges first, and
         # then needs unprivileged user namespaces like anyone else.
         prefix = sandbox.as_user(DEDICATED, (), bwrap=self.bwrap) if launcher_is_root() else []
-        r = self.executor.run(
-            Cmd((*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
-                 "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(),
-                 "--", "/usr/bin/true")),
-            timeout=10,
-        )  # fmt: skip
+        argv = (*prefix, self.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid",
+                "--ro-bind", "/usr", "/usr", *sandbox.merged_usr_args(), "--", "/usr/bin/true")  # fmt: skip
+        probe_key = verdict.key(self.bwrap, argv)
+        if self.verdicts is not None and verdict.known_good(self.verdicts, probe_key):
+            return Availability(True, AVAILABLE)
+        with self._reaping():
+            r = self.executor.run(Cmd(argv), timeout=10)
         if r.returncode != 0:
             why = (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
             return Availability(
@@ -142,11 +160,9 @@ class NamespaceBackend:
                 ["unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
                  "or kernel.apparmor_restrict_unprivileged_userns=0)"],
             )  # fmt: skip
-        return Availability(
-            True,
-            "bubblewrap: user/mount/pid/ipc/uts/cgroup/net namespaces, no capabilities, "
-            "seccomp deny list; shares the host kernel",
-        )
+        if self.verdicts is not None:
+            verdict.remember(self.verdicts, probe_key)
+        return Availability(True, AVAILABLE)
 
     def require(self) -> None:
         """Raise `BackendUnavailable` unless a sandbox can be built; never degrade."""
@@ -221,7 +237,9 @@ class NamespaceBackend:
                 except BaseException:
                     os.close(listener)
                     raise
-                return self.executor.interactive(cmd)  # which closes our copy of `listener`
+                # Its init is reaped by `stop`, while the rest of the launch's cleanup ran.
+                with self._reaping(wait=False):
+                    return self.executor.interactive(cmd)  # closes our copy of `listener`
         finally:
             pidfile.unlink(missing_ok=True)
             exec_channel.socket_path(spec.state_dir).unlink(missing_ok=True)
@@ -235,8 +253,14 @@ class NamespaceBackend:
         self, spec: BottleSpec, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> CommandResult:
         """Run `argv` in a one-shot sandbox with the bottle's view, output captured."""
-        with self._limited(spec) as group:
+        with self._limited(spec) as group, self._reaping():
             return self.executor.run(self._cmd(spec, argv, self.env(spec, env), group))
+
+    def _reaping(self, wait: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Real sandboxes orphan their PID namespace's init: reap it (`orphans`)."""
+        if isinstance(self.executor, ProcessExecutor):
+            return orphans.reaping(wait)
+        return contextlib.nullcontext()
 
     def _cgroup(self, spec: BottleSpec) -> cgroup.Cgroup | None:
         return cgroup.for_bottle(spec.slug, spec.cpus, spec.memory)
@@ -274,7 +298,10 @@ class NamespaceBackend:
         return alive(pid)
 
     def stop(self, spec: BottleSpec) -> None:
-        """The sandbox dies with its launcher; the launcher is stopped by the caller."""
+        """The sandbox dies with its launcher; the launcher is stopped by the caller.
+        What is left is the init `attach` orphaned, exiting: reaped here."""
+        if isinstance(self.executor, ProcessExecutor):
+            orphans.reap()
 
     def preserve(self, spec: BottleSpec) -> None:
         """Nothing to do: HOME and the workspace copy already live in the state dir."""

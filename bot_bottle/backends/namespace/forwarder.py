@@ -19,15 +19,14 @@ namespace bottle, and on the image's python3 as a Docker bottle's main process (
 as the launcher's uid, which owns the sockets; the agent runs beside it).
 """
 
-import contextlib
-import fcntl
-import json
 import os
 import signal
 import socket
 import sys
-import termios
-import threading
+
+# The agent's start waits on this process: only what binding the listeners and exec'ing
+# the agent need is imported up front; the rest (json pulls in `re`) only in the forked
+# child that pumps bytes and serves `exec`, after the agent is already on its way.
 
 # A burst of new connections (an agent's HTTP client opening 200 at once) must queue, not
 # overflow: a SYN to a full accept queue is dropped, and the client retries it only after
@@ -37,6 +36,8 @@ BACKLOG = 4096
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
+    import contextlib
+
     # recv(64 KiB) + sendall measured cheapest here (0.7 CPU s per GiB): reads above
     # malloc's mmap threshold, recv_into a reused buffer and splice(2) through a pipe
     # all cost more.
@@ -55,6 +56,8 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
 
 
 def _serve_one(client: socket.socket, path: str) -> None:
+    import threading
+
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         upstream.connect(path)
@@ -71,6 +74,8 @@ def _serve_one(client: socket.socket, path: str) -> None:
 
 
 def _accept_loop(listener: socket.socket, path: str) -> None:
+    import threading
+
     while True:
         client, _ = listener.accept()
         threading.Thread(target=_serve_one, args=(client, path), daemon=True).start()
@@ -86,6 +91,10 @@ def _default_signals() -> None:
 def _exec_child(argv: list[str], fds: list[int], tty: bool, term: str) -> None:
     """In the forked child: a session of its own, the pty as its controlling terminal
     (or the pipes as stdio), nothing else of this process's descriptors, then exec."""
+    import contextlib
+    import fcntl
+    import termios
+
     try:
         os.setsid()
         std = [fds[0]] * 3 if tty else fds[:3]
@@ -109,6 +118,10 @@ def _exec_child(argv: list[str], fds: list[int], tty: bool, term: str) -> None:
 def _serve_exec(conn: socket.socket) -> None:
     """One `bot-bottle exec`: run the command it sent, answer `started`, then `exit N`.
     The host closing the connection early hangs the command's session up."""
+    import contextlib
+    import json
+    import threading
+
     fds: list[int] = []
     try:
         msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
@@ -146,6 +159,8 @@ def _serve_exec(conn: socket.socket) -> None:
 
 
 def _exec_loop(listener: socket.socket) -> None:
+    import threading
+
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=_serve_exec, args=(conn,), daemon=True).start()
@@ -170,6 +185,8 @@ def main(args: list[str]) -> None:
         ls.listen(BACKLOG)
         listeners.append((ls, path))
     if (listeners or exec_listener) and os.fork() == 0:
+        import threading
+
         os.setsid()  # out of the agent's process group: terminal ^C is for the agent
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):

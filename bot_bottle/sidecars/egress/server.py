@@ -178,6 +178,33 @@ async def _run(
     return 0
 
 
+def warm_up() -> None:
+    """Do once, in a throwaway directory, what each sidecar start does for the first time
+    in a process: build a master (mitmproxy's addons, options and commands), a CA, the
+    upstream bundle, a DLP scanner. A zygote calls it before forking, so its children
+    find those first-time costs (lazy imports, caches, cryptography's and Hyperscan's
+    setup) paid. Leaves no thread, event loop or file behind: it is safe to fork after."""
+    import shutil
+    import tempfile
+
+    from bot_bottle.policy.dlp import Scanner
+
+    tmp = Path(tempfile.mkdtemp(prefix="bb-egress-warm-"))
+    try:
+        conf = tmp / "conf"
+        conf.mkdir(mode=0o700)
+        bundle = write_upstream_bundle(conf, "")
+        ensure_agent_ca(conf)
+        Scanner(canaries=("bb-warm-up-canary-0000",)).first(b"warm")
+
+        async def build() -> None:
+            make_master(Listen("127.0.0.1", 0), conf, bundle)
+
+        asyncio.run(build())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def serve(
     policy_path: Path | str,
     listen: str,

@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,15 @@ from bot_bottle.sidecars.process import SidecarError, SidecarHandle, kill_group,
 
 
 def _serve_fn() -> Any:
-    from bot_bottle.sidecars.egress.server import serve
+    """`serve`, imported (the expensive part) and warmed up (`server.warm_up`)."""
+    from bot_bottle.sidecars.egress.server import serve, warm_up
 
+    try:
+        warm_up()
+    except Exception as e:  # only speed is lost: each child pays the first-time costs
+        print(f"egress zygote: warm-up failed: {type(e).__name__}: {e}", file=sys.stderr)
+    if threading.active_count() != 1:  # forking a threaded process is not safe
+        raise SystemExit("egress zygote: a thread outlived the warm-up; not forking")
     return serve
 
 
