@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock
-
 from bot_bottle.errors import BotBottleError, ManifestError
 from bot_bottle.manifest.loader import MAX_BYTES, LoadedManifest, load_manifest
 from bot_bottle.manifest.model import RouteSpec
@@ -31,6 +29,7 @@ from bot_bottle.plan.resolver import resolve
 from bot_bottle.plan.review import diff
 from bot_bottle.policy.supervise import Ask
 from bot_bottle.state.approval import ApprovalStore, NotApproved, Verdict, evaluate
+from bot_bottle.state.file_lock import file_lock
 from bot_bottle.state.store import StateStore
 
 
@@ -105,7 +104,7 @@ def persist_routes(
     approvals = ApprovalStore(root)
     approvals.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # One persist at a time per manifest: two would each edit the same old bytes.
-    with FileLock(str(approvals.file(real).with_suffix(".persist.lock")), timeout=30):
+    with file_lock(approvals.file(real).with_suffix(".persist.lock"), timeout=30):
         try:
             dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
