@@ -24,12 +24,11 @@ import fcntl
 import json
 import os
 import secrets
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot_bottle.errors import StateError
+from bot_bottle.state.file_lock import file_lock
 
 GUARD_TIMEOUT = 30.0
 
@@ -103,26 +102,8 @@ class WorkspaceLock:
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
 
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        fd = os.open(self._dir / ".guard", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            deadline = time.monotonic() + GUARD_TIMEOUT
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StateError(
-                            f"the workspace locks in {self._dir} stayed busy for "
-                            f"{GUARD_TIMEOUT:.0f} s",
-                            "try again",
-                        ) from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)
+    def _guard(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self._dir / ".guard", GUARD_TIMEOUT)
 
     def _live_holders(self) -> list[Holder]:
         """The holders whose launcher still runs; the files of dead ones are removed
