@@ -117,17 +117,17 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def pids_matching(*needles: str) -> list[int]:
+def sidecar_pids(home: Path) -> list[int]:
+    """The sidecars of every bottle under `home`, as their launchers recorded them: a
+    sidecar forked by the per-user egress helper has the helper's command line, so
+    matching command lines would miss it (or count the helper)."""
     out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
+    for meta in (home / "bottles").glob("*/metadata.json"):
         try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if all(n in cmd for n in needles):
-            out.append(int(d.name))
+            pids = json.loads(meta.read_text()).get("pids", {})
+        except (OSError, ValueError):
+            continue  # being written
+        out += [int(pid) for name, pid in pids.items() if name != "launcher"]
     return out
 
 
@@ -208,7 +208,7 @@ def in_bottle(tmp: Path, cfg: dict[str, Any], up: Upstream, backend: str = "name
     # The operator approves the configuration first (`run -y` refuses it otherwise).
     subprocess.run([sys.executable, "-m", "bot_bottle", "trust", "--yes"], env=env, cwd=tmp,
                    capture_output=True, check=True)  # fmt: skip
-    with sampler(lambda: pids_matching("egress", "serve", str(home))) as rss:
+    with sampler(lambda: sidecar_pids(home)) as rss:
         r = subprocess.run([sys.executable, "-m", "bot_bottle", "run", "load", "-y"], env=env,
                            cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            check=False)  # fmt: skip
