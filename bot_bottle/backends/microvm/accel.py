@@ -49,8 +49,11 @@ def probe_one(name: str, files: BootFiles, executor: Executor, timeout: float) -
         return Accel(name, True, f"booted to the guest marker in {b.marker_s:.2f} s", b.marker_s)
     said = b.tail() or "no output"
     if b.timed_out:
+        hint = ""
+        if name == "kvm" and Path("/sys/module/kvm_pvm").is_dir():
+            hint = "; this host's KVM is kvm_pvm (nested, paravirtual), which Debian's kernels do not boot under"
         return Accel(
-            name, False, f"no boot marker within {timeout:g} s (QEMU's last output: {said})"
+            name, False, f"no boot marker within {timeout:g} s (QEMU's last output: {said}){hint}"
         )
     return Accel(name, False, f"QEMU exited {b.returncode} before the marker: {said}")
 

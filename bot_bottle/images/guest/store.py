@@ -50,6 +50,18 @@ def ensure_boot(
     return BootFiles(k, ird), rows
 
 
+def cached_boot(executor: Executor | None = None, cache: Path | None = None) -> BootFiles | None:
+    """The boot files if the kernel is already fetched (the initramfs, local and quick,
+    is built if needed), else None: for `doctor`, which never downloads."""
+    executor = executor or ProcessExecutor()
+    cache = cache or cache_dir()
+    pkg = kernel.resolve(executor)
+    if not (cache / f"kernel-{pkg.key}" / "release").is_file():
+        return None
+    files, _ = ensure_boot(executor, lambda _line: None, cache)
+    return files
+
+
 def ensure_root(
     executor: Executor | None = None,
     progress: Progress = print,
