@@ -17,6 +17,8 @@ from pathlib import Path
 QEMU = "qemu-system-x86_64"
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 MARKER = "bot-bottle-guest: booted"
+# The guest finds its end of the host channel by this name (/sys/class/virtio-ports/*/name).
+CHANNEL_NAME = "org.bot-bottle.channel.0"
 EXIT_PREFIX = "bot-bottle-guest: exit "
 
 
@@ -33,6 +35,7 @@ class VmConfig:
     memory_mb: int = 512
     cpus: int = 1
     tsc_khz: int | None = None
+    channel: Path | None = None  # a host Unix socket QEMU connects to (the host channel)
 
 
 def kernel_cmdline(cfg: VmConfig) -> str:
@@ -66,6 +69,13 @@ def argv(cfg: VmConfig, qemu: str = QEMU) -> tuple[str, ...]:
     if cfg.root is not None:
         out += ["-drive", f"id=root,file={cfg.root},format=raw,if=none,readonly=on",
                 "-device", "virtio-blk-device,drive=root"]  # fmt: skip
+    if cfg.channel is not None:
+        # No network device: the guest reaches the host through one virtio serial port,
+        # a byte stream QEMU carries to a Unix socket the host listens on (QEMU is the
+        # client, so it needs no socket of its own and the host decides who may connect).
+        out += ["-device", "virtio-serial-device",
+                "-chardev", f"socket,id=channel0,path={cfg.channel},server=off",
+                "-device", f"virtserialport,chardev=channel0,name={CHANNEL_NAME}"]  # fmt: skip
     out += ["-append", kernel_cmdline(cfg)]
     return tuple(out)
 

@@ -68,3 +68,10 @@ def test_guest_exit_is_the_last_status_line() -> None:
     console = "noise\nbot-bottle-guest: exit 3\nbot-bottle-guest: exit 7\r\n[ 2.0] reboot\n"
     assert boot.guest_exit(console.replace("\r", "")) == 7
     assert boot.guest_exit("no status here\n") is None
+
+
+def test_host_channel_is_a_named_serial_port_on_a_client_socket() -> None:
+    a = argv(VmConfig("tcg", CFG.kernel, CFG.initramfs, channel=Path("/run/x/ch.sock")))
+    assert _flag(a, "-chardev") == ["socket,id=channel0,path=/run/x/ch.sock,server=off"]
+    assert "virtserialport,chardev=channel0,name=org.bot-bottle.channel.0" in _flag(a, "-device")
+    assert "-chardev" not in argv(CFG)  # no channel asked, none added
