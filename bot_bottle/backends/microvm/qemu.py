@@ -36,6 +36,8 @@ class VmConfig:
     cpus: int = 1
     tsc_khz: int | None = None
     channel: Path | None = None  # a host Unix socket QEMU connects to (the host channel)
+    # Loopback ports the guest's forwarder (images/guest/mux.py) serves over the channel.
+    mux_ports: tuple[int, ...] = ()
 
 
 def kernel_cmdline(cfg: VmConfig) -> str:
@@ -48,6 +50,8 @@ def kernel_cmdline(cfg: VmConfig) -> str:
         parts.append("bb.mode=probe")
     else:
         parts.append(f"bb.run={encode_command(cfg.command)}")
+        if cfg.mux_ports:
+            parts.append("bb.mux=" + ",".join(str(p) for p in cfg.mux_ports))
     return " ".join(parts)
 
 

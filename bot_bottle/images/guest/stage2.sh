@@ -1,16 +1,33 @@
 # bot-bottle guest stage 2: pid 1 on the root image. Runs the shell script the kernel
 # command line carries base64-encoded as `bb.run=` (so an argv with spaces and quotes
 # survives the command line, which has no quoting of its own), prints its exit status
-# as `bot-bottle-guest: exit N` and powers the VM off.
+# as `bot-bottle-guest: exit N` and powers the VM off. With `bb.mux=PORT,...` it first
+# starts mux.py on the host channel's port, listening on 127.0.0.1:PORT, and waits
+# until it listens.
 bb=/run/bot-bottle/busybox
 $bb mount -t proc proc /proc
 $bb mount -t sysfs sysfs /sys
 $bb mount -t tmpfs -o mode=1777 tmpfs /tmp
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 run=
+mux=
 for arg in $($bb cat /proc/cmdline); do
-  case "$arg" in bb.run=*) run="${arg#bb.run=}" ;; esac
+  case "$arg" in
+    bb.run=*) run="${arg#bb.run=}" ;;
+    bb.mux=*) mux="${arg#bb.mux=}" ;;
+  esac
 done
+$bb ip link set lo up
+if [ -n "$mux" ]; then
+  dev=
+  for p in /sys/class/virtio-ports/*; do
+    [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
+  done
+  python3 -I -S /run/bot-bottle/mux.py guest "$dev" $(echo "$mux" | $bb tr , ' ') &
+  i=0
+  while [ ! -e /run/bot-bottle/mux.ready ] && [ $i -lt 100 ]; do $bb sleep 0.05; i=$((i + 1)); done
+  [ -e /run/bot-bottle/mux.ready ] || echo "bot-bottle-guest: the channel forwarder did not start"
+fi
 echo "$run" | $bb base64 -d > /run/bot-bottle/run.sh
 $bb sh /run/bot-bottle/run.sh
 echo "bot-bottle-guest: exit $?"

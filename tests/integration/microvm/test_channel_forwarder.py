@@ -1,0 +1,88 @@
+"""The guest's forwarder over the host channel: the guest, with no network device,
+talks HTTP to `127.0.0.1:3128` as an agent would to its proxy, and the request arrives
+at a host Unix socket (a recording fake sidecar). A port mapped to a dead sidecar
+closes the guest's connection without a byte (fail closed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot_bottle.backends.microvm import boot
+from bot_bottle.backends.microvm.channel import HostChannel
+from bot_bottle.backends.microvm.qemu import VmConfig, host_tsc_khz
+from bot_bottle.executor import ProcessExecutor
+from bot_bottle.images.guest.store import BootFiles
+
+GUEST = """
+import http.client, socket
+c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=20)
+c.request("GET", "http://example.test/hello", headers={"X-Probe": "from-guest"})
+r = c.getresponse()
+print("proxy answer:", r.status, r.read().decode())
+s = socket.create_connection(("127.0.0.1", 9419), timeout=20)
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+print("dead sidecar read:", repr(s.recv(100)))
+"""
+
+
+class FakeSidecar:
+    """An HTTP responder on a Unix socket that records each request head it reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head and (got := conn.recv(4096)):
+                    head += got
+                self.requests.append(head)
+                body = b"hello from the host sidecar"
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(body), body))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def forwarded(
+    boot_files: BootFiles, root_image: os.PathLike[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[boot.Boot, FakeSidecar]]:
+    d = tmp_path_factory.mktemp("fwd")
+    os.chmod(d, 0o700)
+    sidecar = FakeSidecar(d / "egress.sock")
+    channel = HostChannel(d / "channel.sock", {3128: d / "egress.sock", 9419: d / "dead.sock"})
+    cfg = VmConfig("tcg", boot_files.kernel.vmlinuz, boot_files.initramfs,
+                   root=Path(root_image), command=("python3", "-c", GUEST),
+                   tsc_khz=host_tsc_khz(Path("/proc/cpuinfo").read_text()),
+                   channel=channel.path, mux_ports=(3128, 9419))  # fmt: skip
+    yield boot.run(cfg, ProcessExecutor(), timeout=90, marker="dead sidecar read"), sidecar
+    channel.close()
+    sidecar.sock.close()
+
+
+def test_guest_http_reaches_the_host_sidecar(forwarded: tuple[boot.Boot, FakeSidecar]) -> None:
+    b, sidecar = forwarded
+    assert "proxy answer: 200 hello from the host sidecar" in b.output, b.output[-3000:]
+    assert len(sidecar.requests) == 1
+    assert sidecar.requests[0].startswith(b"GET http://example.test/hello HTTP/1.1\r\n")
+    assert b"X-Probe: from-guest" in sidecar.requests[0]
+
+
+def test_dead_sidecar_closes_the_guest_connection(forwarded: tuple[boot.Boot, FakeSidecar]) -> None:
+    b, _ = forwarded
+    assert "dead sidecar read: b''" in b.output, b.output[-3000:]
+    assert b.guest_exit == 0
