@@ -11,7 +11,8 @@ decides where every stream may go, never the guest.
 Frame: stream id (u32), kind (u8), payload length (u16), payload. OPEN carries the
 port, DATA bytes (at most 4 KiB: larger guest writes to the port stalled here), EOF
 that one direction ended (the receiver shuts its socket's write side). There is no
-flow control yet: a reader that stops reading makes the other side buffer.
+per-stream flow control yet: a frame is written to its socket before the next is read,
+so a sidecar that stops reading stalls every stream (head-of-line blocking).
 
 Standard library only: the guest runs it on the root image's python3.
 """
@@ -101,7 +102,9 @@ class Mux:
 
     def _frame(self, sid: int, kind: int, payload: bytes) -> None:
         if kind == OPEN:
-            conn = self._opener(int(payload)) if self._opener else None
+            # The guest is untrusted: a port that does not parse maps to nothing.
+            port = int(payload) if payload.isdigit() and len(payload) <= 5 else -1
+            conn = self._opener(port) if self._opener else None
             if conn is None:
                 self.send(sid, EOF)
                 return

@@ -61,3 +61,16 @@ def test_a_port_the_host_does_not_map_is_closed() -> None:
     guest.add(agent_end, 22)
     agent.settimeout(5)
     assert agent.recv(10) == b""
+
+
+def test_a_malformed_open_maps_to_nothing() -> None:
+    asked: list[int] = []
+    g, h = socket.socketpair()
+    host = Mux(h.recv, h.send, lambda port: asked.append(port) or None)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.sendall(HEADER.pack(1, 1, 6) + b"22; rm" + HEADER.pack(2, 1, 4) + b"3128")
+    g.settimeout(5)
+    got = b""
+    while len(got) < 2 * HEADER.size:
+        got += g.recv(100)
+    assert asked == [-1, 3128]  # the bad one refused, the channel still serving
