@@ -38,6 +38,7 @@ class VmConfig:
     channel: Path | None = None  # a host Unix socket QEMU connects to (the host channel)
     # Loopback ports the guest's forwarder (images/guest/mux.py) serves over the channel.
     mux_ports: tuple[int, ...] = ()
+    user: int | None = None  # run the command as this uid (and gid), not as root
 
 
 def kernel_cmdline(cfg: VmConfig) -> str:
@@ -50,6 +51,8 @@ def kernel_cmdline(cfg: VmConfig) -> str:
         parts.append("bb.mode=probe")
     else:
         parts.append(f"bb.run={encode_command(cfg.command)}")
+        if cfg.user is not None:
+            parts.append(f"bb.user={cfg.user}")
         if cfg.mux_ports:
             parts.append("bb.mux=" + ",".join(str(p) for p in cfg.mux_ports))
     return " ".join(parts)

@@ -3,7 +3,9 @@
 # survives the command line, which has no quoting of its own), prints its exit status
 # as `bot-bottle-guest: exit N` and powers the VM off. With `bb.mux=PORT,...` it first
 # starts mux.py on the host channel's port, listening on 127.0.0.1:PORT, and waits
-# until it listens.
+# until it listens. With `bb.user=UID` the command runs as that user (its group, no
+# other groups, no capabilities, no-new-privs) with HOME=/home/agent: a writable
+# overlay (on tmpfs, lost at power-off) over the image's read-only /home/agent.
 bb=/run/bot-bottle/busybox
 $bb mount -t proc proc /proc
 $bb mount -t sysfs sysfs /sys
@@ -11,10 +13,12 @@ $bb mount -t tmpfs -o mode=1777 tmpfs /tmp
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 run=
 mux=
+user=
 for arg in $($bb cat /proc/cmdline); do
   case "$arg" in
     bb.run=*) run="${arg#bb.run=}" ;;
     bb.mux=*) mux="${arg#bb.mux=}" ;;
+    bb.user=*) user="${arg#bb.user=}" ;;
   esac
 done
 $bb ip link set lo up
@@ -29,7 +33,20 @@ if [ -n "$mux" ]; then
   [ -e /run/bot-bottle/mux.ready ] || echo "bot-bottle-guest: the channel forwarder did not start"
 fi
 echo "$run" | $bb base64 -d > /run/bot-bottle/run.sh
-$bb sh /run/bot-bottle/run.sh
+if [ -n "$user" ]; then
+  rw=/run/bot-bottle/home
+  $bb mkdir -p /run/bot-bottle/home
+  $bb mount -t tmpfs -o mode=0700 tmpfs $rw
+  $bb mkdir -p $rw/upper $rw/work
+  $bb chown "$user:$user" $rw/upper
+  $bb mount -t overlay overlay -o lowerdir=/home/agent,upperdir=$rw/upper,workdir=$rw/work /home/agent \
+    || echo "bot-bottle-guest: no writable HOME"
+  cd /home/agent
+  HOME=/home/agent /usr/bin/setpriv --reuid="$user" --regid="$user" --clear-groups \
+    --no-new-privs --inh-caps=-all --bounding-set=-all $bb sh /run/bot-bottle/run.sh
+else
+  $bb sh /run/bot-bottle/run.sh
+fi
 echo "bot-bottle-guest: exit $?"
 echo o > /proc/sysrq-trigger
 $bb sleep 10

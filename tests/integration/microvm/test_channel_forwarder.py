@@ -1,7 +1,9 @@
 """The guest's forwarder over the host channel: the guest, with no network device,
 talks HTTP to `127.0.0.1:3128` as an agent would to its proxy, and the request arrives
 at a host Unix socket (a recording fake sidecar). A port mapped to a dead sidecar
-closes the guest's connection without a byte (fail closed)."""
+closes the guest's connection without a byte (fail closed). The command runs as the
+agent's uid (1000), which can neither open the channel device nor kill the forwarder
+(root's), so the forwarder is its only way to the host."""
 
 from __future__ import annotations
 
@@ -20,7 +22,24 @@ from bot_bottle.executor import ProcessExecutor
 from bot_bottle.images.guest.store import BootFiles
 
 GUEST = """
-import http.client, socket
+import glob, http.client, os, signal, socket
+print("uid:", os.getuid(), os.getgid(), os.getgroups())
+port = "/dev/" + glob.glob("/sys/class/virtio-ports/*")[0].split("/")[-1]
+try:
+    os.open(port, os.O_RDWR)
+    print("channel device: opened")
+except PermissionError:
+    print("channel device: refused")
+mux = [int(p.split("/")[2]) for p in glob.glob("/proc/[0-9]*/cmdline")
+       if b"mux.py" in open(p, "rb").read()]
+try:
+    os.kill(mux[0], signal.SIGKILL)
+    print("forwarder kill: done")
+except PermissionError:
+    print("forwarder kill: refused")
+with open(os.path.expanduser("~/note"), "w") as f:
+    f.write("x")
+print("home:", os.path.expanduser("~"), "writable")
 c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=20)
 c.request("GET", "http://example.test/hello", headers={"X-Probe": "from-guest"})
 r = c.getresponse()
@@ -68,7 +87,7 @@ def forwarded(
     cfg = VmConfig("tcg", boot_files.kernel.vmlinuz, boot_files.initramfs,
                    root=Path(root_image), command=("python3", "-c", GUEST),
                    tsc_khz=host_tsc_khz(Path("/proc/cpuinfo").read_text()),
-                   channel=channel.path, mux_ports=(3128, 9419))  # fmt: skip
+                   channel=channel.path, mux_ports=(3128, 9419), user=1000)  # fmt: skip
     yield boot.run(cfg, ProcessExecutor(), timeout=90, marker="dead sidecar read"), sidecar
     channel.close()
     sidecar.sock.close()
@@ -86,3 +105,13 @@ def test_dead_sidecar_closes_the_guest_connection(forwarded: tuple[boot.Boot, Fa
     b, _ = forwarded
     assert "dead sidecar read: b''" in b.output, b.output[-3000:]
     assert b.guest_exit == 0
+
+
+def test_agent_cannot_bypass_or_kill_the_forwarder(
+    forwarded: tuple[boot.Boot, FakeSidecar],
+) -> None:
+    b, _ = forwarded
+    assert "uid: 1000 1000 []" in b.output, b.output[-3000:]
+    assert "channel device: refused" in b.output
+    assert "forwarder kill: refused" in b.output
+    assert "home: /home/agent writable" in b.output

@@ -75,3 +75,13 @@ def test_host_channel_is_a_named_serial_port_on_a_client_socket() -> None:
     assert _flag(a, "-chardev") == ["socket,id=channel0,path=/run/x/ch.sock,server=off"]
     assert "virtserialport,chardev=channel0,name=org.bot-bottle.channel.0" in _flag(a, "-device")
     assert "-chardev" not in argv(CFG)  # no channel asked, none added
+
+
+def test_user_and_forwarder_ports_reach_the_guest_init() -> None:
+    cfg = VmConfig("tcg", CFG.kernel, CFG.initramfs, root=CFG.root, mux_ports=(3128, 9419),
+                   user=1000)  # fmt: skip
+    parts = _flag(argv(cfg), "-append")[0].split()
+    assert "bb.user=1000" in parts and "bb.mux=3128,9419" in parts
+    assert not any(
+        p.startswith(("bb.user", "bb.mux")) for p in _flag(argv(CFG), "-append")[0].split()
+    )
