@@ -114,7 +114,12 @@ def ensure(cache: Path, executor: Executor, progress: Progress = print) -> tuple
             raise BackendUnavailable(f"dpkg-deb -x failed: {r.stderr.strip()}", "")
         staged = work / "kernel"
         release = _stage(tree, staged)
-        os.replace(staged, target)  # whole or not at all: a crash leaves no half kernel
+        try:
+            os.replace(staged, target)  # whole or not at all: a crash leaves no half kernel
+        except OSError:
+            if not (target / "release").is_file():
+                raise  # not a concurrent build that finished first
+
     progress(f"kernel: {release} ready")
     return Kernel(target, release), True
 

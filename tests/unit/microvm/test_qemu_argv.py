@@ -85,3 +85,15 @@ def test_user_and_forwarder_ports_reach_the_guest_init() -> None:
     assert not any(
         p.startswith(("bb.user", "bb.mux")) for p in _flag(argv(CFG), "-append")[0].split()
     )
+
+
+def test_boot_reads_the_marker_and_the_exit_status_from_the_console() -> None:
+    from fakes.executor import RecordingExecutor
+
+    console = b"[ 0.2] PCI: noise\r\nbot-bottle-guest: booted 6.1\r\nbot-bottle-guest: exit 5\r\n"
+    ex = RecordingExecutor(spawned={"qemu-system-x86_64": console})
+    b = boot.run(CFG, ex, timeout=5)
+    assert b.marker_s is not None and not b.timed_out
+    assert b.guest_exit == 5 and "\r" not in b.output
+    (cmd,) = ex.calls
+    assert cmd.env is not None and set(cmd.env) == {"PATH", "LANG"}  # nothing of the caller's
