@@ -42,8 +42,15 @@ if [ -n "$user" ]; then
   $bb mount -t overlay overlay -o lowerdir=/home/agent,upperdir=$rw/upper,workdir=$rw/work /home/agent \
     || echo "bot-bottle-guest: no writable HOME"
   cd /home/agent
-  HOME=/home/agent /usr/bin/setpriv --reuid="$user" --regid="$user" --clear-groups \
-    --no-new-privs --inh-caps=-all --bounding-set=-all $bb sh /run/bot-bottle/run.sh
+  drop="/usr/bin/setpriv --reuid=$user --regid=$user --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"
+  HOME=/home/agent $drop $bb sh /run/bot-bottle/run.sh
+  status=$?
+  # Whatever the agent left running dies before the status line, so the last status
+  # line on the console is this one, not one a leftover process printed.
+  $drop $bb kill -9 -1 2>/dev/null
+  echo "bot-bottle-guest: exit $status"
+  echo o > /proc/sysrq-trigger
+  $bb sleep 10
 else
   $bb sh /run/bot-bottle/run.sh
 fi

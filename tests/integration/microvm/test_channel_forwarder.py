@@ -47,6 +47,9 @@ print("proxy answer:", r.status, r.read().decode())
 s = socket.create_connection(("127.0.0.1", 9419), timeout=20)
 s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
 print("dead sidecar read:", repr(s.recv(100)))
+import subprocess, sys
+subprocess.Popen(["sh", "-c", "while :; do echo 'bot-bottle-guest: exit 0'; done"])
+sys.exit(3)
 """
 
 
@@ -104,7 +107,14 @@ def test_guest_http_reaches_the_host_sidecar(forwarded: tuple[boot.Boot, FakeSid
 def test_dead_sidecar_closes_the_guest_connection(forwarded: tuple[boot.Boot, FakeSidecar]) -> None:
     b, _ = forwarded
     assert "dead sidecar read: b''" in b.output, b.output[-3000:]
-    assert b.guest_exit == 0
+
+
+def test_a_leftover_process_cannot_forge_the_exit_status(
+    forwarded: tuple[boot.Boot, FakeSidecar],
+) -> None:
+    b, _ = forwarded
+    assert "bot-bottle-guest: exit 0" in b.output  # the forger did print
+    assert b.guest_exit == 3
 
 
 def test_agent_cannot_bypass_or_kill_the_forwarder(
