@@ -34,3 +34,17 @@ def test_probe_caches_its_answer(boot_files: BootFiles, tmp_path: Path) -> None:
     cached = {"key": key, "accels": [dataclasses.asdict(fake)]}
     (tmp_path / "microvm-accel.json").write_text(json.dumps(cached))
     assert accel.probe(boot_files, ProcessExecutor(), tmp_path) == [fake]
+
+
+def test_images_guest_lists_the_cached_boot_files(boot_files: BootFiles) -> None:
+    """`bot-bottle images guest` finds what the fixture built (same cache), builds nothing."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "bot_bottle", "images", "guest", "--boot-only",
+                        "--json"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["built"] for row in rows] == [False, False]
+    assert rows[0]["path"] == str(boot_files.kernel.vmlinuz)
+    assert rows[1]["path"] == str(boot_files.initramfs)
