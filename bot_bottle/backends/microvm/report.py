@@ -42,4 +42,7 @@ def report(executor: Executor | None = None) -> MicrovmReport:
         return MicrovmReport((), e.message)
     if files is None:
         return MicrovmReport((), "no guest kernel yet (`bot-bottle images guest` fetches it)")
-    return MicrovmReport(tuple(probe(files, executor, cache_dir())))
+    try:
+        return MicrovmReport(tuple(probe(files, executor, cache_dir())))
+    except Exception as e:  # a probe must never crash doctor (as `probe_all`)
+        return MicrovmReport((), f"the probe failed: {type(e).__name__}: {e}")
