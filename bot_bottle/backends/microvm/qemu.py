@@ -39,6 +39,9 @@ class VmConfig:
     # Loopback ports the guest's forwarder (images/guest/mux.py) serves over the channel.
     mux_ports: tuple[int, ...] = ()
     user: int | None = None  # run the command as this uid (and gid), not as root
+    # A tar of files for the guest (the CA, the prompt...), attached read-only as a disk
+    # and unpacked by stage 2 into /run/bot-bottle/files before the command runs.
+    provision: Path | None = None
 
 
 def kernel_cmdline(cfg: VmConfig) -> str:
@@ -75,7 +78,10 @@ def argv(cfg: VmConfig, qemu: str = QEMU) -> tuple[str, ...]:
            "-kernel", str(cfg.kernel), "-initrd", str(cfg.initramfs)]  # fmt: skip
     if cfg.root is not None:
         out += ["-drive", f"id=root,file={cfg.root},format=raw,if=none,readonly=on",
-                "-device", "virtio-blk-device,drive=root"]  # fmt: skip
+                "-device", "virtio-blk-device,drive=root,serial=bb-root"]  # fmt: skip
+    if cfg.provision is not None:
+        out += ["-drive", f"id=provision,file={cfg.provision},format=raw,if=none,readonly=on",
+                "-device", "virtio-blk-device,drive=provision,serial=bb-provision"]  # fmt: skip
     if cfg.channel is not None:
         # No network device: the guest reaches the host through one virtio serial port,
         # a byte stream QEMU carries to a Unix socket the host listens on (QEMU is the

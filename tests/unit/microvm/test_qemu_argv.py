@@ -97,3 +97,9 @@ def test_boot_reads_the_marker_and_the_exit_status_from_the_console() -> None:
     assert b.guest_exit == 5 and "\r" not in b.output
     (cmd,) = ex.calls
     assert cmd.env is not None and set(cmd.env) == {"PATH", "LANG"}  # nothing of the caller's
+
+
+def test_provision_disk_is_read_only_and_found_by_serial() -> None:
+    a = argv(VmConfig("tcg", CFG.kernel, CFG.initramfs, root=CFG.root, provision=Path("/p.tar")))
+    assert "id=provision,file=/p.tar,format=raw,if=none,readonly=on" in _flag(a, "-drive")
+    assert "virtio-blk-device,drive=provision,serial=bb-provision" in _flag(a, "-device")
