@@ -23,6 +23,7 @@ def doctor(as_json: bool) -> None:
     """Probe each backend for real and say what it gives on this host; then, when a
     manifest is found here or above, what would stop a `run` of each agent (exit 1)."""
     results = probe_all()
+    microvm = _microvm()
     agents, problem = _agents()
     blocked = problem is not None or any(not a["ready"] for a in agents)
     if as_json:
@@ -30,7 +31,8 @@ def doctor(as_json: bool) -> None:
             {"backend": name, "ok": a.ok, "detail": a.detail, "missing": list(a.missing)}
             for name, a in results
         ]
-        out = {"backends": backends, "agents": agents, "manifest_error": problem}
+        out = {"backends": backends, "agents": agents, "manifest_error": problem,
+               "microvm": microvm}  # fmt: skip
         click.echo(json.dumps(out, indent=2))
         sys.exit(1 if blocked else 0)
     table = Table(title="backends")
@@ -42,6 +44,8 @@ def doctor(as_json: bool) -> None:
     console = Console()
     console.print(table)
     console.print(_helper_line(), markup=False)
+    for line in microvm["lines"]:
+        console.print(line, markup=False)
     if problem is not None:
         console.print(f"manifest: {problem}", style="red", markup=False)
     if agents:
@@ -88,6 +92,16 @@ def _agents() -> tuple[list[dict[str, Any]], str | None]:
     out = [{"agent": p.agent, "manifest": str(path),
             **prediction_dict(predict(p, "auto", verdict_of(p)))} for p in plans]  # fmt: skip
     return out, None
+
+
+def _microvm() -> dict[str, Any]:
+    """The microVM backend in progress (not a backend yet): which accelerator boots."""
+    from dataclasses import asdict
+
+    from bot_bottle.backends.microvm.report import report
+
+    r = report()
+    return {"accels": [asdict(a) for a in r.accels], "missing": r.missing, "lines": r.lines()}
 
 
 def _helper_line() -> str:

@@ -18,7 +18,7 @@ ca_option = click.option(
 
 @click.group()
 def images() -> None:
-    """Build and list the images the docker backend runs."""
+    """Build and list the images the docker backend (and the microVM guest) runs."""
 
 
 @images.command()
@@ -63,6 +63,27 @@ def ls_images(as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r.name:<14} {'built  ' if r.built else 'missing'} {r.tag}")
+
+
+@images.command()
+@click.option("--boot-only", is_flag=True, help="Only the kernel and initramfs (no Docker).")
+@click.option("--json", "as_json", is_flag=True)
+def guest(boot_only: bool, as_json: bool) -> None:
+    """Build (if missing) and list the microVM guest: kernel, initramfs, root image."""
+    from bot_bottle.images.guest.store import ensure_boot, ensure_root
+    from bot_bottle.images.progress import LiveLines
+
+    lines = LiveLines()
+    _, rows = ensure_boot(progress=lines)
+    if not boot_only:
+        rows.append(ensure_root(progress=lines, detail=lines.detail))
+    lines.done()
+    if as_json:
+        out = [{"name": r.name, "path": str(r.path), "built": r.built} for r in rows]
+        click.echo(json.dumps(out, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.name:<40} {'built     ' if r.built else 'up to date'} {r.path}")
 
 
 @click.command()
