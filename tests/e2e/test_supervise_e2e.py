@@ -275,3 +275,44 @@ open("/workspace/result.txt", "w").write(out)
     r = bb(["run", "a", "-y"], env, tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (ws / "result.txt").read_text() == "403 route"
+
+
+def test_a_poll_cannot_wait_past_the_limit_with_a_non_number(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """`wait=nan` compared false with every deadline: the poll (and the sidecar's
+    coroutine reading the request file four times a second) never ended while the
+    request was pending, past the 60 s the endpoint promises; the agent could pile up
+    as many as it liked. A wait that is not a finite number is refused at once."""
+    agent = r"""
+import json, os, time, urllib.error, urllib.request
+P = json.loads(os.environ["ASK_PARAMS"])
+def call(method, url, body=None, timeout=90):
+    req = urllib.request.Request(url, data=body, method=method)
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            code, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        code, raw = e.code, e.read()
+    except OSError as e:
+        code, raw = 0, str(e).encode()
+    return code, round(time.monotonic() - t0, 1), raw.decode(errors="replace")
+code, _, raw = call("POST", P["endpoint"], json.dumps(
+    {"kind": "question", "question": "left pending on purpose"}).encode())
+rid = json.loads(raw)["id"]
+out = {w: call("GET", f"{P['endpoint']}/{rid}?wait={w}", timeout=15)
+       for w in ("nan", "NaN", "-nan", "inf", "1")}
+open("/workspace/result.json", "w").write(json.dumps(out))
+"""
+    _env, ws, proc = start(tmp_path, "namespace", upstream, agent)
+    try:
+        result = json.loads(wait_for(ws / "result.json", "}", timeout=180))
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for w in ("nan", "NaN", "-nan", "inf"):
+        code, seconds, body = result[w]
+        assert code == 400 and seconds < 5 and "wait" in body, (w, result[w])
+    assert result["1"][0] == 200 and result["1"][1] < 5, result["1"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class SuperviseEndpoint:
         try:
             wait = float(parse_qs(query).get("wait", ["0"])[0])
         except ValueError:
+            return _error(400, "wait: a number of seconds")
+        if not math.isfinite(wait):
+            # NaN compares false with every deadline: the poll would never end.
             return _error(400, "wait: a number of seconds")
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
         while True:
