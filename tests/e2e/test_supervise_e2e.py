@@ -7,8 +7,10 @@ apply (unknown id, a bottle that is gone)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,3 +318,55 @@ open("/workspace/result.json", "w").write(json.dumps(out))
         code, seconds, body = result[w]
         assert code == 400 and seconds < 5 and "wait" in body, (w, result[w])
     assert result["1"][0] == 200 and result["1"][1] < 5, result["1"]
+
+
+def test_polls_the_agent_walks_away_from_cost_the_egress_nothing(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """A poll's wait outlives its connection (mitmproxy does not cancel a hook when the
+    client goes), so each poll sent and dropped at once cost the sidecar, on the host and
+    outside the bottle's limits, a file read and parse four times a second for a minute:
+    an amplifier the agent could run as fast as it can open connections. Only a few
+    polls wait at a time; the others answer at once."""
+    agent = r"""
+import json, os, threading, time, urllib.error, urllib.request
+P = json.loads(os.environ["ASK_PARAMS"])
+req = urllib.request.Request(P["endpoint"], method="POST", data=json.dumps(
+    {"kind": "question", "question": "left pending on purpose"}).encode())
+rid = json.loads(urllib.request.urlopen(req, timeout=30).read())["id"]
+def drop(n):
+    for _ in range(n):
+        try:
+            urllib.request.urlopen(f"{P['endpoint']}/{rid}?wait=60", timeout=0.3).read()
+        except Exception:
+            pass
+threads = [threading.Thread(target=drop, args=(150,)) for _ in range(20)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+open("/workspace/flooded", "w").write(rid)
+while not os.path.exists("/workspace/release"):
+    time.sleep(0.2)
+"""
+    from e2e_support import bottles
+
+    env, ws, proc = start(tmp_path, "namespace", upstream, agent)
+    try:
+        wait_for(ws / "flooded", "r-", timeout=240)
+        (bottle,) = bottles(env, tmp_path)
+        info = json.loads(bb(["info", bottle["slug"]], env, tmp_path).stdout)
+        stat = Path(f"/proc/{info['pids']['egress']}/stat")
+
+        def cpu() -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu()
+        time.sleep(5)
+        spent = cpu() - before
+        (ws / "release").write_text("")
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # An idle egress spends well under a tenth of a second in 5 s.
+    assert spent < 0.25, f"the egress spent {spent:.2f} s of CPU in 5 s on dropped polls"
