@@ -90,10 +90,16 @@ class Watch:
             self.message = f"refresh failed ({e}); retrying"
 
     def index(self) -> int:
+        """The selected request's place in the list; -1 once the selected one was
+        answered or went away: the selection never falls to another request by itself,
+        or a second `g` would grant one the operator never chose (the agent can keep
+        its own at the top)."""
         ids = [r.id for _, r in self.snap.pending]
         if self.selected_id in ids:
             return ids.index(self.selected_id)
-        self.selected_id = ids[0] if ids else ""
+        if self.selected_id or not ids:
+            return -1
+        self.selected_id = ids[0]  # the first screen: shown selected before any key
         return 0
 
     def screen(self) -> RenderableType:
@@ -118,6 +124,9 @@ class Watch:
         elif k in ("g", "t", "d"):
             if not ids:
                 self.message = "no request waiting"
+                return True
+            if i < 0:
+                self.message = "select a request first (↑↓ or its number)"
                 return True
             rec = self.snap.pending[i][1]
             if k == "d":

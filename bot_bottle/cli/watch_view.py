@@ -21,14 +21,25 @@ from rich.padding import Padding
 from rich.text import Text
 
 from bot_bottle.cli.egress_cmds import _shown
-from bot_bottle.cli.supervise_cmds import defuse as clean
-from bot_bottle.cli.supervise_cmds import listed_requests
+from bot_bottle.cli.supervise_cmds import defuse, listed_requests
 from bot_bottle.state.requests import AskRecord, RequestDir
 from bot_bottle.state.store import StateStore
 
 RECENT = 3  # requests and denials shown per bottle
 TAIL_BYTES = 64 * 1024  # how much of each audit log is read per refresh
 KEYS = "↑↓/1-9 select · g grant · t grant for… · d deny · q quit"
+# Characters of one agent-written field shown: the screen crops what does not fit, so
+# a 4,000-character question or a 60 KiB path would push the other requests, the prompt
+# being typed and the outcome of a grant out of sight. `bot-bottle requests` shows all.
+MAX_SHOWN = 240
+
+
+def clean(text: object) -> str:
+    """Agent-written `text` for the screen: defused, and cut to `MAX_SHOWN`."""
+    shown = defuse(text)
+    if len(shown) <= MAX_SHOWN:
+        return shown
+    return f"{shown[:MAX_SHOWN]}… ({len(shown) - MAX_SHOWN} more characters)"
 
 
 @dataclass(frozen=True)
@@ -150,5 +161,6 @@ def render(snap: Snapshot, selected: int, footer: str = "") -> RenderableType:
         for d in b.denials:
             parts.append(_indent(Text(f"denied {clean(_denial(d))}", style="red"), 2))
     if footer:
-        parts += [Text(""), Text(clean(footer), style="bold")]
+        # Not cut: it holds what the operator is typing (agent text in it is bounded).
+        parts += [Text(""), Text(defuse(footer), style="bold")]
     return Group(*parts)

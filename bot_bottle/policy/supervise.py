@@ -167,7 +167,11 @@ def credential_route(policy: EgressPolicy, host: str, port: int) -> Route | None
     the egress verifies, with `auth`. The operator already gave the bottle that
     credential for that host; a grant that widens its paths or methods is what makes an
     ask for that host useful at all. None when there is no such route, or when several
-    carry different credentials (the operator then adds the route to the manifest)."""
+    carry different credentials (the operator then adds the route to the manifest).
+    Never for a wildcard host: an ask for `*.example.com` itself would otherwise spread
+    that route's credential from its own paths to every path of every subdomain."""
+    if host.startswith("*."):
+        return None
     found = [r for r in policy.routes
              if r.auth is not None and r.host == host and r.port == port
              and r.scheme == "https" and not r.tls_passthrough and not r.expires

@@ -7,8 +7,10 @@ apply (unknown id, a bottle that is gone)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -275,3 +277,96 @@ open("/workspace/result.txt", "w").write(out)
     r = bb(["run", "a", "-y"], env, tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (ws / "result.txt").read_text() == "403 route"
+
+
+def test_a_poll_cannot_wait_past_the_limit_with_a_non_number(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """`wait=nan` compared false with every deadline: the poll (and the sidecar's
+    coroutine reading the request file four times a second) never ended while the
+    request was pending, past the 60 s the endpoint promises; the agent could pile up
+    as many as it liked. A wait that is not a finite number is refused at once."""
+    agent = r"""
+import json, os, time, urllib.error, urllib.request
+P = json.loads(os.environ["ASK_PARAMS"])
+def call(method, url, body=None, timeout=90):
+    req = urllib.request.Request(url, data=body, method=method)
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            code, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        code, raw = e.code, e.read()
+    except OSError as e:
+        code, raw = 0, str(e).encode()
+    return code, round(time.monotonic() - t0, 1), raw.decode(errors="replace")
+code, _, raw = call("POST", P["endpoint"], json.dumps(
+    {"kind": "question", "question": "left pending on purpose"}).encode())
+rid = json.loads(raw)["id"]
+out = {w: call("GET", f"{P['endpoint']}/{rid}?wait={w}", timeout=15)
+       for w in ("nan", "NaN", "-nan", "inf", "1")}
+open("/workspace/result.json", "w").write(json.dumps(out))
+"""
+    _env, ws, proc = start(tmp_path, "namespace", upstream, agent)
+    try:
+        result = json.loads(wait_for(ws / "result.json", "}", timeout=180))
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for w in ("nan", "NaN", "-nan", "inf"):
+        code, seconds, body = result[w]
+        assert code == 400 and seconds < 5 and "wait" in body, (w, result[w])
+    assert result["1"][0] == 200 and result["1"][1] < 5, result["1"]
+
+
+def test_polls_the_agent_walks_away_from_cost_the_egress_nothing(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """A poll's wait outlives its connection (mitmproxy does not cancel a hook when the
+    client goes), so each poll sent and dropped at once cost the sidecar, on the host and
+    outside the bottle's limits, a file read and parse four times a second for a minute:
+    an amplifier the agent could run as fast as it can open connections. Only a few
+    polls wait at a time; the others answer at once."""
+    agent = r"""
+import json, os, threading, time, urllib.error, urllib.request
+P = json.loads(os.environ["ASK_PARAMS"])
+req = urllib.request.Request(P["endpoint"], method="POST", data=json.dumps(
+    {"kind": "question", "question": "left pending on purpose"}).encode())
+rid = json.loads(urllib.request.urlopen(req, timeout=30).read())["id"]
+def drop(n):
+    for _ in range(n):
+        try:
+            urllib.request.urlopen(f"{P['endpoint']}/{rid}?wait=60", timeout=0.3).read()
+        except Exception:
+            pass
+threads = [threading.Thread(target=drop, args=(150,)) for _ in range(20)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+open("/workspace/flooded", "w").write(rid)
+while not os.path.exists("/workspace/release"):
+    time.sleep(0.2)
+"""
+    from e2e_support import bottles
+
+    env, ws, proc = start(tmp_path, "namespace", upstream, agent)
+    try:
+        wait_for(ws / "flooded", "r-", timeout=240)
+        (bottle,) = bottles(env, tmp_path)
+        info = json.loads(bb(["info", bottle["slug"]], env, tmp_path).stdout)
+        stat = Path(f"/proc/{info['pids']['egress']}/stat")
+
+        def cpu() -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu()
+        time.sleep(5)
+        spent = cpu() - before
+        (ws / "release").write_text("")
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # An idle egress spends well under a tenth of a second in 5 s.
+    assert spent < 0.25, f"the egress spent {spent:.2f} s of CPU in 5 s on dropped polls"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from bot_bottle.policy.supervise import API_PREFIX, MAX_WAIT, RateLimit, parse_a
 from bot_bottle.state.requests import RequestDir
 
 POLL_INTERVAL = 0.25
+# Polls held waiting at once. A poll's wait outlives its connection (mitmproxy lets a
+# hook run on after the client goes), so without a bound each poll sent and dropped
+# would cost a file read four times a second for a minute: past this many, a poll
+# answers at once.
+MAX_WAITING = 16
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class SuperviseEndpoint:
         # Called before a poll reports "granted" (the server reloads the routes there):
         # the agent's next request, sent the moment it reads the answer, sees the route.
         self.on_granted = on_granted
+        self._waiting = 0
 
     async def answer(self, method: str, path: str, body: bytes) -> Reply:
         route, _, query = path.partition("?")
@@ -78,16 +85,25 @@ class SuperviseEndpoint:
             wait = float(parse_qs(query).get("wait", ["0"])[0])
         except ValueError:
             return _error(400, "wait: a number of seconds")
+        if not math.isfinite(wait):
+            # NaN compares false with every deadline: the poll would never end.
+            return _error(400, "wait: a number of seconds")
+        if self._waiting >= MAX_WAITING:
+            wait = 0.0
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
-        while True:
-            rec = self.requests.get(rid)
-            if rec is None:
-                return _error(404, f"no request {rid[:20]!r} in this bottle")
-            if rec.status != "pending" or time.monotonic() >= deadline:
-                if rec.status == "granted" and self.on_granted is not None:
-                    self.on_granted()
-                return Reply(200, rec.view(), f"polled {rec.id}: {rec.status}")
-            await asyncio.sleep(POLL_INTERVAL)
+        self._waiting += 1
+        try:
+            while True:
+                rec = self.requests.get(rid)
+                if rec is None:
+                    return _error(404, f"no request {rid[:20]!r} in this bottle")
+                if rec.status != "pending" or time.monotonic() >= deadline:
+                    if rec.status == "granted" and self.on_granted is not None:
+                        self.on_granted()
+                    return Reply(200, rec.view(), f"polled {rec.id}: {rec.status}")
+                await asyncio.sleep(POLL_INTERVAL)
+        finally:
+            self._waiting -= 1
 
 
 def _error(status: int, message: str) -> Reply:

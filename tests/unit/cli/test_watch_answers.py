@@ -77,3 +77,36 @@ def test_a_grant_for_a_degraded_bottle_says_when_it_goes_live(
     assert out.exit_code == 0, out.output
     assert f"{slug} is degraded" in out.output and f"bot-bottle resume {slug}" in out.output
     assert "a.test" in routes.read_text()
+
+
+def test_a_second_g_does_not_grant_the_request_the_selection_fell_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent keeps a request at the top of the list; the operator selects another
+    and presses `g` twice (a bounce, or a redraw that seemed slow). Once the selected
+    request is answered the selection used to fall to the first one, and the second
+    `g` granted the agent's request, unseen. Now nothing is selected until the operator
+    picks again."""
+    import os
+    import subprocess
+
+    from bot_bottle.policy.egress_policy import EgressPolicy
+
+    store, asks, slug = _setup(tmp_path, monkeypatch)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    store.update(slug, status="running", pids={"launcher": os.getpid(), "egress": dead.pid})
+    routes = store.dir(slug) / "sidecars" / "egress" / "routes.json"
+    routes.parent.mkdir(parents=True, exist_ok=True)
+    routes.write_text(EgressPolicy(bottle="b").to_json())
+    planted = asks.create(Ask("route", reason="r", host="exfil.test"), now=1.0)
+    wanted = asks.create(Ask("route", reason="r", host="docs.test"), now=2.0)
+    w = Watch(store)
+    for k in ["2", "g", "g"]:
+        assert w.key(k)
+    assert asks.get(wanted.id).status == "granted"  # type: ignore[union-attr]
+    assert asks.get(planted.id).status == "pending"  # type: ignore[union-attr]
+    assert "exfil.test" not in routes.read_text()
+    assert "select" in w.message, w.message
+    assert w.key("1") and w.key("g")  # chosen on purpose, it is granted
+    assert asks.get(planted.id).status == "granted"  # type: ignore[union-attr]

@@ -40,3 +40,15 @@ def test_a_denial_does_not_reload(tmp_path: Path) -> None:
         requests.decide(current, status="denied", answer="no", decided_by="op")
     denied = asyncio.run(endpoint.answer("GET", f"{API_PREFIX}/{rec.id}", b""))
     assert denied.body["status"] == "denied" and reloads == []
+
+
+def test_a_wait_that_is_not_a_finite_number_is_refused(tmp_path: Path) -> None:
+    # `nan` compared false with every deadline: the poll never ended while pending.
+    endpoint = SuperviseEndpoint(RequestDir(tmp_path, "b"))
+    rec = endpoint.requests.create(
+        parse_ask(json.dumps({"kind": "question", "question": "q"}).encode())
+    )
+    for w in ("nan", "inf", "-inf"):
+        poll = endpoint.answer("GET", f"{API_PREFIX}/{rec.id}?wait={w}", b"")
+        reply = asyncio.run(asyncio.wait_for(poll, 5))
+        assert reply.status == 400, (w, reply)

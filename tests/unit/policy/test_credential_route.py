@@ -41,3 +41,11 @@ def test_two_different_credentials_for_the_host_lend_none() -> None:
         Route("a.test", paths=("/x/",), auth=TOKEN), Route("a.test", paths=("/y/",), auth=TOKEN)
     )
     assert credential_route(same, "a.test", 443) is not None
+
+
+def test_never_a_wildcard_routes_credential_even_to_the_same_wildcard() -> None:
+    # An agent asks for `*.example.test` itself: the manifest's wildcard route holds the
+    # credential for its own paths on every subdomain; a grant (path `/`, any method)
+    # would spread it to every path of every subdomain. A wildcard lends nothing.
+    p = policy(Route("*.example.test", paths=("/public/",), auth=TOKEN))
+    assert credential_route(p, "*.example.test", 443) is None
