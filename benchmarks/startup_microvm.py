@@ -17,24 +17,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from startup import bare_bwrap  # the same baseline as the other start-up rows
 
 from bot_bottle.backends.microvm import accel, boot
 from bot_bottle.backends.microvm.qemu import VmConfig, host_tsc_khz
 from bot_bottle.executor import ProcessExecutor
 from bot_bottle.images.guest.store import cache_dir, ensure_boot, ensure_root
-
-
-def bare_bwrap() -> float:
-    t0 = time.perf_counter()
-    subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-                    "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-                    "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-                    "true"], check=True)  # fmt: skip
-    return time.perf_counter() - t0
 
 
 def timed(cfg: VmConfig, marker: str) -> float:
