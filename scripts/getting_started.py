@@ -224,6 +224,9 @@ def produce() -> str:
             if s.slugs:  # whatever failed, no bottle outlives the run
                 subprocess.run(s.argv(["rm", *s.slugs]), env=s.env, cwd=project,
                                capture_output=True, check=False)  # fmt: skip
+            # Nor the egress helper the first run started (its state dir goes next).
+            subprocess.run(s.argv(["egress", "warm", "--stop"]), env=s.env, cwd=project,
+                           capture_output=True, check=False)  # fmt: skip
         return INTRO + "\n" + "\n".join(s.chunks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

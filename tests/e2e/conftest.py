@@ -23,12 +23,21 @@ __all__ = ["bottle_backend", "docker_ready"]
 @pytest.fixture(autouse=True)
 def _stop_egress_helpers(tmp_path: Path) -> Iterator[None]:
     """Runs start a per-user egress helper in the test's own state dir; stop it with the
-    test, so a suite of bottles does not leave one warm process per test behind."""
+    test, so a suite of bottles does not leave one warm process per test behind; and
+    collect the bottles whose launcher the test killed."""
     yield
+    from bot_bottle.backends.docker.gc import collect
     from bot_bottle.sidecars.egress import helper
+    from bot_bottle.state.store import StateStore
 
     for run_dir in {p.parent for p in tmp_path.rglob(helper.SOCKET_GLOB)}:
         helper.stop_all(run_dir)
+    # A test that killed its launcher (SIGKILL runs no cleanup) leaves that bottle's
+    # sidecars running until a `gc` or the next `run` of the same state dir, which never
+    # comes once pytest removes the dir: collect them now. Only this test's state dir
+    # (`orphans=False`: other tests' containers are not this one's to judge).
+    for home in {p.parent.parent.parent for p in tmp_path.glob("**/bottles/*/metadata.json")}:
+        collect(store=StateStore(home), orphans=False)
 
 
 @pytest.fixture(scope="session")
