@@ -113,6 +113,8 @@ def parse_ask(body: bytes) -> Ask:
         raise ValueError(f"path: must start with / and be at most {MAX_PATH} characters")
     if any(c in path for c in "?#\\") or not path.isprintable() or ".." in path.split("/"):
         raise ValueError("path: a plain path prefix (no query, fragment, .. or control bytes)")
+    if not path.isascii() or " " in path:  # a request path arrives percent-encoded
+        raise ValueError("path: ASCII only, percent-encoded as it is sent (a space is %20)")
     methods = raw.get("methods", [])
     if not isinstance(methods, list) or len(methods) > len(METHODS):
         raise ValueError("methods: must be a list of HTTP methods")

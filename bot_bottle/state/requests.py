@@ -23,7 +23,7 @@ from typing import Any, Literal
 from bot_bottle.policy.supervise import Ask
 
 Status = Literal["pending", "granted", "denied"]
-ID_RE = re.compile(r"^r-[0-9a-f]{8}$")
+ID_RE = re.compile(r"\Ar-[0-9a-f]{8}\Z")  # \Z: `$` also takes a trailing newline
 MAX_PENDING = 20  # per bottle: a flood of asks must not fill the operator's list or disk
 
 

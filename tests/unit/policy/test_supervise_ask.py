@@ -97,3 +97,20 @@ def test_reasons_and_questions_carry_no_terminal_controls(text: str) -> None:
             parse_ask(json.dumps(ask).encode())
     ok = parse_ask(json.dumps({"kind": "question", "question": "line one\n\tline two"}).encode())
     assert ok.question == "line one\n\tline two"
+
+
+@pytest.mark.parametrize("path", ["/a b/", "/caf\u00e9/"])
+def test_a_path_that_no_request_could_match_is_refused(path: str) -> None:
+    # On the wire a path is percent-encoded: a route for "/a b/" would match nothing.
+    with pytest.raises(ValueError, match="percent-encoded"):
+        parse_ask(
+            json.dumps({"kind": "route", "host": "a.test", "reason": "r", "path": path}).encode()
+        )
+    assert parse_ask(json.dumps({"kind": "route", "host": "a.test", "reason": "r",
+                                 "path": "/a%20b/"}).encode()).path == "/a%20b/"  # fmt: skip
+
+
+def test_a_request_id_with_a_trailing_newline_is_no_id() -> None:
+    from bot_bottle.state.requests import ID_RE
+
+    assert ID_RE.match("r-0123abcd") and not ID_RE.match("r-0123abcd\n")
