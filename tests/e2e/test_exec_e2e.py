@@ -286,10 +286,15 @@ for pid in os.listdir("/proc"):
     if pid.isdigit() and any(c.endswith(b"forwarder.py") for c in cmd) and b"exec" in cmd:
         pumper, fdno = int(pid), int(cmd[cmd.index(b"exec") + 1])
 pc = None
-for tid in os.listdir(f"/proc/{pumper}/task"):
-    f = open(f"/proc/{pumper}/task/{tid}/syscall").read().split()
-    if f[0] in ("43", "288") and int(f[1], 16) == fdno:  # accept/accept4 on the listener
-        pc = int(f[-1], 16)
+import time
+for _ in range(200):  # the forwarder's exec thread may not be in accept() yet
+    for tid in os.listdir(f"/proc/{pumper}/task"):
+        f = open(f"/proc/{pumper}/task/{tid}/syscall").read().split()
+        if f[0] in ("43", "288") and int(f[1], 16) == fdno:  # accept/accept4 on the listener
+            pc = int(f[-1], 16)
+    if pc is not None:
+        break
+    time.sleep(0.05)
 if pc is None:
     log("cannot take the listener: no accept found")
     raise SystemExit(0)
