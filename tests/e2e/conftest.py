@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import pytest
 from conftest_docker import bottle_backend, docker_ready
 from e2e_support import check_bwrap, need
 from fakes.provider_api import FakeProviderAPI, start
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
+
+from egress_upstream import Upstream, start_upstream
 
 __all__ = ["bottle_backend", "docker_ready"]
 
@@ -38,6 +43,15 @@ def _stop_egress_helpers(tmp_path: Path) -> Iterator[None]:
     # (`orphans=False`: other tests' containers are not this one's to judge).
     for home in {p.parent.parent.parent for p in tmp_path.glob("**/bottles/*/metadata.json")}:
         collect(store=StateStore(home), orphans=False)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """A recording HTTPS upstream on loopback (the egress tests' own), for the test."""
+    (tmp_path / "up").mkdir()
+    up = start_upstream(tmp_path / "up")
+    yield up
+    up.stop()
 
 
 @pytest.fixture(scope="session")

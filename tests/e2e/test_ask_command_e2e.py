@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from e2e_support import base_env, bb, hand_over, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 pytestmark = pytest.mark.e2e
 
@@ -72,14 +71,6 @@ bottles:
 agents:
   a: {{bottle: b}}
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 def next_pending(

@@ -24,7 +24,7 @@ from e2e_support import base_env, bb, bottles, hand_over, need, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 pytestmark = pytest.mark.e2e
 
@@ -48,14 +48,6 @@ while not os.path.exists("/workspace/stop"):
     os.rename(f"/workspace/out-{n}.tmp", f"/workspace/out-{n}")
     n += 1
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 @pytest.fixture

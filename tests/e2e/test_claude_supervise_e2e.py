@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,13 @@ from fakes.provider_api import FakeProviderAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "sk-ant-oat01-FAKEHOSTTOKEN-supervise-5e2a"
 UP_TOKEN = "up-token-FAKE-3b9d1c"  # the manifest route's credential, held by egress
 DONE = "all-done-after-the-grant"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 def tool_results(req: dict[str, Any]) -> list[str]:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from e2e_support import base_env, bb, bottles, hand_over, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 pytestmark = pytest.mark.e2e
 
@@ -78,14 +77,6 @@ open("/workspace/result.json", "w").write(json.dumps(r))
 while not os.path.exists("/workspace/go"):  # still running while the test looks at `ls`
     time.sleep(0.05)
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 @pytest.mark.parametrize("mode", ["download", "upload"])

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from filelock import FileLock, Timeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 from bot_bottle.sidecars.egress.audit import read_audit, verify_chain
 
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.e2e
 
 N = 20
 ON_DOCKER = 2  # what the 2-core machine takes beside 18 namespace bottles
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 def test_twenty_bottles_at_once(tmp_path: Path, upstream: Upstream, docker_ready: None) -> None:

@@ -15,10 +15,9 @@ from e2e_support import agent_workspace, base_env, bb, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_supervise_e2e import start, upstream
+from test_supervise_e2e import start
 
 pytestmark = pytest.mark.e2e
-__all__ = ["upstream"]
 
 HOOK = 'cat > "$1/notified.json"; env > "$1/notified.env"; pwd > "$1/notified.cwd"'
 

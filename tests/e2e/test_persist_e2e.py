@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 from e2e_support import bb, wait_for
-from test_supervise_e2e import Upstream, pending, start, upstream
+from egress_upstream import Upstream
+from test_supervise_e2e import pending, start
 
 pytestmark = pytest.mark.e2e
-__all__ = ["upstream"]
 
 AGAIN = r"""
 import json, os, ssl, urllib.error, urllib.request

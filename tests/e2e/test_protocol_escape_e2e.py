@@ -16,7 +16,6 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from e2e_support import base_env, bb, hand_over, need, trust
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
 from egress_raw import Recorder
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 pytestmark = pytest.mark.e2e
 TOKEN = "sk-e2e-protocol-FAKE-0123456789abcdef"
@@ -197,14 +196,6 @@ def ordinary():
 attempt("ordinary", ordinary)
 print(json.dumps(r))
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 def test_protocol_attacks_from_a_bottle(

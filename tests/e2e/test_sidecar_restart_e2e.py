@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from e2e_support import base_env, bb, bottles, hand_over, trust, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "egress"))
 
-from egress_upstream import Upstream, start_upstream
+from egress_upstream import Upstream
 
 from bot_bottle.sidecars.process import alive
 
@@ -51,14 +50,6 @@ while not os.path.exists("/workspace/stop"):
     os.rename(f"/workspace/out-{n}.tmp", f"/workspace/out-{n}")
     n += 1
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    (tmp_path / "up").mkdir()
-    up = start_upstream(tmp_path / "up")
-    yield up
-    up.stop()
 
 
 def test_killed_egress_is_restarted_by_resume(

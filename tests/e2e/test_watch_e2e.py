@@ -15,10 +15,9 @@ from tmux_session import EXIT_MARK, TmuxSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_supervise_e2e import AGENT, start, upstream
+from test_supervise_e2e import AGENT, start
 
 pytestmark = pytest.mark.e2e
-__all__ = ["upstream"]
 
 # The agent stays until the test has seen its traffic on the screen.
 HOLDING_AGENT = (
