@@ -16,7 +16,7 @@ NAME_RULE = "1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _NAME = re.compile(NAME_PATTERN)
 _SLUG = re.compile(SLUG_PATTERN)
 
-BACKENDS = ("namespace", "docker")
+BACKENDS = ("namespace", "docker", "microvm")
 """The built-in backends' ids (each is the module `bot_bottle.backends.<id>`), the one
 list the manifest's `backend`, the CLI's `--backend` and the registry all read. `auto`
 takes the first that can run the bottle (see `preflight.backend_id_for`)."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_docker import bottle_backend, docker_ready
+from conftest_docker import any_backend, bottle_backend, docker_ready, microvm_ready
 from e2e_support import check_bwrap, need
 from fakes.provider_api import FakeProviderAPI, start
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "eg
 
 from egress_upstream import Upstream, start_upstream
 
-__all__ = ["bottle_backend", "docker_ready"]
+__all__ = ["any_backend", "bottle_backend", "docker_ready", "microvm_ready"]
 
 
 @pytest.fixture(autouse=True)

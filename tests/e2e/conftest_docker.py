@@ -9,6 +9,7 @@ the run; elsewhere the test skips with the reason.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from e2e_support import check_bwrap, need
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("namespace", "docker")
+# The escape, egress, git-gate and fail-closed suites run on the microVM backend too.
+VM_BACKENDS = (*BACKENDS, "microvm")
 
 
 def _docker_ready() -> tuple[bool, str]:
@@ -39,4 +42,28 @@ def bottle_backend(request: pytest.FixtureRequest) -> str:
         check_bwrap()
     else:
         request.getfixturevalue("docker_ready")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def microvm_ready(docker_ready: None) -> None:
+    """QEMU, and the guest built once (its root is the Docker agent image, exported)."""
+    from bot_bottle.backends.microvm.qemu import QEMU
+    from bot_bottle.images.guest.store import ensure_boot, ensure_root
+
+    need(shutil.which(QEMU) is not None, f"{QEMU} is not installed (scripts/setup --test)")
+    ensure_boot(progress=lambda _line: None)
+    ensure_root(progress=lambda _line: None)
+
+
+@pytest.fixture(params=VM_BACKENDS)
+def any_backend(request: pytest.FixtureRequest) -> str:
+    """As `bottle_backend`, and the microVM backend besides."""
+    backend = str(request.param)
+    if backend == "namespace":
+        check_bwrap()
+    elif backend == "docker":
+        request.getfixturevalue("docker_ready")
+    else:
+        request.getfixturevalue("microvm_ready")
     return backend

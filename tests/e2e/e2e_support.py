@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot_bottle.images.guest.store import cache_dir as guest_cache_dir
 from bot_bottle.state.store import home_dir
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -111,7 +112,10 @@ def base_env(tmp: Path) -> dict[str, str]:
             "BOT_BOTTLE_HOME": str(tmp / "bb-home"), "LANG": "C.UTF-8",
             # Each test has its own state dir, so its own egress helper: let it go soon
             # (the e2e conftest also stops it when the test ends).
-            "BOT_BOTTLE_EGRESS_HELPER_IDLE": "60"}  # fmt: skip
+            "BOT_BOTTLE_EGRESS_HELPER_IDLE": "60",
+            # The microVM guest (kernel, initramfs, root images) holds nothing of any
+            # bottle's: every test shares the one this user's state home caches.
+            "BOT_BOTTLE_GUEST_CACHE": str(guest_cache_dir())}  # fmt: skip
 
 
 def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]:

@@ -94,9 +94,9 @@ print(json.dumps(r))
 """
 
 
-def test_no_way_out(tmp_path: Path, bottle_backend: str) -> None:
+def test_no_way_out(tmp_path: Path, any_backend: str) -> None:
     with host_services() as svc:
-        run_probe(tmp_path, bottle_backend, svc)
+        run_probe(tmp_path, any_backend, svc)
     assert svc.tcp_peers == [] and svc.udp_peers == [], (svc.tcp_peers, svc.udp_peers)
 
 

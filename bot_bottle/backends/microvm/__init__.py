@@ -1,3 +1,16 @@
-"""The microVM backend (in progress): QEMU `-M microvm` booting the guest artefacts of
-`images/guest`, with no network device. Not registered as a backend yet: so far it
-builds a VM's command line, boots it to a marker and probes which accelerator works."""
+"""The microvm backend (id `microvm`): QEMU `-M microvm` guests under their own kernel,
+with no network device (see `backend.py`). Registering imports nothing heavy."""
+
+from __future__ import annotations
+
+from bot_bottle.backends.registry import Backend, register
+from bot_bottle.executor import Executor
+
+
+def _factory(executor: Executor) -> Backend:
+    from bot_bottle.backends.microvm.backend import MicrovmBackend
+
+    return MicrovmBackend(executor)
+
+
+register("microvm", _factory)

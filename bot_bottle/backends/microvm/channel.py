@@ -8,10 +8,43 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot_bottle.images.guest.mux import Mux
+from bot_bottle.unix_socket import connect as connect_unix
+
+
+def opener(routes: Mapping[int, Path]) -> Callable[[int], socket.socket | None]:
+    """Connects a guest's stream for `port` to the sidecar socket mapped to it; None
+    (the stream is refused) for any other port or a sidecar that is gone."""
+
+    def open_port(port: int) -> socket.socket | None:
+        target = routes.get(port)
+        if target is None:
+            return None
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connect_unix(conn, target)
+        except OSError:
+            conn.close()
+            return None  # a dead sidecar: the guest's connection closes (fail closed)
+        return conn
+
+    return open_port
+
+
+def serve_connected(conn: socket.socket, routes: Mapping[int, Path]) -> threading.Thread:
+    """Serve the channel on `conn`, the host's end of a socket pair whose other end
+    QEMU holds (a bottle's channel has no path anyone else could connect to)."""
+
+    def serve() -> None:
+        with conn:
+            Mux(conn.recv, conn.send, opener(dict(routes))).serve()
+
+    thread = threading.Thread(target=serve, daemon=True, name="bb-vm-channel")
+    thread.start()
+    return thread
 
 
 class HostChannel:
@@ -28,25 +61,13 @@ class HostChannel:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def _open(self, port: int) -> socket.socket | None:
-        target = self.routes.get(port)
-        if target is None:
-            return None
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            conn.connect(str(target))
-        except OSError:
-            conn.close()
-            return None  # a dead sidecar: the guest's connection closes (fail closed)
-        return conn
-
     def _serve(self) -> None:
         try:
             qemu, _ = self._sock.accept()
         except OSError:
             return
         with qemu:
-            Mux(qemu.recv, qemu.send, self._open).serve()
+            Mux(qemu.recv, qemu.send, opener(self.routes)).serve()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

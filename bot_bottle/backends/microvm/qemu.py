@@ -42,6 +42,15 @@ class VmConfig:
     # A tar of files for the guest (the CA, the prompt...), attached read-only as a disk
     # and unpacked by stage 2 into /run/bot-bottle/files before the command runs.
     provision: Path | None = None
+    # A bottle (`backend.py`) rather than a test command: its script, user and HOME come
+    # on the provision disk, HOME and the workspace are virtiofs `shares` (tag, the
+    # a socket connected to its virtiofsd), the agent's terminal is a virtconsole on
+    # QEMU's stdio (`terminal`), and the serial console goes to `console_log`.
+    bottle: bool = False
+    shares: tuple[tuple[str, int], ...] = ()  # (tag, a socket connected to its virtiofsd)
+    console_log: Path | None = None
+    channel_fd: int | None = None  # a connected socket for the host channel, not a path
+    kernel_args: tuple[str, ...] = ()
 
 
 def kernel_cmdline(cfg: VmConfig) -> str:
@@ -50,6 +59,11 @@ def kernel_cmdline(cfg: VmConfig) -> str:
     if cfg.tsc_khz:
         # An early-boot hang under TCG (6 in ~100 boots) stopped with the TSC given.
         parts.append(f"tsc_early_khz={cfg.tsc_khz}")
+    if cfg.bottle:
+        parts.append("bb.mode=bottle")
+        if cfg.mux_ports:
+            parts.append("bb.mux=" + ",".join(str(p) for p in cfg.mux_ports))
+        return " ".join([*parts, *cfg.kernel_args])
     if cfg.root is None:
         parts.append("bb.mode=probe")
     else:
@@ -69,10 +83,18 @@ def encode_command(argv: Sequence[str]) -> str:
 
 def argv(cfg: VmConfig, qemu: str = QEMU) -> tuple[str, ...]:
     cpu = "host" if cfg.accel == "kvm" else "max"
-    out = [qemu, "-M", "microvm", "-accel", cfg.accel, "-cpu", cpu,
+    machine = "microvm"
+    if cfg.shares:
+        # vhost-user devices (virtiofsd) map the guest's memory: it must be shareable.
+        machine += ",memory-backend=mem"
+    if cfg.console_log is not None:
+        serial = ["-display", "none", "-chardev", f"file,id=log,path={cfg.console_log}",
+                  "-serial", "chardev:log"]  # fmt: skip
+    else:
+        serial = ["-nographic", "-serial", "stdio"]
+    out = [qemu, "-M", machine, "-accel", cfg.accel, "-cpu", cpu,
            "-m", str(cfg.memory_mb), "-smp", str(cfg.cpus),
-           "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-           "-serial", "stdio", "-sandbox", SANDBOX,
+           "-nodefaults", "-no-user-config", *serial, "-no-reboot", "-sandbox", SANDBOX,
            # virtio 1.0 devices: the legacy interface is older, and virtiofsd refuses it.
            "-global", "virtio-mmio.force-legacy=off",
            "-kernel", str(cfg.kernel), "-initrd", str(cfg.initramfs)]  # fmt: skip
@@ -82,6 +104,20 @@ def argv(cfg: VmConfig, qemu: str = QEMU) -> tuple[str, ...]:
     if cfg.provision is not None:
         out += ["-drive", f"id=provision,file={cfg.provision},format=raw,if=none,readonly=on",
                 "-device", "virtio-blk-device,drive=provision,serial=bb-provision"]  # fmt: skip
+    if cfg.shares:
+        out += ["-object", f"memory-backend-memfd,id=mem,size={cfg.memory_mb}M,share=on"]
+        for i, (tag, fd) in enumerate(cfg.shares):
+            out += ["-chardev", f"socket,id=fs{i},fd={fd}",
+                    "-device", f"vhost-user-fs-device,chardev=fs{i},tag={tag}"]  # fmt: skip
+    if cfg.bottle:
+        # The agent's terminal: a virtio console (the guest's /dev/hvc0, a real tty) on
+        # QEMU's stdin and stdout; `signal=off` passes ^C to the guest as a byte.
+        out += ["-device", "virtio-serial-device,id=vser0",
+                "-chardev", "stdio,id=term,signal=off",
+                "-device", "virtconsole,chardev=term,bus=vser0.0"]  # fmt: skip
+        if cfg.channel_fd is not None:
+            out += ["-chardev", f"socket,id=channel0,fd={cfg.channel_fd}",
+                    "-device", f"virtserialport,chardev=channel0,name={CHANNEL_NAME},bus=vser0.0"]  # fmt: skip
     if cfg.channel is not None:
         # No network device: the guest reaches the host through one virtio serial port,
         # a byte stream QEMU carries to a Unix socket the host listens on (QEMU is the

@@ -14,14 +14,13 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot_bottle.backends.confined_dir import ConfinedDir
+from bot_bottle.backends.host_tree import chown_tree, copy_workspace
 from bot_bottle.backends.host_user import (
     DEDICATED,
-    HostUser,
     agent_host_user,
     launcher_is_root,
 )
@@ -192,7 +191,7 @@ class NamespaceBackend:
             # The agent's user owns its HOME and may reach (not list) the sockets dir;
             # the rest of the state dir stays root's.
             if lay.home.stat().st_uid != user.uid:  # new, or kept under another user
-                _chown_tree(lay.home, user)
+                chown_tree(lay.home, user)
             lay.sockets.chmod(0o711)
         for s in spec.sidecars:
             if s.socket.parent != lay.sockets:
@@ -210,11 +209,8 @@ class NamespaceBackend:
         (lay.etc / "hosts").write_text(
             f"127.0.0.1 localhost {spec.slug[:63]}\n::1 localhost ip6-localhost\n"
         )
-        if spec.workspace_mode == "copy" and not lay.workspace_copy.exists():
-            shutil.copytree(spec.workspace_path, lay.workspace_copy, symlinks=True,
-                            ignore=_special_files)  # fmt: skip
-            if user is not None:
-                _chown_tree(lay.workspace_copy, user)
+        if spec.workspace_mode == "copy":
+            copy_workspace(spec.workspace_path, lay.workspace_copy, user)
         if spec.workspace_mode == "mount" and not Path(spec.workspace_path).is_dir():
             raise ValueError(f"workspace {spec.workspace_path} is not a directory")
         return NamespaceTarget(self, spec)
@@ -315,29 +311,3 @@ class NamespaceBackend:
             shutil.rmtree(p, ignore_errors=True)
         lay.seccomp.unlink(missing_ok=True)
         lay.file_modes.unlink(missing_ok=True)
-
-
-def _special_files(directory: str, names: list[str]) -> set[str]:
-    """What a workspace copy leaves out: FIFOs (reading one would hang the launch),
-    sockets and device nodes, none of which is a file to work on."""
-    skip = set()
-    for name in names:
-        mode = os.lstat(os.path.join(directory, name)).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-            skip.add(name)
-    return skip
-
-
-def _chown_tree(root: Path, user: HostUser) -> None:
-    """Give a tree to the agent's user: a fresh workspace copy, or a HOME kept from
-    before the agent ran as that user. No agent runs meanwhile; links are not followed
-    (lchown, no descent into symlinked directories) and a file with other hard links
-    is left alone, since chown would reach the other names' file too."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, user.uid, user.gid, follow_symlinks=False)
-        for name in [*dirnames, *filenames]:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode) or st.st_nlink > 1:
-                continue  # directories get their turn as dirpath
-            os.chown(path, user.uid, user.gid, follow_symlinks=False)

@@ -27,7 +27,9 @@ mount -t erofs -o ro /dev/vda /newroot || fail "cannot mount the root image /dev
 # stage2 needs a shell after the switch: busybox rides along on a tmpfs.
 mount -t tmpfs -o mode=0755,size=8m tmpfs /newroot/run
 mkdir -p /newroot/run/bot-bottle
-cp /bin/busybox /etc/stage2.sh /etc/mux.py /newroot/run/bot-bottle/
+cp /bin/busybox /etc/stage2.sh /etc/bottle.sh /etc/mux.py /newroot/run/bot-bottle/
 mount --move /dev /newroot/dev
 umount /proc /sys
-exec switch_root /newroot /run/bot-bottle/busybox sh /run/bot-bottle/stage2.sh
+stage2=stage2.sh
+[ "$mode" = bottle ] && stage2=bottle.sh
+exec switch_root /newroot /run/bot-bottle/busybox sh "/run/bot-bottle/$stage2"

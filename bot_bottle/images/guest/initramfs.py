@@ -38,6 +38,7 @@ def entries(kernel: Kernel, busybox_bytes: bytes) -> list[cpio.Entry]:
     out.append(cpio.file("bin/busybox", busybox_bytes, 0o755))
     out.append(cpio.file("init", (HERE / "init.sh").read_bytes(), 0o755))
     out.append(cpio.file("etc/stage2.sh", (HERE / "stage2.sh").read_bytes(), 0o755))
+    out.append(cpio.file("etc/bottle.sh", (HERE / "bottle.sh").read_bytes(), 0o755))
     out.append(cpio.file("etc/mux.py", (HERE / "mux.py").read_bytes()))
     names = [m.name.removesuffix(".ko") for m in kernel.modules]
     out.append(cpio.file("etc/modules.order", ("\n".join(names) + "\n").encode()))

@@ -11,6 +11,7 @@ kernel is found without any download and a download is checked against it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -24,8 +25,9 @@ from bot_bottle.executor import Cmd, Executor
 
 META_PACKAGE = "linux-image-cloud-amd64"
 # virtio-mmio is the transport of `-M microvm`; blk carries the root image, console the
-# host channel; erofs reads the root, overlay gives it a writable layer.
-WANTED_MODULES = ("virtio_mmio", "virtio_blk", "virtio_console", "erofs", "overlay")
+# host channel and the agent's terminal; erofs reads the root, overlay gives it a
+# writable layer; virtiofs shares HOME and the workspace with the host.
+WANTED_MODULES = ("virtio_mmio", "virtio_blk", "virtio_console", "erofs", "overlay", "virtiofs")
 Progress = Callable[[str], None]
 
 
@@ -39,7 +41,9 @@ class KernelPackage:
 
     @property
     def key(self) -> str:
-        return self.sha256[:16]
+        """The cache key: the package and the modules staged from it."""
+        modules = hashlib.sha256(",".join(WANTED_MODULES).encode()).hexdigest()[:8]
+        return f"{self.sha256[:16]}-{modules}"
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,42 @@ def _fields(text: str) -> dict[str, str]:
     return out
 
 
-def resolve(executor: Executor, meta: str = META_PACKAGE) -> KernelPackage:
-    """The concrete kernel package the meta package points at, from apt's local index."""
+APT_LISTS = Path("/var/lib/apt/lists")
+
+
+def resolve(
+    executor: Executor, meta: str = META_PACKAGE, cache: Path | None = None
+) -> KernelPackage:
+    """The concrete kernel package the meta package points at, from apt's local index.
+    Asking apt takes about half a second; with `cache`, the answer is kept until apt's
+    index changes (its directory's mtime: `apt-get update` replaces files in it)."""
+    if cache is None:
+        return _resolve(executor, meta)
+    key = f"{meta}\0{_mtime(APT_LISTS)}"
+    path = cache / "kernel-package.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            return KernelPackage(data["name"], data["version"], data["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    pkg = _resolve(executor, meta)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "name": pkg.name, "version": pkg.version,
+                               "sha256": pkg.sha256}))  # fmt: skip
+    os.replace(tmp, path)
+    return pkg
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _resolve(executor: Executor, meta: str) -> KernelPackage:
 
     def show(pkg: str) -> dict[str, str]:
         r = executor.run(Cmd(("apt-cache", "show", "--no-all-versions", pkg)))
@@ -91,7 +129,7 @@ def resolve(executor: Executor, meta: str = META_PACKAGE) -> KernelPackage:
 def ensure(cache: Path, executor: Executor, progress: Progress = print) -> tuple[Kernel, bool]:
     """The cached kernel for the current package, fetched and unpacked if missing;
     returns (kernel, built)."""
-    pkg = resolve(executor)
+    pkg = resolve(executor, cache=cache)
     target = cache / f"kernel-{pkg.key}"
     if (target / "release").is_file():
         return Kernel(target, (target / "release").read_text().strip()), False

@@ -4,6 +4,7 @@ needs the Docker engine (it is the Docker agent image, exported)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,10 @@ ROOT_IMAGE = "agent-general"
 
 
 def cache_dir() -> Path:
-    return home_dir() / "cache" / "microvm"
+    """`$BOT_BOTTLE_GUEST_CACHE`, else `<state home>/cache/microvm`. The artefacts hold
+    nothing of any bottle's, so state homes may share one (the test suites do)."""
+    override = os.environ.get("BOT_BOTTLE_GUEST_CACHE")
+    return Path(override) if override else home_dir() / "cache" / "microvm"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def cached_boot(executor: Executor | None = None, cache: Path | None = None) -> 
     is built if needed), else None: for `doctor`, which never downloads."""
     executor = executor or ProcessExecutor()
     cache = cache or cache_dir()
-    pkg = kernel.resolve(executor)
+    pkg = kernel.resolve(executor, cache=cache)
     if not (cache / f"kernel-{pkg.key}" / "release").is_file():
         return None
     files, _ = ensure_boot(executor, lambda _line: None, cache)

@@ -49,7 +49,7 @@ CASES = [
     (B % "{env: {FromHost: {from_hots: X}}}", "bottles.dev.env.FromHost.from_hots", "did you mean 'from_host'"),
     (B % "{secret_env: A}", "bottles.dev.secret_env", "valid list"),
     (B % "{workspace: copi}", "bottles.dev.workspace.mode", "'mount', 'copy' or 'none'"),
-    (B % "{backend: podman}", "bottles.dev.backend", "'auto', 'namespace' or 'docker'"),
+    (B % "{backend: podman}", "bottles.dev.backend", "'auto', 'namespace', 'docker' or 'microvm'"),
     (B % "{resources: {cpus: -1}}", "bottles.dev.resources.cpus", "between 0.01 and 1024 CPUs"),
     (B % "{resources: {memory: lots}}", "bottles.dev.resources.memory", "expected a memory size"),
     (B % "{supervise: {enabled: maybe}}", "bottles.dev.supervise.enabled", "valid boolean"),

@@ -42,7 +42,7 @@ def test_resolve_follows_the_meta_package() -> None:
     pkg = kernel.resolve(apt)  # type: ignore[arg-type]
     assert pkg == kernel.KernelPackage("linux-image-6.1.0-57-cloud-amd64", "6.1.192-3",
                                        IMAGE.split("SHA256: ")[1].strip())  # fmt: skip
-    assert pkg.key == "4fdd0172a8c3f41a"
+    assert pkg.key.startswith("4fdd0172a8c3f41a-")  # and the modules staged from it
 
 
 def test_unknown_package_says_update_apt() -> None:
@@ -52,9 +52,21 @@ def test_unknown_package_says_update_apt() -> None:
 
 def test_a_cached_kernel_is_not_downloaded_again(tmp_path: Path) -> None:
     apt = AptIndex({kernel.META_PACKAGE: META, "linux-image-6.1.0-57-cloud-amd64": IMAGE})
-    cached = tmp_path / "kernel-4fdd0172a8c3f41a"
+    cached = tmp_path / f"kernel-{kernel.resolve(apt).key}"
     cached.mkdir()
     (cached / "release").write_text("6.1.0-57-cloud-amd64\n")
     k, built = kernel.ensure(tmp_path, apt)  # type: ignore[arg-type]
     assert not built and k.release == "6.1.0-57-cloud-amd64"
     assert all(c[0] == "apt-cache" for c in apt.calls)  # no apt-get download
+
+
+def test_the_package_answer_is_kept_until_apts_index_changes(tmp_path: Path) -> None:
+    apt = AptIndex({kernel.META_PACKAGE: META, "linux-image-6.1.0-57-cloud-amd64": IMAGE})
+    first = kernel.resolve(apt, cache=tmp_path)  # type: ignore[arg-type]
+    asked = len(apt.calls)
+    assert kernel.resolve(apt, cache=tmp_path) == first  # type: ignore[arg-type]
+    assert len(apt.calls) == asked
+    data = (tmp_path / "kernel-package.json").read_text()
+    (tmp_path / "kernel-package.json").write_text(data.replace("\\u0000", "\\u0000x"))
+    assert kernel.resolve(apt, cache=tmp_path) == first  # type: ignore[arg-type]
+    assert len(apt.calls) > asked  # another index: asked again

@@ -1,0 +1,62 @@
+"""virtiofsd, the host side of a virtiofs share: one per shared directory (a bottle's
+HOME, its workspace), started before QEMU and stopped after it. QEMU's own package
+ships it (`qemu-system-common`); here it runs only as root."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from bot_bottle import unix_socket
+from bot_bottle.executor import Cmd, Executor, Process
+
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+SETPRIV = "/usr/bin/setpriv"
+_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+@contextlib.contextmanager
+def serving(executor: Executor, vm: Path, tag: str, source: Path) -> Iterator[int]:
+    """One virtiofsd serving `source`; yields a socket already connected to it, for
+    QEMU (`-chardev socket,fd=N`), and stops virtiofsd on exit. virtiofsd is handed its
+    listening socket (`--fd`), so no path is bound for anyone else to connect to and no
+    path's length matters; it confines itself to `source` (its own namespaces)."""
+    listener = unix_socket.listen(vm / f"{tag}.sock", backlog=1)
+    log = vm / f"virtiofsd-{tag}.log"
+    with listener, open(log, "wb") as logf:
+        fd = os.dup(listener.fileno())  # inherited by number: `--fd=N` is one word
+        daemon = (SETPRIV, "--pdeathsig", "KILL", "--", VIRTIOFSD, f"--fd={fd}",
+                  "-o", f"source={source}", "-o", "cache=auto", "-o", "no_posix_lock",
+                  "-o", "log_level=warn")  # fmt: skip
+        cmd = Cmd(daemon, env=_ENV, hand_fds={"listener": fd})
+        proc = executor.spawn(cmd, stdout=logf.fileno(), stderr=subprocess.STDOUT)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix_socket.connect(conn, vm / f"{tag}.sock")  # queued until virtiofsd accepts
+    (vm / f"{tag}.sock").unlink(missing_ok=True)
+    try:
+        yield conn.detach()
+    finally:
+        if _exited(proc) and proc.wait() not in (0, -signal.SIGTERM):
+            said = log.read_text(errors="replace").strip()[-400:]
+            print(f"bot-bottle: virtiofsd for {tag} exited {proc.wait()}: {said}", file=sys.stderr)
+        if not _exited(proc):
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _exited(proc: Process) -> bool:
+    try:
+        proc.wait(timeout=0)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

@@ -1,0 +1,84 @@
+# bot-bottle guest stage 2 for a bottle (`bb.mode=bottle`): pid 1 on the read-only root.
+# Everything the launcher gives the guest is on the provision disk (serial `bb-provision`,
+# a tar unpacked into /run/bot-bottle/files): `run.sh` (the agent's environment and
+# command), `etc/{passwd,group,hosts}`, `binds` (paths in the workspace bound over
+# themselves, `ro` ones read-only) and `nonce` (root's alone: the agent cannot print the
+# status line below). HOME and the workspace are virtiofs shares (`home`, `workspace`).
+# The agent runs on /dev/hvc0 (its terminal: QEMU's stdio on the host) as `bb.user`
+# UID:GID, no other groups, no capabilities, no-new-privs; its exit status goes to the
+# serial console (a log file on the host) as `bot-bottle-guest: status NONCE N`.
+bb=/run/bot-bottle/busybox
+files=/run/bot-bottle/files
+say() { echo "bot-bottle-guest: $*"; }
+$bb mount -t proc -o nosuid,nodev,noexec proc /proc
+$bb mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+$bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+mux=
+user=
+tty=raw
+for arg in $($bb cat /proc/cmdline); do
+  case "$arg" in
+    bb.mux=*) mux="${arg#bb.mux=}" ;;
+    bb.user=*) user="${arg#bb.user=}" ;;
+    bb.tty=*) tty="${arg#bb.tty=}" ;;
+  esac
+done
+$bb ip link set lo up
+$bb mkdir -p -m 0755 $files
+for b in /sys/block/vd*; do
+  if [ "$($bb cat "$b/serial" 2>/dev/null)" = bb-provision ]; then
+    $bb tar -x -f "/dev/${b##*/}" -C $files || say "cannot unpack the provision disk"
+  fi
+done
+nonce=$($bb cat $files/nonce 2>/dev/null)
+$bb rm -f $files/nonce
+for f in passwd group hosts; do
+  [ -f $files/etc/$f ] && $bb mount --bind $files/etc/$f /etc/$f
+done
+# nosuid, nodev: nothing in a share raises privileges in the guest.
+$bb mount -t virtiofs -o nosuid,nodev home /home/agent || say "cannot mount HOME"
+if $bb grep -q '^workspace$' $files/shares 2>/dev/null; then
+  $bb mount -t virtiofs -o nosuid,nodev workspace /workspace || say "cannot mount the workspace"
+fi
+# The files the launch read stay as they were: each bound over itself (read-only where
+# marked), parents first, so it can be neither changed nor renamed away. A path that is
+# no longer what it was (a link now) is skipped: the launcher checked it before boot.
+if [ -f $files/binds ]; then
+  while read -r how rel; do
+    p="/workspace/$rel"
+    [ "$($bb readlink -f "$p")" = "$p" ] || { say "not binding $rel (no longer a plain path)"; continue; }
+    $bb mount --bind "$p" "$p" || continue
+    [ "$how" = ro ] && $bb mount -o remount,bind,ro "$p"
+  done < $files/binds
+fi
+if [ -n "$mux" ]; then
+  dev=
+  for p in /sys/class/virtio-ports/*; do
+    [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
+  done
+  python3 -I -S /run/bot-bottle/mux.py guest "$dev" $(echo "$mux" | $bb tr , ' ') &
+  i=0
+  while [ ! -e /run/bot-bottle/mux.ready ] && [ $i -lt 200 ]; do $bb sleep 0.05; i=$((i + 1)); done
+  [ -e /run/bot-bottle/mux.ready ] || say "the channel forwarder did not start"
+fi
+term=/dev/hvc0
+case "$tty" in
+  raw) $bb stty -F $term raw -echo ;;
+  *x*) $bb stty -F $term rows "${tty%x*}" cols "${tty#*x}" ;;
+esac
+if [ -d /workspace ] && $bb grep -q '^workspace$' $files/shares 2>/dev/null; then cd /workspace; else cd /home/agent; fi
+uid="${user%:*}"
+gid="${user#*:}"
+drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"
+/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1
+status=$?
+# Whatever the agent left running dies before the status line is written.
+$drop $bb kill -9 -1 2>/dev/null
+$bb sleep 0.1
+$bb umount /workspace 2>/dev/null
+$bb umount /home/agent 2>/dev/null
+$bb sync
+say "status $nonce $status"
+echo o > /proc/sysrq-trigger
+$bb sleep 10
