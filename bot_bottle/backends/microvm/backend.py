@@ -21,6 +21,7 @@ are host directories the guest mounts, so `put_file` goes through `ConfinedDir`.
 from __future__ import annotations
 
 import contextlib
+import grp
 import math
 import os
 import secrets
@@ -200,7 +201,17 @@ class MicrovmBackend:
         pidfile = spec.state_dir / "attached.pid"
         log = lay.vm / "console.log"
         log.unlink(missing_ok=True)
+        # QEMU runs as a uid of its own: it reads its files through descriptors it
+        # inherits (the state and cache dirs stay root's) and writes only this log.
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.fchown(fd, VMM.uid, VMM.gid)
+        os.close(fd)
         with contextlib.ExitStack() as stack:
+            # Handed to QEMU by number (and closed here once it started).
+            opened = {name: _open(path) for name, path in (
+                ("kernel", guest.files.kernel.vmlinuz), ("initramfs", guest.files.initramfs),
+                ("root", guest.root), ("provision", disk), ("log", log))}  # fmt: skip
+            fdpath = {name: Path(f"/proc/self/fd/{each}") for name, each in opened.items()}
             sockets = tuple(
                 (tag, stack.enter_context(virtiofs.serving(self._executor, lay.vm, tag, src)))
                 for tag, src in shares
@@ -210,18 +221,19 @@ class MicrovmBackend:
             qemu_fd = qemu_end.detach()  # the executor hands it to QEMU and closes ours
             routes = {s.port: s.socket for s in spec.sidecars}
             cfg = VmConfig(
-                guest.accel.name, guest.files.kernel.vmlinuz, guest.files.initramfs, root=guest.root,
+                guest.accel.name, fdpath["kernel"], fdpath["initramfs"], root=fdpath["root"],
                 memory_mb=_memory_mb(spec.memory), cpus=_cpus(spec.cpus),
                 tsc_khz=host_tsc_khz(_read("/proc/cpuinfo")), mux_ports=tuple(routes),
-                provision=disk, bottle=True, shares=sockets, console_log=log,
+                provision=fdpath["provision"], bottle=True, shares=sockets,
+                console_log=fdpath["log"],
                 channel_fd=qemu_fd,
                 kernel_args=(f"bb.user={user.uid}:{user.gid}", f"bb.tty={_tty_arg(tty)}"),
             )  # fmt: skip
             pidfile.write_text(str(os.getpid()))
             stack.callback(pidfile.unlink, missing_ok=True)
             serve_connected(host_end, routes)
-            fds = {"channel": qemu_fd, **{tag: fd for tag, fd in sockets}}
-            cmd = Cmd((SETPRIV, "--pdeathsig", "KILL", "--", *argv(cfg)), env=_ENV, hand_fds=fds)
+            fds = {"channel": qemu_fd, **{tag: fd for tag, fd in sockets}, **opened}
+            cmd = Cmd((*vmm_prefix(guest.accel.name), *argv(cfg)), env=_ENV, hand_fds=fds)
             rc = self._executor.interactive(cmd)
         return exit_status(rc, _read(str(log)), nonce)
 
@@ -252,6 +264,29 @@ class MicrovmBackend:
         lay = Layout(spec.state_dir)
         for p in (lay.home, lay.vm, lay.workspace_copy):
             shutil.rmtree(p, ignore_errors=True)
+
+
+VMM = HostUser(60101, 60101)
+"""QEMU's uid and gid: like the agents' `DEDICATED`, belonging to no host user, so a
+guest that broke out of QEMU's device emulation would own nothing on the host."""
+
+
+def vmm_prefix(accel: str) -> tuple[str, ...]:
+    """How QEMU is started: as `VMM`, no other groups (but `kvm` for /dev/kvm), no
+    capabilities, no-new-privs, killed when its launcher dies (set after the uid
+    change, which would clear it)."""
+    groups = ["--clear-groups"]
+    if accel == "kvm":
+        try:
+            groups = [f"--groups={grp.getgrnam('kvm').gr_gid}"]
+        except KeyError:
+            groups = ["--clear-groups"]
+    return (SETPRIV, f"--reuid={VMM.uid}", f"--regid={VMM.gid}", *groups, "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig", "KILL", "--")  # fmt: skip
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _user(spec: BottleSpec) -> HostUser:

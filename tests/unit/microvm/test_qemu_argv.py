@@ -103,3 +103,16 @@ def test_provision_disk_is_read_only_and_found_by_serial() -> None:
     a = argv(VmConfig("tcg", CFG.kernel, CFG.initramfs, root=CFG.root, provision=Path("/p.tar")))
     assert "id=provision,file=/p.tar,format=raw,if=none,readonly=on" in _flag(a, "-drive")
     assert "virtio-blk-device,drive=provision,serial=bb-provision" in _flag(a, "-device")
+
+
+def test_qemu_runs_as_its_own_user_without_privileges() -> None:
+    from bot_bottle.backends.microvm.backend import VMM, vmm_prefix
+
+    prefix = vmm_prefix("tcg")
+    assert f"--reuid={VMM.uid}" in prefix and f"--regid={VMM.gid}" in prefix
+    assert {"--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"} <= set(
+        prefix
+    )
+    # The parent-death signal comes after the uid change in setpriv, which would clear it.
+    assert prefix[-3:] == ("--pdeathsig", "KILL", "--")
+    assert VMM.uid not in (0, 60100)  # neither root nor the agents' dedicated uid
