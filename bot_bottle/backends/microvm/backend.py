@@ -47,7 +47,7 @@ from bot_bottle.backends.spec import (
     Capabilities,
     Readiness,
 )
-from bot_bottle.errors import BackendUnavailable, BotBottleError, UnsafeWorkspace
+from bot_bottle.errors import BackendUnavailable, BotBottleError, ManifestError, UnsafeWorkspace
 from bot_bottle.executor import Cmd, Executor
 from bot_bottle.images.guest.store import BootFiles
 from bot_bottle.manifest.resources import parse_memory
@@ -140,6 +140,7 @@ class MicrovmBackend:
             blockers.append(BackendUnavailable(
                 "a custom agent Dockerfile is not supported on the microvm backend yet",
                 "use `backend: docker` for this bottle"))  # fmt: skip
+        blockers += _resource_refusals(spec)
         accel = self._accel(fetch=False) if self.probe().ok else None
         if accel is not None and accel.name == "tcg":
             notes.append("TCG: no hardware acceleration (KVM does not boot the guest here); "
@@ -313,7 +314,23 @@ def _memory_mb(memory: str | None) -> int:
     """The guest's RAM: the manifest's `memory` (the VM cannot use more), else 1 GiB."""
     if not memory:
         return DEFAULT_MEMORY_MB
-    return max(128, parse_memory(memory) >> 20)
+    return parse_memory(memory) >> 20
+
+
+def _resource_refusals(spec: BottleSpec) -> list[BotBottleError]:
+    """A VM enforces whole vCPUs and its RAM: a fraction of a CPU, or more CPUs than the
+    host has, would not be what the manifest says, so it is refused, never rounded."""
+    host = os.cpu_count() or 1
+    if spec.cpus is not None and spec.cpus != int(spec.cpus):
+        return [ManifestError(f"{spec.cpus:g} CPUs: a microVM has whole vCPUs",
+                              "resources.cpus", "give a whole number of CPUs")]  # fmt: skip
+    if spec.cpus is not None and spec.cpus > host:
+        return [ManifestError(f"{spec.cpus:g} is more than this host's {host} CPUs",
+                              "resources.cpus", f"lower `resources.cpus` to at most {host}")]  # fmt: skip
+    if spec.memory and parse_memory(spec.memory) < (128 << 20):
+        return [ManifestError(f"{spec.memory}: a microVM needs at least 128 MiB",
+                              "resources.memory", "give at least `128m`")]  # fmt: skip
+    return []
 
 
 def _cpus(cpus: float | None) -> int:
