@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_support import base_env, trust
 
-from bot_bottle.backends.microvm.backend import VMM
+from bot_bottle.backends.microvm.qemu import VMM
 
 pytestmark = pytest.mark.e2e
 

@@ -2,11 +2,12 @@
 network device.
 
 What a bottle is made of, all started by `attach` and gone when it returns:
-- QEMU (`qemu.py`), under `setpriv --pdeathsig` so it dies with its launcher however
-  that ends, booting the cached guest (`images/guest`) read-only;
-- one virtiofsd per share, serving the bottle's HOME (kept in its state dir, as on the
-  namespace backend) and its workspace (the host directory, or the copy in the state
-  dir) to the guest;
+- QEMU (`qemu.py`) as a uid of its own (`VMM`) with no capabilities, under
+  `setpriv --pdeathsig` so it dies with its launcher however that ends, booting the
+  cached guest (`images/guest`) read-only from descriptors it inherits;
+- one virtiofsd per share (`virtiofs.py`), serving the bottle's HOME (kept in its
+  state dir, as on the namespace backend) and its workspace (the host directory, or the
+  copy in the state dir) to the guest, unable to make set-id files or device nodes;
 - the host channel (`channel.py`): a socket pair, one end given to QEMU as a virtio
   serial port, the other served in this process, which connects each stream the guest
   opens to the sidecar socket of its port, and nothing else.
@@ -16,13 +17,15 @@ the agent's exit status behind a nonce the agent cannot read.
 
 Provisioning writes on the host, like the namespace backend's: HOME and the workspace
 are host directories the guest mounts, so `put_file` goes through `ConfinedDir`.
+
+Longer than 300 lines: one method per step of the `Backend` protocol, and `attach`
+assembles the VM's parts (shares, channel, descriptors) in one place, so that each
+one's cleanup sits beside its start.
 """
 
 from __future__ import annotations
 
 import contextlib
-import grp
-import math
 import os
 import secrets
 import shutil
@@ -34,26 +37,32 @@ from pathlib import Path
 
 from bot_bottle.backends.host_tree import chown_tree, copy_workspace
 from bot_bottle.backends.host_user import HostUser, agent_host_user, launcher_is_root
-from bot_bottle.backends.microvm import provision_disk, virtiofs
+from bot_bottle.backends.microvm import limits, provision_disk, virtiofs
 from bot_bottle.backends.microvm.accel import Accel, chosen, probe
 from bot_bottle.backends.microvm.channel import serve_connected
 from bot_bottle.backends.microvm.guest_inputs import exit_status, guest_files
-from bot_bottle.backends.microvm.qemu import QEMU, VmConfig, argv, host_tsc_khz
+from bot_bottle.backends.microvm.qemu import (
+    QEMU,
+    SETPRIV,
+    VMM,
+    VmConfig,
+    argv,
+    host_tsc_khz,
+    vmm_prefix,
+)
 from bot_bottle.backends.microvm.target import Layout, MicrovmTarget
-from bot_bottle.backends.microvm.virtiofs import SETPRIV, VIRTIOFSD
+from bot_bottle.backends.microvm.virtiofs import VIRTIOFSD
 from bot_bottle.backends.spec import (
     Availability,
     BottleSpec,
     Capabilities,
     Readiness,
 )
-from bot_bottle.errors import BackendUnavailable, BotBottleError, ManifestError, UnsafeWorkspace
+from bot_bottle.errors import BackendUnavailable, BotBottleError, UnsafeWorkspace
 from bot_bottle.executor import Cmd, Executor
 from bot_bottle.images.guest.store import BootFiles
-from bot_bottle.manifest.resources import parse_memory
 from bot_bottle.sidecars.process import alive
 
-DEFAULT_MEMORY_MB = 1024
 # QEMU and virtiofsd get nothing of the launcher's environment but these.
 _ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 DOCTOR = "run `bot-bottle doctor` to see what this host is missing"
@@ -140,7 +149,7 @@ class MicrovmBackend:
             blockers.append(BackendUnavailable(
                 "a custom agent Dockerfile is not supported on the microvm backend yet",
                 "use `backend: docker` for this bottle"))  # fmt: skip
-        blockers += _resource_refusals(spec)
+        blockers += limits.refusals(spec)
         accel = self._accel(fetch=False) if self.probe().ok else None
         if accel is not None and accel.name == "tcg":
             notes.append("TCG: no hardware acceleration (KVM does not boot the guest here); "
@@ -223,7 +232,7 @@ class MicrovmBackend:
             routes = {s.port: s.socket for s in spec.sidecars}
             cfg = VmConfig(
                 guest.accel.name, fdpath["kernel"], fdpath["initramfs"], root=fdpath["root"],
-                memory_mb=_memory_mb(spec.memory), cpus=_cpus(spec.cpus),
+                memory_mb=limits.memory_mb(spec.memory), cpus=limits.vcpus(spec.cpus),
                 tsc_khz=host_tsc_khz(_read("/proc/cpuinfo")), mux_ports=tuple(routes),
                 provision=fdpath["provision"], bottle=True, shares=sockets,
                 console_log=fdpath["log"],
@@ -267,25 +276,6 @@ class MicrovmBackend:
             shutil.rmtree(p, ignore_errors=True)
 
 
-VMM = HostUser(60101, 60101)
-"""QEMU's uid and gid: like the agents' `DEDICATED`, belonging to no host user, so a
-guest that broke out of QEMU's device emulation would own nothing on the host."""
-
-
-def vmm_prefix(accel: str) -> tuple[str, ...]:
-    """How QEMU is started: as `VMM`, no other groups (but `kvm` for /dev/kvm), no
-    capabilities, no-new-privs, killed when its launcher dies (set after the uid
-    change, which would clear it)."""
-    groups = ["--clear-groups"]
-    if accel == "kvm":
-        try:
-            groups = [f"--groups={grp.getgrnam('kvm').gr_gid}"]
-        except KeyError:
-            groups = ["--clear-groups"]
-    return (SETPRIV, f"--reuid={VMM.uid}", f"--regid={VMM.gid}", *groups, "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig", "KILL", "--")  # fmt: skip
-
-
 def _open(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -308,33 +298,6 @@ def _tty_arg(tty: bool) -> str:
         size = os.get_terminal_size(0)
         return f"{size.lines}x{size.columns}"
     return "raw"
-
-
-def _memory_mb(memory: str | None) -> int:
-    """The guest's RAM: the manifest's `memory` (the VM cannot use more), else 1 GiB."""
-    if not memory:
-        return DEFAULT_MEMORY_MB
-    return parse_memory(memory) >> 20
-
-
-def _resource_refusals(spec: BottleSpec) -> list[BotBottleError]:
-    """A VM enforces whole vCPUs and its RAM: a fraction of a CPU, or more CPUs than the
-    host has, would not be what the manifest says, so it is refused, never rounded."""
-    host = os.cpu_count() or 1
-    if spec.cpus is not None and spec.cpus != int(spec.cpus):
-        return [ManifestError(f"{spec.cpus:g} CPUs: a microVM has whole vCPUs",
-                              "resources.cpus", "give a whole number of CPUs")]  # fmt: skip
-    if spec.cpus is not None and spec.cpus > host:
-        return [ManifestError(f"{spec.cpus:g} is more than this host's {host} CPUs",
-                              "resources.cpus", f"lower `resources.cpus` to at most {host}")]  # fmt: skip
-    if spec.memory and parse_memory(spec.memory) < (128 << 20):
-        return [ManifestError(f"{spec.memory}: a microVM needs at least 128 MiB",
-                              "resources.memory", "give at least `128m`")]  # fmt: skip
-    return []
-
-
-def _cpus(cpus: float | None) -> int:
-    return max(1, math.ceil(cpus)) if cpus else 1
 
 
 def _read(path: str) -> str:

@@ -10,6 +10,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot_bottle.backends.microvm.qemu import EXIT_PREFIX, MARKER, VmConfig, argv
@@ -35,11 +36,15 @@ class Boot:
         return " | ".join(kept[-lines:])
 
 
-def run(cfg: VmConfig, executor: Executor, *, timeout: float, marker: str = MARKER) -> Boot:
-    """Boot `cfg` until QEMU exits or `timeout` seconds pass."""
+def run(
+    cfg: VmConfig, executor: Executor, *, timeout: float, marker: str = MARKER,
+    fds: Mapping[str, int] | None = None,
+) -> Boot:  # fmt: skip
+    """Boot `cfg` until QEMU exits or `timeout` seconds pass; `fds` are descriptors
+    QEMU inherits by number (virtiofs sockets), closed here once it started."""
     start = time.monotonic()
-    proc = executor.spawn(Cmd(argv(cfg), env=_ENV), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)  # fmt: skip
+    proc = executor.spawn(Cmd(argv(cfg), env=_ENV, hand_fds=dict(fds or {})),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     assert proc.stdout is not None
     out = bytearray()
     marker_s: float | None = None

@@ -9,12 +9,16 @@ exec, no privilege changes, no obsolete syscalls.
 from __future__ import annotations
 
 import base64
+import grp
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot_bottle.backends.host_user import HostUser
+
 QEMU = "qemu-system-x86_64"
+SETPRIV = "/usr/bin/setpriv"
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 MARKER = "bot-bottle-guest: booted"
 # The guest finds its end of the host channel by this name (/sys/class/virtio-ports/*/name).
@@ -139,3 +143,22 @@ def host_tsc_khz(cpuinfo: str) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+VMM = HostUser(60101, 60101)
+"""QEMU's uid and gid: like the agents' `DEDICATED`, belonging to no host user, so a
+guest that broke out of QEMU's device emulation would own nothing on the host."""
+
+
+def vmm_prefix(accel: str) -> tuple[str, ...]:
+    """How QEMU is started: as `VMM`, no other groups (but `kvm` for /dev/kvm), no
+    capabilities, no-new-privs, killed when its launcher dies (set after the uid
+    change, which would clear it)."""
+    groups = ["--clear-groups"]
+    if accel == "kvm":
+        try:
+            groups = [f"--groups={grp.getgrnam('kvm').gr_gid}"]
+        except KeyError:
+            groups = ["--clear-groups"]
+    return (SETPRIV, f"--reuid={VMM.uid}", f"--regid={VMM.gid}", *groups, "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig", "KILL", "--")  # fmt: skip

@@ -106,7 +106,7 @@ def test_provision_disk_is_read_only_and_found_by_serial() -> None:
 
 
 def test_qemu_runs_as_its_own_user_without_privileges() -> None:
-    from bot_bottle.backends.microvm.backend import VMM, vmm_prefix
+    from bot_bottle.backends.microvm.qemu import VMM, vmm_prefix
 
     prefix = vmm_prefix("tcg")
     assert f"--reuid={VMM.uid}" in prefix and f"--regid={VMM.gid}" in prefix

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot_bottle.backends.microvm.backend import _resource_refusals
+from bot_bottle.backends.microvm.limits import refusals as _resource_refusals
 from bot_bottle.backends.spec import BottleSpec
 
 
