@@ -3,9 +3,15 @@ socketpair, as QEMU joins the guest's port and the host socket. Unix sockets onl
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+import time
+from collections.abc import Callable
 
+import pytest
+
+from bot_bottle.images.guest import mux
 from bot_bottle.images.guest.mux import CHUNK, DATA, HEADER, Mux
 
 
@@ -74,3 +80,175 @@ def test_a_malformed_open_maps_to_nothing() -> None:
     while len(got) < 2 * HEADER.size:
         got += g.recv(100)
     assert asked == [-1, 3128]  # the bad one refused, the channel still serving
+
+
+# Flow control, limits and closing. `mux.X` is looked up in each test, so a name the
+# framing lacks fails that test alone.
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _frames_until(sock: socket.socket, want: Callable[[int, int, bytes], bool]) -> bool:
+    """Reads frames from a raw channel end until `want(sid, kind, payload)`; False when
+    the channel ends or goes quiet for 5 s first."""
+    sock.settimeout(5)
+    try:
+        while head := _recv_exactly(sock, HEADER.size):
+            sid, kind, length = HEADER.unpack(head)
+            if want(sid, kind, _recv_exactly(sock, length)):
+                return True
+    except TimeoutError:
+        pass
+    return False
+
+
+def _wait_for(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 5
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _muxes(opener: dict[int, socket.socket], **limits: int) -> tuple[mux.Mux, mux.Mux]:
+    g, h = socket.socketpair()
+    guest = mux.Mux(g.recv, g.send, **limits)
+    host = mux.Mux(h.recv, h.send, lambda port: opener.pop(port, None), **limits)
+    for m in (guest, host):
+        threading.Thread(target=m.serve, daemon=True).start()
+    return guest, host
+
+
+def _flood(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.sendall(b"z" * (8 << 20))  # far more than any socket buffer and window
+
+
+@pytest.mark.parametrize("stuck", ["sidecar", "agent"])
+def test_a_peer_that_never_reads_does_not_stall_another_stream(stuck: str) -> None:
+    stuck_sidecar, stuck_host_end = socket.socketpair()
+    live_sidecar, live_host_end = socket.socketpair()
+    guest, _ = _muxes({3128: stuck_host_end, 9419: live_host_end})
+    stuck_agent, stuck_agent_end = socket.socketpair()
+    guest.add(stuck_agent_end, 3128)
+    # Whoever floods, the other end of the stuck stream never reads.
+    flooder = stuck_agent if stuck == "sidecar" else stuck_sidecar
+    threading.Thread(target=_flood, args=(flooder,), daemon=True).start()
+    time.sleep(0.5)  # let the flood fill every buffer on the way
+    live_agent, live_agent_end = socket.socketpair()
+    # On its own thread, as the forwarder's accept loop: it must not wait on the stuck one.
+    threading.Thread(target=guest.add, args=(live_agent_end, 9419), daemon=True).start()
+    live_agent.sendall(b"ping")
+    live_sidecar.settimeout(5)
+    assert _recv_exactly(live_sidecar, 4) == b"ping"
+    live_sidecar.sendall(b"pong")
+    live_agent.settimeout(5)
+    assert _recv_exactly(live_agent, 4) == b"pong"
+
+
+def test_a_guest_that_sends_beyond_its_window_is_cut_off() -> None:
+    sidecar, host_end = socket.socketpair()  # a sidecar that never reads
+    g, h = socket.socketpair()
+    host = mux.Mux(h.recv, h.send, lambda port: host_end if port == 3128 else None)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.sendall(HEADER.pack(7, mux.OPEN, 4) + b"3128")
+    block = b"x" * CHUNK
+    frames = b"".join(HEADER.pack(7, mux.DATA, CHUNK) + block for _ in range(512))
+
+    def hostile() -> None:  # 2 MiB, credit or not
+        with contextlib.suppress(OSError):
+            g.sendall(frames)
+
+    threading.Thread(target=hostile, daemon=True).start()
+    assert _frames_until(g, lambda sid, kind, _p: sid == 7 and kind == mux.CLOSE)
+    sidecar.settimeout(5)
+    got = 0
+    while chunk := sidecar.recv(65536):  # the host closed its end of the stream
+        got += len(chunk)
+    assert got <= mux.WINDOW  # and never held more than the window for it
+    assert _wait_for(lambda: host.open_streams == 0)
+
+
+def test_opens_beyond_the_stream_limit_are_refused() -> None:
+    ends: list[socket.socket] = []
+
+    def opener(port: int) -> socket.socket:
+        a, b = socket.socketpair()
+        ends.append(a)
+        return b
+
+    g, h = socket.socketpair()
+    host = mux.Mux(h.recv, h.send, opener, max_streams=4)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.sendall(b"".join(HEADER.pack(sid, mux.OPEN, 4) + b"3128" for sid in range(1, 6)))
+    refused: list[int] = []
+
+    def want(sid: int, kind: int, _p: bytes) -> bool:
+        if kind in (mux.EOF, mux.CLOSE):
+            refused.append(sid)
+        return bool(refused)
+
+    assert _frames_until(g, want)
+    assert refused == [5]  # the first four were opened, not refused
+    assert len(ends) == 4 and host.open_streams == 4
+
+
+def test_the_guest_refuses_connections_beyond_its_limit() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, _ = _muxes({3128: host_end}, max_streams=1)
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    second, second_end = socket.socketpair()
+    guest.add(second_end, 3128)
+    second.settimeout(5)
+    assert second.recv(10) == b""
+    assert guest.open_streams == 1
+    agent.sendall(b"still served")  # the first connection is untouched
+    sidecar.settimeout(5)
+    assert _recv_exactly(sidecar, 12) == b"still served"
+
+
+def test_half_close_both_ways_frees_the_stream() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, host = _muxes({3128: host_end})
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    agent.sendall(b"request")
+    agent.shutdown(socket.SHUT_WR)
+    sidecar.settimeout(5)
+    assert _recv_exactly(sidecar, 100) == b"request"  # then EOF
+    sidecar.sendall(b"answer after the agent's EOF")
+    agent.settimeout(5)
+    assert agent.recv(100) == b"answer after the agent's EOF"
+    assert guest.open_streams == 1 and host.open_streams == 1  # one direction is open
+    sidecar.shutdown(socket.SHUT_WR)
+    assert agent.recv(100) == b""
+    assert _wait_for(lambda: guest.open_streams == 0 and host.open_streams == 0)
+
+
+def test_a_reset_is_carried_as_a_close() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, host = _muxes({3128: host_end})
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    sidecar.sendall(b"unread")
+    agent.settimeout(5)
+    assert agent.recv(6, socket.MSG_PEEK) == b"unread"  # arrived, and left unread
+    agent.close()  # with unread bytes: the forwarder's end gets ECONNRESET
+    sidecar.settimeout(5)
+    assert sidecar.recv(100) == b""
+    # Both directions are closed, not only the agent's: the sidecar cannot write on.
+    with pytest.raises(OSError):
+        for _ in range(100):
+            sidecar.send(b"more")
+            time.sleep(0.01)
+    assert _wait_for(lambda: host.open_streams == 0 and guest.open_streams == 0)
