@@ -63,6 +63,9 @@ class _Stream:
         self.eof = False  # the peer's direction ended (write ours out, then shut it)
         self.closed = False
         self.ended = 0  # directions finished: freed at 2
+        # Threads using `conn`; the last one out closes it. Closing it under a thread
+        # that is about to read could let that read hit a new socket on the same fd.
+        self.users = 1
 
 
 class Mux:
@@ -113,6 +116,7 @@ class Mux:
                 return
             sid, self._next = self._next, self._next % 0xFFFFFFFF + 1
             self._streams[sid] = s = _Stream(sid, conn, self._window)
+            s.users = 2
         self.send(sid, OPEN, str(port).encode())
         threading.Thread(target=self._pump, args=(s,), daemon=True).start()
         threading.Thread(target=self._write_out, args=(s,), daemon=True).start()
@@ -120,6 +124,12 @@ class Mux:
     # -- one stream: socket -> channel (pump), channel -> socket (write_out) --
 
     def _pump(self, s: _Stream) -> None:
+        try:
+            self._pump_out(s)
+        finally:
+            self._leave(s)
+
+    def _pump_out(self, s: _Stream) -> None:
         assert s.conn is not None
         try:
             while True:
@@ -144,16 +154,23 @@ class Mux:
         self._finish(s)
 
     def _write_out(self, s: _Stream, port: int = -1) -> None:
+        try:
+            self._write_in(s, port)
+        finally:
+            self._leave(s)
+
+    def _write_in(self, s: _Stream, port: int) -> None:
         if s.conn is None:  # host side: connect here, not on the frame reader
-            s.conn = self._opener(port) if self._opener else None
-            if s.conn is None:
+            conn = self._opener(port) if self._opener else None
+            with s.cv:
+                s.conn = conn
+                if conn is not None and not s.closed:
+                    s.users += 1
+                    threading.Thread(target=self._pump, args=(s,), daemon=True).start()
+            if conn is None:
                 self._close(s, tell_peer=True)
                 return
-            with s.cv:
-                if s.closed:
-                    s.conn.close()
-                    return
-            threading.Thread(target=self._pump, args=(s,), daemon=True).start()
+        assert s.conn is not None
         while True:
             with s.cv:
                 while not s.queue and not s.eof and not s.closed:
@@ -199,8 +216,12 @@ class Mux:
         with self._lock:
             if self._streams.get(s.sid) is s:
                 del self._streams[s.sid]
-        if s.conn is not None:
-            s.conn.close()
+
+    def _leave(self, s: _Stream) -> None:
+        with s.cv:  # under the lock: the frame reader writes to `conn` under it too
+            s.users -= 1
+            if s.users == 0 and s.conn is not None:
+                s.conn.close()
 
     def _close(self, s: _Stream, tell_peer: bool) -> None:
         with s.cv:
@@ -212,10 +233,9 @@ class Mux:
         with self._lock:
             if self._streams.get(s.sid) is s:
                 del self._streams[s.sid]
-        if s.conn is not None:
+        if s.conn is not None:  # its threads wake and leave, the last one closes it
             with contextlib.suppress(OSError):
-                s.conn.shutdown(socket.SHUT_RDWR)  # wakes its pump's recv
-            s.conn.close()
+                s.conn.shutdown(socket.SHUT_RDWR)
         if tell_peer:
             self._control_frame(s.sid, kind=CLOSE)
 
@@ -302,6 +322,8 @@ class Mux:
     def _data(self, s: _Stream, payload: bytes) -> None:
         sent, ok = 0, True
         with s.cv:
+            if s.closed:
+                return  # over already: a late frame
             if s.eof or len(payload) > s.allowed:
                 ok = False  # beyond its window (or after its EOF): cut it off
             elif payload:

@@ -253,3 +253,15 @@ def test_a_reset_is_carried_as_a_close() -> None:
             sidecar.send(b"more")
             time.sleep(0.01)
     assert _wait_for(lambda: host.open_streams == 0 and guest.open_streams == 0)
+
+
+def test_the_channel_ending_closes_every_stream() -> None:
+    g, h = socket.socketpair()
+    guest = mux.Mux(g.recv, g.send)
+    threading.Thread(target=guest.serve, daemon=True).start()
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    h.close()  # QEMU or the host went away
+    agent.settimeout(5)
+    assert agent.recv(10) == b""  # not left hanging
+    assert _wait_for(lambda: guest.open_streams == 0)
