@@ -4,6 +4,7 @@ socketpair, as QEMU joins the guest's port and the host socket. Unix sockets onl
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -265,3 +266,38 @@ def test_the_channel_ending_closes_every_stream() -> None:
     agent.settimeout(5)
     assert agent.recv(10) == b""  # not left hanging
     assert _wait_for(lambda: guest.open_streams == 0)
+
+
+def test_many_streams_keep_their_bytes_in_order_under_a_small_window() -> None:
+    n, size = 8, 512 << 10
+    pairs = [socket.socketpair() for _ in range(n)]
+    guest, host = _muxes({4000 + i: pairs[i][1] for i in range(n)}, window=16384)
+    results: dict[str, bytes] = {}
+    payloads = [os.urandom(size) for _ in range(2 * n)]
+
+    def pattern(tag: int) -> bytes:
+        return payloads[tag]
+
+    def side(name: str, sock: socket.socket, out: bytes) -> None:
+        sock.settimeout(20)
+        threading.Thread(target=sock.sendall, args=(out,), daemon=True).start()
+        got = bytearray()
+        while len(got) < size:
+            time.sleep(0.001 * (len(got) % 3))  # a reader that lags now and then
+            got += sock.recv(7000)
+        results[name] = bytes(got)
+
+    threads = []
+    for i in range(n):
+        agent, agent_end = socket.socketpair()
+        guest.add(agent_end, 4000 + i)
+        for name, sock, tag in ((f"a{i}", agent, 2 * i), (f"s{i}", pairs[i][0], 2 * i + 1)):
+            t = threading.Thread(target=side, args=(name, sock, pattern(tag)))
+            t.start()
+            threads.append(t)
+    for t in threads:
+        t.join(60)
+    for i in range(n):
+        assert results[f"s{i}"] == pattern(2 * i)  # what the agent sent, in order
+        assert results[f"a{i}"] == pattern(2 * i + 1)
+    assert host.open_streams == n  # nobody closed: all still open both ways
