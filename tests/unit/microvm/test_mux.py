@@ -301,3 +301,20 @@ def test_many_streams_keep_their_bytes_in_order_under_a_small_window() -> None:
         assert results[f"s{i}"] == pattern(2 * i)  # what the agent sent, in order
         assert results[f"a{i}"] == pattern(2 * i + 1)
     assert host.open_streams == n  # nobody closed: all still open both ways
+
+
+def test_a_guest_that_floods_refusals_without_reading_loses_the_channel() -> None:
+    g, h = socket.socketpair()
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    host = mux.Mux(h.recv, h.send, lambda port: None, max_streams=4)
+    serving = threading.Thread(target=host.serve, daemon=True)
+    serving.start()
+    opens = b"".join(HEADER.pack(sid, mux.OPEN, 2) + b"22" for sid in range(1, 200_001))
+
+    def hostile() -> None:  # each OPEN is refused with a frame the guest never reads
+        with contextlib.suppress(OSError):
+            g.sendall(opens)
+
+    threading.Thread(target=hostile, daemon=True).start()
+    serving.join(20)
+    assert not serving.is_alive()  # the host gave up instead of queueing replies forever
