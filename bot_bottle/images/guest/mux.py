@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import struct
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -114,6 +116,7 @@ class Mux:
             if len(self._streams) >= self._max or self._done:
                 conn.close()
                 return
+            conn.settimeout(None)  # the direct write below must never wait
             sid, self._next = self._next, self._next % 0xFFFFFFFF + 1
             self._streams[sid] = s = _Stream(sid, conn, self._window)
             s.users = 2
@@ -162,6 +165,8 @@ class Mux:
     def _write_in(self, s: _Stream, port: int) -> None:
         if s.conn is None:  # host side: connect here, not on the frame reader
             conn = self._opener(port) if self._opener else None
+            if conn is not None:
+                conn.settimeout(None)  # the direct write below must never wait
             with s.cv:
                 s.conn = conn
                 if conn is not None and not s.closed:
@@ -363,6 +368,11 @@ class Mux:
 
 
 def guest(device: str, ports: list[int]) -> None:
+    # A descriptor a stream, up to MAX_STREAMS, plus the port and the listeners: at
+    # the usual soft limit of 1024 an accept would fail before the stream limit.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     fd = os.open(device, os.O_RDWR)
     mux = Mux(lambda n: os.read(fd, n), lambda b: os.write(fd, b))
     for port in ports:
@@ -378,7 +388,11 @@ def guest(device: str, ports: list[int]) -> None:
 
 def _accept(mux: Mux, lsock: socket.socket, port: int) -> None:
     while True:
-        conn, _ = lsock.accept()
+        try:
+            conn, _ = lsock.accept()
+        except OSError:  # out of descriptors for now: the listener must live on
+            time.sleep(0.05)
+            continue
         mux.add(conn, port)
 
 
