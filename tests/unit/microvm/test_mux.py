@@ -3,9 +3,16 @@ socketpair, as QEMU joins the guest's port and the host socket. Unix sockets onl
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 
+import pytest
+
+from bot_bottle.images.guest import mux
 from bot_bottle.images.guest.mux import CHUNK, DATA, HEADER, Mux
 
 
@@ -74,3 +81,240 @@ def test_a_malformed_open_maps_to_nothing() -> None:
     while len(got) < 2 * HEADER.size:
         got += g.recv(100)
     assert asked == [-1, 3128]  # the bad one refused, the channel still serving
+
+
+# Flow control, limits and closing. `mux.X` is looked up in each test, so a name the
+# framing lacks fails that test alone.
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _frames_until(sock: socket.socket, want: Callable[[int, int, bytes], bool]) -> bool:
+    """Reads frames from a raw channel end until `want(sid, kind, payload)`; False when
+    the channel ends or goes quiet for 5 s first."""
+    sock.settimeout(5)
+    try:
+        while head := _recv_exactly(sock, HEADER.size):
+            sid, kind, length = HEADER.unpack(head)
+            if want(sid, kind, _recv_exactly(sock, length)):
+                return True
+    except TimeoutError:
+        pass
+    return False
+
+
+def _wait_for(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 5
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _muxes(opener: dict[int, socket.socket], **limits: int) -> tuple[mux.Mux, mux.Mux]:
+    g, h = socket.socketpair()
+    guest = mux.Mux(g.recv, g.send, **limits)
+    host = mux.Mux(h.recv, h.send, lambda port: opener.pop(port, None), **limits)
+    for m in (guest, host):
+        threading.Thread(target=m.serve, daemon=True).start()
+    return guest, host
+
+
+def _flood(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.sendall(b"z" * (8 << 20))  # far more than any socket buffer and window
+
+
+@pytest.mark.parametrize("stuck", ["sidecar", "agent"])
+def test_a_peer_that_never_reads_does_not_stall_another_stream(stuck: str) -> None:
+    stuck_sidecar, stuck_host_end = socket.socketpair()
+    live_sidecar, live_host_end = socket.socketpair()
+    guest, _ = _muxes({3128: stuck_host_end, 9419: live_host_end})
+    stuck_agent, stuck_agent_end = socket.socketpair()
+    guest.add(stuck_agent_end, 3128)
+    # Whoever floods, the other end of the stuck stream never reads.
+    flooder = stuck_agent if stuck == "sidecar" else stuck_sidecar
+    threading.Thread(target=_flood, args=(flooder,), daemon=True).start()
+    time.sleep(0.5)  # let the flood fill every buffer on the way
+    live_agent, live_agent_end = socket.socketpair()
+    # On its own thread, as the forwarder's accept loop: it must not wait on the stuck one.
+    threading.Thread(target=guest.add, args=(live_agent_end, 9419), daemon=True).start()
+    live_agent.sendall(b"ping")
+    live_sidecar.settimeout(5)
+    assert _recv_exactly(live_sidecar, 4) == b"ping"
+    live_sidecar.sendall(b"pong")
+    live_agent.settimeout(5)
+    assert _recv_exactly(live_agent, 4) == b"pong"
+
+
+def test_a_guest_that_sends_beyond_its_window_is_cut_off() -> None:
+    sidecar, host_end = socket.socketpair()  # a sidecar that never reads
+    g, h = socket.socketpair()
+    host = mux.Mux(h.recv, h.send, lambda port: host_end if port == 3128 else None)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.sendall(HEADER.pack(7, mux.OPEN, 4) + b"3128")
+    block = b"x" * CHUNK
+    frames = b"".join(HEADER.pack(7, mux.DATA, CHUNK) + block for _ in range(512))
+
+    def hostile() -> None:  # 2 MiB, credit or not
+        with contextlib.suppress(OSError):
+            g.sendall(frames)
+
+    threading.Thread(target=hostile, daemon=True).start()
+    assert _frames_until(g, lambda sid, kind, _p: sid == 7 and kind == mux.CLOSE)
+    sidecar.settimeout(5)
+    got = 0
+    while chunk := sidecar.recv(65536):  # the host closed its end of the stream
+        got += len(chunk)
+    assert got <= mux.WINDOW  # and never held more than the window for it
+    assert _wait_for(lambda: host.open_streams == 0)
+
+
+def test_opens_beyond_the_stream_limit_are_refused() -> None:
+    ends: list[socket.socket] = []
+
+    def opener(port: int) -> socket.socket:
+        a, b = socket.socketpair()
+        ends.append(a)
+        return b
+
+    g, h = socket.socketpair()
+    host = mux.Mux(h.recv, h.send, opener, max_streams=4)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.sendall(b"".join(HEADER.pack(sid, mux.OPEN, 4) + b"3128" for sid in range(1, 6)))
+    refused: list[int] = []
+
+    def want(sid: int, kind: int, _p: bytes) -> bool:
+        if kind in (mux.EOF, mux.CLOSE):
+            refused.append(sid)
+        return bool(refused)
+
+    assert _frames_until(g, want)
+    assert refused == [5]  # the first four were opened, not refused
+    assert _wait_for(lambda: len(ends) == 4)  # each connected on its own thread
+    assert host.open_streams == 4
+
+
+def test_the_guest_refuses_connections_beyond_its_limit() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, _ = _muxes({3128: host_end}, max_streams=1)
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    second, second_end = socket.socketpair()
+    guest.add(second_end, 3128)
+    second.settimeout(5)
+    assert second.recv(10) == b""
+    assert guest.open_streams == 1
+    agent.sendall(b"still served")  # the first connection is untouched
+    sidecar.settimeout(5)
+    assert _recv_exactly(sidecar, 12) == b"still served"
+
+
+def test_half_close_both_ways_frees_the_stream() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, host = _muxes({3128: host_end})
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    agent.sendall(b"request")
+    agent.shutdown(socket.SHUT_WR)
+    sidecar.settimeout(5)
+    assert _recv_exactly(sidecar, 100) == b"request"  # then EOF
+    sidecar.sendall(b"answer after the agent's EOF")
+    agent.settimeout(5)
+    assert agent.recv(100) == b"answer after the agent's EOF"
+    assert guest.open_streams == 1 and host.open_streams == 1  # one direction is open
+    sidecar.shutdown(socket.SHUT_WR)
+    assert agent.recv(100) == b""
+    assert _wait_for(lambda: guest.open_streams == 0 and host.open_streams == 0)
+
+
+def test_a_reset_is_carried_as_a_close() -> None:
+    sidecar, host_end = socket.socketpair()
+    guest, host = _muxes({3128: host_end})
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    sidecar.sendall(b"unread")
+    agent.settimeout(5)
+    assert agent.recv(6, socket.MSG_PEEK) == b"unread"  # arrived, and left unread
+    agent.close()  # with unread bytes: the forwarder's end gets ECONNRESET
+    sidecar.settimeout(5)
+    assert sidecar.recv(100) == b""
+    # Both directions are closed, not only the agent's: the sidecar cannot write on.
+    with pytest.raises(OSError):
+        for _ in range(100):
+            sidecar.send(b"more")
+            time.sleep(0.01)
+    assert _wait_for(lambda: host.open_streams == 0 and guest.open_streams == 0)
+
+
+def test_the_channel_ending_closes_every_stream() -> None:
+    g, h = socket.socketpair()
+    guest = mux.Mux(g.recv, g.send)
+    threading.Thread(target=guest.serve, daemon=True).start()
+    agent, agent_end = socket.socketpair()
+    guest.add(agent_end, 3128)
+    h.close()  # QEMU or the host went away
+    agent.settimeout(5)
+    assert agent.recv(10) == b""  # not left hanging
+    assert _wait_for(lambda: guest.open_streams == 0)
+
+
+def test_many_streams_keep_their_bytes_in_order_under_a_small_window() -> None:
+    n, size = 8, 512 << 10
+    pairs = [socket.socketpair() for _ in range(n)]
+    guest, host = _muxes({4000 + i: pairs[i][1] for i in range(n)}, window=16384)
+    results: dict[str, bytes] = {}
+    payloads = [os.urandom(size) for _ in range(2 * n)]
+
+    def pattern(tag: int) -> bytes:
+        return payloads[tag]
+
+    def side(name: str, sock: socket.socket, out: bytes) -> None:
+        sock.settimeout(20)
+        threading.Thread(target=sock.sendall, args=(out,), daemon=True).start()
+        got = bytearray()
+        while len(got) < size:
+            time.sleep(0.001 * (len(got) % 3))  # a reader that lags now and then
+            got += sock.recv(7000)
+        results[name] = bytes(got)
+
+    threads = []
+    for i in range(n):
+        agent, agent_end = socket.socketpair()
+        guest.add(agent_end, 4000 + i)
+        for name, sock, tag in ((f"a{i}", agent, 2 * i), (f"s{i}", pairs[i][0], 2 * i + 1)):
+            t = threading.Thread(target=side, args=(name, sock, pattern(tag)))
+            t.start()
+            threads.append(t)
+    for t in threads:
+        t.join(60)
+    for i in range(n):
+        assert results[f"s{i}"] == pattern(2 * i)  # what the agent sent, in order
+        assert results[f"a{i}"] == pattern(2 * i + 1)
+    assert host.open_streams == n  # nobody closed: all still open both ways
+
+
+def test_a_guest_that_floods_refusals_without_reading_loses_the_channel() -> None:
+    g, h = socket.socketpair()
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    host = mux.Mux(h.recv, h.send, lambda port: None, max_streams=4)
+    serving = threading.Thread(target=host.serve, daemon=True)
+    serving.start()
+    opens = b"".join(HEADER.pack(sid, mux.OPEN, 2) + b"22" for sid in range(1, 200_001))
+
+    def hostile() -> None:  # each OPEN is refused with a frame the guest never reads
+        with contextlib.suppress(OSError):
+            g.sendall(opens)
+
+    threading.Thread(target=hostile, daemon=True).start()
+    serving.join(20)
+    assert not serving.is_alive()  # the host gave up instead of queueing replies forever
