@@ -1,6 +1,8 @@
-"""Where the guest artefacts live (`<state home>/cache/microvm/`) and how all of them
-are made at once: the kernel and initramfs need only apt and busybox; the root image
-needs the Docker engine (it is the Docker agent image, exported)."""
+"""Where the guest artefacts live (`<state home>/cache/microvm/`) and how they are
+made: the kernel and initramfs need only apt and busybox; a root image is the agent
+image the Docker backend would run for the same plan (general, claude, codex or an
+agent's own Dockerfile), exported, so making one needs the Docker engine. A root made
+from a content-digest tag is recorded under it and found again without the engine."""
 
 from __future__ import annotations
 

@@ -8,7 +8,10 @@ generous, and each test prints its boot-to-exit time (`pytest -s`)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +103,20 @@ def test_node_and_the_agent_cli_run_in_the_guest(
     assert any(version in line for line in b.output.splitlines()), b.output[-3000:]
     assert b.guest_exit == 0
     _report(role, b)
+
+
+def test_images_guest_lists_the_agent_roots(agent_root: Callable[[str], Path]) -> None:
+    """`bot-bottle images guest --image` lists each root the fixture made (same cache)
+    as up to date, with its size, and builds nothing."""
+    made = {role: agent_root(role) for role in ("claude", "codex")}
+    r = subprocess.run([sys.executable, "-m", "bot_bottle", "images", "guest", "--image",
+                        "claude", "--image", "codex", "--json"],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    roots = [row for row in json.loads(r.stdout) if row["name"].startswith("root")]
+    assert [(row["path"], row["built"]) for row in roots] == [
+        (str(made["claude"]), False),
+        (str(made["codex"]), False),
+    ]
+    assert "agent-claude" in roots[0]["name"] and "agent-codex" in roots[1]["name"]
+    assert all(row["size"] == Path(row["path"]).stat().st_size for row in roots)
