@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "egress"))
 
-from egress_harness import Egress, start_egress
+from egress_harness import SECRET, Egress, start_egress
 from fakes.provider_api import FakeProviderAPI, start
 
 from bot_bottle.backends.microvm import boot, provision_disk
@@ -36,6 +36,7 @@ PROXY_PORT = 3128
 FILES = "/run/bot-bottle/files"
 STATUS = "bb-agent-status:"
 TIME = "bb-time agent:"
+__all__ = ["SECRET", "Egress"]  # re-exported: the harness imports only after the path insert above
 
 
 @pytest.fixture

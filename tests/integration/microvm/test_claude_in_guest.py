@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from agent_turn import STATUS, HomeFile, fake_api, report, run_turn, script
-from egress_harness import SECRET, Egress
+from agent_turn import SECRET, STATUS, Egress, HomeFile, fake_api, report, run_turn, script
 from fakes.provider_api import CLAUDE_REPLY, FakeProviderAPI
 
 from bot_bottle.backends.microvm import boot

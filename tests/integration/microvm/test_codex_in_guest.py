@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from agent_turn import STATUS, HomeFile, fake_api, report, run_turn, script
-from egress_harness import Egress
+from agent_turn import STATUS, Egress, HomeFile, fake_api, report, run_turn, script
 from fakes.provider_api import CODEX_REPLY, FakeProviderAPI
 
 from bot_bottle.backends.microvm import boot
