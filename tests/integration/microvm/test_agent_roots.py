@@ -1,7 +1,8 @@
 """The agent images as guest roots, booted for real: Node and each agent CLI start
 under the guest's own kernel as the agent (uid 1000, HOME on its writable overlay), and
 every root carries what the microVM backend runs the agent with (setsid with `-c` for
-a controlling terminal, setpriv, stty, python3 for the channel forwarder, /home/agent).
+a controlling terminal, setpriv, stty, python3 for the channel forwarder, /home/agent
+and /workspace, where HOME and the workspace are mounted).
 
 Under TCG (these machines) Node starts ~30x slower than natively: the deadlines are
 generous, and each test prints its boot-to-exit time (`pytest -s`)."""
@@ -37,6 +38,7 @@ if /usr/bin/setsid --help 2>&1 | grep -q -- '--ctty'; then echo "bb-check setsid
 if [ -d /home/agent ] && [ "$HOME" = /home/agent ] && touch "$HOME/.probe"; then
   echo "bb-check home: writable"
 fi
+if [ -d /workspace ]; then echo "bb-check workspace: yes"; fi
 """
 
 # `node -e`, then the CLI's version, each timed inside the guest.
@@ -72,6 +74,7 @@ def _assert_tools(b: boot.Boot) -> None:
         assert checks.get(f"tool /usr/bin/{tool}") == "yes", (tool, b.output[-3000:])
     assert checks.get("setsid-ctty") == "yes", b.output[-3000:]
     assert checks.get("home") == "writable", b.output[-3000:]
+    assert checks.get("workspace") == "yes", b.output[-3000:]  # a share's mount point
 
 
 def _report(role: str, b: boot.Boot) -> None:
