@@ -23,8 +23,10 @@ from bot_bottle.errors import BackendUnavailable
 from bot_bottle.executor import Cmd, Executor
 
 Progress = Callable[[str], None]
-MKFS = ("mkfs.erofs", "-zlz4hc", "-T0", "--quiet")
-FORMAT = "erofs-lz4hc-1"  # bump when the way the image is made changes
+# lz4, not lz4hc: the guest reads both alike (lz4hc writes the same format), and on the
+# claude image lz4hc took 83 s where lz4 took 11 s, for 7% less (807 MiB, not 865).
+MKFS = ("mkfs.erofs", "-zlz4", "-T0", "--quiet")
+FORMAT = "erofs-lz4-1"  # bump when the way the image is made changes
 
 
 def key_for(image_id: str) -> str:
@@ -108,7 +110,7 @@ def ensure(
         with tarfile.open(export) as tar:
             tar.extractall(tree, filter="tar")
         export.unlink()
-        progress("root: mkfs.erofs (lz4hc)")
+        progress("root: mkfs.erofs (lz4)")
         out = work / "root.erofs"
         r = executor.run(Cmd((*MKFS, str(out), str(tree))))
         if r.returncode != 0:
