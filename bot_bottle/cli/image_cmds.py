@@ -67,23 +67,35 @@ def ls_images(as_json: bool) -> None:
 
 @images.command()
 @click.option("--boot-only", is_flag=True, help="Only the kernel and initramfs (no Docker).")
+@click.option("--image", "names", multiple=True, metavar="NAME",
+              help="The bundled agent image whose root to make: general, claude or codex "
+              "(repeatable; default general).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
-def guest(boot_only: bool, as_json: bool) -> None:
-    """Build (if missing) and list the microVM guest: kernel, initramfs, root image."""
-    from bot_bottle.images.guest.store import ensure_boot, ensure_root
+def guest(boot_only: bool, names: tuple[str, ...], as_json: bool) -> None:
+    """Build (if missing) and list the microVM guest: kernel, initramfs, root images."""
+    from bot_bottle.images.build import BUNDLED
+    from bot_bottle.images.guest.store import ensure_boot, ensure_root_for
     from bot_bottle.images.progress import LiveLines
 
+    roles = [n.removeprefix("agent-") for n in BUNDLED]
+    for name in names:
+        if name not in roles:
+            raise click.BadParameter(f"{name!r} is not one of {', '.join(roles)}",
+                                     param_hint="--image")  # fmt: skip
     lines = LiveLines()
     _, rows = ensure_boot(progress=lines)
     if not boot_only:
-        rows.append(ensure_root(progress=lines, detail=lines.detail))
+        for name in dict.fromkeys(names or ("general",)):
+            rows.append(ensure_root_for(name, progress=lines, detail=lines.detail))
     lines.done()
     if as_json:
-        out = [{"name": r.name, "path": str(r.path), "built": r.built} for r in rows]
+        out = [{"name": r.name, "path": str(r.path), "built": r.built,
+                "size": r.path.stat().st_size} for r in rows]  # fmt: skip
         click.echo(json.dumps(out, indent=2))
         return
     for r in rows:
-        click.echo(f"{r.name:<40} {'built     ' if r.built else 'up to date'} {r.path}")
+        size = f"{r.path.stat().st_size >> 20} MB"
+        click.echo(f"{r.name:<40} {'built     ' if r.built else 'up to date'} {size:>7} {r.path}")
 
 
 @click.command()

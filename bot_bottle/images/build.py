@@ -251,18 +251,30 @@ def custom_agent(
     if not image_exists(base_tag, client):
         _docker_build(ctx, base_tag, base, progress, detail)
     with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
-        adapt = Path(tmp)
-        (adapt / "Dockerfile").write_text(
-            f"FROM {base_tag}\nUSER root\n"
-            f"RUN mkdir -p /home/agent /workspace && chown {AGENT_UID}:{AGENT_UID} "
-            "/home/agent /workspace\n"
-            f"ENV HOME=/home/agent\nUSER {AGENT_UID}:{AGENT_UID}\nWORKDIR /workspace\n"
-        )
-        spec = ImageSpec(f"{base.name}-agent", adapt)
+        spec = _adapter(base, base_tag, Path(tmp))
         tag = tag_for(spec, ca_pem)
         if not image_exists(tag, client):
-            _docker_build(adapt, tag, spec, progress, detail)
+            _docker_build(spec.context, tag, spec, progress, detail)
     return tag
+
+
+def custom_agent_tag(dockerfile: Path, ca_pem: bytes) -> str:
+    """The tag `custom_agent` gives `dockerfile`, worked out without building anything."""
+    base = custom_base(dockerfile)
+    with tempfile.TemporaryDirectory(prefix="bot-bottle-adapt-") as tmp:
+        return tag_for(_adapter(base, tag_for(base, ca_pem), Path(tmp)), ca_pem)
+
+
+def _adapter(base: ImageSpec, base_tag: str, context: Path) -> ImageSpec:
+    """The thin layer over a custom image (written into `context`): the agent user's
+    HOME and /workspace."""
+    (context / "Dockerfile").write_text(
+        f"FROM {base_tag}\nUSER root\n"
+        f"RUN mkdir -p /home/agent /workspace && chown {AGENT_UID}:{AGENT_UID} "
+        "/home/agent /workspace\n"
+        f"ENV HOME=/home/agent\nUSER {AGENT_UID}:{AGENT_UID}\nWORKDIR /workspace\n"
+    )
+    return ImageSpec(f"{base.name}-agent", context)
 
 
 def custom_base(dockerfile: Path) -> ImageSpec:

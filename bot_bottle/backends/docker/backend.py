@@ -263,18 +263,12 @@ class DockerBackend:
     # ------------------------------------------------------------------ helpers
 
     def _agent_image(self, spec: BottleSpec) -> str:
-        from bot_bottle.images.build import custom_agent, ensure
+        from bot_bottle.images.agent_image import ensure_image
         from bot_bottle.images.progress import LiveLines
-        from bot_bottle.images.readiness import bundled_for
 
         lines = LiveLines()  # stderr: a build's steps, and what each prints as it runs
-        if spec.dockerfile:
-            return custom_agent(Path(spec.dockerfile), progress=lines, detail=lines.detail,
-                                client=self.client)  # fmt: skip
-        bundled = bundled_for(spec.image)
-        if bundled is not None:
-            return ensure(bundled, progress=lines, detail=lines.detail, client=self.client)[0]
-        return spec.image
+        return ensure_image(spec.image, spec.dockerfile, progress=lines, detail=lines.detail,
+                            client=self.client).tag  # fmt: skip
 
     def _create(self, cfg: ContainerConfig) -> Container:
         from docker.types import Mount

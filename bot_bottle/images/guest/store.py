@@ -1,6 +1,8 @@
-"""Where the guest artefacts live (`<state home>/cache/microvm/`) and how all of them
-are made at once: the kernel and initramfs need only apt and busybox; the root image
-needs the Docker engine (it is the Docker agent image, exported)."""
+"""Where the guest artefacts live (`<state home>/cache/microvm/`) and how they are
+made: the kernel and initramfs need only apt and busybox; a root image is the agent
+image the Docker backend would run for the same plan (general, claude, codex or an
+agent's own Dockerfile), exported, so making one needs the Docker engine. A root made
+from a content-digest tag is recorded under it and found again without the engine."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from bot_bottle.images.guest import initramfs, kernel, rootfs
 from bot_bottle.state.store import home_dir
 
 Progress = Callable[[str], None]
-ROOT_IMAGE = "agent-general"
 
 
 def cache_dir() -> Path:
@@ -73,9 +74,46 @@ def ensure_root(
     cache: Path | None = None,
 ) -> Artefact:
     """The read-only root image of the bundled general agent image (built if missing)."""
-    from bot_bottle.images.build import BUNDLED, ensure
+    return ensure_root_for("general", "", executor, progress, detail, cache)
 
-    tag, _ = ensure(BUNDLED[ROOT_IMAGE], progress=progress, detail=detail)
-    path, built = rootfs.ensure(cache or cache_dir(), tag, executor or ProcessExecutor(),
-                                progress, detail)  # fmt: skip
-    return Artefact(f"root ({tag})", path, built)
+
+def ensure_root_for(
+    image: str,
+    dockerfile: str = "",
+    executor: Executor | None = None,
+    progress: Progress = print,
+    detail: Progress | None = None,
+    cache: Path | None = None,
+) -> Artefact:
+    """The read-only root image of the agent image a plan names (`image`, `dockerfile`
+    as the Docker backend reads them), the Docker image and the root built if missing.
+    A root already made from a content-addressed tag is found without the engine."""
+    from bot_bottle.images.agent_image import ensure_image, resolve
+
+    cache = cache or cache_dir()
+    known = resolve(image, dockerfile)
+    if known.content_addressed:
+        found = rootfs.cached(cache, known.tag)
+        if found is not None:
+            return Artefact(_root_name(known.tag), found, False)
+    agent = ensure_image(image, dockerfile, progress=progress, detail=detail)
+    path, built = rootfs.ensure(cache, agent.tag, executor or ProcessExecutor(), progress,
+                                detail, record=agent.content_addressed)  # fmt: skip
+    return Artefact(_root_name(agent.tag), path, built)
+
+
+def cached_root_for(image: str, dockerfile: str = "", cache: Path | None = None) -> Path | None:
+    """The root image `ensure_root_for` would return if it is already made, else None;
+    never builds (for a launch's readiness: a root still to make takes minutes). May ask
+    the engine (an image given by reference has no digest tag): BackendUnavailable
+    when it cannot be reached."""
+    from bot_bottle.images.agent_image import resolve
+
+    cache = cache or cache_dir()
+    known = resolve(image, dockerfile)
+    found = rootfs.cached(cache, known.tag) if known.content_addressed else None
+    return found or rootfs.cached_by_id(cache, known.tag)
+
+
+def _root_name(tag: str) -> str:
+    return f"root ({tag})"

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from bot_bottle.backends.microvm.qemu import QEMU
 from bot_bottle.executor import ProcessExecutor
-from bot_bottle.images.guest.store import BootFiles, ensure_boot, ensure_root
+from bot_bottle.images.guest.store import BootFiles, ensure_boot, ensure_root, ensure_root_for
 
 
 def _unavailable(msg: str) -> None:
@@ -38,3 +40,18 @@ def root_image(boot_files: BootFiles) -> os.PathLike[str]:
     except Exception as e:
         _unavailable(f"no Docker engine to build the root image from: {e}")
     return ensure_root(ProcessExecutor(), progress=lambda _line: None).path
+
+
+@pytest.fixture(scope="session")
+def agent_root(root_image: os.PathLike[str]) -> Callable[[str], Path]:
+    """The root image of a bundled agent image by role (`agent_root("claude")`), each
+    made once (the Docker image too, if missing: minutes) and cached as the CLI does."""
+    made: dict[str, Path] = {}
+
+    def get(role: str) -> Path:
+        if role not in made:
+            made[role] = ensure_root_for(role, executor=ProcessExecutor(),
+                                         progress=lambda _line: None).path  # fmt: skip
+        return made[role]
+
+    return get
