@@ -9,7 +9,8 @@ Each process is counted once, in one group:
 - egress helper: that helper (one per user, shared by every bottle: not per bottle);
 - qemu, virtiofsd (microvm): the VMM holding the guest's RAM, and one daemon per share;
 - sandbox: the rest of the launcher's descendants (bwrap and the agent; the docker CLI).
-A Docker bottle's container runs under dockerd, which this does not count.
+- container, containerd shim (docker): the container's processes and its shim, which
+  run under the engine (dockerd and containerd themselves are not counted).
 
 The bottle has one egress route (so its sidecar starts) and sends nothing. `--microvm`
 needs root here (virtiofsd); the guest is taken from this user's cache.
@@ -90,6 +91,21 @@ def group_of(cmd: str) -> str:
     return "sandbox"
 
 
+def container_groups(slug: str) -> dict[str, list[int]]:
+    """A Docker bottle's container: its processes and its containerd shim (both run
+    under the engine, not the launcher)."""
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=bot-bottle.slug={slug}"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    out: dict[str, list[int]] = {"container": [], "containerd shim": []}
+    for cid in ids:
+        pid = int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", cid],
+                                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
+        out["container"] += [pid, *descendants(pid)]
+        shim = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        out["containerd shim"].append(shim)
+    return out
+
+
 def measure(backend: str, tmp: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
     """Start an idle bottle on `backend`, measure each group once the agent idles, stop it."""
     d = tmp / backend
@@ -114,6 +130,8 @@ def measure(backend: str, tmp: Path, env: dict[str, str]) -> dict[str, tuple[flo
         for kid in descendants(p.pid):  # the helper too: the launcher is its subreaper
             if kid not in groups["sidecars"]:
                 groups.setdefault(group_of(command(kid)), []).append(kid)
+        if backend == "docker":
+            groups.update(container_groups(meta["slug"]))
         if os.environ.get("BB_MEM_DEBUG"):
             for name, members in groups.items():
                 for m in members:
