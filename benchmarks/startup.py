@@ -252,6 +252,8 @@ def main() -> None:
     if args.microvm:
         from bot_bottle.images.guest.store import cache_dir
 
+        if os.geteuid() != 0:
+            raise SystemExit("--microvm needs root: the backend's virtiofsd runs only as root")
         qemu = BareQemu()
         # The guest artefacts hold nothing of a bottle's: the runs share this user's cache.
         env["BOT_BOTTLE_GUEST_CACHE"] = str(cache_dir())
