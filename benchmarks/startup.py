@@ -21,7 +21,16 @@ No process left behind: the benchmark is its processes' subreaper, so a process 
 orphans (a `bwrap` left unreaped, a sidecar outliving its launcher) is found after
 that run, counted and named; the per-user egress helper is the one that may stay.
 
-Run: python benchmarks/startup.py [-n 10]
+With `--microvm` each round also boots the microVM backend (root only here: its
+virtiofsd needs it; the guest built, as `bot-bottle images guest` does):
+- bare qemu: the same kernel, initramfs and root image booted to `/bin/true`, with the
+  accelerator the backend picks and its default memory, powered off;
+- run -y, microvm: a `command` bottle on `backend: microvm` echoing one line, to its
+  first output (seen on the host: the guest's clock is not the host's) and to exit.
+It prints them against bare bwrap, and the pairs (microvm run / bare qemu, microvm run
+/ namespace run) of every round. Under TCG a round takes seconds: keep -n small.
+
+Run: python benchmarks/startup.py [-n 10] [--microvm]
 """
 
 from __future__ import annotations
@@ -46,6 +55,13 @@ bottles:
     backend: namespace
 agents:
   bench: {bottle: b}
+"""
+
+MICROVM = """
+  vm:
+    agent_provider: {template: command, command: [echo, go]}
+    workspace: none
+    backend: microvm
 """
 
 
@@ -147,6 +163,63 @@ def bottle_run(env: dict[str, str], cwd: Path) -> tuple[float, float]:
     return first - t0, total
 
 
+def bottle_run_output(env: dict[str, str], cwd: Path, agent: str) -> tuple[float, float]:
+    """(seconds to the agent's first line of output, as the host sees it arrive; seconds
+    to bot-bottle's exit)."""
+    p0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "run", agent, "-y"], env=env,
+                         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True)  # fmt: skip
+    assert p.stdout is not None
+    first = p.stdout.readline()
+    seen = time.perf_counter() - p0
+    _, err = p.communicate()
+    total = time.perf_counter() - p0
+    if p.returncode != 0 or not first.strip():
+        raise SystemExit(f"bot-bottle run {agent} failed ({p.returncode}):\n{err}")
+    return seen, total
+
+
+class BareQemu:
+    """The microVM backend's guest booted bare: no launcher, sidecars, virtiofs or
+    channel; the kernel, initramfs and root a bottle boots, to `/bin/true`."""
+
+    def __init__(self) -> None:
+        from bot_bottle.backends.microvm import accel
+        from bot_bottle.backends.microvm.backend import DEFAULT_MEMORY_MB
+        from bot_bottle.backends.microvm.qemu import VmConfig, host_tsc_khz
+        from bot_bottle.executor import ProcessExecutor
+        from bot_bottle.images.guest.store import cache_dir, ensure_boot, ensure_root
+
+        ex = ProcessExecutor()
+        files, _ = ensure_boot(ex, progress=lambda _line: None)
+        root = ensure_root(ex, progress=lambda _line: None).path
+        picked = accel.chosen(accel.probe(files, ex, cache_dir()))
+        if picked is None:
+            raise SystemExit("no accelerator boots the guest here (`bot-bottle doctor`)")
+        self.accel = picked
+        self.cfg = VmConfig(picked.name, files.kernel.vmlinuz, files.initramfs, root=root,
+                            command=("/bin/true",), memory_mb=DEFAULT_MEMORY_MB,
+                            tsc_khz=host_tsc_khz(Path("/proc/cpuinfo").read_text()))  # fmt: skip
+
+    def true(self) -> float:
+        from bot_bottle.backends.microvm import boot
+        from bot_bottle.executor import ProcessExecutor
+
+        t0 = time.perf_counter()
+        b = boot.run(self.cfg, ProcessExecutor(), timeout=120, marker="reboot: Power down")
+        if b.marker_s is None or b.timed_out or b.guest_exit != 0:
+            raise SystemExit(f"bare qemu boot failed: {b.tail(8)}")
+        return time.perf_counter() - t0
+
+
+def paired(samples: dict[str, list[float]], over: str, under: str) -> str:
+    pairs = [a / b for a, b in zip(samples[over], samples[under], strict=True)]
+    return (f"{over} / {under}, each round: " + " ".join(f"{r:.2f}" for r in pairs)
+            + f" (median {statistics.median(pairs):.2f}, min {min(pairs):.2f}, "
+            f"max {max(pairs):.2f})")  # fmt: skip
+
+
 def approve(env: dict[str, str], cwd: Path) -> None:
     """`run -y` starts only an approved manifest: approve it once, outside the timing."""
     subprocess.run([sys.executable, "-m", "bot_bottle", "trust", "--yes"], env=env, cwd=cwd,
@@ -163,12 +236,27 @@ def cli_import() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=10)
-    n = ap.parse_args().n
+    ap.add_argument("--microvm", action="store_true", help="add the microVM rows (root)")
+    args = ap.parse_args()
+    n = args.n
     compileall.compile_dir(Path(__file__).resolve().parents[1] / "bot_bottle", quiet=1)
     tmp = Path(tempfile.mkdtemp(prefix="bb-bench-"))
-    (tmp / "bot-bottle.yaml").write_text(MANIFEST)
+    manifest = MANIFEST
+    if args.microvm:
+        manifest = MANIFEST.replace("agents:\n", MICROVM.lstrip("\n") + "agents:\n")
+        manifest += "  bench-vm: {bottle: vm}\n"
+    (tmp / "bot-bottle.yaml").write_text(manifest)
     (tmp / "srt-home").mkdir()
     env = {**os.environ, "BOT_BOTTLE_HOME": str(tmp / "home")}
+    qemu: BareQemu | None = None
+    if args.microvm:
+        from bot_bottle.images.guest.store import cache_dir
+
+        if os.geteuid() != 0:
+            raise SystemExit("--microvm needs root: the backend's virtiofsd runs only as root")
+        qemu = BareQemu()
+        # The guest artefacts hold nothing of a bottle's: the runs share this user's cache.
+        env["BOT_BOTTLE_GUEST_CACHE"] = str(cache_dir())
     cold_env = {**env, "BOT_BOTTLE_EGRESS_HELPER": "off"}
     approve(env, tmp)
     become_subreaper()
@@ -197,6 +285,12 @@ def main() -> None:
             cold = bottle_run(cold_env, tmp)
             add("run -y, cold sidecar: first instruction", cold[0])
             add("run -y, cold sidecar: exit", cold[1])
+            if qemu is not None:
+                vm = qemu.accel.name
+                add(f"bare qemu ({vm}): /bin/true on the root, exit", qemu.true())
+                out = bottle_run_output(env, tmp, "bench-vm")
+                add(f"run -y, microvm ({vm}): first output", out[0])
+                add(f"run -y, microvm ({vm}): exit", out[1])
     finally:
         stop_helper(env, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -219,6 +313,12 @@ def main() -> None:
               + " ".join(f"{r:.2f}" for r in pairs)
               + f" (median {statistics.median(pairs):.2f}, min {min(pairs):.2f}, "
               f"max {max(pairs):.2f})")  # fmt: skip
+    if qemu is not None:
+        vm = qemu.accel.name
+        print(f"microvm accelerator: {vm} ({qemu.accel.detail})")
+        print(paired(samples, f"run -y, microvm ({vm}): exit",
+                     f"bare qemu ({vm}): /bin/true on the root, exit"))  # fmt: skip
+        print(paired(samples, f"run -y, microvm ({vm}): exit", "run -y, default (helper): exit"))
     print(f"processes left behind ({n} rounds; the egress helper may stay):")
     for name, lines in left.items():
         print(f"  {name}: {len(lines)}" + "".join(f"\n    {line}" for line in lines[:6]))

@@ -214,7 +214,7 @@ def run_bottle(
     host_env: Mapping[str, str],
     store: StateStore | None = None,
     executor: Executor | None = None,
-    confirm: Callable[[BottlePlan, Backend], bool] = lambda p, b: True,
+    confirm: Callable[[BottlePlan, Backend, tuple[str, ...]], bool] = lambda p, b, n: True,
     existing: BottleMetadata | None = None,
     on_started: Callable[[BottleMetadata], None] = lambda m: None,
     sidecars: Sidecars | None = None,
@@ -246,7 +246,7 @@ def run_bottle(
     if lock is not None:
         lock.acquire()  # refuses before the prompt: nothing to confirm if it cannot run
     try:
-        if not confirm(plan, backend):
+        if not confirm(plan, backend, found.notes):  # notes: shown with the summary
             if lock is not None:
                 lock.release()
             return 1

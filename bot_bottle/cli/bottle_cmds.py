@@ -35,9 +35,10 @@ def _store() -> StateStore:
 
 def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, verdict: Verdict):  # type: ignore[no-untyped-def]
     """Show the summary of `shown` (the plan as resolved, before the approval pinned
-    file contents into it), then the approval verdict; ask, or not with -y."""
+    file contents into it) with the preflight's notes, then the approval verdict; ask,
+    or not with -y."""
 
-    def confirm(plan, backend) -> bool:  # type: ignore[no-untyped-def]
+    def confirm(plan, backend, notes) -> bool:  # type: ignore[no-untyped-def]
         from bot_bottle.cli.trust_cmd import ask
 
         # Asked last: the manifest, the approval (-y) and every blocker of the launch
@@ -45,7 +46,7 @@ def _confirm_factory(yes: bool, shown: BottlePlan, approvals: ApprovalStore, ver
         _require_consent(yes)
         from bot_bottle.cli.summary import show_plan
 
-        show_plan(shown, backend.id)
+        show_plan(shown, backend.id, notes)
         if ask(approvals, verdict, yes):
             return True
         click.echo("not started", err=True)

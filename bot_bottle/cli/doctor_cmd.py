@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot_bottle.backends import probe_all
+from bot_bottle.backends.spec import Availability
 from bot_bottle.errors import BotBottleError
 
 
@@ -23,7 +24,7 @@ def doctor(as_json: bool) -> None:
     """Probe each backend for real and say what it gives on this host; then, when a
     manifest is found here or above, what would stop a `run` of each agent (exit 1)."""
     results = probe_all()
-    microvm = _microvm()
+    microvm = _microvm(dict(results).get("microvm"))
     agents, problem = _agents()
     blocked = problem is not None or any(not a["ready"] for a in agents)
     if as_json:
@@ -44,8 +45,8 @@ def doctor(as_json: bool) -> None:
     console = Console()
     console.print(table)
     console.print(_helper_line(), markup=False)
-    for line in microvm["lines"]:
-        console.print(line, markup=False)
+    for line in microvm["lines"]:  # unwrapped: a verdict stays one line to grep for
+        console.print(line, markup=False, soft_wrap=True)
     if problem is not None:
         console.print(f"manifest: {problem}", style="red", markup=False)
     if agents:
@@ -94,14 +95,18 @@ def _agents() -> tuple[list[dict[str, Any]], str | None]:
     return out, None
 
 
-def _microvm() -> dict[str, Any]:
-    """The microVM backend in progress (not a backend yet): which accelerator boots."""
+def _microvm(found: Availability | None) -> dict[str, Any]:
+    """The microvm backend's section: the registry's verdict `found` (None when the
+    backend did not register), the accelerators as real boots found them, what it gives."""
     from dataclasses import asdict
 
     from bot_bottle.backends.microvm.report import report
 
-    r = report()
-    return {"accels": [asdict(a) for a in r.accels], "missing": r.missing, "lines": r.lines()}
+    if found is None:
+        return {"accels": [], "not_probed": "the backend is not registered", "lines": []}
+    r = report(found)
+    return {"accels": [asdict(a) for a in r.accels], "not_probed": r.not_probed,
+            "kernel": r.kernel, "missing": r.missing(), "lines": r.lines()}  # fmt: skip
 
 
 def _helper_line() -> str:

@@ -185,14 +185,19 @@ def plain_plan(plan: BottlePlan, backend: str = "") -> str:
     return "\n".join([head, *s.before, *table, *s.after, *s.loud])
 
 
-def show_plan(plan: BottlePlan, backend: str) -> None:
-    """The summary on stderr before a launch: rich on a terminal, plain text otherwise."""
+def show_plan(plan: BottlePlan, backend: str, notes: tuple[str, ...] = ()) -> None:
+    """The summary on stderr before a launch, with the preflight's `notes` (what the
+    backend says without refusing: an image to build first, no hardware acceleration):
+    rich on a terminal, plain text otherwise."""
     if sys.stderr.isatty():
         from rich.console import Console
 
         console = Console(stderr=True)
         console.print(render_plan(plan, backend))
         console.print(f"backend: {backend}")
+        for note in notes:
+            console.print(f"note: {note}", style="yellow", markup=False)
         return
-    sys.stderr.write(f"{plain_plan(plan, backend)}\nbackend: {backend}\n")
+    lines = [plain_plan(plan, backend), f"backend: {backend}", *(f"note: {n}" for n in notes)]
+    sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()

@@ -81,7 +81,9 @@ class MicrovmBackend:
     """QEMU microVMs: own kernel, no network device, sidecars through the host channel."""
 
     id = "microvm"
-    capabilities = Capabilities(images=True, host_agents=False)
+    # Its root is exported from a bundled image, never a bottle's own `dockerfile`: so
+    # `auto` must not pick it for one (it could only refuse the Dockerfile).
+    capabilities = Capabilities(images=False, host_agents=False)
 
     def __init__(self, executor: Executor, cache: Path | None = None) -> None:
         self._executor = executor

@@ -197,3 +197,18 @@ def test_check_and_doctor_report_blockers_of_the_manifest_here(tmp_path: Path) -
     rc = 0 if namespace_ok() else 1  # where no sandbox can be built, that still blocks
     assert bb("check", cwd=tmp_path, env=ready).returncode == rc
     assert bb("doctor", cwd=tmp_path, env=ready).returncode == rc
+
+
+def test_auto_never_resolves_a_dockerfile_bottle_to_microvm(tmp_path: Path) -> None:
+    """A bottle with its own `dockerfile` and no engine: `auto` falls back as before the
+    microVM backend existed; a microVM (whose root is no bottle's own image) would only
+    refuse the Dockerfile, a misleading answer to "no engine"."""
+    (tmp_path / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    (tmp_path / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n    workspace: none\n    agent_provider: {template: command, "
+        "command: ['true'], dockerfile: Dockerfile}\nagents:\n  a: {bottle: b}\n"
+    )
+    env = _env(tmp_path, {"DOCKER_HOST": NO_ENGINE}, True)
+    plan = bb("plan", "a", "--json", cwd=tmp_path, env=env)
+    assert json.loads(plan.stdout)["backend"] != "microvm", plan.stdout
+    assert "not supported on the microvm backend" not in plan.stdout

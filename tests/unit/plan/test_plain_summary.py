@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from rich.console import Console
 
-from bot_bottle.cli.summary import plain_plan, render_plan
+from bot_bottle.cli.summary import plain_plan, render_plan, show_plan
 from bot_bottle.manifest.loader import LoadedManifest
 from bot_bottle.plan.resolver import resolve
 
@@ -46,3 +47,19 @@ def test_plain_summary_has_every_word_of_the_rich_one(
     assert _words(plain) == _words(rich_text)
     assert "http://a.example:8080  /v1/" in plain
     assert "supervise: on" in plain and "backend namespace" in plain
+
+
+def test_the_summary_before_a_launch_carries_the_preflight_notes(
+    loaded: Callable[[str], LoadedManifest], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` shows what the backend notes without refusing (e.g. a microVM under TCG)
+    with the summary, before the bottle starts, as `plan` and `check` do."""
+    plan = resolve(loaded(MANIFEST), "c", {"TOK": "x", "SECRET_NAME": "y"})
+    show_plan(
+        plan, "microvm", ("TCG: no hardware acceleration (KVM does not boot the guest here)",)
+    )
+    err = capsys.readouterr().err
+    assert err.splitlines()[-2:] == [
+        "backend: microvm",
+        "note: TCG: no hardware acceleration (KVM does not boot the guest here)",
+    ]

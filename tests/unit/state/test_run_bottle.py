@@ -161,7 +161,7 @@ def launch(
             plan, manifest_path="m.yaml", options=RunOptions(backend="fake", keep=keep),
             host_env=host_env or {}, store=store, existing=existing,
             on_started=started.append, sidecars=FakeSidecars(world),
-            confirm=lambda p, b: confirm,
+            confirm=lambda p, b, n: confirm,
         )  # fmt: skip
         return rc, None, started
     except (Boom, SystemExit) as e:
