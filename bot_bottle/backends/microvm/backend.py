@@ -152,11 +152,26 @@ class MicrovmBackend:
                 "a custom agent Dockerfile is not supported on the microvm backend yet",
                 "use `backend: docker` for this bottle"))  # fmt: skip
         blockers += limits.refusals(spec)
+        if not spec.dockerfile:
+            notes += self._root_notes(spec)
         accel = self._accel(fetch=False) if self.probe().ok else None
         if accel is not None and accel.name == "tcg":
             notes.append("TCG: no hardware acceleration (KVM does not boot the guest here); "
                          "the agent runs several times slower than natively")  # fmt: skip
         return Readiness(tuple(blockers), tuple(notes))
+
+    def _root_notes(self, spec: BottleSpec) -> list[str]:
+        """A guest root still to make is said before the launch: it takes minutes."""
+        from bot_bottle.images.guest.store import cached_root_for
+
+        try:
+            if cached_root_for(spec.image or "general", "", self._cache_dir()) is not None:
+                return []
+        except BackendUnavailable as e:
+            return [f"the guest root for image {spec.image or 'general'} is not made and "
+                    f"cannot be yet: {e.message}"]  # fmt: skip
+        return [f"the guest root for image {spec.image or 'general'} will be made first "
+                "(the Docker agent image exported to erofs: a minute or more, once)"]  # fmt: skip
 
     def require(self) -> None:
         av = self.probe()
@@ -169,7 +184,7 @@ class MicrovmBackend:
     def _guest(self, spec: BottleSpec) -> Guest:
         """What the bottle's VM boots, fetched or built now if missing (with progress):
         before the sidecars start, so they never wait on a download."""
-        from bot_bottle.images.guest.store import ensure_boot, ensure_root
+        from bot_bottle.images.guest.store import ensure_boot, ensure_root_for
 
         if spec.slug not in self._guests:
             accel = self._accel(fetch=True)
@@ -177,7 +192,8 @@ class MicrovmBackend:
             if not accel.works:
                 raise BackendUnavailable(f"no accelerator boots the guest: {accel.detail}", DOCTOR)
             files, _ = ensure_boot(self._executor, _progress, self._cache_dir())
-            root = ensure_root(self._executor, _progress, cache=self._cache_dir()).path
+            root = ensure_root_for(spec.image or "general", spec.dockerfile, self._executor,
+                                   _progress, cache=self._cache_dir()).path  # fmt: skip
             self._guests[spec.slug] = Guest(accel, files, root)
         return self._guests[spec.slug]
 
