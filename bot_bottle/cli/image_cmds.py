@@ -102,10 +102,18 @@ def guest(boot_only: bool, names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True)
 def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove what crashed launches left behind: containers, networks, volumes, state."""
-    from bot_bottle.backends.docker.gc import collect
+    """Remove what crashed launches left behind (containers, networks, volumes, state),
+    and guest artefacts of the microvm backend no launch would use again."""
+    from bot_bottle.backends.docker.gc import Removed, collect
+    from bot_bottle.executor import ProcessExecutor
+    from bot_bottle.images.guest import prune
+    from bot_bottle.images.guest.store import cache_dir
 
     removed = collect(dry_run=dry_run)
+    old = prune.stale(cache_dir(), ProcessExecutor())
+    if not dry_run:
+        prune.remove(old)
+    removed += [Removed("guest", str(s.path), s.reason) for s in old]
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in removed], indent=2))
         return

@@ -47,11 +47,16 @@ def entries(kernel: Kernel, busybox_bytes: bytes) -> list[cpio.Entry]:
     return out
 
 
-def ensure(cache: Path, kernel: Kernel) -> tuple[Path, bool]:
-    """The cached initramfs for `kernel` and this host's busybox; returns (path, built)."""
+def target_for(cache: Path, kernel: Kernel) -> tuple[Path, bytes]:
+    """Where the initramfs for `kernel` and this host's busybox lives, and its cpio."""
     archive = cpio.archive(entries(kernel, busybox().read_bytes()))
     key = hashlib.sha256(archive).hexdigest()[:16]
-    target = cache / f"initramfs-{key}.cpio.gz"
+    return cache / f"initramfs-{key}.cpio.gz", archive
+
+
+def ensure(cache: Path, kernel: Kernel) -> tuple[Path, bool]:
+    """The cached initramfs for `kernel` and this host's busybox; returns (path, built)."""
+    target, archive = target_for(cache, kernel)
     if target.is_file():
         return target, False
     cache.mkdir(parents=True, exist_ok=True)

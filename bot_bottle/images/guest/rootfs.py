@@ -33,7 +33,7 @@ def key_for(image_id: str) -> str:
     return hashlib.sha256(f"{FORMAT}\0{image_id}".encode()).hexdigest()[:16]
 
 
-def _pointer(cache: Path, tag: str) -> Path:
+def pointer(cache: Path, tag: str) -> Path:
     return cache / f"root-tag-{key_for(f'tag:{tag}')}"
 
 
@@ -41,7 +41,7 @@ def cached(cache: Path, tag: str) -> Path | None:
     """The root image recorded for `tag` by `ensure(..., record=True)`, found without
     the engine (a launch on a host whose roots are built needs no Docker), or None."""
     try:
-        name = _pointer(cache, tag).read_text().strip()
+        name = pointer(cache, tag).read_text().strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
     root = cache / name
@@ -124,7 +124,7 @@ def ensure(
 
 
 def _record(cache: Path, tag: str, root: Path) -> None:
-    pointer = _pointer(cache, tag)
-    tmp = pointer.with_name(f"{pointer.name}.{os.getpid()}.tmp")
+    target = pointer(cache, tag)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     tmp.write_text(root.name + "\n")
-    os.replace(tmp, pointer)  # atomic: a concurrent `cached` reads the old or the new
+    os.replace(tmp, target)  # atomic: a concurrent `cached` reads the old or the new

@@ -76,7 +76,7 @@ def test_a_pointer_never_leads_out_of_the_cache(tmp_path: Path) -> None:
     outside.write_bytes(b"x")
     cache = tmp_path / "cache"
     cache.mkdir()
-    rootfs._pointer(cache, "t").write_text("../root-elsewhere.erofs\n")
+    rootfs.pointer(cache, "t").write_text("../root-elsewhere.erofs\n")
     assert rootfs.cached(cache, "t") is None
 
 
