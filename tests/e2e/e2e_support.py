@@ -148,7 +148,8 @@ def assert_not_written(root: Path, needle: str, backend: str) -> None:
         for vm in vms:
             missing = [f for f in MICROVM_FILES if not (vm / f).is_file()]
             assert missing == [], f"{vm} lacks {missing}"
-    assert grep_tree(root, needle) == []
+    hits = grep_tree(root, needle)
+    assert hits == [], f"written to {hits}"
 
 
 # Who owns the test workspaces when the tests run as root: bot-bottle never runs an
