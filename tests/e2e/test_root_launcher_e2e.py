@@ -84,7 +84,15 @@ def _manifest(tmp_path: Path, backend: str) -> Path:
     return ws
 
 
-def test_agent_leaves_nothing_privileged(tmp_path: Path, bottle_backend: str) -> None:
+def test_agent_leaves_nothing_privileged(
+    tmp_path: Path, any_backend: str, request: pytest.FixtureRequest
+) -> None:
+    bottle_backend = any_backend
+    if any_backend == "microvm":
+        # No seccomp filter in the guest: the agent, owner of its files, may set their
+        # set-id bits, and virtiofsd (root on the host) stores them in the shared
+        # workspace. Known gap (docs/security.md); fails the run once it is closed.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="set-id bits via virtiofs"))
     _root_launcher()
     env = base_env(tmp_path)
     ws = _manifest(tmp_path, bottle_backend)
