@@ -133,6 +133,25 @@ def grep_tree(root: Path, needle: str, skip: tuple[Path, ...] = ()) -> list[str]
     return hits
 
 
+# What a microVM bottle writes of its own (`backends/microvm`): the serial console's log,
+# the provision disk (the agent's environment and command) and each virtiofsd's log.
+MICROVM_FILES = ("console.log", "provision.tar", "virtiofsd-home.log", "virtiofsd-workspace.log")
+
+
+def assert_not_written(root: Path, needle: str, backend: str) -> None:
+    """No file under `root` holds `needle`. On the microVM backend the bottle's own files
+    must be among those searched (the run kept its bottle), so that a secret reaching the
+    guest's console or provision disk cannot pass unseen."""
+    if backend == "microvm":
+        vms = list(root.glob("**/bottles/*/vm"))
+        assert vms, f"no microVM state under {root}: run with --keep"
+        for vm in vms:
+            missing = [f for f in MICROVM_FILES if not (vm / f).is_file()]
+            assert missing == [], f"{vm} lacks {missing}"
+    hits = grep_tree(root, needle)
+    assert hits == [], f"written to {hits}"
+
+
 # Who owns the test workspaces when the tests run as root: bot-bottle never runs an
 # agent as root, and refuses a root-owned `mount` workspace under a root launcher.
 AGENT_TEST_UID = 1000

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, hand_over, trust
+from e2e_support import base_env, bb, bottles, hand_over, trust
 from fakes.provider_api import FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -77,8 +77,21 @@ def recorder(fake_api: FakeProviderAPI) -> Iterator[TcpRecorder]:
     rec.sock.close()
 
 
-@pytest.mark.parametrize("supervise", [False, True], ids=["plain", "supervise"])
 def test_https_to_undeclared_host_reads_the_403_body(
+    tmp_path: Path, any_backend: str, fake_api: FakeProviderAPI, recorder: TcpRecorder
+) -> None:
+    check_403_body(tmp_path, any_backend, fake_api, recorder, supervise=False)
+
+
+def test_with_supervise_the_403_body_says_how_to_ask(
+    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI, recorder: TcpRecorder
+) -> None:
+    """The hint is the egress's text, the same on every backend: not run on the (slow)
+    microVM backend, whose egress path the test above covers."""
+    check_403_body(tmp_path, bottle_backend, fake_api, recorder, supervise=True)
+
+
+def check_403_body(
     tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI, recorder: TcpRecorder,
     supervise: bool,
 ) -> None:  # fmt: skip
@@ -107,34 +120,39 @@ agents:
     env = base_env(tmp_path)
     trust(env, tmp_path)
     r = bb(["run", "probe", "-y", "--keep"], env, tmp_path, timeout=240)
-    assert r.returncode == 0, r.stderr
-    out = json.loads((ws / "out.json").read_text())
-    assert out["allowed"] == "200", out
-    want = (
-        f"bot-bottle egress denied GET {UNDECLARED}/simple/requests/: "
-        f"host {UNDECLARED} is not in the egress routes\n"
-        f"to allow: add `- host: {UNDECLARED}` under bottles.b.egress.routes\n"
-    )
-    # With supervise on, the agent also reads how to ask its operator for the route.
-    ask = (
-        "to ask: POST http://supervise.bot-bottle.internal/v1/ask "
-        f'{{"kind": "route", "host": "{UNDECLARED}", "path": "/simple/requests/", '
-        '"methods": ["METHOD"], "reason": "<why the task needs it>"} '
-        "(or run bot-bottle-ask), then GET http://supervise.bot-bottle.internal/v1/ask/ID"
-        "?wait=60 for the operator's answer\n"
-    )
-    get = want + (ask.replace("METHOD", "GET") if supervise else "")
-    post = want.replace("GET", "POST", 1) + (ask.replace("METHOD", "POST") if supervise else "")
-    assert out["curl"] == f"0 {get}\n403 ", out
-    assert out["urllib"] == "403 " + post, out
-    assert recorder.connections == [], "nothing may be dialled for an undeclared host"
-    assert [q.path for q in fake_api.requests] == ["/v1/models"]
-    # The denials are in the bottle's audit log, with the path the agent asked for.
-    slug = json.loads(bb(["ls", "--json"], env, tmp_path).stdout)[0]["slug"]
-    logs = bb(["logs", slug, "--denied", "--json"], env, tmp_path)
-    denied = [json.loads(x) for x in logs.stdout.splitlines()]
-    asked = sorted((d["method"], d["host"], d["path"], d["rule"]) for d in denied)
-    assert asked == [
-        ("GET", UNDECLARED, "/simple/requests/", "route"),
-        ("POST", UNDECLARED, "/simple/requests/", "route"),
-    ], denied
+    try:
+        assert r.returncode == 0, r.stderr
+        out = json.loads((ws / "out.json").read_text())
+        assert out["allowed"] == "200", out
+        want = (
+            f"bot-bottle egress denied GET {UNDECLARED}/simple/requests/: "
+            f"host {UNDECLARED} is not in the egress routes\n"
+            f"to allow: add `- host: {UNDECLARED}` under bottles.b.egress.routes\n"
+        )
+        # With supervise on, the agent also reads how to ask its operator for the route.
+        ask = (
+            "to ask: POST http://supervise.bot-bottle.internal/v1/ask "
+            f'{{"kind": "route", "host": "{UNDECLARED}", "path": "/simple/requests/", '
+            '"methods": ["METHOD"], "reason": "<why the task needs it>"} '
+            "(or run bot-bottle-ask), then GET http://supervise.bot-bottle.internal/v1/ask/ID"
+            "?wait=60 for the operator's answer\n"
+        )
+        get = want + (ask.replace("METHOD", "GET") if supervise else "")
+        post = want.replace("GET", "POST", 1) + (ask.replace("METHOD", "POST") if supervise else "")
+        assert out["curl"] == f"0 {get}\n403 ", out
+        assert out["urllib"] == "403 " + post, out
+        assert recorder.connections == [], "nothing may be dialled for an undeclared host"
+        assert [q.path for q in fake_api.requests] == ["/v1/models"]
+        # The denials are in the bottle's audit log, with the path the agent asked for.
+        slug = json.loads(bb(["ls", "--json"], env, tmp_path).stdout)[0]["slug"]
+        logs = bb(["logs", slug, "--denied", "--json"], env, tmp_path)
+        denied = [json.loads(x) for x in logs.stdout.splitlines()]
+        asked = sorted((d["method"], d["host"], d["path"], d["rule"]) for d in denied)
+        assert asked == [
+            ("GET", UNDECLARED, "/simple/requests/", "route"),
+            ("POST", UNDECLARED, "/simple/requests/", "route"),
+        ], denied
+    finally:
+        slugs = [b["slug"] for b in bottles(env, tmp_path)]
+        if slugs:  # kept for `ls`; a Docker bottle's container would outlive the test
+            bb(["rm", *slugs], env, tmp_path)

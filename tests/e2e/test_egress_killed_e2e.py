@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "eg
 
 from egress_upstream import Upstream
 
+from bot_bottle.images.guest import mux
+
 pytestmark = pytest.mark.e2e
 
 # The agent: start a transfer through the egress, say so, and time the error it gets
@@ -29,9 +31,9 @@ import http.client, json, os, ssl, time
 P = json.loads(os.environ["KILL_PARAMS"])
 host, port = os.environ["HTTPS_PROXY"].removeprefix("http://").rstrip("/").rsplit(":", 1)
 
-def conn():
-    c = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(),
-                                    timeout=60)
+def conn(context=None):
+    c = http.client.HTTPSConnection(host, int(port), timeout=60,
+                                    context=context or ssl.create_default_context())
     c.set_tunnel("api.example.test", P["up"])
     return c
 
@@ -65,10 +67,12 @@ try:
             time.sleep(0.005)
 except Exception as e:
     r["error"] = f"{type(e).__name__}: {e}"
-    r["error_at"] = time.time()
+    open("/workspace/failed", "w").write("failed")  # timed by the host, on its own clock
 r["moved"] = moved
 try:
-    c = conn()
+    # Any certificate will do: a path out that skipped the egress would not present the
+    # egress CA's, and this request must fail for want of a path, not of trust.
+    c = conn(ssl._create_unverified_context())
     c.request("GET", f"/v1/after-{P['m']}")
     r["after"] = f"OK {c.getresponse().status}"
 except Exception as e:
@@ -81,8 +85,14 @@ while not os.path.exists("/workspace/go"):  # still running while the test looks
 
 @pytest.mark.parametrize("mode", ["download", "upload"])
 def test_agent_sees_a_killed_egress_at_once(
-    tmp_path: Path, bottle_backend: str, upstream: Upstream, mode: str
+    tmp_path: Path, any_backend: str, upstream: Upstream, mode: str, request: pytest.FixtureRequest
 ) -> None:
+    if any_backend == "microvm" and mode == "upload" and not hasattr(mux, "CLOSE"):
+        # The channel's mux carries a dead sidecar as a half-close (EOF), and the guest
+        # shuts only the write side of the agent's socket: an agent that only sends never
+        # learns. The mux's CLOSE frame (a reset, both ways) fixes it; until it is here
+        # this case must fail, and fails the run if it passes.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="mux without CLOSE"))
     marker = f"k{random.randrange(16**8):08x}"
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -103,7 +113,7 @@ bottles:
     env:
       KILL_PARAMS: '{json.dumps(params)}'
     workspace: {{mode: mount, path: ws}}
-    backend: {bottle_backend}
+    backend: {any_backend}
 agents:
   a: {{bottle: b}}
 """)
@@ -115,13 +125,16 @@ agents:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(ws / "started", "started")
+        # A microVM bottle boots its kernel and python under TCG first: give it time.
+        wait_for(ws / "started", "started", timeout=120)
         (bottle,) = bottles(env, tmp_path)
         info = json.loads(bb(["info", bottle["slug"]], env, tmp_path).stdout)
         before = len(upstream.records)
         os.kill(info["pids"]["egress"], signal.SIGKILL)
-        killed_at = time.time()
-        result = json.loads(wait_for(ws / "result.json", "}"))
+        killed_at = time.monotonic()
+        wait_for(ws / "failed", "failed", timeout=15)
+        failed_after = time.monotonic() - killed_at
+        result = json.loads(wait_for(ws / "result.json", "}", timeout=90))
         end = time.monotonic() + 10
         while (listed := bottles(env, tmp_path))[0]["status"] != "degraded":
             assert time.monotonic() < end, listed
@@ -134,7 +147,9 @@ agents:
 
     # An error, promptly: not the agent's own 60 s timeout.
     assert "error" in result and "timeout" not in result["error"].lower(), result
-    assert result["error_at"] - killed_at < 3, (result, killed_at)
+    # A download ends for the agent once it has read what the sockets on the way already
+    # held: megabytes, which python under TCG (a microVM here) takes seconds to read.
+    assert failed_after < (10 if any_backend == "microvm" else 3), (result, failed_after)
     # Fail closed: a fresh request finds no way out, and the upstream saw nothing more
     # (an upload is buffered for DLP, so not even the part sent before the kill left).
     assert result["after"].startswith("FAIL"), result

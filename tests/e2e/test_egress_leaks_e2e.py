@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree, hand_over, trust
+from e2e_support import assert_not_written, base_env, bb, bottles, hand_over, trust
 from fakes.provider_api import FakeProviderAPI
 
 pytestmark = pytest.mark.e2e
@@ -124,19 +124,25 @@ agents:
     env["FAKE_TOKEN"] = TOKEN
     env["HOST_SECRET"] = PROTECTED
     trust(env, tmp_path)
-    r = bb(["run", "probe", "-y"], env, tmp_path, timeout=240)
-    assert r.returncode == 0, r.stderr
-    assert TOKEN not in r.stdout + r.stderr
-    assert grep_tree(tmp_path, TOKEN) == []
+    # Kept, so that what the bottle wrote of its own is still there to search for TOKEN.
+    r = bb(["run", "probe", "-y", "--keep"], env, tmp_path, timeout=240)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert TOKEN not in r.stdout + r.stderr
+        assert_not_written(tmp_path, TOKEN, backend)
+    finally:
+        slugs = [b["slug"] for b in bottles(env, tmp_path)]
+        if slugs:
+            bb(["rm", *slugs], env, tmp_path)
     out: dict[str, str] = json.loads((ws / "out.json").read_text())
     return out
 
 
 def test_credential_only_over_tls_to_declared_port(
-    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI, recorder: Recorder
+    tmp_path: Path, any_backend: str, fake_api: FakeProviderAPI, recorder: Recorder
 ) -> None:
     out = _run(
-        tmp_path, bottle_backend, fake_api, f'PROBE: cleartext, RECORDER_PORT: "{recorder.port}"'
+        tmp_path, any_backend, fake_api, f'PROBE: cleartext, RECORDER_PORT: "{recorder.port}"'
     )
     assert recorder.received == [], recorder.received
     for name in ("other_port", "port_80", "tls_port_in_cleartext"):
@@ -147,9 +153,9 @@ def test_credential_only_over_tls_to_declared_port(
 
 
 def test_encoded_secrets_are_refused(
-    tmp_path: Path, bottle_backend: str, fake_api: FakeProviderAPI
+    tmp_path: Path, any_backend: str, fake_api: FakeProviderAPI
 ) -> None:
-    out = _run(tmp_path, bottle_backend, fake_api, "PROBE: encoded")
+    out = _run(tmp_path, any_backend, fake_api, "PROBE: encoded")
     assert out.pop("clean").startswith("200"), out
     refused = {k: v for k, v in out.items() if not v.startswith("403 bot-bottle egress denied")}
     assert refused == {}, refused

@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, bb, grep_tree, hand_over, trust
+from e2e_support import assert_not_written, base_env, bb, bottles, hand_over, trust
 from netprobe import DEFAULT_ROUTES, HostServices, host_address, host_services
 
 pytestmark = pytest.mark.e2e
@@ -135,16 +135,22 @@ agents:
     env["FAKE_GH"] = SECRET
     hand_over(ws)
     trust(env, tmp_path)
-    r = bb(["run", "probe", "-y"], env, tmp_path, timeout=180)
-    assert r.returncode == 0, r.stderr
-    results = json.loads((ws / "escape.json").read_text())
-    assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied"), results
-    # Neither backend gives the bottle a route: Docker bottles have no network at all.
-    assert "gateway_service" not in results, results
-    escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
-    assert escaped == {}, escaped
-    assert SECRET not in r.stdout + r.stderr
-    assert grep_tree(tmp_path, SECRET) == []
+    # Kept, so that what the bottle wrote of its own is still there to search for SECRET.
+    r = bb(["run", "probe", "-y", "--keep"], env, tmp_path, timeout=180)
+    try:
+        assert r.returncode == 0, r.stderr
+        results = json.loads((ws / "escape.json").read_text())
+        assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied"), results
+        # No backend gives the bottle a route: Docker bottles have no network at all.
+        assert "gateway_service" not in results, results
+        escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
+        assert escaped == {}, escaped
+        assert SECRET not in r.stdout + r.stderr
+        assert_not_written(tmp_path, SECRET, bottle_backend)
+    finally:
+        slugs = [b["slug"] for b in bottles(env, tmp_path)]
+        if slugs:
+            bb(["rm", *slugs], env, tmp_path)
 
 
 # Every socket family the kernel knows beyond Unix and IP, tried with each socket type

@@ -114,7 +114,7 @@ print(json.dumps(r))
 """
 
 
-def test_local_attacks_from_a_bottle(tmp_path: Path, bottle_backend: str) -> None:
+def test_local_attacks_from_a_bottle(tmp_path: Path, any_backend: str) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "attack.py").write_text(ATTACK)
@@ -129,7 +129,7 @@ bottles:
       routes:
         - host: api.github.com
     workspace: {{mode: mount, path: ws}}
-    backend: {bottle_backend}
+    backend: {any_backend}
 agents:
   a: {{bottle: b}}
 """)
@@ -140,7 +140,7 @@ agents:
     res = json.loads((ws / "attack.json").read_text())
     print(json.dumps(res, indent=1))
     assert res.pop("through_egress") == "OK 403", res
-    if bottle_backend == "docker" and os.geteuid() == 0:
+    if any_backend == "docker" and os.geteuid() == 0:
         # The forwarder (root, no capabilities) was found, so its attempts above ran.
         assert any("forwarder" in c for _, c in res["other_uid_processes"].values()), res
     got = {k: v for k, v in res.items() if k != "other_uid_processes" and v.startswith("OK")}

@@ -199,7 +199,7 @@ print(json.dumps(r))
 
 
 def test_protocol_attacks_from_a_bottle(
-    tmp_path: Path, bottle_backend: str, upstream: Upstream
+    tmp_path: Path, any_backend: str, upstream: Upstream
 ) -> None:
     import os
 
@@ -215,7 +215,7 @@ def test_protocol_attacks_from_a_bottle(
     else:
         pytest.fail("no free loopback address for the DNS recorder")
     try:
-        run_attack(tmp_path, bottle_backend, upstream, raw, dns)
+        run_attack(tmp_path, any_backend, upstream, raw, dns)
     finally:
         raw.stop()
         dns.stop()
