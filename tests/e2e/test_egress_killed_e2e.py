@@ -20,8 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "eg
 
 from egress_upstream import Upstream
 
-from bot_bottle.images.guest import mux
-
 pytestmark = pytest.mark.e2e
 
 # The agent: start a transfer through the egress, say so, and time the error it gets
@@ -85,14 +83,8 @@ while not os.path.exists("/workspace/go"):  # still running while the test looks
 
 @pytest.mark.parametrize("mode", ["download", "upload"])
 def test_agent_sees_a_killed_egress_at_once(
-    tmp_path: Path, any_backend: str, upstream: Upstream, mode: str, request: pytest.FixtureRequest
+    tmp_path: Path, any_backend: str, upstream: Upstream, mode: str
 ) -> None:
-    if any_backend == "microvm" and mode == "upload" and not hasattr(mux, "CLOSE"):
-        # The channel's mux carries a dead sidecar as a half-close (EOF), and the guest
-        # shuts only the write side of the agent's socket: an agent that only sends never
-        # learns. The mux's CLOSE frame (a reset, both ways) fixes it; until it is here
-        # this case must fail, and fails the run if it passes.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="mux without CLOSE"))
     marker = f"k{random.randrange(16**8):08x}"
     ws = tmp_path / "ws"
     ws.mkdir()

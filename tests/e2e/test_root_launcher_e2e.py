@@ -18,7 +18,6 @@ import stat
 import subprocess
 import sys
 import time
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -85,15 +84,10 @@ def _manifest(tmp_path: Path, backend: str) -> Path:
     return ws
 
 
-def test_agent_leaves_nothing_privileged(
-    tmp_path: Path, any_backend: str, request: pytest.FixtureRequest
-) -> None:
+def test_agent_leaves_nothing_privileged(tmp_path: Path, any_backend: str) -> None:
+    # On microvm there is no seccomp filter in the guest: the agent may ask for set-id
+    # bits on its own files, and virtiofsd (root on the host) refuses them (`confine`).
     bottle_backend = any_backend
-    if any_backend == "microvm" and find_spec("bot_bottle.backends.microvm.confine") is None:
-        # No seccomp filter in the guest: the agent, owner of its files, may set their
-        # set-id bits, and virtiofsd (root on the host) stores them in the shared
-        # workspace, until virtiofsd runs under the set-id filter (`confine`, on main).
-        request.applymarker(pytest.mark.xfail(strict=True, reason="set-id bits via virtiofs"))
     _root_launcher()
     env = base_env(tmp_path)
     ws = _manifest(tmp_path, bottle_backend)
