@@ -98,22 +98,33 @@ def guest(boot_only: bool, names: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"{r.name:<40} {'built     ' if r.built else 'up to date'} {size:>7} {r.path}")
 
 
+@images.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def prune(dry_run: bool) -> None:
+    """Remove microVM guest artefacts no launch would use again: kernels and initramfs
+    other than the current package's, roots of images no longer built or held."""
+    from bot_bottle.executor import ProcessExecutor
+    from bot_bottle.images.guest import prune as guest_prune
+    from bot_bottle.images.guest.store import cache_dir
+
+    old = guest_prune.stale(cache_dir(), ProcessExecutor())
+    if not dry_run:
+        guest_prune.remove(old)
+    verb = "would remove" if dry_run else "removed"
+    for s in old:
+        click.echo(f"{verb} {s.path}  ({s.reason})")
+    if not old:
+        click.echo("nothing to prune")
+
+
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True)
 def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove what crashed launches left behind (containers, networks, volumes, state),
-    and guest artefacts of the microvm backend no launch would use again."""
-    from bot_bottle.backends.docker.gc import Removed, collect
-    from bot_bottle.executor import ProcessExecutor
-    from bot_bottle.images.guest import prune
-    from bot_bottle.images.guest.store import cache_dir
+    """Remove what crashed launches left behind: containers, networks, volumes, state."""
+    from bot_bottle.backends.docker.gc import collect
 
     removed = collect(dry_run=dry_run)
-    old = prune.stale(cache_dir(), ProcessExecutor())
-    if not dry_run:
-        prune.remove(old)
-    removed += [Removed("guest", str(s.path), s.reason) for s in old]
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in removed], indent=2))
         return

@@ -40,7 +40,7 @@ ACTIVE = ("created", "starting", "running", "degraded")
 
 @dataclass(frozen=True)
 class Removed:
-    kind: str  # state | process | socket | container | network | volume | temp | guest | note
+    kind: str  # state | process | socket | container | network | volume | temp | note
     name: str
     reason: str
 

@@ -1,4 +1,4 @@
-"""Old guest artefacts, found for `bot-bottle gc`: a new kernel package, busybox or
+"""Old guest artefacts, found for `bot-bottle images prune`: a new kernel package, busybox or
 init script, or a rebuilt agent image, leaves the previous kernel, initramfs or root
 (a root of the claude image is most of a gigabyte) in the cache for good otherwise.
 
