@@ -13,6 +13,9 @@ say() { echo "bot-bottle-guest: $*"; }
 $bb mount -t proc -o nosuid,nodev,noexec proc /proc
 $bb mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+# Terminals for `bot-bottle exec` and for the agent's own tools.
+$bb mkdir -p /dev/pts
+$bb mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mux=
 user=
@@ -52,11 +55,13 @@ if [ -f $files/binds ]; then
     [ "$how" = ro ] && $bb mount -o remount,bind,ro "$p"
   done < $files/binds
 fi
-if [ -n "$mux" ]; then
-  dev=
-  for p in /sys/class/virtio-ports/*; do
-    [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
-  done
+dev=
+for p in /sys/class/virtio-ports/*; do
+  [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
+done
+# The forwarder runs even with no sidecar port: it also serves the streams the host
+# opens (`bot-bottle exec`, the terminal's size: exec_service.py).
+if [ -n "$dev" ]; then
   python3 -I -S /run/bot-bottle/mux.py guest "$dev" $(echo "$mux" | $bb tr , ' ') &
   i=0
   while [ ! -e /run/bot-bottle/mux.ready ] && [ $i -lt 200 ]; do $bb sleep 0.05; i=$((i + 1)); done

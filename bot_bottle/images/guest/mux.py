@@ -22,14 +22,21 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
 
 OPEN, DATA, EOF = 1, 2, 3
 HEADER = struct.Struct(">IBH")
+# Stream ids: the guest numbers the streams it opens from 1, the host from HOST_FIRST,
+# so the two never collide. The host opens only SERVICE_PORT (`bot-bottle exec` and the
+# agent's terminal size: images/guest/exec_service.py), a port no sidecar has.
+HOST_FIRST = 1 << 31
+SERVICE_PORT = 0
 CHUNK = 4096
 READY = "/run/bot-bottle/mux.ready"
+SERVICE = "/run/bot-bottle/exec_service.py"
 
 
 class Mux:
@@ -41,12 +48,14 @@ class Mux:
         read: Callable[[int], bytes],
         write: Callable[[bytes], int],
         opener: Callable[[int], socket.socket | None] | None = None,
+        first: int = 1,
     ) -> None:
         self._read, self._write, self._opener = read, write, opener
         self._lock = threading.Lock()
         self._streams: dict[int, socket.socket] = {}
         self._ended: dict[int, int] = {}
-        self._next = 1
+        self._next = first
+        self._host = first >= HOST_FIRST
 
     def send(self, sid: int, kind: int, payload: bytes = b"") -> None:
         with self._lock:
@@ -102,6 +111,8 @@ class Mux:
 
     def _frame(self, sid: int, kind: int, payload: bytes) -> None:
         if kind == OPEN:
+            if (sid >= HOST_FIRST) == self._host or sid in self._streams:
+                return  # the peer opens new streams in its own range only (see HOST_FIRST)
             # The guest is untrusted: a port that does not parse maps to nothing.
             port = int(payload) if payload.isdigit() and len(payload) <= 5 else -1
             conn = self._opener(port) if self._opener else None
@@ -128,7 +139,7 @@ class Mux:
 
 def guest(device: str, ports: list[int]) -> None:
     fd = os.open(device, os.O_RDWR)
-    mux = Mux(lambda n: os.read(fd, n), lambda b: os.write(fd, b))
+    mux = Mux(lambda n: os.read(fd, n), lambda b: os.write(fd, b), start_service)
     for port in ports:
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -138,6 +149,20 @@ def guest(device: str, ports: list[int]) -> None:
     with open(READY, "w") as f:
         f.write("ready\n")
     mux.serve()
+
+
+def start_service(port: int) -> socket.socket | None:
+    """A stream the host opened: SERVICE_PORT gets a fresh root service process (this
+    forwarder runs as root; the agent has no way to reach the service), anything else
+    is refused."""
+    if port != SERVICE_PORT:
+        return None
+    ours, theirs = socket.socketpair()
+    with theirs:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", SERVICE], stdin=theirs.fileno(),
+                                stdout=subprocess.DEVNULL)  # fmt: skip
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return ours
 
 
 def _accept(mux: Mux, lsock: socket.socket, port: int) -> None:
