@@ -39,7 +39,14 @@ def opener(routes: Mapping[int, Path]) -> Callable[[int], socket.socket | None]:
 def serve_connected(conn: socket.socket, routes: Mapping[int, Path]) -> Mux:
     """Serve the channel on `conn`, the host's end of a socket pair whose other end
     QEMU holds (a bottle's channel has no path anyone else could connect to)."""
-    mux = Mux(conn.recv, conn.send, opener(dict(routes)), first=HOST_FIRST)
+
+    def write(data: bytes) -> int:
+        try:
+            return conn.send(data)
+        except OSError:  # QEMU is gone: a stream that ends now has no one to tell
+            return len(data)
+
+    mux = Mux(conn.recv, write, opener(dict(routes)), first=HOST_FIRST)
 
     def serve() -> None:
         with conn:

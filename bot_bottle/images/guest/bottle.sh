@@ -68,6 +68,9 @@ if [ -n "$dev" ]; then
   [ -e /run/bot-bottle/mux.ready ] || say "the channel forwarder did not start"
 fi
 term=/dev/hvc0
+# Held open until the agent ends: virtio_console sets the size to 0x0 on each first open
+# of the console, which would undo the size set here when the agent opens it.
+exec 3<>$term
 case "$tty" in
   raw) $bb stty -F $term raw -echo ;;
   *x*) $bb stty -F $term rows "${tty%x*}" cols "${tty#*x}" ;;
@@ -76,7 +79,7 @@ if [ -d /workspace ] && $bb grep -q '^workspace$' $files/shares 2>/dev/null; the
 uid="${user%:*}"
 gid="${user#*:}"
 drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"
-/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1
+/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1 3<&-
 status=$?
 # Whatever the agent left running dies before the status line is written.
 $drop $bb kill -9 -1 2>/dev/null
