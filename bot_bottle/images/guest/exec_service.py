@@ -170,20 +170,23 @@ class Session:
             sel.register(fd, selectors.EVENT_READ, "out")
         pidfd = os.pidfd_open(self.proc.pid)
         sel.register(pidfd, selectors.EVENT_READ, "exit")
-        deadline: float | None = None
-        while self.outputs and (deadline is None or time.monotonic() < deadline):
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            for key, _ in sel.select(wait):
-                if key.data == "exit":
-                    sel.unregister(pidfd)
-                    deadline = time.monotonic() + DRAIN_AFTER_EXIT
-                elif key.data == "out":
-                    self._output(sel, key.fd)
-                elif not self._from_host(sel, frames):
-                    self.hang_up()
-                    return
-        code = self.proc.wait()
-        self.conn.sendall(frame(EXIT, str(128 - code if code < 0 else code).encode()))
+        deadline: float | None = None  # set when the command exited: drain until then
+        try:
+            while deadline is None or (self.outputs and time.monotonic() < deadline):
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                for key, _ in sel.select(wait):
+                    if key.data == "exit":
+                        sel.unregister(pidfd)
+                        deadline = time.monotonic() + DRAIN_AFTER_EXIT
+                    elif key.data == "out":
+                        self._output(sel, key.fd)
+                    elif not self._from_host(sel, frames):
+                        self.hang_up()
+                        return
+            code = self.proc.wait()
+            self.conn.sendall(frame(EXIT, str(128 - code if code < 0 else code).encode()))
+        except OSError:  # the host's end broke under us: as good as gone
+            self.hang_up()
 
     def _output(self, sel: selectors.BaseSelector, fd: int) -> None:
         try:
