@@ -169,6 +169,33 @@ def _exec_in_pty(env: dict[str, str], cwd: Path, slug: str, typed: bytes) -> tup
     return p.wait(timeout=10), out
 
 
+def _exec_resized(env: dict[str, str], cwd: Path, slug: str) -> bytes:
+    """A shell in `exec` prints its terminal's size, the caller's is resized (33x101 to
+    40x120: TIOCSWINSZ and the SIGWINCH a terminal sends), it prints it again."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug], env=env, cwd=cwd,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    os.write(master, b"stty size; sleep 4; stty size; exit 0\n")
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and b"40 120" not in out:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+            if b"33 101\r\n" in out and b"40 120" not in out:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+                os.kill(p.pid, signal.SIGWINCH)
+        elif p.poll() is not None:
+            break
+    assert p.wait(timeout=30) == 0, out
+    os.close(master)
+    return out
+
+
 def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: str) -> None:
     with host_services() as svc:
         env = _manifest(tmp_path, any_backend, svc.port)
@@ -222,6 +249,8 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: 
             if any_backend == "microvm":
                 # Interrupted: the command is hung up in the guest too (one boot for all).
                 _interrupt_ends_the_command(env, tmp_path, slug)
+                # The exec's terminal follows a resize of the caller's.
+                assert b"33 101\r\n40 120" in _exec_resized(env, tmp_path, slug)
 
             bb(["stop", slug], env, tmp_path)
             deadline = time.monotonic() + 30
