@@ -169,6 +169,35 @@ def _exec_in_pty(env: dict[str, str], cwd: Path, slug: str, typed: bytes) -> tup
     return p.wait(timeout=10), out
 
 
+# Run by `exec` beside another exec on a terminal: finds that one's shell and tries to
+# read its terminal (the operator's keystrokes) and its memory.
+SNOOP = r"""
+import json, os, time
+r = {"found": False}
+def attempt(name, fn):
+    try:
+        fn()
+        r[name] = "OK"
+    except OSError as e:
+        r[name] = "FAIL " + type(e).__name__
+end = time.monotonic() + 90
+while not r["found"] and time.monotonic() < end:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tty = os.readlink(f"/proc/{pid}/fd/0")
+        except OSError:
+            continue
+        if tty.startswith("/dev/pts/") and int(pid) != os.getpid():
+            r["found"] = True
+            attempt("terminal_by_proc", lambda: os.close(os.open(f"/proc/{pid}/fd/0", os.O_RDWR)))
+            attempt("terminal_by_path", lambda: os.close(os.open(tty, os.O_RDWR)))
+            attempt("memory", lambda: open(f"/proc/{pid}/mem", "rb").close())
+            break
+    time.sleep(0.1)
+print(json.dumps(r))
+"""
+
+
 def _exec_resized(env: dict[str, str], cwd: Path, slug: str) -> bytes:
     """A shell in `exec` prints its terminal's size, the caller's is resized (33x101 to
     40x120: TIOCSWINSZ and the SIGWINCH a terminal sends), it prints it again."""
@@ -249,8 +278,19 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: 
             if any_backend == "microvm":
                 # Interrupted: the command is hung up in the guest too (one boot for all).
                 _interrupt_ends_the_command(env, tmp_path, slug)
-                # The exec's terminal follows a resize of the caller's.
+                # The exec's terminal follows a resize of the caller's, and what the
+                # operator types there stays out of reach of the agent's processes
+                # (no seccomp filter in the guest: its kernel's ptrace rules and the
+                # terminal's owner keep them out).
+                snooper = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug,
+                                            "--", "python3", "-c", SNOOP], env=env,
+                                           cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, text=True)  # fmt: skip
                 assert b"33 101\r\n40 120" in _exec_resized(env, tmp_path, slug)
+                snooped = json.loads(snooper.communicate(timeout=120)[0])
+                assert snooped["found"], snooped
+                reached = {k: v for k, v in snooped.items() if k != "found" and v == "OK"}
+                assert reached == {}, snooped
 
             bb(["stop", slug], env, tmp_path)
             deadline = time.monotonic() + 30

@@ -16,6 +16,9 @@ $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 # Terminals for `bot-bottle exec` and for the agent's own tools.
 $bb mkdir -p /dev/pts
 $bb mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts
+# The agent may debug its own children, not the commands `bot-bottle exec` runs beside
+# it as the same user (there is no seccomp filter in the guest to refuse ptrace).
+echo 1 > /proc/sys/kernel/yama/ptrace_scope || say "cannot restrict ptrace"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mux=
 user=

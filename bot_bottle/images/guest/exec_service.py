@@ -126,7 +126,8 @@ class Session:
         self.conn = conn
         if self.tty:
             master, slave = os.openpty()
-            os.fchown(slave, int(uid), int(gid))  # the command's terminal is the agent's
+            # The pty stays root's (0620): the agent's processes cannot open it, not even
+            # through /proc/PID/fd, so what the operator types there is the command's.
             rows, cols = int(req.get("rows") or 0), int(req.get("cols") or 0)
             _set_size(master, SIZE.pack(min(rows, 65535), min(cols, 65535)))
             self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
