@@ -50,7 +50,7 @@ print(json.dumps({
 """
 
 PROBE = r"""
-import ctypes, json, os, socket, urllib.request
+import ctypes, glob, json, os, socket, urllib.request
 r = {}
 def attempt(name, fn):
     try:
@@ -77,6 +77,8 @@ attempt("dns_lookup", lambda: socket.getaddrinfo("example.com", 443))
 attempt("unshare_user", lambda: syscall_ok(libc.unshare(0x10000000)))
 attempt("mount_tmpfs", lambda: syscall_ok(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)))
 attempt("workspace", lambda: open("/workspace/marker").read())
+# A microVM's channel to the host (root's): the agent cannot write frames on it itself.
+attempt("vm_channel", lambda: open(sorted(glob.glob("/dev/vport*"))[0], "r+b"))
 attempt("through_egress", through_egress)
 print(json.dumps(r))
 """
@@ -124,7 +126,7 @@ def _running(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240  # a microVM under TCG on a busy host is slow
         ident = tmp_path / "ws" / "agent.json"
         while True:
             running = [b["slug"] for b in bottles(env, tmp_path) if b["status"] == "running"]
@@ -167,24 +169,87 @@ def _exec_in_pty(env: dict[str, str], cwd: Path, slug: str, typed: bytes) -> tup
     return p.wait(timeout=10), out
 
 
-def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backend: str) -> None:
+# Run by `exec` beside another exec on a terminal: finds that one's shell and tries to
+# read its terminal (the operator's keystrokes) and its memory.
+SNOOP = r"""
+import json, os, time
+r = {"found": False}
+def attempt(name, fn):
+    try:
+        fn()
+        r[name] = "OK"
+    except OSError as e:
+        r[name] = "FAIL " + type(e).__name__
+end = time.monotonic() + 90
+while not r["found"] and time.monotonic() < end:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tty = os.readlink(f"/proc/{pid}/fd/0")
+        except OSError:
+            continue
+        if tty.startswith("/dev/pts/") and int(pid) != os.getpid():
+            r["found"] = True
+            attempt("terminal_by_proc", lambda: os.close(os.open(f"/proc/{pid}/fd/0", os.O_RDWR)))
+            attempt("terminal_by_path", lambda: os.close(os.open(tty, os.O_RDWR)))
+            attempt("memory", lambda: open(f"/proc/{pid}/mem", "rb").close())
+            break
+    time.sleep(0.1)
+print(json.dumps(r))
+"""
+
+
+def _exec_resized(env: dict[str, str], cwd: Path, slug: str) -> bytes:
+    """A shell in `exec` prints its terminal's size, the caller's is resized (33x101 to
+    40x120: TIOCSWINSZ and the SIGWINCH a terminal sends), it prints it again."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug], env=env, cwd=cwd,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    os.write(master, b"stty size; sleep 4; stty size; exit 0\n")
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and b"40 120" not in out:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+            if b"33 101\r\n" in out and b"40 120" not in out:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+                os.kill(p.pid, signal.SIGWINCH)
+        elif p.poll() is not None:
+            break
+    assert p.wait(timeout=30) == 0, out
+    os.close(master)
+    return out
+
+
+def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: str) -> None:
     with host_services() as svc:
-        env = _manifest(tmp_path, bottle_backend, svc.port)
+        env = _manifest(tmp_path, any_backend, svc.port)
         with _running(env, tmp_path) as slug:
             r = bb(["exec", slug, "--", "python3", "/workspace/ident.py"], env, tmp_path)
             assert r.returncode == 0, r.stdout + r.stderr
             agent = json.loads((tmp_path / "ws" / "agent.json").read_text())
             assert json.loads(r.stdout) == agent
+            assert agent["status"]["Uid"].split()[0] != "0", agent
             assert agent["status"]["CapEff"] == "0000000000000000", agent
+            assert agent["status"]["CapBnd"] == "0000000000000000", agent
             assert agent["status"]["NoNewPrivs"] == "1", agent
-            assert agent["status"]["Seccomp"] == "2", agent
+            # (A microVM's agent runs under its own kernel, with no seccomp filter.)
+            assert agent["status"]["Seccomp"] == ("0" if any_backend == "microvm" else "2")
             assert agent["sockets"] == [], agent
+            assert agent["env"]["HTTPS_PROXY"] == "http://127.0.0.1:3128", agent
 
             r = bb(["exec", slug, "--", "python3", "/workspace/probe.py"], env, tmp_path)
             assert r.returncode == 0, r.stdout + r.stderr
             results = json.loads(r.stdout)
             assert results.pop("workspace") == "OK seen from exec\n", results
             assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied")
+            if any_backend == "microvm":
+                # The guest's own kernel: a user namespace there reaches nothing more.
+                results.pop("unshare_user")
             escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
             assert escaped == {}, escaped
 
@@ -209,6 +274,23 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, bottle_backen
             # exec's terminal only after it started: hence the sleep before looking).
             assert b"33 101" in out, out
             assert agent["status"]["Uid"].split()[0].encode() in out, out
+
+            if any_backend == "microvm":
+                # Interrupted: the command is hung up in the guest too (one boot for all).
+                _interrupt_ends_the_command(env, tmp_path, slug)
+                # The exec's terminal follows a resize of the caller's, and what the
+                # operator types there stays out of reach of the agent's processes
+                # (no seccomp filter in the guest: its kernel's ptrace rules and the
+                # terminal's owner keep them out).
+                snooper = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug,
+                                            "--", "python3", "-c", SNOOP], env=env,
+                                           cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+                assert b"33 101\r\n40 120" in _exec_resized(env, tmp_path, slug)
+                snooped = json.loads(snooper.communicate(timeout=120)[0])
+                assert snooped["found"], snooped
+                reached = {k: v for k, v in snooped.items() if k != "found" and v == "OK"}
+                assert reached == {}, snooped
 
             bb(["stop", slug], env, tmp_path)
             deadline = time.monotonic() + 30
@@ -391,14 +473,18 @@ def test_interrupting_exec_ends_its_command(tmp_path: Path, bwrap_ok: None) -> N
     command is hung up in the bottle, not left running there."""
     env = _manifest(tmp_path, "namespace", 9)
     with _running(env, tmp_path) as slug:
-        p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug, "--", "sh", "-c",
-                              "echo up; exec sleep 417"], env=env, cwd=tmp_path,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)  # fmt: skip
-        assert p.stdout is not None and p.stdout.readline() == b"up\n"
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=30)
-        assert p.returncode == 130 and b"Traceback" not in err, err
-        r = bb(["exec", slug, "--", "sh", "-c", "sleep 0.5; ps -eo args"], env, tmp_path)
-        assert r.returncode == 0, r.stderr
-        assert "sleep 417" not in r.stdout, r.stdout
+        _interrupt_ends_the_command(env, tmp_path, slug)
+
+
+def _interrupt_ends_the_command(env: dict[str, str], tmp_path: Path, slug: str) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug, "--", "sh", "-c",
+                          "echo up; exec sleep 417"], env=env, cwd=tmp_path,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)  # fmt: skip
+    assert p.stdout is not None and p.stdout.readline() == b"up\n"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and b"Traceback" not in err, err
+    r = bb(["exec", slug, "--", "sh", "-c", "sleep 0.5; ps -eo args"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "sleep 417" not in r.stdout, r.stdout

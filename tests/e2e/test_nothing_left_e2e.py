@@ -85,3 +85,13 @@ def test_a_run_leaves_no_process_behind(tmp_path: Path, bwrap_ok: None, helper: 
             assert "egress routes\n  host" in err and "(none: no network)" in err, err
     finally:
         bb(["egress", "warm", "--stop"], env, tmp_path)
+
+
+def test_a_microvm_run_leaves_no_process_behind(tmp_path: Path, microvm_ready: None) -> None:
+    """QEMU, virtiofsd and the sidecars of a microVM bottle all end with its run."""
+    (tmp_path / "bot-bottle.yaml").write_text(MANIFEST.replace("namespace", "microvm"))
+    env = {**base_env(tmp_path), "BOT_BOTTLE_EGRESS_HELPER": "off"}
+    trust(env, tmp_path)
+    seen = run_watched(env, tmp_path)
+    assert seen["rc"] == 0, seen
+    assert seen["left"] == [], seen["left"]

@@ -37,9 +37,9 @@ from pathlib import Path
 
 from bot_bottle.backends.host_tree import chown_tree, copy_workspace
 from bot_bottle.backends.host_user import HostUser, agent_host_user, launcher_is_root
-from bot_bottle.backends.microvm import limits, provision_disk, virtiofs
+from bot_bottle.backends.microvm import exec_client, limits, provision_disk, virtiofs
 from bot_bottle.backends.microvm.accel import Accel, chosen, probe
-from bot_bottle.backends.microvm.channel import serve_connected
+from bot_bottle.backends.microvm.channel import serve_connected, serving_exec
 from bot_bottle.backends.microvm.guest_inputs import exit_status, guest_files
 from bot_bottle.backends.microvm.qemu import (
     QEMU,
@@ -51,7 +51,9 @@ from bot_bottle.backends.microvm.qemu import (
     vmm_prefix,
 )
 from bot_bottle.backends.microvm.target import Layout, MicrovmTarget
+from bot_bottle.backends.microvm.terminal import following_size
 from bot_bottle.backends.microvm.virtiofs import VIRTIOFSD
+from bot_bottle.backends.namespace.exec_channel import socket_path
 from bot_bottle.backends.spec import (
     Availability,
     BottleSpec,
@@ -259,17 +261,19 @@ class MicrovmBackend:
             )  # fmt: skip
             pidfile.write_text(str(os.getpid()))
             stack.callback(pidfile.unlink, missing_ok=True)
-            serve_connected(host_end, routes)
+            mux = serve_connected(host_end, routes)
+            stack.enter_context(serving_exec(socket_path(spec.state_dir), mux))
+            if _tty_arg(tty) != "raw":
+                stack.enter_context(following_size(mux))
             fds = {"channel": qemu_fd, **{tag: fd for tag, fd in sockets}, **opened}
             cmd = Cmd((*vmm_prefix(guest.accel.name), *argv(cfg)), env=_ENV, hand_fds=fds)
             rc = self._executor.interactive(cmd)
         return exit_status(rc, _read(str(log)), nonce)
 
     def exec_in(self, spec: BottleSpec, argv_: Sequence[str], *, tty: bool) -> int:
-        raise BackendUnavailable(
-            f"`exec` is not available on microvm bottles yet ({spec.slug})",
-            "run the command from the agent's session, or use the namespace or docker backend",
-        )
+        """`argv_` beside the agent, run by the guest's root service as the agent
+        (`exec_client`, `images/guest/exec_service.py`); its exit code."""
+        return exec_client.exec_in(spec.state_dir, spec.slug, argv_, tty=tty)
 
     def is_running(self, spec: BottleSpec) -> bool:
         try:

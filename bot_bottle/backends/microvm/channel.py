@@ -1,6 +1,7 @@
 """The host end of a microVM's channel: listen where QEMU will connect, then carry
 each stream the guest opens to the sidecar socket mapped to its port (and refuse any
-other port). The framing is `images/guest/mux.py`, the same code the guest runs."""
+other port). The framing is `images/guest/mux.py`, the same code the guest runs.
+The host opens streams of its own to the guest's service port (`serve_exec`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from bot_bottle.images.guest.mux import Mux
+from bot_bottle import unix_socket
+from bot_bottle.images.guest.mux import HOST_FIRST, SERVICE_PORT, Mux
 from bot_bottle.unix_socket import connect as connect_unix
 
 
@@ -34,17 +36,50 @@ def opener(routes: Mapping[int, Path]) -> Callable[[int], socket.socket | None]:
     return open_port
 
 
-def serve_connected(conn: socket.socket, routes: Mapping[int, Path]) -> threading.Thread:
+def serve_connected(conn: socket.socket, routes: Mapping[int, Path]) -> Mux:
     """Serve the channel on `conn`, the host's end of a socket pair whose other end
     QEMU holds (a bottle's channel has no path anyone else could connect to)."""
 
+    def write(data: bytes) -> int:
+        try:
+            return conn.send(data)
+        except OSError:  # QEMU is gone: a stream that ends now has no one to tell
+            return len(data)
+
+    mux = Mux(conn.recv, write, opener(dict(routes)), first=HOST_FIRST)
+
     def serve() -> None:
         with conn:
-            Mux(conn.recv, conn.send, opener(dict(routes))).serve()
+            mux.serve()
 
-    thread = threading.Thread(target=serve, daemon=True, name="bb-vm-channel")
-    thread.start()
-    return thread
+    threading.Thread(target=serve, daemon=True, name="bb-vm-channel").start()
+    return mux
+
+
+@contextlib.contextmanager
+def serving_exec(path: Path, mux: Mux) -> Iterator[None]:
+    """While inside, each connection to the bottle's exec socket at `path` (`bot-bottle
+    exec`: 0600 in the state dir, the host user's; the guest never reaches it) becomes
+    a stream the host opens to the guest's service, which runs the command there
+    (`images/guest/exec_service.py`)."""
+    listener = unix_socket.listen(path)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            mux.add(conn, SERVICE_PORT)
+
+    threading.Thread(target=accept, daemon=True, name="bb-vm-exec").start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+        listener.close()
+        path.unlink(missing_ok=True)
 
 
 class HostChannel:
@@ -67,7 +102,7 @@ class HostChannel:
         except OSError:
             return
         with qemu:
-            Mux(qemu.recv, qemu.send, opener(self.routes)).serve()
+            Mux(qemu.recv, qemu.send, opener(self.routes), first=HOST_FIRST).serve()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

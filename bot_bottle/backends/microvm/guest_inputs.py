@@ -29,10 +29,9 @@ def guest_files(
         "TMPDIR": "/tmp", "TERM": os.environ.get("TERM", "dumb"),
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     })  # fmt: skip
-    lines = ["# the agent's environment and command, written by the launcher"]
-    for key, value in sorted(env.items()):
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            lines.append(f"export {key}={shlex.quote(value)}")
+    exports = [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())
+               if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key)]  # fmt: skip
+    lines = ["# the agent's environment and command, written by the launcher", *exports]
     lines.append("exec " + shlex.join(argv_) if argv_ else "exec /bin/sh")
     binds = []
     for b in workspace_binds(spec):
@@ -41,6 +40,8 @@ def guest_files(
         binds.append(f"{'ro' if b.read_only else 'rw'} {b.rel}")
     return [
         GuestFile("run.sh", ("\n".join(lines) + "\n").encode()),
+        # The same environment for `bot-bottle exec` (images/guest/exec_service.py).
+        GuestFile("env.sh", "".join(f"{e}\n" for e in exports).encode()),
         GuestFile("nonce", nonce.encode(), 0o600),
         GuestFile("shares", b"home\n" + (b"workspace\n" if workspace else b"")),
         GuestFile("binds", "".join(f"{b}\n" for b in binds).encode()),

@@ -13,6 +13,12 @@ say() { echo "bot-bottle-guest: $*"; }
 $bb mount -t proc -o nosuid,nodev,noexec proc /proc
 $bb mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+# Terminals for `bot-bottle exec` and for the agent's own tools.
+$bb mkdir -p /dev/pts
+$bb mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts
+# The agent may debug its own children, not the commands `bot-bottle exec` runs beside
+# it as the same user (there is no seccomp filter in the guest to refuse ptrace).
+echo 1 > /proc/sys/kernel/yama/ptrace_scope || say "cannot restrict ptrace"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mux=
 user=
@@ -52,17 +58,22 @@ if [ -f $files/binds ]; then
     [ "$how" = ro ] && $bb mount -o remount,bind,ro "$p"
   done < $files/binds
 fi
-if [ -n "$mux" ]; then
-  dev=
-  for p in /sys/class/virtio-ports/*; do
-    [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
-  done
+dev=
+for p in /sys/class/virtio-ports/*; do
+  [ "$($bb cat "$p/name" 2>/dev/null)" = org.bot-bottle.channel.0 ] && dev="/dev/${p##*/}"
+done
+# The forwarder runs even with no sidecar port: it also serves the streams the host
+# opens (`bot-bottle exec`, the terminal's size: exec_service.py).
+if [ -n "$dev" ]; then
   python3 -I -S /run/bot-bottle/mux.py guest "$dev" $(echo "$mux" | $bb tr , ' ') &
   i=0
   while [ ! -e /run/bot-bottle/mux.ready ] && [ $i -lt 200 ]; do $bb sleep 0.05; i=$((i + 1)); done
   [ -e /run/bot-bottle/mux.ready ] || say "the channel forwarder did not start"
 fi
 term=/dev/hvc0
+# Held open until the agent ends: virtio_console sets the size to 0x0 on each first open
+# of the console, which would undo the size set here when the agent opens it.
+exec 3<>$term
 case "$tty" in
   raw) $bb stty -F $term raw -echo ;;
   *x*) $bb stty -F $term rows "${tty%x*}" cols "${tty#*x}" ;;
@@ -71,7 +82,7 @@ if [ -d /workspace ] && $bb grep -q '^workspace$' $files/shares 2>/dev/null; the
 uid="${user%:*}"
 gid="${user#*:}"
 drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"
-/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1
+/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1 3<&-
 status=$?
 # Whatever the agent left running dies before the status line is written.
 $drop $bb kill -9 -1 2>/dev/null

@@ -38,6 +38,7 @@ import os
 import resource
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -50,7 +51,13 @@ AMOUNT = struct.Struct(">I")
 CHUNK = 32768 - HEADER.size
 WINDOW = 256 * 1024
 MAX_STREAMS = 1024
+# Stream ids: the guest numbers the streams it opens from 1, the host from HOST_FIRST,
+# so the two never collide. The host opens only SERVICE_PORT (`bot-bottle exec` and the
+# agent's terminal size: images/guest/exec_service.py), a port no sidecar has.
+HOST_FIRST = 1 << 31
+SERVICE_PORT = 0
 READY = "/run/bot-bottle/mux.ready"
+SERVICE = "/run/bot-bottle/exec_service.py"
 
 
 class _Stream:
@@ -82,13 +89,15 @@ class Mux:
         *,
         window: int = WINDOW,
         max_streams: int = MAX_STREAMS,
+        first: int = 1,
     ) -> None:
         self._read, self._write, self._opener = read, write, opener
         self._window, self._max = window, max_streams
         self._wlock = threading.Lock()  # one frame at a time on the channel
         self._lock = threading.Lock()
         self._streams: dict[int, _Stream] = {}
-        self._next = 1
+        self._next = first
+        self._host = first >= HOST_FIRST  # which half of the ids is ours
         self._buf = bytearray()
         self._out = threading.Condition()
         self._control: deque[bytes] = deque()
@@ -117,12 +126,17 @@ class Mux:
                 conn.close()
                 return
             conn.settimeout(None)  # the direct write below must never wait
-            sid, self._next = self._next, self._next % 0xFFFFFFFF + 1
+            sid, self._next = self._next, self._after(self._next)
             self._streams[sid] = s = _Stream(sid, conn, self._window)
             s.users = 2
         self.send(sid, OPEN, str(port).encode())
         threading.Thread(target=self._pump, args=(s,), daemon=True).start()
         threading.Thread(target=self._write_out, args=(s,), daemon=True).start()
+
+    def _after(self, sid: int) -> int:
+        """The next id in our half (wrapping within it; 0 is never an id)."""
+        low, high = (HOST_FIRST, 0xFFFFFFFF) if self._host else (1, HOST_FIRST - 1)
+        return sid + 1 if sid < high else low
 
     # -- one stream: socket -> channel (pump), channel -> socket (write_out) --
 
@@ -308,6 +322,8 @@ class Mux:
         with self._lock:
             s = self._streams.get(sid)
         if kind == OPEN:
+            if (sid >= HOST_FIRST) == self._host:
+                return  # the peer opens streams in its own half of the ids only
             self._open(sid, s, payload)
         elif s is None:
             return  # a stream already over: late frames are dropped
@@ -374,7 +390,7 @@ def guest(device: str, ports: list[int]) -> None:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     fd = os.open(device, os.O_RDWR)
-    mux = Mux(lambda n: os.read(fd, n), lambda b: os.write(fd, b))
+    mux = Mux(lambda n: os.read(fd, n), lambda b: os.write(fd, b), start_service)
     for port in ports:
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -384,6 +400,20 @@ def guest(device: str, ports: list[int]) -> None:
     with open(READY, "w") as f:
         f.write("ready\n")
     mux.serve()
+
+
+def start_service(port: int) -> socket.socket | None:
+    """A stream the host opened: SERVICE_PORT gets a fresh root service process (this
+    forwarder runs as root; the agent has no way to reach the service), anything else
+    is refused."""
+    if port != SERVICE_PORT:
+        return None
+    ours, theirs = socket.socketpair()
+    with theirs:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", SERVICE], stdin=theirs.fileno(),
+                                stdout=subprocess.DEVNULL)  # fmt: skip
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return ours
 
 
 def _accept(mux: Mux, lsock: socket.socket, port: int) -> None:

@@ -31,6 +31,9 @@ def test_run_script_carries_env_and_argv_quoted(tmp_path: Path) -> None:
     assert files["nonce"].mode == 0o600 and files["nonce"].data == b"n"
     assert files["shares"].data == b"home\n"
     assert b"agent:x:1000:1000:" in files["etc/passwd"].data
+    # `bot-bottle exec` gets exactly the agent's environment, and no command.
+    exports = [ln for ln in run.splitlines() if ln.startswith("export ")]
+    assert files["env.sh"].data.decode().splitlines() == exports
 
 
 def test_protected_paths_become_binds(tmp_path: Path) -> None:

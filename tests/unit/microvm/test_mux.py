@@ -13,7 +13,16 @@ from collections.abc import Callable
 import pytest
 
 from bot_bottle.images.guest import mux
-from bot_bottle.images.guest.mux import CHUNK, DATA, HEADER, Mux
+from bot_bottle.images.guest.mux import (
+    CHUNK,
+    CLOSE,
+    DATA,
+    HEADER,
+    HOST_FIRST,
+    OPEN,
+    SERVICE_PORT,
+    Mux,
+)
 
 
 def _pair_of_muxes(
@@ -27,7 +36,7 @@ def _pair_of_muxes(
         return g.send(b)
 
     guest = Mux(g.recv, guest_write)
-    host = Mux(h.recv, h.send, lambda port: opener.pop(port, None))
+    host = Mux(h.recv, h.send, lambda port: opener.pop(port, None), first=HOST_FIRST)
     for m in (guest, host):
         threading.Thread(target=m.serve, daemon=True).start()
     return guest, written
@@ -73,7 +82,7 @@ def test_a_port_the_host_does_not_map_is_closed() -> None:
 def test_a_malformed_open_maps_to_nothing() -> None:
     asked: list[int] = []
     g, h = socket.socketpair()
-    host = Mux(h.recv, h.send, lambda port: asked.append(port) or None)
+    host = Mux(h.recv, h.send, lambda port: asked.append(port) or None, first=HOST_FIRST)
     threading.Thread(target=host.serve, daemon=True).start()
     g.sendall(HEADER.pack(1, 1, 6) + b"22; rm" + HEADER.pack(2, 1, 4) + b"3128")
     g.settimeout(5)
@@ -123,7 +132,9 @@ def _wait_for(check: Callable[[], bool]) -> bool:
 def _muxes(opener: dict[int, socket.socket], **limits: int) -> tuple[mux.Mux, mux.Mux]:
     g, h = socket.socketpair()
     guest = mux.Mux(g.recv, g.send, **limits)
-    host = mux.Mux(h.recv, h.send, lambda port: opener.pop(port, None), **limits)
+    host = mux.Mux(
+        h.recv, h.send, lambda port: opener.pop(port, None), **limits, first=mux.HOST_FIRST
+    )
     for m in (guest, host):
         threading.Thread(target=m.serve, daemon=True).start()
     return guest, host
@@ -159,7 +170,9 @@ def test_a_peer_that_never_reads_does_not_stall_another_stream(stuck: str) -> No
 def test_a_guest_that_sends_beyond_its_window_is_cut_off() -> None:
     sidecar, host_end = socket.socketpair()  # a sidecar that never reads
     g, h = socket.socketpair()
-    host = mux.Mux(h.recv, h.send, lambda port: host_end if port == 3128 else None)
+    host = mux.Mux(
+        h.recv, h.send, lambda port: host_end if port == 3128 else None, first=mux.HOST_FIRST
+    )
     threading.Thread(target=host.serve, daemon=True).start()
     g.sendall(HEADER.pack(7, mux.OPEN, 4) + b"3128")
     block = b"x" * CHUNK
@@ -188,7 +201,7 @@ def test_opens_beyond_the_stream_limit_are_refused() -> None:
         return b
 
     g, h = socket.socketpair()
-    host = mux.Mux(h.recv, h.send, opener, max_streams=4)
+    host = mux.Mux(h.recv, h.send, opener, max_streams=4, first=mux.HOST_FIRST)
     threading.Thread(target=host.serve, daemon=True).start()
     g.sendall(b"".join(HEADER.pack(sid, mux.OPEN, 4) + b"3128" for sid in range(1, 6)))
     refused: list[int] = []
@@ -306,7 +319,7 @@ def test_many_streams_keep_their_bytes_in_order_under_a_small_window() -> None:
 def test_a_guest_that_floods_refusals_without_reading_loses_the_channel() -> None:
     g, h = socket.socketpair()
     h.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    host = mux.Mux(h.recv, h.send, lambda port: None, max_streams=4)
+    host = mux.Mux(h.recv, h.send, lambda port: None, max_streams=4, first=mux.HOST_FIRST)
     serving = threading.Thread(target=host.serve, daemon=True)
     serving.start()
     opens = b"".join(HEADER.pack(sid, mux.OPEN, 2) + b"22" for sid in range(1, 200_001))
@@ -318,3 +331,71 @@ def test_a_guest_that_floods_refusals_without_reading_loses_the_channel() -> Non
     threading.Thread(target=hostile, daemon=True).start()
     serving.join(20)
     assert not serving.is_alive()  # the host gave up instead of queueing replies forever
+
+
+def _raw_host() -> tuple[socket.socket, Mux, list[int]]:
+    """A host `Mux` served on one end of a socketpair; the test is the guest."""
+    asked: list[int] = []
+    g, h = socket.socketpair()
+    host = Mux(h.recv, h.send, lambda port: asked.append(port) or None, first=HOST_FIRST)
+    threading.Thread(target=host.serve, daemon=True).start()
+    g.settimeout(5)
+    return g, host, asked
+
+
+def _frame(g: socket.socket) -> tuple[int, int, bytes]:
+    head = b""
+    while len(head) < HEADER.size:
+        head += g.recv(HEADER.size - len(head))
+    sid, kind, length = HEADER.unpack(head)
+    body = b""
+    while len(body) < length:
+        body += g.recv(length - len(body))
+    return sid, kind, body
+
+
+def test_a_stream_the_host_opens_cannot_be_taken_over_by_the_guest() -> None:
+    """The host opens `bot-bottle exec`'s stream; the guest answers on it, and an OPEN
+    of its own with that stream's id (or any in the host's range) changes nothing."""
+    g, host, asked = _raw_host()
+    client, exec_end = socket.socketpair()
+    host.add(exec_end, SERVICE_PORT)
+    sid, kind, body = _frame(g)
+    assert (kind, body) == (OPEN, str(SERVICE_PORT).encode())
+    assert sid >= HOST_FIRST
+    g.sendall(HEADER.pack(sid, OPEN, 4) + b"3128" + HEADER.pack(sid + 1, OPEN, 4) + b"3128")
+    g.sendall(HEADER.pack(sid, DATA, 6) + b"answer")
+    client.settimeout(5)
+    assert client.recv(100) == b"answer"
+    assert asked == []  # no sidecar was asked for: the guest's OPENs were ignored
+
+
+def test_the_guest_cannot_open_the_service_port_on_the_host() -> None:
+    g, _host, asked = _raw_host()
+    g.sendall(HEADER.pack(1, OPEN, 1) + b"0")
+    assert _frame(g) == (1, CLOSE, b"")  # refused
+    assert asked == [0]  # the host's opener maps only sidecar ports, never this one
+
+
+def test_the_guest_end_starts_its_service_for_a_stream_the_host_opens() -> None:
+    g, h = socket.socketpair()
+    service, service_end = socket.socketpair()
+    started: list[int] = []
+
+    def start(port: int) -> socket.socket | None:
+        started.append(port)
+        return service_end
+
+    guest = Mux(g.recv, g.send, start)
+    host = Mux(h.recv, h.send, lambda port: None, first=HOST_FIRST)
+    for m in (guest, host):
+        threading.Thread(target=m.serve, daemon=True).start()
+    client, exec_end = socket.socketpair()
+    host.add(exec_end, SERVICE_PORT)
+    client.sendall(b"request")
+    service.settimeout(5)
+    assert service.recv(100) == b"request"
+    service.sendall(b"reply")
+    client.settimeout(5)
+    assert client.recv(100) == b"reply"
+    assert started == [SERVICE_PORT]
