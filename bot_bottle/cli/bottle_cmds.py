@@ -66,13 +66,12 @@ def _say_started(meta: BottleMetadata) -> None:
 
 
 def _say_ended(keep: bool) -> Callable[[Ending], None]:
-    """Once the terminal is the user's again: why the bottle ended, and where it went."""
+    """Once the terminal is the user's again: why the bottle ended, and where it went
+    (a kept one: `_after_exit` says how to resume it, once)."""
 
     def say(ending: Ending) -> None:
         click.echo(ending.sentence(), err=True)
-        if keep:
-            click.echo(f"bottle kept: bot-bottle resume {ending.slug}", err=True)
-        else:
+        if not keep:
             click.echo(f"bottle removed; its log remains: bot-bottle logs {ending.slug}",
                        err=True)  # fmt: skip
 
