@@ -154,6 +154,24 @@ for path in ("/dev/console", "/dev/ttyS0", "/dev/kmsg", "/dev/hvc0"):
     except OSError:
         pass
 json.dump(r, open(f"{ws}/red.json", "w"))
+# A leftover that outlives the agent: once the agent's shell is gone, it kills every
+# other process of its uid, over and over: the one stage 2 sends to kill it too.
+shell = os.getppid()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while True:
+            try:
+                os.kill(shell, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        end = time.time() + 20
+        while time.time() < end:
+            if libc.kill(-1, 9) == 0:
+                with open(f"{ws}/survivor.txt", "a") as f:
+                    f.write(f"killed its killer at {time.time()}\n")
+    os._exit(0)
 """
 
 # Probes that must succeed: the rest must fail.
@@ -219,5 +237,7 @@ def test_red_team_from_a_microvm_guest(tmp_path: Path, microvm_ready: None) -> N
         assert not mode & (stat.S_ISUID | stat.S_ISGID), (p, oct(mode))
         assert stat.S_ISREG(mode) or stat.S_ISDIR(mode), (p, oct(mode))
     assert hashlib.sha256(manifest.read_bytes()).hexdigest() == digest
+    # Nothing of the agent's outlived it.
+    assert not (ws / "survivor.txt").exists(), (ws / "survivor.txt").read_text()
     assert not (ws / "moved.yaml").exists() and not (ws / "alias.yaml").exists()
     assert os.stat(manifest).st_nlink == 1

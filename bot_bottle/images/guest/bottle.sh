@@ -78,10 +78,22 @@ if [ -d /workspace ] && $bb grep -q '^workspace$' $files/shares 2>/dev/null; the
 uid="${user%:*}"
 gid="${user#*:}"
 drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"
-/usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1
+# Every process of the agent's, forks included, in a cgroup of root's (none can leave it),
+# so that `cgroup.kill` ends them all at once when the agent exits: a `kill -9 -1` as
+# the agent's uid was itself killed by a leftover that kept doing the same.
+cg=/sys/fs/cgroup
+$bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $cg && $bb mkdir $cg/agent \
+  || say "cannot make the agent's cgroup"
+$bb sh -c 'echo $$ > "$0/agent/cgroup.procs"; exec "$@"' $cg \
+  /usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1
 status=$?
 # Whatever the agent left running dies before the status line is written.
+echo 1 > $cg/agent/cgroup.kill
 $drop $bb kill -9 -1 2>/dev/null
+i=0
+while $bb grep -q 'populated 1' $cg/agent/cgroup.events 2>/dev/null && [ $i -lt 100 ]; do
+  $bb sleep 0.05; i=$((i + 1))
+done
 $bb sleep 0.1
 $bb umount /workspace 2>/dev/null
 $bb umount /home/agent 2>/dev/null
