@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import base_env, hand_over, trust
+from e2e_support import base_env, bb, hand_over, trust
 
 pytestmark = pytest.mark.e2e
 
@@ -241,3 +241,28 @@ def test_red_team_from_a_microvm_guest(tmp_path: Path, microvm_ready: None) -> N
     assert not (ws / "survivor.txt").exists(), (ws / "survivor.txt").read_text()
     assert not (ws / "moved.yaml").exists() and not (ws / "alias.yaml").exists()
     assert os.stat(manifest).st_nlink == 1
+
+
+def test_hard_linked_manifest_is_refused(tmp_path: Path, any_backend: str) -> None:
+    """A hard link to the manifest, made in the workspace by an earlier session (before
+    the file was protected, or on the host), is the same file under a name no bind
+    covers: the agent wrote the manifest through it. A launch refuses such a file."""
+    env = base_env(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    manifest = ws / "bot-bottle.yaml"
+    manifest.write_text(
+        "bottles:\n  b:\n"
+        "    agent_provider:\n      template: command\n"
+        "      command: [sh, -c, 'echo \"# the agent was here\" >> /workspace/.alias']\n"
+        f"    workspace: {{mode: mount, path: .}}\n    backend: {any_backend}\n"
+        "agents:\n  probe: {bottle: b}\n"
+    )
+    before = manifest.read_bytes()
+    trust(env, ws)
+    os.link(manifest, ws / ".alias")
+    hand_over(ws)
+    r = bb(["run", "probe", "-y"], env, ws, timeout=180)
+    assert manifest.read_bytes() == before, "the agent changed the protected manifest"
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "hard link" in r.stderr, r.stderr
