@@ -4,7 +4,10 @@ seconds under TCG).
 
 The agent tries to: take root's processes in the guest (signals, ptrace, their memory),
 open the devices root holds (the channel port, the serial console, /dev/kmsg, the
-provision disk) or learn the nonce that guards its exit status, and forge that status;
+provision disk), redirect the console to its terminal (TIOCCONS) or learn the nonce
+that guards its exit status, and forge that status; leave a process behind that kills
+stage 2's killer (it outlived the agent, writing to the workspace, before the agent's
+processes were put in a cgroup of root's);
 get capabilities in a user namespace of the guest and use them (mount, and make the
 kernel print what it likes to the serial console, a file on the host: a flood of it
 filled the host's disk at ~1.4 MB/s under TCG, and the launcher read it all into
@@ -72,6 +75,9 @@ for dev in sorted(os.listdir("/dev")):
             continue  # the agent's own terminal
         attempt(f"dev_{dev}", lambda: open_dev("/dev/" + dev, os.O_RDWR))
 attempt("dev_kmsg_read", lambda: open_dev("/dev/kmsg", os.O_RDONLY))
+import fcntl, termios
+# TIOCCONS: /dev/console's output (the status line) redirected to the agent's terminal.
+attempt("tioccons", lambda: fcntl.ioctl(0, termios.TIOCCONS))
 attempt("nonce_file", lambda: open("/run/bot-bottle/files/nonce").read())
 attempt("sysrq", lambda: open("/proc/sysrq-trigger", "w").write("o"))
 attempt("printk_level", lambda: open("/proc/sys/kernel/printk", "w").write("8"))
