@@ -10,6 +10,8 @@ missing for this bottle (images, a workspace it would refuse).
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +20,11 @@ from typing import TYPE_CHECKING
 from bot_bottle.backends import registry
 from bot_bottle.backends.registry import Backend
 from bot_bottle.backends.spec import Availability, BottleSpec, ChecksBottle
-from bot_bottle.errors import BackendUnavailable, BotBottleError
+from bot_bottle.errors import BackendUnavailable, BotBottleError, UnsafeWorkspace
 from bot_bottle.executor import Executor
 from bot_bottle.names import BACKENDS
 from bot_bottle.plan.model import BottlePlan
+from bot_bottle.plan.review import protected_paths
 
 if TYPE_CHECKING:
     from bot_bottle.plan.materialize import LaunchInputs
@@ -105,6 +108,7 @@ def preflight(
     notes: list[str] = []
     inputs, missing = try_materialize(plan, host_env)
     blockers += missing
+    blockers += hard_linked(plan)
     backend_id = backend_id_for(plan, requested, executor)
     try:
         backend: Backend | None = registry.get(backend_id, executor)
@@ -127,6 +131,26 @@ def preflight(
         blockers += found.blockers
         notes += found.notes
     return Preflight(backend_id, backend, tuple(blockers), tuple(notes), inputs)
+
+
+def hard_linked(plan: BottlePlan) -> list[BotBottleError]:
+    """A file the launch read that has other hard links is the same file under names
+    no read-only bind covers: the agent wrote the manifest through one that an earlier
+    session made (before the file was protected) or that lay in the workspace. Checked
+    on a resume too: the last session may have made it."""
+    found: list[BotBottleError] = []
+    for path in protected_paths(plan):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            found.append(UnsafeWorkspace(
+                f"{path} has {st.st_nlink - 1} other hard link(s): the agent could change "
+                "it through them, however read-only the bottle shows it",
+                f"remove the other links (`find {plan.workspace.path} -samefile {path}`), "
+                f"or replace it with a copy (`cp {path} {path}.new && mv {path}.new {path}`)"))  # fmt: skip
+    return found
 
 
 def _spec_of(plan: BottlePlan) -> BottleSpec:

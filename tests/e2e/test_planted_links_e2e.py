@@ -58,7 +58,7 @@ def _victims(root: Path) -> dict[Path, bytes]:
 
 def _kept_home(env: dict[str, str], slug: str, backend: str) -> Path:
     """The bottle's HOME as the host sees it: in the state dir, or the Docker volume."""
-    if backend == "namespace":
+    if backend in ("namespace", "microvm"):  # a microVM's HOME is a host directory too
         return Path(env["BOT_BOTTLE_HOME"]) / "bottles" / slug / "home"
     r = subprocess.run(["docker", "volume", "inspect", "-f", "{{.Mountpoint}}",
                         f"bb-{slug}-home"], capture_output=True, text=True, check=True)  # fmt: skip
@@ -73,7 +73,8 @@ def _tree(root: Path) -> dict[str, str]:
     }  # fmt: skip
 
 
-def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> None:
+def test_resume_follows_no_planted_link(tmp_path: Path, any_backend: str) -> None:
+    bottle_backend = any_backend
     env = base_env(tmp_path)
     ws = agent_workspace(tmp_path / "ws")
     outside = tmp_path / "host-files"
@@ -82,8 +83,9 @@ def test_resume_follows_no_planted_link(tmp_path: Path, bottle_backend: str) -> 
     extra: list[Path] = []
     try:
         victims = {**_victims(outside), **_victims(real_home), **_victims(ws / "victims")}
-        if bottle_backend == "namespace":
-            # The host paths, as the launcher on the host would resolve them.
+        if bottle_backend in ("namespace", "microvm"):
+            # The host paths, as the launcher on the host would resolve them (a microVM's
+            # HOME is a host directory shared into the guest: links are only text there).
             targets = {"A_DIR": outside / "aws", "B_FILE": real_home / "gitconfig",
                        "C_FILE": outside / "passwd", "E_NEW": real_home / "new"}  # fmt: skip
         else:

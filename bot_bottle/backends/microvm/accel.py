@@ -71,6 +71,10 @@ def probe(files: BootFiles, executor: Executor, cache: Path, *, fresh: bool = Fa
             pass
     out = [probe_one("kvm", files, executor, KVM_TIMEOUT),
            probe_one("tcg", files, executor, TCG_TIMEOUT)]  # fmt: skip
+    if chosen(out) is None:
+        # Nothing booted: kept, it would refuse every launch until the key changed, and
+        # the cause may have passed (a boot file pruned a moment, a host under load).
+        return out
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "accels": [asdict(a) for a in out]}))

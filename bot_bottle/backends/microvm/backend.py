@@ -40,7 +40,7 @@ from bot_bottle.backends.host_user import HostUser, agent_host_user, launcher_is
 from bot_bottle.backends.microvm import exec_client, limits, provision_disk, virtiofs
 from bot_bottle.backends.microvm.accel import Accel, chosen, probe
 from bot_bottle.backends.microvm.channel import serve_connected, serving_exec
-from bot_bottle.backends.microvm.guest_inputs import exit_status, guest_files
+from bot_bottle.backends.microvm.guest_inputs import console_tail, exit_status, guest_files
 from bot_bottle.backends.microvm.qemu import (
     QEMU,
     SETPRIV,
@@ -268,7 +268,7 @@ class MicrovmBackend:
             fds = {"channel": qemu_fd, **{tag: fd for tag, fd in sockets}, **opened}
             cmd = Cmd((*vmm_prefix(guest.accel.name), *argv(cfg)), env=_ENV, hand_fds=fds)
             rc = self._executor.interactive(cmd)
-        return exit_status(rc, _read(str(log)), nonce)
+        return exit_status(rc, console_tail(log), nonce)
 
     def exec_in(self, spec: BottleSpec, argv_: Sequence[str], *, tty: bool) -> int:
         """`argv_` beside the agent, run by the guest's root service as the agent

@@ -105,12 +105,19 @@ def _cwd() -> str:
     return "/workspace" if shared and os.path.isdir("/workspace") else "/home/agent"
 
 
+AGENT_CGROUP = "/sys/fs/cgroup/agent"
+
+
 def command(argv: list[str], tty: bool, term: str, uid: str, gid: str) -> list[str]:
     drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
     # `setsid -c`: the pty becomes the command's controlling terminal, so ^C reaches it.
     session = ["/usr/bin/setsid", "-c"] if tty else ["/usr/bin/setsid"]
-    return [*session, *drop, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT, "sh", term,
+    # First into the agent's cgroup (stage 2's, root's), so that the `cgroup.kill` at the
+    # agent's exit ends what an exec left running too.
+    join = [BUSYBOX, "sh", "-c", f'echo $$ > {AGENT_CGROUP}/cgroup.procs 2>/dev/null; exec "$@"',
+            "join"]  # fmt: skip
+    return [*join, *session, *drop, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT, "sh", term,
             *argv]  # fmt: skip
 
 

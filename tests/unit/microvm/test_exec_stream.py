@@ -46,7 +46,9 @@ def test_an_oversized_frame_is_refused_before_it_is_buffered() -> None:
 def test_the_command_runs_as_the_agent_with_nothing_of_the_services() -> None:
     argv = command(["id", "-u"], True, "xterm", "1000", "1001")
     drop = argv[argv.index("/usr/bin/setpriv") :]
-    assert argv[:2] == ["/usr/bin/setsid", "-c"]  # its own session, the pty its terminal
+    assert "/sys/fs/cgroup/agent/cgroup.procs" in argv[3]  # joins the agent's cgroup first
+    session = argv[argv.index("/usr/bin/setsid") :]
+    assert session[:2] == ["/usr/bin/setsid", "-c"]  # its own session, the pty its terminal
     assert drop[1:7] == ["--reuid=1000", "--regid=1001", "--clear-groups", "--no-new-privs",
                          "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
     assert drop[7:9] == ["/usr/bin/env", "-i"]  # the agent's env.sh, not root's environment

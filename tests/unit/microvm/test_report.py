@@ -4,6 +4,10 @@ and what this host lacks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from bot_bottle.backends.microvm.accel import Accel, chosen
 from bot_bottle.backends.microvm.report import MicrovmReport
 from bot_bottle.backends.spec import Availability
@@ -61,3 +65,20 @@ def test_no_accelerator_booting_says_no_bottle_can_start() -> None:
     assert (
         "  a bottle uses: nothing: no accelerator boots the guest, so no bottle can start" in lines
     )
+
+
+def test_a_verdict_where_nothing_boots_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed TCG boot (a boot file pruned for a moment, say) must not refuse every
+    later launch: only a verdict with a working accelerator is cached."""
+    from bot_bottle.backends.microvm import accel
+
+    verdicts = {"kvm": accel.Accel("kvm", False, "no"), "tcg": accel.Accel("tcg", False, "gone")}
+    monkeypatch.setattr(accel, "probe_one", lambda name, *a, **k: verdicts[name])
+    monkeypatch.setattr(accel, "_key", lambda files: "k")
+    accel.probe(None, None, tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "microvm-accel.json").exists()
+    verdicts["tcg"] = accel.Accel("tcg", True, "booted", 2.0)
+    accel.probe(None, None, tmp_path)  # type: ignore[arg-type]
+    assert (tmp_path / "microvm-accel.json").exists()
