@@ -4,12 +4,11 @@ virtiofs, so files are written on the host, as on the namespace backend."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot_bottle.backends.confined_dir import ConfinedDir
+from bot_bottle.backends.host_dirs import HostDirs
 from bot_bottle.backends.host_user import HostUser
 from bot_bottle.backends.microvm.guest_inputs import HOME, WORKSPACE
 from bot_bottle.backends.spec import BottleSpec
@@ -52,7 +51,8 @@ class MicrovmTarget:
     def __init__(self, spec: BottleSpec, user: HostUser) -> None:
         self._spec = spec
         self._layout = Layout(spec.state_dir)
-        self._owner = (user.uid, user.gid)
+        self._dirs = HostDirs(self._layout.home, self._layout.workspace(spec),
+                              (user.uid, user.gid), HOME, WORKSPACE)  # fmt: skip
 
     def ready(self) -> None:
         """`prepare` returned a finished bottle: nothing runs in the background."""
@@ -65,23 +65,11 @@ class MicrovmTarget:
     def workspace(self) -> str:
         return WORKSPACE if self._layout.workspace(self._spec) else ""
 
-    def _place(self, path: str) -> tuple[ConfinedDir, str]:
-        if path.startswith("~/"):
-            path = HOME + path[1:]
-        norm = os.path.normpath(path)
-        for inside, outside in ((HOME, self._layout.home),
-                                (WORKSPACE, self._layout.workspace(self._spec))):  # fmt: skip
-            if outside is not None and norm.startswith(inside + "/"):
-                return ConfinedDir(outside, self._owner), os.path.relpath(norm, inside)
-        raise ValueError(f"{path}: a microVM bottle only takes files under ~/ or the workspace")
-
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        where, rel = self._place(path)
-        where.write(rel, data, mode)
+        self._dirs.put_file(path, data, mode)
 
     def read_file(self, path: str, limit: int) -> bytes | None:
-        where, rel = self._place(path)
-        return where.read(rel, limit)
+        return self._dirs.read_file(path, limit)
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         raise BackendUnavailable(

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot_bottle.backends.confined_dir import ConfinedDir
+from bot_bottle.backends.host_dirs import HostDirs
 from bot_bottle.backends.host_tree import chown_tree, copy_workspace
 from bot_bottle.backends.host_user import (
     DEDICATED,
@@ -61,7 +61,9 @@ class NamespaceTarget:
         self._spec = spec
         self._layout = Layout(spec.state_dir)
         user = agent_host_user(spec.workspace_mode, spec.workspace_path)
-        self._owner = (user.uid, user.gid) if user else None
+        self._dirs = HostDirs(self._layout.home, self._layout.workspace(spec),
+                              (user.uid, user.gid) if user else None,
+                              BOTTLE_HOME, BOTTLE_WORKSPACE)  # fmt: skip
 
     def ready(self) -> None:
         """Nothing runs in the background: `prepare` returned a finished bottle."""
@@ -74,29 +76,11 @@ class NamespaceTarget:
     def workspace(self) -> str:
         return BOTTLE_WORKSPACE if self._layout.workspace(self._spec) else ""
 
-    def place(self, path: str) -> tuple[ConfinedDir, str]:
-        """The host directory behind bottle path `path` and the name beneath it;
-        refuses anything that would land outside HOME or the workspace (`..` included)."""
-        if path.startswith("~/"):
-            path = BOTTLE_HOME + path[1:]
-        norm = os.path.normpath(path)
-        for inside, outside in (
-            (BOTTLE_HOME, self._layout.home),
-            (BOTTLE_WORKSPACE, self._layout.workspace(self._spec)),
-        ):
-            if outside is not None and norm.startswith(inside + "/"):
-                return ConfinedDir(outside, self._owner), os.path.relpath(norm, inside)
-        raise ValueError(f"{path}: a namespace bottle only takes files under ~/ or the workspace")
-
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Written by the launcher on the host, through `ConfinedDir`: HOME and the
-        workspace hold what the agent left there, so nothing in them is followed."""
-        where, rel = self.place(path)
-        where.write(rel, data, mode)
+        self._dirs.put_file(path, data, mode)
 
     def read_file(self, path: str, limit: int) -> bytes | None:
-        where, rel = self.place(path)
-        return where.read(rel, limit)
+        return self._dirs.read_file(path, limit)
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> CommandResult:
         return self._backend.run(self._spec, argv, env=env)
