@@ -29,9 +29,7 @@ import tty as ttymod
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot_bottle import unix_socket
-from bot_bottle.backends.namespace.exec_channel import LOST, socket_path
-from bot_bottle.errors import StateError
+from bot_bottle.backends.namespace.exec_channel import LOST, connect
 from bot_bottle.images.guest.exec_service import (
     ERR,
     EXIT,
@@ -48,19 +46,7 @@ from bot_bottle.images.guest.exec_service import (
 
 def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> int:
     """Run `argv` beside the agent in the guest; its exit code."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        unix_socket.connect(conn, socket_path(state_dir))
-    except (FileNotFoundError, ConnectionRefusedError):
-        conn.close()
-        raise StateError(f"bottle {slug} is not running (no agent to exec beside)",
-                         f"`bot-bottle ls` shows its status; `bot-bottle resume {slug}` "
-                         "starts a kept one") from None  # fmt: skip
-    except PermissionError:
-        conn.close()
-        raise StateError(f"bottle {slug} was started by another user, and only that user "
-                         "can exec in it", "run `bot-bottle exec` as the user who ran "
-                         "`bot-bottle run`") from None  # fmt: skip
+    conn = connect(state_dir, slug, refused_means_stopped=True)
     with conn:
         rows, cols = terminal_size() if tty else (0, 0)
         req = {"op": "exec", "argv": list(argv), "tty": tty,

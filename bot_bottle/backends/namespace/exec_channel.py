@@ -59,10 +59,12 @@ def _not_running(slug: str) -> StateError:
                       "starts a kept one")  # fmt: skip
 
 
-def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> int:
-    """Run `argv` (empty: the bottle's shell) beside the agent; its exit code."""
+def connect(state_dir: Path, slug: str, *, refused_means_stopped: bool = False) -> socket.socket:
+    """A connection to the bottle's exec socket (mode 0600), or the `StateError` that
+    says why there is none: not running, gone, another user's. A refused connection is
+    a dead in-bottle forwarder here (the socket is handed into the bottle); where the
+    launcher itself listens (microvm), it is a bottle no longer running."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(START_TIMEOUT)
     try:
         unix_socket.connect(conn, socket_path(state_dir))
     except FileNotFoundError:
@@ -70,6 +72,8 @@ def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> in
         raise _not_running(slug) from None
     except ConnectionRefusedError:  # the in-bottle side is gone, the launcher may not be
         conn.close()
+        if refused_means_stopped:
+            raise _not_running(slug) from None
         raise StateError(f"bottle {slug} does not answer exec: its agent has ended, or "
                          "stopped the forwarder that runs exec's commands in the bottle",
                          f"`bot-bottle ls` shows its status; `bot-bottle stop {slug}` "
@@ -79,6 +83,13 @@ def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> in
         raise StateError(f"bottle {slug} was started by another user, and only that user "
                          "can exec in it", "run `bot-bottle exec` as the user who ran "
                          "`bot-bottle run`") from None  # fmt: skip
+    return conn
+
+
+def exec_in(state_dir: Path, slug: str, argv: Sequence[str], *, tty: bool) -> int:
+    """Run `argv` (empty: the bottle's shell) beside the agent; its exit code."""
+    conn = connect(state_dir, slug)
+    conn.settimeout(START_TIMEOUT)
     with conn:
         if tty:
             return _run_tty(conn, slug, argv)
