@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from bot_bottle.cli import output
 from bot_bottle.cli.options import SLUG, manifest_option
 from bot_bottle.errors import BotBottleError
 from bot_bottle.names import BACKENDS
@@ -309,7 +310,6 @@ def ls(as_json: bool, every: bool) -> None:
             )
         )
         return
-    from rich.console import Console
     from rich.table import Column, Table
 
     if not rows and not damaged:
@@ -326,7 +326,7 @@ def ls(as_json: bool, every: bool) -> None:
         t.add_row(m.slug, m.agent, m.backend, s, a, m.created)
     for e in damaged:
         t.add_row(Path(e.path).parent.name, "?", "?", "damaged", "?", "?")
-    Console().print(t)
+    output.console().print(t)
     for m, s, _ in rows:
         if s == "degraded":
             click.echo(f"{m.slug} is degraded (a sidecar died; no network): "

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from bot_bottle.backends import probe_all
 from bot_bottle.backends.spec import Availability
+from bot_bottle.cli import output
 from bot_bottle.errors import BotBottleError
 
 
@@ -42,7 +42,7 @@ def doctor(as_json: bool) -> None:
     for name, a in results:
         status = "[green]ready[/green]" if a.ok else "[red]unavailable[/red]"
         table.add_row(name, status, a.detail, "\n".join(a.missing))
-    console = Console()
+    console = output.console()
     console.print(table)
     console.print(_helper_line(), markup=False)
     for line in microvm["lines"]:  # unwrapped: a verdict stays one line to grep for

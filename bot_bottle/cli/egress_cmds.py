@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bot_bottle.cli import output
 from bot_bottle.cli.options import SLUG
 from bot_bottle.errors import StateError
 from bot_bottle.sidecars.egress.audit import read_audit, verify_chain
@@ -209,12 +210,11 @@ def logs(
                     "intact; that line was edited, removed or cut short (a disk fault, or "
                     "tampering): keep the file as it is for review", fg="red", err=True)  # fmt: skip
         sys.exit(1)
-    from rich.console import Console
     from rich.markup import escape
 
     from bot_bottle.cli.supervise_cmds import defuse
 
-    console = Console(highlight=False)
+    console = output.console(highlight=False)
     colour = {"allow": "green", "deny": "red", "error": "yellow"}
     for rec in _follow(path, follow):
         if not _shown(rec, denied, everything):

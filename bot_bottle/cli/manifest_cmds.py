@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from bot_bottle import __version__
+from bot_bottle.cli import output
 from bot_bottle.cli.options import locate, manifest_option
 from bot_bottle.cli.prediction import predict, prediction_dict, render_prediction, verdict_of
 from bot_bottle.cli.summary import plan_dict, render_plan
@@ -67,7 +67,7 @@ def check(manifest_file: str | None, as_json: bool) -> None:
                               indent=2))  # fmt: skip
         _exit_if_blocked(found)
         return
-    console = Console()
+    console = output.console()
     console.print(f"[green]ok[/green] {loaded.path} ({_count(len(plans), 'agent')}, "
                   f"{_count(len(loaded.manifest.bottles), 'bottle')})")  # fmt: skip
     for p, v, f in zip(plans, verdicts, found, strict=True):
@@ -129,7 +129,7 @@ def plan(agent: str, manifest_file: str | None, backend: str, as_json: bool) -> 
     if as_json:
         click.echo(json.dumps({**_with_approval(p, v), **prediction_dict(found)}, indent=2))
     else:
-        console = Console()
+        console = output.console()
         console.print(render_plan(p, found.backend_id))
         console.print(describe_verdict(v), markup=False)
         console.print(render_prediction(found))

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot_bottle.cli import output
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import describe, loud_lines, protected_paths
 
@@ -190,9 +191,7 @@ def show_plan(plan: BottlePlan, backend: str, notes: tuple[str, ...] = ()) -> No
     backend says without refusing: an image to build first, no hardware acceleration):
     rich on a terminal, plain text otherwise."""
     if sys.stderr.isatty():
-        from rich.console import Console
-
-        console = Console(stderr=True)
+        console = output.console(stderr=True)
         console.print(render_plan(plan, backend))
         console.print(f"backend: {backend}")
         for note in notes:

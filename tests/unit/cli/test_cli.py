@@ -128,6 +128,22 @@ def test_check_plan_and_trust_say_whether_approved(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bot-bottle.yaml", "state"]
 
 
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4, 5, 6, 7])
+def test_output_into_a_pipe_is_not_wrapped(tmp_path: Path, depth: int) -> None:
+    """Paths of every length: into a pipe, a line is never split where 80 columns end
+    (it was, so what a test or a user greps for depended on the path's length)."""
+    ws = tmp_path.joinpath(*["d" * (3 + depth)] * (depth + 1))
+    ws.mkdir(parents=True)
+    (ws / "bot-bottle.yaml").write_text(
+        "bottles:\n  b:\n    agent_provider: {template: command, command: ['true']}\n"
+        "    workspace: {path: .}\nagents:\n  a: {bottle: b}\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BOT_BOTTLE_HOME": str(tmp_path / "h")}
+    r = bb("check", cwd=ws, env=env)
+    assert f"ok {ws}/bot-bottle.yaml (1 agent, 1 bottle)\n" in r.stdout, r.stdout
+    assert f"workspace: mount {ws}" in r.stdout, r.stdout
+
+
 def test_small_words_read_right(tmp_path: Path) -> None:
     """`check` counts in English, `init -f` says it writes, `ls` says there is nothing."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BOT_BOTTLE_HOME": str(tmp_path / "h")}
