@@ -12,8 +12,9 @@ What a bottle is made of, all started by `attach` and gone when it returns:
   serial port, the other served in this process, which connects each stream the guest
   opens to the sidecar socket of its port, and nothing else.
 The agent's terminal is a virtio console on QEMU's stdio; the guest's serial console
-goes to `vm/console.log`, where the guest's stage 2 (`images/guest/bottle.sh`) writes
-the agent's exit status behind a nonce the agent cannot read.
+goes through this process into `vm/console.log`, at most `capped_log.CAP` of it and its
+end, where the guest's stage 2 (`images/guest/bottle.sh`) writes the agent's exit status
+behind a nonce the agent cannot read.
 
 Provisioning writes on the host, like the namespace backend's: HOME and the workspace
 are host directories the guest mounts, so `put_file` goes through `ConfinedDir`.
@@ -37,14 +38,13 @@ from pathlib import Path
 
 from bot_bottle.backends.host_tree import chown_tree, copy_workspace
 from bot_bottle.backends.host_user import HostUser, agent_host_user, launcher_is_root
-from bot_bottle.backends.microvm import exec_client, limits, provision_disk, virtiofs
+from bot_bottle.backends.microvm import capped_log, exec_client, limits, provision_disk, virtiofs
 from bot_bottle.backends.microvm.accel import Accel, chosen, probe
 from bot_bottle.backends.microvm.channel import serve_connected, serving_exec
-from bot_bottle.backends.microvm.guest_inputs import console_tail, exit_status, guest_files
+from bot_bottle.backends.microvm.guest_inputs import exit_status, guest_files
 from bot_bottle.backends.microvm.qemu import (
     QEMU,
     SETPRIV,
-    VMM,
     VmConfig,
     argv,
     host_tsc_khz,
@@ -230,17 +230,15 @@ class MicrovmBackend:
         shares = [("home", lay.home)] + ([("workspace", workspace)] if workspace else [])
         pidfile = spec.state_dir / "attached.pid"
         log = lay.vm / "console.log"
-        log.unlink(missing_ok=True)
-        # QEMU runs as a uid of its own: it reads its files through descriptors it
-        # inherits (the state and cache dirs stay root's) and writes only this log.
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        os.fchown(fd, VMM.uid, VMM.gid)
-        os.close(fd)
         with contextlib.ExitStack() as stack:
-            # Handed to QEMU by number (and closed here once it started).
+            # QEMU runs as a uid of its own: it reads its files through descriptors it
+            # inherits (the state and cache dirs stay root's), handed over by number and
+            # closed here once it started. The console it writes into a socket whose
+            # other end this process records, bounded (a guest can write without end).
+            console = stack.enter_context(capped_log.socket_into(log))
             opened = {name: _open(path) for name, path in (
                 ("kernel", guest.files.kernel.vmlinuz), ("initramfs", guest.files.initramfs),
-                ("root", guest.root), ("provision", disk), ("log", log))}  # fmt: skip
+                ("root", guest.root), ("provision", disk))}  # fmt: skip
             fdpath = {name: Path(f"/proc/self/fd/{each}") for name, each in opened.items()}
             sockets = tuple(
                 (tag, stack.enter_context(virtiofs.serving(self._executor, lay.vm, tag, src)))
@@ -255,7 +253,7 @@ class MicrovmBackend:
                 memory_mb=limits.memory_mb(spec.memory), cpus=limits.vcpus(spec.cpus),
                 tsc_khz=host_tsc_khz(_read("/proc/cpuinfo")), mux_ports=tuple(routes),
                 provision=fdpath["provision"], bottle=True, shares=sockets,
-                console_log=fdpath["log"],
+                console_fd=console,
                 channel_fd=qemu_fd,
                 kernel_args=(f"bb.user={user.uid}:{user.gid}", f"bb.tty={_tty_arg(tty)}"),
             )  # fmt: skip
@@ -265,10 +263,10 @@ class MicrovmBackend:
             stack.enter_context(serving_exec(socket_path(spec.state_dir), mux))
             if _tty_arg(tty) != "raw":
                 stack.enter_context(following_size(mux))
-            fds = {"channel": qemu_fd, **{tag: fd for tag, fd in sockets}, **opened}
+            fds = {"channel": qemu_fd, "console": console, **dict(sockets), **opened}
             cmd = Cmd((*vmm_prefix(guest.accel.name), *argv(cfg)), env=_ENV, hand_fds=fds)
             rc = self._executor.interactive(cmd)
-        return exit_status(rc, console_tail(log), nonce)
+        return exit_status(rc, capped_log.tail(log), nonce)
 
     def exec_in(self, spec: BottleSpec, argv_: Sequence[str], *, tty: bool) -> int:
         """`argv_` beside the agent, run by the guest's root service as the agent

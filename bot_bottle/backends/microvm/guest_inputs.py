@@ -10,7 +10,6 @@ import re
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from bot_bottle.backends.host_user import HostUser
 from bot_bottle.backends.microvm.provision_disk import GuestFile
@@ -18,8 +17,6 @@ from bot_bottle.backends.spec import BottleSpec, agent_env, workspace_binds
 
 HOME = "/home/agent"
 WORKSPACE = "/workspace"
-# What the launcher reads of the console log: the status line is the guest's last word.
-CONSOLE_TAIL = 64 * 1024
 STATUS = re.compile(r"^bot-bottle-guest: status (\S+) (\d+)\s*$", re.M)
 
 
@@ -72,16 +69,3 @@ def exit_status(qemu_rc: int, console: str, nonce: str) -> int:
     print(f"bot-bottle: the microVM ended without the agent's exit status "
           f"(QEMU exit {qemu_rc}); its console: {tail or 'nothing'}", file=sys.stderr)  # fmt: skip
     return qemu_rc or 1
-
-
-def console_tail(log: Path, limit: int = CONSOLE_TAIL) -> str:
-    """The end of the guest's console log, where its status line is: never the whole
-    log, which a guest could make as large as the host's disk (the launcher read it
-    all into memory)."""
-    try:
-        with open(log, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - limit))
-            return f.read(limit).decode(errors="replace")
-    except OSError:
-        return ""

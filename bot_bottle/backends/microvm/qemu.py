@@ -49,10 +49,10 @@ class VmConfig:
     # A bottle (`backend.py`) rather than a test command: its script, user and HOME come
     # on the provision disk, HOME and the workspace are virtiofs `shares` (tag, the
     # a socket connected to its virtiofsd), the agent's terminal is a virtconsole on
-    # QEMU's stdio (`terminal`), and the serial console goes to `console_log`.
+    # QEMU's stdio (`terminal`), and the serial console goes to `console_fd`.
     bottle: bool = False
     shares: tuple[tuple[str, int], ...] = ()  # (tag, a socket connected to its virtiofsd)
-    console_log: Path | None = None
+    console_fd: int | None = None  # a connected socket the launcher records (`capped_log`)
     channel_fd: int | None = None  # a connected socket for the host channel, not a path
     kernel_args: tuple[str, ...] = ()
 
@@ -91,8 +91,8 @@ def argv(cfg: VmConfig, qemu: str = QEMU) -> tuple[str, ...]:
     if cfg.shares:
         # vhost-user devices (virtiofsd) map the guest's memory: it must be shareable.
         machine += ",memory-backend=mem"
-    if cfg.console_log is not None:
-        serial = ["-display", "none", "-chardev", f"file,id=log,path={cfg.console_log}",
+    if cfg.console_fd is not None:
+        serial = ["-display", "none", "-chardev", f"socket,id=log,fd={cfg.console_fd}",
                   "-serial", "chardev:log"]  # fmt: skip
     else:
         serial = ["-nographic", "-serial", "stdio"]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot_bottle import unix_socket
+from bot_bottle.backends.microvm import capped_log
 from bot_bottle.backends.microvm.qemu import SETPRIV
 from bot_bottle.backends.namespace.file_modes import compile_bpf
 from bot_bottle.executor import Cmd, Executor, Process
@@ -32,36 +33,40 @@ def serving(executor: Executor, vm: Path, tag: str, source: Path) -> Iterator[in
     log = vm / f"virtiofsd-{tag}.log"
     filter_file = vm / "virtiofsd.bpf"
     filter_file.write_bytes(compile_bpf())
-    with listener, open(log, "wb") as logf:
-        fd = os.dup(listener.fileno())  # inherited by number: `--fd=N` is one word
-        # Under `confine`'s filter: no set-id modes. Without CAP_MKNOD: no device nodes.
-        # Either, made in a share by a compromised guest kernel, would be root's on the
-        # host. No xattrs (the default): no file capabilities either.
-        daemon = (SETPRIV, "--pdeathsig", "KILL", "--",
-                  sys.executable, "-I", "-m", "bot_bottle.backends.microvm.confine",
-                  "@fd:filter", "--",
-                  VIRTIOFSD, f"--fd={fd}", "-o", f"source={source}", "-o", "cache=auto",
-                  "-o", "no_posix_lock", "-o", "no_xattr", "-o", "modcaps=-mknod",
-                  "-o", "log_level=warn")  # fmt: skip
-        cmd = Cmd(daemon, env=_ENV, hand_fds={"listener": fd},
-                  fd_files={"filter": str(filter_file)})  # fmt: skip
-        proc = executor.spawn(cmd, stdout=logf.fileno(), stderr=subprocess.STDOUT)
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unix_socket.connect(conn, vm / f"{tag}.sock")  # queued until virtiofsd accepts
-    (vm / f"{tag}.sock").unlink(missing_ok=True)
-    try:
-        yield conn.detach()
-    finally:
-        if _exited(proc) and proc.wait() not in (0, -signal.SIGTERM):
-            said = log.read_text(errors="replace").strip()[-400:]
-            print(f"bot-bottle: virtiofsd for {tag} exited {proc.wait()}: {said}", file=sys.stderr)
-        if not _exited(proc):
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    failed = False
+    # Its warnings follow the guest's requests: recorded bounded, like the console.
+    with capped_log.pipe_into(log) as logfd:
+        with listener:
+            fd = os.dup(listener.fileno())  # inherited by number: `--fd=N` is one word
+            # Under `confine`'s filter: no set-id modes. Without CAP_MKNOD: no device
+            # nodes. Either, made in a share by a compromised guest kernel, would be
+            # root's on the host. No xattrs (the default): no file capabilities either.
+            daemon = (SETPRIV, "--pdeathsig", "KILL", "--",
+                      sys.executable, "-I", "-m", "bot_bottle.backends.microvm.confine",
+                      "@fd:filter", "--",
+                      VIRTIOFSD, f"--fd={fd}", "-o", f"source={source}", "-o", "cache=auto",
+                      "-o", "no_posix_lock", "-o", "no_xattr", "-o", "modcaps=-mknod",
+                      "-o", "log_level=warn")  # fmt: skip
+            cmd = Cmd(daemon, env=_ENV, hand_fds={"listener": fd},
+                      fd_files={"filter": str(filter_file)})  # fmt: skip
+            proc = executor.spawn(cmd, stdout=logfd, stderr=subprocess.STDOUT)
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix_socket.connect(conn, vm / f"{tag}.sock")  # queued until virtiofsd accepts
+        (vm / f"{tag}.sock").unlink(missing_ok=True)
+        try:
+            yield conn.detach()
+        finally:
+            failed = _exited(proc) and proc.wait() not in (0, -signal.SIGTERM)
+            if not _exited(proc):
+                os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+    if failed:  # its log is complete now
+        said = capped_log.tail(log, 400).strip()
+        print(f"bot-bottle: virtiofsd for {tag} exited {proc.wait()}: {said}", file=sys.stderr)
 
 
 def _exited(proc: Process) -> bool:

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from bot_bottle.backends.host_user import HostUser
-from bot_bottle.backends.microvm.guest_inputs import console_tail, exit_status, guest_files
+from bot_bottle.backends.microvm.guest_inputs import exit_status, guest_files
 from bot_bottle.backends.spec import BottleSpec, SidecarLink
 
 USER = HostUser(1000, 1000)
@@ -56,12 +56,3 @@ def test_exit_status_only_behind_the_nonce() -> None:
 def test_no_status_line_is_not_success(capsys: object) -> None:
     assert exit_status(0, "Kernel panic - not syncing\n", "abc") == 1
     assert exit_status(143, "", "abc") == 143  # QEMU stopped by a signal
-
-
-def test_only_the_console_s_tail_is_read(tmp_path: Path) -> None:
-    log = tmp_path / "console.log"
-    log.write_bytes(b"x" * (3 << 20) + b"\nbot-bottle-guest: status abc 5\n")
-    tail = console_tail(log, limit=4096)
-    assert len(tail) <= 4096
-    assert exit_status(0, tail, "abc") == 5
-    assert console_tail(tmp_path / "missing") == ""
