@@ -237,8 +237,8 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: 
             assert agent["status"]["CapEff"] == "0000000000000000", agent
             assert agent["status"]["CapBnd"] == "0000000000000000", agent
             assert agent["status"]["NoNewPrivs"] == "1", agent
-            # (A microVM's agent runs under its own kernel, with no seccomp filter.)
-            assert agent["status"]["Seccomp"] == ("0" if any_backend == "microvm" else "2")
+            # A filter on every backend (a microVM's agent gets it under its own kernel).
+            assert agent["status"]["Seccomp"] == "2", agent
             assert agent["sockets"] == [], agent
             assert agent["env"]["HTTPS_PROXY"] == "http://127.0.0.1:3128", agent
 
@@ -247,9 +247,6 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: 
             results = json.loads(r.stdout)
             assert results.pop("workspace") == "OK seen from exec\n", results
             assert results.pop("through_egress").startswith("OK 403 bot-bottle egress denied")
-            if any_backend == "microvm":
-                # The guest's own kernel: a user namespace there reaches nothing more.
-                results.pop("unshare_user")
             escaped = {k: v for k, v in results.items() if not v.startswith("FAIL")}
             assert escaped == {}, escaped
 
@@ -280,8 +277,8 @@ def test_exec_has_the_agents_isolation_and_no_more(tmp_path: Path, any_backend: 
                 _interrupt_ends_the_command(env, tmp_path, slug)
                 # The exec's terminal follows a resize of the caller's, and what the
                 # operator types there stays out of reach of the agent's processes
-                # (no seccomp filter in the guest: its kernel's ptrace rules and the
-                # terminal's owner keep them out).
+                # (the guest kernel's ptrace rules and the terminal's owner keep them out,
+                # besides the filter).
                 snooper = subprocess.Popen([sys.executable, "-m", "bot_bottle", "exec", slug,
                                             "--", "python3", "-c", SNOOP], env=env,
                                            cwd=tmp_path, stdin=subprocess.DEVNULL,

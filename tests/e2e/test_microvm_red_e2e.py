@@ -12,7 +12,9 @@ get capabilities in a user namespace of the guest and use them (mount, and make 
 kernel print what it likes to the serial console, a file on the host: a flood of it
 filled the host's disk at ~1.4 MB/s under TCG, and the launcher read it all into
 memory); leave set-id files, device nodes or file capabilities in the shares, climb out
-of them, or change the manifest the guest keeps read-only; exhaust the forwarder
+of them, or change the manifest the guest keeps read-only; reach the guest kernel's
+code where exploits start (io_uring, keyrings, userfaultfd, sock_diag, personality
+flags, TIOCSTI: it could, with no seccomp filter in the guest); exhaust the forwarder
 with more connections than its stream limit. Each must fail, and the bottle must still
 reach the egress afterwards and report the agent's own exit status.
 """
@@ -131,6 +133,18 @@ attempt("manifest_unlink", lambda: os.unlink(m))
 attempt("manifest_link", lambda: os.link(m, f"{ws}/alias.yaml"))
 attempt("manifest_over", lambda: (open(f"{ws}/other.yaml", "w").write("x"),
                                   os.rename(f"{ws}/other.yaml", m)))
+# The guest kernel is the boundary, so the agent gets the namespace backend's seccomp
+# filter there too: what it refuses is where kernel exploits start.
+r["seccomp_mode"] = "INFO " + [ln.split()[1] for ln in open("/proc/self/status")
+                               if ln.startswith("Seccomp:")][0]
+io_params = ctypes.create_string_buffer(120)
+attempt("io_uring", lambda: check(libc.syscall(425, 8, io_params)))
+attempt("keyctl", lambda: check(libc.syscall(250, 0, -3, 1)))  # the session keyring's id
+attempt("userfaultfd", lambda: check(libc.syscall(323, 1)))  # UFFD_USER_MODE_ONLY
+attempt("personality_no_aslr", lambda: check(libc.personality(0x0040000)))
+attempt("netlink_sock_diag", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4).close())
+attempt("vsock", lambda: socket.socket(40, socket.SOCK_STREAM).close())
+attempt("tiocsti", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#"))
 # The forwarder: more connections than its stream limit, held, then let go.
 _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -243,6 +257,7 @@ def test_red_team_from_a_microvm_guest(tmp_path: Path, microvm_ready: None) -> N
     escaped = {k: v for k, v in results.items() if k not in EXPECTED_OK and v.startswith("OK")}
     assert escaped == {}, escaped
     assert results["user_namespace"] == "FAIL refused", results
+    assert results["seccomp_mode"] == "INFO 2", results  # a filter, for the agent's tree
     # Nothing the guest's kernel printed on the agent's behalf reached the host's disk.
     assert biggest_log < 64 * 1024, biggest_log
     # The shares: no set-id bit, device node or changed manifest on the host.

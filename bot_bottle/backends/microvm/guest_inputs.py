@@ -13,10 +13,12 @@ from collections.abc import Sequence
 
 from bot_bottle.backends.host_user import HostUser
 from bot_bottle.backends.microvm.provision_disk import GuestFile
+from bot_bottle.backends.namespace import seccomp
 from bot_bottle.backends.spec import BottleSpec, agent_env, workspace_binds
 
 HOME = "/home/agent"
 WORKSPACE = "/workspace"
+GUEST_ARCH = "x86_64"
 STATUS = re.compile(r"^bot-bottle-guest: status (\S+) (\d+)\s*$", re.M)
 
 
@@ -43,6 +45,9 @@ def guest_files(
         # The same environment for `bot-bottle exec` (images/guest/exec_service.py).
         GuestFile("env.sh", "".join(f"{e}\n" for e in exports).encode()),
         GuestFile("nonce", nonce.encode(), 0o600),
+        # The agent's seccomp filter (`images/guest/confine.py` loads it): the guest is
+        # x86_64 whatever the host is (`qemu-system-x86_64`).
+        GuestFile("seccomp.bpf", seccomp.compile_bpf(GUEST_ARCH)),
         GuestFile("shares", b"home\n" + (b"workspace\n" if workspace else b"")),
         GuestFile("binds", "".join(f"{b}\n" for b in binds).encode()),
         GuestFile("etc/passwd", (

@@ -42,7 +42,7 @@ def serving(executor: Executor, vm: Path, tag: str, source: Path) -> Iterator[in
             # nodes. Either, made in a share by a compromised guest kernel, would be
             # root's on the host. No xattrs (the default): no file capabilities either.
             daemon = (SETPRIV, "--pdeathsig", "KILL", "--",
-                      sys.executable, "-I", "-m", "bot_bottle.backends.microvm.confine",
+                      sys.executable, "-I", "-m", "bot_bottle.images.guest.confine",
                       "@fd:filter", "--",
                       VIRTIOFSD, f"--fd={fd}", "-o", f"source={source}", "-o", "cache=auto",
                       "-o", "no_posix_lock", "-o", "no_xattr", "-o", "modcaps=-mknod",

@@ -17,7 +17,7 @@ $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 $bb mkdir -p /dev/pts
 $bb mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts
 # The agent may debug its own children, not the commands `bot-bottle exec` runs beside
-# it as the same user (there is no seccomp filter in the guest to refuse ptrace).
+# it as the same user (besides the seccomp filter below, which refuses ptrace).
 echo 1 > /proc/sys/kernel/yama/ptrace_scope || say "cannot restrict ptrace"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mux=
@@ -95,8 +95,15 @@ drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs -
 cg=/sys/fs/cgroup
 $bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $cg && $bb mkdir $cg/agent \
   || say "cannot make the agent's cgroup"
+# Under the namespace backend's seccomp filter (fd 4, loaded by confine.py after the
+# drop): the guest kernel is the boundary, so the agent reaches no more of it than the
+# other backends let it reach of the host's (no io_uring, keyrings, userfaultfd, other
+# socket families...). Without the filter the agent does not start. Then an empty
+# environment: run.sh sets the agent's whole (Python would add LC_CTYPE to stage 2's).
+confine="/usr/bin/python3 -I -S /run/bot-bottle/confine.py 4 --"
 $bb sh -c 'echo $$ > "$0/agent/cgroup.procs"; exec "$@"' $cg \
-  /usr/bin/setsid -c $drop $bb sh $files/run.sh <$term >$term 2>&1 3<&-
+  /usr/bin/setsid -c $drop $confine /usr/bin/env -i $bb sh $files/run.sh \
+  <$term >$term 2>&1 3<&- 4<$files/seccomp.bpf
 status=$?
 # Whatever the agent left running dies before the status line is written.
 echo 1 > $cg/agent/cgroup.kill

@@ -46,6 +46,7 @@ MAX_FRAME = 1 << 20  # what either end accepts in one frame; the other sends 64 
 DRAIN_AFTER_EXIT = 0.5  # output a background child may still be writing
 FILES = "/run/bot-bottle/files"
 BUSYBOX = "/run/bot-bottle/busybox"
+CONFINE = "/run/bot-bottle/confine.py"
 TERMINAL = "/dev/hvc0"  # the agent's (see bottle.sh)
 # Sources the agent's environment in a shell started with none, sets exec's TERM (the
 # host terminal's) when there is one, then runs the command.
@@ -108,7 +109,7 @@ def _cwd() -> str:
 AGENT_CGROUP = "/sys/fs/cgroup/agent"
 
 
-def command(argv: list[str], tty: bool, term: str, uid: str, gid: str) -> list[str]:
+def command(argv: list[str], tty: bool, term: str, uid: str, gid: str, filter_fd: int) -> list[str]:
     drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
     # `setsid -c`: the pty becomes the command's controlling terminal, so ^C reaches it.
@@ -117,8 +118,10 @@ def command(argv: list[str], tty: bool, term: str, uid: str, gid: str) -> list[s
     # agent's exit ends what an exec left running too.
     join = [BUSYBOX, "sh", "-c", f'echo $$ > {AGENT_CGROUP}/cgroup.procs 2>/dev/null; exec "$@"',
             "join"]  # fmt: skip
-    return [*join, *session, *drop, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT, "sh", term,
-            *argv]  # fmt: skip
+    # Then the agent's seccomp filter, as bottle.sh loads it for the agent (`filter_fd`).
+    confine = ["/usr/bin/python3", "-I", "-S", CONFINE, str(filter_fd), "--"]
+    return [*join, *session, *drop, *confine, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT,
+            "sh", term, *argv]  # fmt: skip
 
 
 class Session:
@@ -129,25 +132,35 @@ class Session:
         self.tty = bool(req.get("tty"))
         term = str(req.get("term") or "") if self.tty else ""
         uid, gid = _agent()
-        cmd = command(argv, self.tty, term, uid, gid)
         self.conn = conn
-        if self.tty:
-            master, slave = os.openpty()
-            # The pty stays root's (0620): the agent's processes cannot open it, not even
-            # through /proc/PID/fd, so what the operator types there is the command's.
-            rows, cols = int(req.get("rows") or 0), int(req.get("cols") or 0)
-            _set_size(master, SIZE.pack(min(rows, 65535), min(cols, 65535)))
-            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
-                                         cwd=_cwd(), env={})  # fmt: skip
-            os.close(slave)
-            self.stdin = master
-            self.outputs = {master: OUT}
-        else:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, cwd=_cwd(), env={})  # fmt: skip
-            assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-            self.stdin = self.proc.stdin.fileno()
-            self.outputs = {self.proc.stdout.fileno(): OUT, self.proc.stderr.fileno(): ERR}
+        # Above 2: the service closed its stdin (`__main__`), so the file would be fd 0,
+        # which the command's stdin replaces (the filter read was then a pipe's EOF).
+        opened = os.open(f"{FILES}/seccomp.bpf", os.O_RDONLY | os.O_CLOEXEC)
+        filter_fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.close(opened)
+        cmd = command(argv, self.tty, term, uid, gid, filter_fd)
+        try:
+            if self.tty:
+                master, slave = os.openpty()
+                # The pty stays root's (0620): the agent's processes cannot open it, not
+                # even through /proc/PID/fd, so what the operator types there is the
+                # command's.
+                rows, cols = int(req.get("rows") or 0), int(req.get("cols") or 0)
+                _set_size(master, SIZE.pack(min(rows, 65535), min(cols, 65535)))
+                self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+                                             cwd=_cwd(), env={}, pass_fds=(filter_fd,))  # fmt: skip
+                os.close(slave)
+                self.stdin = master
+                self.outputs = {master: OUT}
+            else:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, cwd=_cwd(), env={},
+                                             pass_fds=(filter_fd,))  # fmt: skip
+                assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+                self.stdin = self.proc.stdin.fileno()
+                self.outputs = {self.proc.stdout.fileno(): OUT, self.proc.stderr.fileno(): ERR}
+        finally:
+            os.close(filter_fd)
         self.typed: queue.Queue[bytes | None] = queue.Queue()
         threading.Thread(target=self._feed, daemon=True).start()
 

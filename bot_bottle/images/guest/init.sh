@@ -27,7 +27,8 @@ mount -t erofs -o ro /dev/vda /newroot || fail "cannot mount the root image /dev
 # stage2 needs a shell after the switch: busybox rides along on a tmpfs.
 mount -t tmpfs -o mode=0755,size=8m tmpfs /newroot/run
 mkdir -p /newroot/run/bot-bottle
-cp /bin/busybox /etc/stage2.sh /etc/bottle.sh /etc/mux.py /etc/exec_service.py /newroot/run/bot-bottle/
+cp /bin/busybox /etc/stage2.sh /etc/bottle.sh /etc/mux.py /etc/exec_service.py /etc/confine.py \
+  /newroot/run/bot-bottle/
 mount --move /dev /newroot/dev
 umount /proc /sys
 stage2=stage2.sh

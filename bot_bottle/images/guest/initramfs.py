@@ -41,6 +41,7 @@ def entries(kernel: Kernel, busybox_bytes: bytes) -> list[cpio.Entry]:
     out.append(cpio.file("etc/bottle.sh", (HERE / "bottle.sh").read_bytes(), 0o755))
     out.append(cpio.file("etc/mux.py", (HERE / "mux.py").read_bytes()))
     out.append(cpio.file("etc/exec_service.py", (HERE / "exec_service.py").read_bytes()))
+    out.append(cpio.file("etc/confine.py", (HERE / "confine.py").read_bytes()))
     names = [m.name.removesuffix(".ko") for m in kernel.modules]
     out.append(cpio.file("etc/modules.order", ("\n".join(names) + "\n").encode()))
     for m in kernel.modules:

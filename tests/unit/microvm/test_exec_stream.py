@@ -44,14 +44,17 @@ def test_an_oversized_frame_is_refused_before_it_is_buffered() -> None:
 
 
 def test_the_command_runs_as_the_agent_with_nothing_of_the_services() -> None:
-    argv = command(["id", "-u"], True, "xterm", "1000", "1001")
+    argv = command(["id", "-u"], True, "xterm", "1000", "1001", 7)
     drop = argv[argv.index("/usr/bin/setpriv") :]
     assert "/sys/fs/cgroup/agent/cgroup.procs" in argv[3]  # joins the agent's cgroup first
     session = argv[argv.index("/usr/bin/setsid") :]
     assert session[:2] == ["/usr/bin/setsid", "-c"]  # its own session, the pty its terminal
     assert drop[1:7] == ["--reuid=1000", "--regid=1001", "--clear-groups", "--no-new-privs",
                          "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
-    assert drop[7:9] == ["/usr/bin/env", "-i"]  # the agent's env.sh, not root's environment
+    # Then the agent's seccomp filter, from the descriptor handed over, before anything of
+    # the command's runs.
+    assert drop[7:13] == ["/usr/bin/python3", "-I", "-S", "/run/bot-bottle/confine.py", "7", "--"]
+    assert drop[13:15] == ["/usr/bin/env", "-i"]  # the agent's env.sh, not root's environment
     assert argv[-3:] == ["xterm", "id", "-u"]
 
 
