@@ -26,6 +26,7 @@ from bot_bottle.executor import Executor, ProcessExecutor
 from bot_bottle.plan.model import BottlePlan
 from bot_bottle.plan.review import protected_paths
 from bot_bottle.preflight import backend_id_for, preflight, unavailable
+from bot_bottle.sidecars import lifeline
 from bot_bottle.sidecars.egress.request import EgressRequest, ca_cert
 from bot_bottle.sidecars.egress.starter import start_egress
 from bot_bottle.sidecars.process import SidecarHandle, Stopping, alive, begin_stop
@@ -116,8 +117,9 @@ def bottle_spec(
 
 
 def start_git_gate(
-    plan: BottlePlan, inputs: LaunchInputs, gdir: Path, socket: Path, audit: Path
-) -> SidecarHandle:
+    plan: BottlePlan, inputs: LaunchInputs, gdir: Path, socket: Path, audit: Path,
+    launcher: str = "",
+) -> SidecarHandle:  # fmt: skip
     """The git gate sidecar: listens on the bottle's socket and holds the remotes'
     credentials itself (imported lazily: bottles without remotes never pay for it). It
     scans pushes for the same canaries and protected values as egress."""
@@ -125,7 +127,9 @@ def start_git_gate(
 
     dlp = inputs.policy.dlp
     protected = {k: v for k, v in inputs.sidecar_env.items() if k in dlp.protect_slots}
-    return start(plan, gdir, socket, audit, dlp.canaries, protected, inputs.gate_env)
+    return start(
+        plan, gdir, socket, audit, dlp.canaries, protected, inputs.gate_env, launcher=launcher
+    )
 
 
 def start_sidecars(
@@ -144,6 +148,9 @@ def start_sidecars(
     egress = bottle.spec.sidecar("egress")
     assert egress is not None
     egress.socket.unlink(missing_ok=True)
+    # Each sidecar ends with the bottle's launcher, even one killed outright: this
+    # process, or the one a `resume` that restarts them finds running the bottle.
+    launcher = lifeline.token(bottle.meta.pids["launcher"], bottle.meta.started.get("launcher"))
     req = EgressRequest(
         routes=routes,
         socket=egress.socket,
@@ -151,6 +158,7 @@ def start_sidecars(
         confdir=eg / "conf",
         log=eg / "egress.log",
         env=inputs.sidecar_env,
+        launcher=launcher,
     )
     bottle.sidecars.append(start_egress(req, executor, run_dir(store)))
     gate = bottle.spec.sidecar("git-gate")
@@ -158,7 +166,7 @@ def start_sidecars(
         gdir = sidecar_dir(sd, "git-gate")
         gdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         bottle.sidecars.append(
-            start_git_gate(plan, inputs, gdir, gate.socket, StateStore.audit_log(sd))
+            start_git_gate(plan, inputs, gdir, gate.socket, StateStore.audit_log(sd), launcher)
         )
 
 

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot_bottle.sidecars import lifeline
+
 
 def ca_cert(confdir: Path) -> Path:
     """The egress CA certificate the bottle trusts: mitmproxy writes it in its confdir."""
@@ -24,6 +26,7 @@ class EgressRequest:
     confdir: Path
     log: Path
     env: dict[str, str]
+    launcher: str = ""  # the launcher to end with (`sidecars.lifeline.token`)
 
     def __repr__(self) -> str:
         return f"EgressRequest(socket={self.socket}, slots={sorted(self.env)})"
@@ -43,4 +46,5 @@ class EgressRequest:
 
     def process_env(self) -> dict[str, str]:
         base = {k: os.environ[k] for k in ("PATH", "LANG", "TZ") if k in os.environ}
-        return {**base, "HOME": str(self.confdir), **self.env}
+        life = {lifeline.ENV: self.launcher} if self.launcher else {}
+        return {**base, "HOME": str(self.confdir), **life, **self.env}

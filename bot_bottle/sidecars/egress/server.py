@@ -23,6 +23,7 @@ from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
 
 from bot_bottle.errors import BotBottleError
+from bot_bottle.sidecars import lifeline
 from bot_bottle.sidecars.egress import layers
 from bot_bottle.sidecars.egress.addon import EgressAddon
 from bot_bottle.sidecars.egress.audit import AuditWriter
@@ -243,6 +244,7 @@ def serve(
         supervise = SuperviseEndpoint(asks, on_granted=routes.reload_now)
         addon = EgressAddon(routes, audit, supervise=supervise)
         guard = ConnectionGuard(addon.deny_connection, admission)
+        lifeline.follow(env)
         return asyncio.run(_run(where, conf, bundle, addon, guard))
     finally:
         if audit is not None:

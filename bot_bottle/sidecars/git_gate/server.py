@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
 
+from bot_bottle.sidecars import lifeline
 from bot_bottle.sidecars.git_gate.config import GateConfig
 from bot_bottle.sidecars.git_gate.git import GitFailed
 from bot_bottle.sidecars.git_gate.mirror import Mirror
@@ -258,4 +259,5 @@ def serve(gate: Gate, listen: str, ready: IO[str] = sys.stdout) -> None:
     srv = make_server(gate, listen)
     print(f"READY {server_address(srv)}", file=ready, flush=True)
     log(f"serving {', '.join(gate.mirrors)} on {server_address(srv)}")
+    lifeline.follow(os.environ)  # SIGTERM, which ends the gate
     srv.serve_forever()

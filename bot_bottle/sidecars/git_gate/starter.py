@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot_bottle.executor import Cmd, Executor, ProcessExecutor
 from bot_bottle.plan.model import BottlePlan, gate_token_slots
+from bot_bottle.sidecars import lifeline
 from bot_bottle.sidecars.git_gate.config import config_json
 from bot_bottle.sidecars.git_gate.push_check import CANARIES_ENV
 from bot_bottle.sidecars.git_gate.upstream import SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV
@@ -36,10 +37,12 @@ def start_git_gate(
     protected: Mapping[str, str] | None = None,
     tokens: Mapping[str, str] | None = None,
     executor: Executor | None = None,
+    launcher: str = "",
 ) -> SidecarHandle:
     """`canaries` and `protected` (`EGRESS_PROTECT_n` -> value) let the push scan name a
     planted decoy or a protected host value, as egress DLP does; `tokens`
-    (`GIT_GATE_TOKEN_n` -> value) are the https remotes' credentials."""
+    (`GIT_GATE_TOKEN_n` -> value) are the https remotes' credentials; it ends with the
+    process `launcher` names (`sidecars.lifeline`)."""
     executor = executor or ProcessExecutor()
     cfg = gdir / "gate.json"
     cfg.write_text(config_json(plan.git_remotes, gate_token_slots(plan.git_remotes)), "utf-8")
@@ -48,6 +51,8 @@ def start_git_gate(
     env.update(protected or {})
     env.update(tokens or {})
     env[CANARIES_ENV] = json.dumps(list(canaries))
+    if launcher:
+        env[lifeline.ENV] = launcher
     argv = [sys.executable, "-m", "bot_bottle", "git-gate", "serve", "--config", str(cfg),
             # relative to cwd (the sockets dir), as for egress: a Unix socket path is
             # limited to 107 bytes and state dirs can be deeper than that
