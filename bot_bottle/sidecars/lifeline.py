@@ -16,30 +16,48 @@ import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Mapping
 
-from bot_bottle.state.process_identity import hold
+from bot_bottle.state.process_identity import identity, running
 
 ENV = "BOT_BOTTLE_LAUNCHER"
+POLL = 1.0  # seconds between looks where there are no pidfds (old kernels, filters)
 
 
-def token(pid: int, identity: str | None) -> str:
+def token(pid: int, ident: str | None) -> str:
     """What `ENV` holds for the launcher `pid` (with its recorded identity)."""
-    return f"{pid}:{identity}" if identity else str(pid)
+    return f"{pid}:{ident}" if ident else str(pid)
 
 
 def follow(env: Mapping[str, str]) -> None:
-    """In a sidecar: SIGTERM this process once the launcher `env` names is gone (now,
-    if it already is). Without `ENV` (a sidecar started by hand) nothing is followed."""
+    """In a sidecar, once it can stop cleanly: SIGTERM this process when the launcher
+    `env` names is gone (at once, if it already is). Without `ENV` (a sidecar started
+    by hand) nothing is followed."""
     raw = env.get(ENV, "")
     if not raw:
         return
-    pid, _, identity = raw.partition(":")
-    held = hold(int(pid), identity or None) if pid.isdigit() else None
+    pid_s, _, recorded = raw.partition(":")
+    pid = int(pid_s) if pid_s.isdigit() else 0
+    threading.Thread(target=_wait, args=(pid, recorded or None), name="lifeline",
+                     daemon=True).start()  # fmt: skip
 
-    def wait() -> None:
-        if held is not None:
-            select.select([held.pidfd], [], [])  # readable once the process has exited
-        os.kill(os.getpid(), signal.SIGTERM)
 
-    threading.Thread(target=wait, name="lifeline", daemon=True).start()
+def _wait(pid: int, recorded: str | None) -> None:
+    try:
+        pidfd = os.pidfd_open(pid) if pid > 0 else -1
+    except ProcessLookupError:
+        pidfd = -1  # gone already
+    except OSError:  # no pidfds here: look once a second instead
+        while running(pid, recorded):
+            time.sleep(POLL)
+        pidfd = -1
+    # Taken before the identity is compared: if it matches now, the pidfd is the
+    # launcher's, and it becomes readable when the launcher exits.
+    if pidfd >= 0 and (recorded is None or identity(pid) == recorded):
+        select.select([pidfd], [], [])
+    _stop()
+
+
+def _stop() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -168,13 +168,15 @@ def make_master(listen: Listen, confdir: Path, upstream_bundle: Path) -> Any:
 
 
 async def _run(
-    listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard
-) -> int:
+    listen: Listen, confdir: Path, bundle: Path, addon: EgressAddon, guard: ConnectionGuard,
+    env: Mapping[str, str],
+) -> int:  # fmt: skip
     master: Any = make_master(listen, confdir, bundle)
     master.addons.add(addon, guard, Ready(listen), RoutesTicker(addon.routes))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
+    lifeline.follow(env)  # its SIGTERM is the clean stop above
     await master.run()
     return 0
 
@@ -244,8 +246,7 @@ def serve(
         supervise = SuperviseEndpoint(asks, on_granted=routes.reload_now)
         addon = EgressAddon(routes, audit, supervise=supervise)
         guard = ConnectionGuard(addon.deny_connection, admission)
-        lifeline.follow(env)
-        return asyncio.run(_run(where, conf, bundle, addon, guard))
+        return asyncio.run(_run(where, conf, bundle, addon, guard, env))
     finally:
         if audit is not None:
             audit.close()

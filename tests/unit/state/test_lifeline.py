@@ -4,11 +4,18 @@ gone, at once if it already is, and follows nothing without one. Real processes:
 
 from __future__ import annotations
 
+import errno
+import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from bot_bottle.sidecars import lifeline
+from bot_bottle.sidecars.egress.request import EgressRequest
 from bot_bottle.state.process_identity import identity
 
 # The sidecar: follows the launcher in its environment, then waits to be told to stop.
@@ -68,3 +75,40 @@ def test_a_pid_now_held_by_another_process_is_not_the_launcher() -> None:
 def test_without_a_launcher_nothing_is_followed() -> None:
     out, _ = _sidecar(None, wait=0.5).communicate(timeout=10)
     assert out == "following\ntimed out\n"
+
+
+def test_without_pidfds_it_looks_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where pidfd_open fails (an old kernel, a filter refusing it), a live launcher is
+    polled, not taken for gone (which would stop every sidecar at its start)."""
+    launcher = subprocess.Popen(["sleep", "60"])
+    sent: list[int] = []
+
+    def no_pidfd(_pid: int) -> int:
+        raise OSError(errno.ENOSYS, "pidfd_open")
+
+    monkeypatch.setattr(lifeline.os, "pidfd_open", no_pidfd)
+    monkeypatch.setattr(lifeline, "_stop", lambda: sent.append(signal.SIGTERM))
+    monkeypatch.setattr(lifeline, "POLL", 0.05)
+    try:
+        t = threading.Thread(target=lifeline._wait, args=(launcher.pid, identity(launcher.pid)))
+        t.start()
+        time.sleep(0.3)
+        assert sent == []  # alive: followed
+        launcher.kill()
+        launcher.wait()
+        t.join(5)
+        assert sent == [signal.SIGTERM]
+    finally:
+        launcher.kill()
+
+
+def test_the_request_carries_the_launcher_to_the_sidecar(tmp_path: Path) -> None:
+    req = EgressRequest(tmp_path / "r", tmp_path / "s", tmp_path / "a", tmp_path / "c",
+                        tmp_path / "l", {"EGRESS_TOKEN_0": "t"}, launcher="7:boot:9")  # fmt: skip
+    assert req.process_env()[lifeline.ENV] == "7:boot:9"
+    assert (
+        lifeline.ENV
+        not in EgressRequest(
+            tmp_path / "r", tmp_path / "s", tmp_path / "a", tmp_path / "c", tmp_path / "l", {}
+        ).process_env()
+    )
