@@ -253,7 +253,7 @@ class MicrovmBackend:
                 memory_mb=limits.memory_mb(spec.memory), cpus=limits.vcpus(spec.cpus),
                 tsc_khz=host_tsc_khz(_read("/proc/cpuinfo")), mux_ports=tuple(routes),
                 provision=fdpath["provision"], bottle=True, shares=sockets,
-                console_fd=console,
+                console_fd=console.fd,
                 channel_fd=qemu_fd,
                 kernel_args=(f"bb.user={user.uid}:{user.gid}", f"bb.tty={_tty_arg(tty)}"),
             )  # fmt: skip
@@ -263,10 +263,11 @@ class MicrovmBackend:
             stack.enter_context(serving_exec(socket_path(spec.state_dir), mux))
             if _tty_arg(tty) != "raw":
                 stack.enter_context(following_size(mux))
-            fds = {"channel": qemu_fd, "console": console, **dict(sockets), **opened}
+            fds = {"channel": qemu_fd, "console": console.fd, **dict(sockets), **opened}
             cmd = Cmd((*vmm_prefix(guest.accel.name), *argv(cfg)), env=_ENV, hand_fds=fds)
             rc = self._executor.interactive(cmd)
-        return exit_status(rc, capped_log.tail(log), nonce)
+        # The end of the console as read, kept in memory: the file may be cut short.
+        return exit_status(rc, console.recorder.tail_text(), nonce)
 
     def exec_in(self, spec: BottleSpec, argv_: Sequence[str], *, tty: bool) -> int:
         """`argv_` beside the agent, run by the guest's root service as the agent

@@ -50,10 +50,10 @@ def serving(executor: Executor, vm: Path, tag: str, source: Path) -> Iterator[in
             cmd = Cmd(daemon, env=_ENV, hand_fds={"listener": fd},
                       fd_files={"filter": str(filter_file)})  # fmt: skip
             proc = executor.spawn(cmd, stdout=logfd, stderr=subprocess.STDOUT)
+        try:  # from here on, whatever happens, virtiofsd is stopped
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             unix_socket.connect(conn, vm / f"{tag}.sock")  # queued until virtiofsd accepts
-        (vm / f"{tag}.sock").unlink(missing_ok=True)
-        try:
+            (vm / f"{tag}.sock").unlink(missing_ok=True)
             yield conn.detach()
         finally:
             failed = _exited(proc) and proc.wait() not in (0, -signal.SIGTERM)

@@ -25,12 +25,12 @@ def test_a_console_flood_is_cut_and_the_end_kept(
     boot_files: BootFiles, root_image: os.PathLike[str], tmp_path: Path
 ) -> None:
     log = tmp_path / "console.log"
-    with capped_log.socket_into(log, cap=CAP, tail=TAIL) as fd:
+    with capped_log.socket_into(log, cap=CAP, tail=TAIL) as rec:
         cfg = VmConfig("tcg", boot_files.kernel.vmlinuz, boot_files.initramfs,
-                       root=Path(root_image), command=("sh", "-c", SCRIPT), console_fd=fd,
+                       root=Path(root_image), command=("sh", "-c", SCRIPT), console_fd=rec.fd,
                        tsc_khz=host_tsc_khz(Path("/proc/cpuinfo").read_text()))  # fmt: skip
         proc = ProcessExecutor().spawn(
-            Cmd(argv(cfg), env={"PATH": "/usr/bin:/bin"}, hand_fds={"console": fd}),
+            Cmd(argv(cfg), env={"PATH": "/usr/bin:/bin"}, hand_fds={"console": rec.fd}),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         out, _ = proc.communicate(timeout=240)  # type: ignore[attr-defined]
