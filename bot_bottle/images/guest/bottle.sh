@@ -6,7 +6,7 @@
 # status line below). HOME and the workspace are virtiofs shares (`home`, `workspace`).
 # The agent runs on /dev/hvc0 (its terminal: QEMU's stdio on the host) as `bb.user`
 # UID:GID, no other groups, no capabilities, no-new-privs; its exit status goes to the
-# serial console (a log file on the host) as `bot-bottle-guest: status NONCE N`.
+# serial console (a log the launcher keeps on the host) as `bot-bottle-guest: status NONCE N`.
 bb=/run/bot-bottle/busybox
 files=/run/bot-bottle/files
 say() { echo "bot-bottle-guest: $*"; }
@@ -16,8 +16,9 @@ $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 # Terminals for `bot-bottle exec` and for the agent's own tools.
 $bb mkdir -p /dev/pts
 $bb mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts
-# The agent may debug its own children, not the commands `bot-bottle exec` runs beside
-# it as the same user (besides the seccomp filter below, which refuses ptrace).
+# No process may trace or read the memory of any but its descendants: not of the
+# commands `bot-bottle exec` runs beside the agent as the same user (the seccomp filter
+# below refuses ptrace itself; this covers /proc/PID/mem too).
 echo 1 > /proc/sys/kernel/yama/ptrace_scope || say "cannot restrict ptrace"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mux=
@@ -80,9 +81,10 @@ case "$tty" in
 esac
 # No user namespaces for the agent (the other backends' seccomp filters refuse them too):
 # in one it held every capability over the guest kernel's mount, network and keyring
-# code. And the serial console is a file on the host: from here on only the kernel's
+# code. And the serial console is a log on the host: from here on only the kernel's
 # emergencies reach it, not what the agent can make it print (a mount option it made
-# up, an OOM kill), which filled the host's disk at over 1 MB/s.
+# up, an OOM kill), which filled the host's disk at over 1 MB/s (the launcher now keeps
+# only 8 MiB and the end of it; the status line must not be drowned either).
 echo 0 > /proc/sys/user/max_user_namespaces || say "cannot turn off user namespaces"
 echo 1 > /proc/sys/kernel/printk || say "cannot quiet the console"
 if [ -d /workspace ] && $bb grep -q '^workspace$' $files/shares 2>/dev/null; then cd /workspace; else cd /home/agent; fi
@@ -95,14 +97,16 @@ drop="/usr/bin/setpriv --reuid=$uid --regid=$gid --clear-groups --no-new-privs -
 cg=/sys/fs/cgroup
 $bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $cg && $bb mkdir $cg/agent \
   || say "cannot make the agent's cgroup"
-# Under the namespace backend's seccomp filter (fd 4, loaded by confine.py after the
-# drop): the guest kernel is the boundary, so the agent reaches no more of it than the
-# other backends let it reach of the host's (no io_uring, keyrings, userfaultfd, other
-# socket families...). Without the filter the agent does not start. Then an empty
-# environment: run.sh sets the agent's whole (Python would add LC_CTYPE to stage 2's).
+# Under the namespace backend's seccomp filter (fd 4), loaded by confine.py as root
+# before the drop, so no process of the agent's uid ever runs without it (an unfiltered
+# one, an exec's Python, could be reached by the filtered ones): the guest kernel is the
+# boundary, so the agent reaches no more of it than the other backends let it reach of
+# the host's (no io_uring, keyrings, userfaultfd, ptrace, other socket families...).
+# Without the filter the agent does not start. Then an empty environment: run.sh sets
+# the agent's whole (Python would add LC_CTYPE to stage 2's).
 confine="/usr/bin/python3 -I -S /run/bot-bottle/confine.py 4 --"
 $bb sh -c 'echo $$ > "$0/agent/cgroup.procs"; exec "$@"' $cg \
-  /usr/bin/setsid -c $drop $confine /usr/bin/env -i $bb sh $files/run.sh \
+  /usr/bin/setsid -c $confine $drop /usr/bin/env -i $bb sh $files/run.sh \
   <$term >$term 2>&1 3<&- 4<$files/seccomp.bpf
 status=$?
 # Whatever the agent left running dies before the status line is written.

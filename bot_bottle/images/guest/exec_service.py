@@ -118,9 +118,10 @@ def command(argv: list[str], tty: bool, term: str, uid: str, gid: str, filter_fd
     # agent's exit ends what an exec left running too.
     join = [BUSYBOX, "sh", "-c", f'echo $$ > {AGENT_CGROUP}/cgroup.procs 2>/dev/null; exec "$@"',
             "join"]  # fmt: skip
-    # Then the agent's seccomp filter, as bottle.sh loads it for the agent (`filter_fd`).
+    # The agent's seccomp filter (`filter_fd`), loaded as root before the drop, as
+    # bottle.sh loads it for the agent: no process of the agent's uid runs without it.
     confine = ["/usr/bin/python3", "-I", "-S", CONFINE, str(filter_fd), "--"]
-    return [*join, *session, *drop, *confine, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT,
+    return [*join, *session, *confine, *drop, "/usr/bin/env", "-i", BUSYBOX, "sh", "-c", SCRIPT,
             "sh", term, *argv]  # fmt: skip
 
 

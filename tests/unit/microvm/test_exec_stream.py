@@ -51,10 +51,12 @@ def test_the_command_runs_as_the_agent_with_nothing_of_the_services() -> None:
     assert session[:2] == ["/usr/bin/setsid", "-c"]  # its own session, the pty its terminal
     assert drop[1:7] == ["--reuid=1000", "--regid=1001", "--clear-groups", "--no-new-privs",
                          "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
-    # Then the agent's seccomp filter, from the descriptor handed over, before anything of
-    # the command's runs.
-    assert drop[7:13] == ["/usr/bin/python3", "-I", "-S", "/run/bot-bottle/confine.py", "7", "--"]
-    assert drop[13:15] == ["/usr/bin/env", "-i"]  # the agent's env.sh, not root's environment
+    # The agent's seccomp filter, from the descriptor handed over, loaded before the drop:
+    # no process of the agent's uid runs without it.
+    confine = argv[argv.index("/usr/bin/python3") :]
+    assert confine[:7] == ["/usr/bin/python3", "-I", "-S", "/run/bot-bottle/confine.py", "7", "--",
+                           "/usr/bin/setpriv"]  # fmt: skip
+    assert drop[7:9] == ["/usr/bin/env", "-i"]  # the agent's env.sh, not root's environment
     assert argv[-3:] == ["xterm", "id", "-u"]
 
 
