@@ -13,13 +13,11 @@ degraded bottle follows the bottle's launcher, not the `resume` that started it.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import threading
-import time
 from collections.abc import Mapping
 
-from bot_bottle.state.process_identity import identity, running
+from bot_bottle.state.process_identity import wait_gone
 
 ENV = "BOT_BOTTLE_LAUNCHER"
 POLL = 1.0  # seconds between looks where there are no pidfds (old kernels, filters)
@@ -44,18 +42,8 @@ def follow(env: Mapping[str, str]) -> None:
 
 
 def _wait(pid: int, recorded: str | None) -> None:
-    try:
-        pidfd = os.pidfd_open(pid) if pid > 0 else -1
-    except ProcessLookupError:
-        pidfd = -1  # gone already
-    except OSError:  # no pidfds here: look once a second instead
-        while running(pid, recorded):
-            time.sleep(POLL)
-        pidfd = -1
-    # Taken before the identity is compared: if it matches now, the pidfd is the
-    # launcher's, and it becomes readable when the launcher exits.
-    if pidfd >= 0 and (recorded is None or identity(pid) == recorded):
-        select.select([pidfd], [], [])
+    if pid > 0:
+        wait_gone(pid, recorded, POLL)
     _stop()
 
 

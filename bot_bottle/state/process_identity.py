@@ -18,6 +18,7 @@ import functools
 import os
 import select
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,28 @@ def hold(pid: int, recorded: str | None) -> Held | None:
         os.close(pidfd)
         return None
     return Held(pid, pidfd)
+
+
+def wait_gone(pid: int, recorded: str | None, poll: float = 1.0) -> None:
+    """Return once the process recorded as `pid` with identity `recorded` is gone (at
+    once if it already is): woken by its pidfd, or, where there are no pidfds (an old
+    kernel, a filter refusing them), by looking every `poll` seconds. Unlike `hold`,
+    "cannot take a pidfd" is never read as "gone"."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:
+        while running(pid, recorded):
+            time.sleep(poll)
+        return
+    try:
+        # Taken before the identity is compared: if it matches now, the pidfd is the
+        # recorded process's, readable once it exits.
+        if recorded is None or identity(pid) == recorded:
+            select.select([pidfd], [], [])
+    finally:
+        os.close(pidfd)
 
 
 def signal_recorded(pid: int, recorded: str | None, sig: int, *, group: bool = False) -> bool:

@@ -4,9 +4,10 @@ A microVM's serial console and its virtiofsd's warnings are written by what the 
 does: a guest whose kernel is the attacker's can write to its console without end, and
 a file QEMU or virtiofsd wrote directly would grow until the host's disk is full. So
 they write into a socket or pipe instead, and a thread of the launcher copies at most
-`cap` bytes into the log file. Past that it keeps only the last `tail` bytes in memory,
-and at the end writes a line saying how much it dropped, then that tail: the end of the
-log, where the guest's status line is, survives any flood.
+`cap` bytes into the log file. It keeps the last `tail` bytes in memory as well, and at
+the end writes a line saying how much it dropped, then the dropped part of that tail:
+the end of the log, where the guest's status line is, survives any flood (and a disk
+too full to write it: the launcher reads the status from memory).
 
 (An `RLIMIT_FSIZE` on QEMU would not do: its guest memory is a memfd it must size.)
 """
